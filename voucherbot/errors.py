@@ -1,0 +1,138 @@
+"""One error hierarchy for voucherbot.
+
+Every expected failure is a :class:`VoucherbotError` whose message says what happened *and what
+to do about it*. The CLI prints ``Error: <message>`` on one line and exits with ``exit_code``:
+
+====  ==========================================================
+0     success, or nothing to do
+1     a refill or import failed (and most API failures)
+2     usage or configuration error
+3     authentication or permission refused by the API
+75    another run holds the lock
+====  ==========================================================
+
+Messages never contain the API key: they are built from status codes, server ``detail`` texts
+and ids, and the CLI passes them through :func:`redact` as a second line of defence.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_AUTH = 3
+EXIT_LOCKED = 75
+
+
+class VoucherbotError(Exception):
+    """Base class: an expected failure with a message that tells the user what to do."""
+
+    exit_code = EXIT_FAILED
+
+
+class ConfigError(VoucherbotError):
+    """Bad configuration or arguments (rules.toml, environment, command-line values)."""
+
+    exit_code = EXIT_USAGE
+
+
+class LockedError(VoucherbotError):
+    """Another voucherbot run holds the ledger lock."""
+
+    exit_code = EXIT_LOCKED
+
+
+class RefillError(VoucherbotError):
+    """A refill could not be carried out or its import did not succeed."""
+
+
+# --- talking to the API --------------------------------------------------------------------
+
+
+class ApiError(VoucherbotError):
+    """The Connectif API answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, *, status: int | None = None, detail: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+class AuthError(ApiError):
+    """401: the API key was rejected."""
+
+    exit_code = EXIT_AUTH
+
+
+class PermissionDeniedError(ApiError):
+    """403: the key lacks a permission (scope), or the account is blocked."""
+
+    exit_code = EXIT_AUTH
+
+
+class NotFoundError(ApiError):
+    """404: the resource does not exist."""
+
+
+class BadRequestError(ApiError):
+    """400 without a more specific meaning."""
+
+
+class ImportQueueFullError(BadRequestError):
+    """400 E0401: ten imports are already queued on the account."""
+
+
+class PayloadTooLargeError(ApiError):
+    """413: the import file is over the 50 MB limit."""
+
+
+class UnsupportedMediaTypeError(ApiError):
+    """415: the request was not multipart/form-data (or JSON where JSON is expected)."""
+
+
+class ValidationFailedError(ApiError):
+    """422: the server listed validation errors."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = 422,
+        detail: str | None = None,
+        validation_errors: tuple[tuple[str, str], ...] = (),
+    ):
+        super().__init__(message, status=status, detail=detail)
+        self.validation_errors = validation_errors
+
+
+class RateLimitedError(ApiError):
+    """429 that persisted after every allowed wait."""
+
+
+class ServerError(ApiError):
+    """5xx from the server (after retries, for idempotent requests)."""
+
+
+class BadResponseError(ApiError):
+    """The server answered, but not with what the API documents (non-JSON, missing fields)."""
+
+
+class NetworkError(ApiError):
+    """The server could not be reached, or the connection broke or timed out."""
+
+    def __init__(self, message: str, *, sent: bool):
+        super().__init__(message)
+        #: False only when it is certain the request never reached the server
+        #: (connection refused or DNS failure before anything was sent).
+        self.sent = sent
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Replace every occurrence of each non-empty secret (and its parts around ``:``) in text."""
+    for secret in secrets:
+        if not secret:
+            continue
+        pieces = {secret, *(p for p in secret.split(":") if len(p) >= 6)}
+        for piece in sorted(pieces, key=len, reverse=True):
+            text = text.replace(piece, "<hidden>")
+    return text
