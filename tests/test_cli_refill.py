@@ -1,0 +1,254 @@
+"""`voucherbot refill`, `demo` and `sandbox`, end to end against a real sandbox on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from pytest_httpserver import HTTPServer
+
+from tests.conftest import API_KEY
+from voucherbot.cli import cli
+from voucherbot.connectif import ConnectifClient
+from voucherbot.sandbox import RunningSandbox, SandboxConfig, start_sandbox
+
+FAST_POLL = ["--poll-interval", "0.02"]
+
+
+@pytest.fixture
+def sandbox() -> Iterator[RunningSandbox]:
+    with start_sandbox(SandboxConfig(seed=3, api_key=API_KEY, rate_limit=0)) as server:
+        yield server
+
+
+def invoke(server: RunningSandbox | str, *args: str, key: str = API_KEY) -> Result:
+    url = server if isinstance(server, str) else server.url
+    env = {"CONNECTIF_BASE_URL": url, "CONNECTIF_API_KEY": key}
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def multiple_set(server: RunningSandbox) -> Any:
+    return next(s for s in server.state.coupon_sets() if s.type == "multiple")
+
+
+def single_set(server: RunningSandbox) -> Any:
+    return next(s for s in server.state.coupon_sets() if s.type == "single")
+
+
+def test_refill_raises_available_by_exactly_n(sandbox: RunningSandbox) -> None:
+    target = multiple_set(sandbox)
+    before = target.available
+    result = invoke(sandbox, "refill", target.id, "--count", "250", *FAST_POLL)
+    assert result.exit_code == 0, result.output
+    after = sandbox.state.get_set(target.id)
+    assert after.available == before + 250
+    codes = sandbox.state.codes_in_set(target.id)
+    assert len(codes) == 250
+    (imp,) = sandbox.state.imports
+    assert f"import {imp.id} finished: 250 imported, 0 failed" in result.stdout
+    assert result.stderr == ""  # no progress bar when stderr is not a terminal
+
+
+def test_refill_to_target(sandbox: RunningSandbox) -> None:
+    target = multiple_set(sandbox)
+    goal = target.available + 40
+    result = invoke(sandbox, "refill", target.id, "--to", str(goal), *FAST_POLL)
+    assert result.exit_code == 0, result.output
+    assert sandbox.state.get_set(target.id).available == goal
+
+
+def test_refill_to_below_available_does_nothing(sandbox: RunningSandbox) -> None:
+    target = multiple_set(sandbox)
+    result = invoke(sandbox, "refill", target.id, "--to", "1")
+    assert result.exit_code == 0
+    assert "nothing to do" in result.stdout
+    assert sandbox.state.imports == []
+
+
+def test_dry_run_changes_nothing(sandbox: RunningSandbox) -> None:
+    target = multiple_set(sandbox)
+    result = invoke(sandbox, "refill", target.id, "--count", "10", "--dry-run")
+    assert result.exit_code == 0
+    assert "would import 10 new codes" in result.stdout
+    assert sandbox.state.imports == []
+
+
+def test_wrong_key_exits_3_without_showing_it(sandbox: RunningSandbox) -> None:
+    wrong = "65f0c0ffee:Wr0ngS3cretValue"
+    result = invoke(sandbox, "-vv", "refill", multiple_set(sandbox).id, "--count", "5", key=wrong)
+    assert result.exit_code == 3
+    assert result.stderr.startswith("Error: Connectif rejected the API key (401")
+    assert result.stderr.count("\n") == 1
+    assert "Wr0ngS3cret" not in result.output
+    assert sandbox.state.imports == []
+
+
+def test_unknown_set_is_a_clear_usage_error(sandbox: RunningSandbox) -> None:
+    result = invoke(sandbox, "refill", "0123456789abcdef01234567", "--count", "5")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: there is no coupon set with id '0123456789abcdef01234567'; "
+        "list the sets with 'voucherbot report'\n"
+    )
+
+
+def test_single_set_is_refused(sandbox: RunningSandbox) -> None:
+    single = single_set(sandbox)
+    result = invoke(sandbox, "refill", single.id, "--count", "5")
+    assert result.exit_code == 2
+    assert "only 'multiple' sets hold codes" in result.stderr
+    assert sandbox.state.imports == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--count", "0"], "--count must be at least 1"),
+        (["--count", "5", "--to", "9"], "exactly one of --count N or --to N"),
+        ([], "exactly one of --count N or --to N"),
+        (["--count", "many"], "'many' is not a valid integer"),
+    ],
+    ids=["zero", "both", "neither", "not-a-number"],
+)
+def test_bad_arguments_exit_2(sandbox: RunningSandbox, args: list[str], message: str) -> None:
+    result = invoke(sandbox, "refill", multiple_set(sandbox).id, *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert sandbox.state.imports == []
+
+
+def test_missing_key_is_a_config_error(sandbox: RunningSandbox) -> None:
+    result = invoke(sandbox, "refill", "x", "--count", "1", key="")
+    assert result.exit_code == 2
+    assert "CONNECTIF_API_KEY" in result.stderr
+
+
+def test_unreachable_server_is_one_line(fake_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # skip the retry backoff
+    result = invoke(f"http://127.0.0.1:{fake_port}", "refill", "x", "--count", "1")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: GET /coupon-sets/x: cannot connect")
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.fixture
+def fake_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_pagination_returns_every_set_once(sandbox: RunningSandbox) -> None:
+    expected = [s.id for s in sandbox.state.coupon_sets()]
+    assert len(expected) > 2 * sandbox.state.config.page_size  # several pages
+    with ConnectifClient(API_KEY, sandbox.url) as client:
+        got = [s.id for s in client.list_coupon_sets()]
+        assert client.stats["list"] == -(-len(expected) // sandbox.state.config.page_size)
+    assert got == expected
+
+
+def test_import_with_error_rows_exits_1(httpserver: HTTPServer) -> None:
+    set_doc = {
+        "id": "s1",
+        "name": "Hot",
+        "type": "multiple",
+        "quantity": 10,
+        "available": 1,
+        "assigned": 9,
+        "usedInWorkflows": [],
+    }
+    base = {
+        "id": "i1",
+        "type": "coupons",
+        "origin": "api",
+        "total": 3,
+        "createdAt": "2026-01-01T00:00:00Z",
+        "options": {"couponSetId": "s1", "delimiter": ","},
+    }
+    httpserver.expect_request("/coupon-sets/s1").respond_with_json(set_doc)
+    httpserver.expect_request("/imports/", method="POST").respond_with_json(
+        dict(base, status="queued", success=0, errors=0), status=201
+    )
+    httpserver.expect_request("/imports/i1").respond_with_json(
+        dict(
+            base,
+            status="finished",
+            success=1,
+            errors=2,
+            errorReportFileUrl="https://files.example/report.csv",
+        )
+    )
+    result = invoke(httpserver.url_for("/").rstrip("/"), "refill", "s1", "--count", "3", *FAST_POLL)
+    assert result.exit_code == 1
+    assert "import i1 finished: 1 imported, 2 failed of 3 sent" in result.stdout
+    assert "https://files.example/report.csv" in result.stdout
+
+
+def test_import_ending_in_error_exits_1(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/coupon-sets/s1").respond_with_json(
+        {"id": "s1", "name": "Hot", "type": "multiple", "available": 1, "assigned": 0}
+    )
+    httpserver.expect_request("/imports/", method="POST").respond_with_json(
+        {"id": "i1", "status": "error", "total": 2, "errors": 0}, status=201
+    )
+    result = invoke(httpserver.url_for("/").rstrip("/"), "refill", "s1", "--count", "2")
+    assert result.exit_code == 1
+    assert "import i1 error" in result.stdout
+
+
+def test_demo_shows_report_run_report() -> None:
+    result = CliRunner().invoke(cli, ["demo"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    before = out.index("== report before the run")
+    ran = out.index("== voucherbot run")
+    after = out.index("== report after the run")
+    assert before < ran < after
+    need_before = out[before:ran].split("sets need codes")[0].splitlines()[-1]
+    assert need_before.split(" of ")[0].isdigit() and int(need_before.split(" of ")[0]) > 0
+    assert "No set needs codes (14 sets checked)." in out[after:]
+    assert "FAILED" not in out
+
+
+def test_sandbox_command_prints_url_and_key_then_serves(fake_port: int) -> None:
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "voucherbot",
+            "sandbox",
+            "--port",
+            str(fake_port),
+            "--api-key",
+            "k-123456",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            assert line.strip() == (
+                "Sandbox listening: CONNECTIF_BASE_URL="
+                f"http://127.0.0.1:{fake_port} CONNECTIF_API_KEY=k-123456"
+            )
+            with ConnectifClient("k-123456", f"http://127.0.0.1:{fake_port}") as client:
+                assert len(client.list_coupon_sets()) >= 12
+            busy = subprocess.run(
+                [sys.executable, "-m", "voucherbot", "sandbox", "--port", str(fake_port)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert busy.returncode == 2
+            assert busy.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{fake_port}:")
+            assert busy.stderr.count("\n") == 1
+        finally:
+            proc.terminate()

@@ -1,0 +1,3 @@
+from voucherbot.cli import main
+
+main()

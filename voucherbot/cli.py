@@ -1,0 +1,497 @@
+"""The voucherbot command line: the only module that imports click.
+
+Each command parses options, calls a library function and prints the result; data goes to
+stdout, progress and errors to stderr. Expected failures (:class:`VoucherbotError`) become one
+``Error: ...`` line and the error's exit code. Set ``VOUCHERBOT_RAISE_ERRORS=1`` to see the
+traceback of an unexpected exception instead of its one-line summary.
+
+Heavy modules (requests, faker, werkzeug) are imported inside the commands that need them, so
+``voucherbot --help`` and ``voucherbot config check`` start fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from voucherbot import __version__
+from voucherbot.errors import EXIT_FAILED, VoucherbotError, redact
+
+if TYPE_CHECKING:
+    from voucherbot.config import Config
+    from voucherbot.models import Import
+    from voucherbot.poll import PollSettings
+
+log = logging.getLogger("voucherbot")
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    secret = os.environ.get("CONNECTIF_API_KEY")
+    click.echo(f"Error: {redact(message, secret)}", err=True)
+    sys.exit(code)
+
+
+class VoucherbotGroup(click.Group):
+    """Translates voucherbot errors once, for every command."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except VoucherbotError as exc:
+            _fail(str(exc), exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:
+            if os.environ.get("VOUCHERBOT_RAISE_ERRORS"):
+                raise
+            _fail(f"unexpected {type(exc).__name__}: {exc} "
+                  "(set VOUCHERBOT_RAISE_ERRORS=1 to see the traceback)", EXIT_FAILED)
+
+
+@click.group(cls=VoucherbotGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="voucherbot")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+def cli(verbose: int) -> None:
+    """Keep Connectif coupon sets full: plan refills, generate codes, import them.
+
+    Set CONNECTIF_API_KEY (and CONNECTIF_BASE_URL for a sandbox) in the environment; the rules
+    come from ./rules.toml or VOUCHERBOT_RULES.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+# --- shared options and helpers ----------------------------------------------------------------
+
+rules_option = click.option(
+    "--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path),
+    envvar="VOUCHERBOT_RULES", show_envvar=True,
+    help="The rules file [default: ./rules.toml].")
+
+
+def _config(rules_path: Path | None, *, required: bool) -> Config:
+    """Load the rules; a file named on the command line or in the environment must exist."""
+    from voucherbot.config import DEFAULT_RULES_FILE, load_config
+
+    path = rules_path or Path(DEFAULT_RULES_FILE)
+    return load_config(path, required=required or rules_path is not None)
+
+
+def _poll(config: Config, interval: float | None, timeout: float | None) -> PollSettings:
+    from dataclasses import replace
+
+    poll = config.poll
+    if interval is not None:
+        poll = replace(poll, interval=interval, max_interval=max(poll.max_interval, interval))
+    if timeout is not None:
+        poll = replace(poll, timeout=timeout)
+    return poll
+
+
+def poll_options(fn: Any) -> Any:
+    fn = click.option("--timeout", "poll_timeout", type=click.FloatRange(min=0, min_open=True),
+                      help="Give up waiting for imports after this many seconds "
+                           "[default: rules.toml [polling] timeout, else 1800].")(fn)
+    return click.option("--poll-interval", type=click.FloatRange(min=0, min_open=True),
+                        help="Seconds before the first status check; it grows by half each "
+                             "time [default: rules.toml [polling], else 2].")(fn)
+
+
+class _ImportProgress:
+    """One progress bar on stderr for any number of imports; silent when off."""
+
+    def __init__(self, enabled: bool, label: str, total: int | None = None) -> None:
+        self.enabled = enabled
+        self.label = label
+        self.total = total
+        self._bar: Any = None
+        self._seen: dict[str, tuple[int, int]] = {}
+        self._shown = 0
+
+    def __call__(self, imp: Import) -> None:
+        if not self.enabled:
+            return
+        self._seen[imp.id] = (imp.processed, imp.total or 0)
+        total = self.total or sum(t for _, t in self._seen.values())
+        if not total:
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr,
+                                          show_percent=True, show_pos=True)
+            self._bar.__enter__()
+        done = min(sum(min(p, t) for p, t in self._seen.values()), total)
+        if done > self._shown:
+            self._bar.update(done - self._shown)
+            self._shown = done
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+@contextmanager
+def _progress(quiet: bool, label: str, total: int | None = None) -> Iterator[_ImportProgress]:
+    bar = _ImportProgress(not quiet and sys.stderr.isatty(), label, total)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _width() -> int:
+    """The terminal's width for tables on a terminal, else 100 columns."""
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
+
+
+def _warn(lines: Any) -> None:
+    for line in lines:
+        click.echo(f"Warning: {line}", err=True)
+
+
+# --- the cron job, the report, the config check ----------------------------------------------
+
+
+@cli.command()
+@rules_option
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@poll_options
+@click.option("-q", "--quiet", is_flag=True,
+              help="Print nothing on success (for cron); failures still go to stderr.")
+def run(rules_path: Path | None, dry_run: bool, poll_interval: float | None,
+        poll_timeout: float | None, quiet: bool) -> None:
+    """Refill every coupon set the rules say needs it (the cron job).
+
+    Reads every coupon set, workflow and recent import once, plans by rules.toml, then imports
+    fresh codes into each set that needs them (one import per set) and follows all the
+    imports together. Exit status: 0 all refills clean or nothing to do, 1 a refill failed,
+    2 configuration error, 3 API key refused.
+    """
+    from voucherbot.refill import run_plan
+    from voucherbot.report import render_run
+    from voucherbot.runner import make_client, make_plan
+
+    config = _config(rules_path, required=True)
+    poll = _poll(config, poll_interval, poll_timeout)
+    with make_client(config) as client:
+        the_plan, state = make_plan(client, config)
+        if dry_run:  # the table lists the warnings itself
+            from voucherbot.report import build_report, render
+
+            report = build_report(the_plan, state.workflows, generated_at=state.read_at,
+                                  source=client.base_url)
+            click.echo(render(report, "table", width=_width()), nl=False)
+            return
+        _warn(the_plan.warnings)
+        with _progress(quiet, "importing", the_plan.total_codes) as bar:
+            result = run_plan(client, the_plan, poll=poll, on_progress=bar)
+    if not quiet or not result.ok:
+        click.echo(render_run(result), nl=False, err=quiet)
+    if not result.ok:
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@rules_option
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json", "html"]),
+              default="table", show_default=True, help="Output format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to this file instead of stdout.")
+def report(rules_path: Path | None, fmt: str, output: Path | None) -> None:
+    """Show every coupon set and what the bot would do, without changing anything.
+
+    For marketing: name, type, available of quantity, the active workflows that use each set,
+    the rule that applies and the decision with its reason; sets that need codes first.
+    """
+    from voucherbot.report import build_report, render
+    from voucherbot.runner import make_client, make_plan
+
+    config = _config(rules_path, required=False)
+    with make_client(config) as client:
+        the_plan, state = make_plan(client, config)
+        source = client.base_url
+    if fmt == "csv":  # the only format without a place for warnings
+        _warn(the_plan.warnings)
+    report = build_report(the_plan, state.workflows, generated_at=state.read_at, source=source)
+    text = render(report, fmt, width=_width() if output is None else 100)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.FileError(str(output), exc.strerror) from None
+    click.echo(f"Wrote the {fmt} report to {output}", err=True)
+
+
+@cli.group()
+def config() -> None:
+    """Check the rules file."""
+
+
+@config.command("check")
+@rules_option
+def config_check(rules_path: Path | None) -> None:
+    """Validate rules.toml without calling the API (exit 2 on the first problem)."""
+    cfg = _config(rules_path, required=True)
+    click.echo(f"{cfg.path}: OK: {len(cfg.rules)} rule(s); defaults: "
+               f"{_describe_settings(cfg.defaults)}")
+    for rule in cfg.rules:
+        click.echo(f"  {rule.label}: {rule.match.describe()}: {_describe_settings(rule.settings)}")
+
+
+def _describe_settings(s: Any) -> str:
+    if not s.enabled:
+        return "disabled"
+    threshold = (f"below {s.min_available_percent:g}% of quantity"
+                 if s.min_available_percent is not None else f"below {s.min_available:,}")
+    text = f"refill {threshold} up to {s.refill_to:,} (at most {s.max_per_run:,} a run)"
+    if s.cooldown:
+        text += f", cooldown {s.cooldown:g} s"
+    if not s.require_active_workflow:
+        text += ", even without an active workflow"
+    return text
+
+
+# --- one-off refill --------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("set_id")
+@click.option("--count", type=int, help="Import exactly N new codes.")
+@click.option("--to", "to", type=int, help="Import enough codes to bring 'available' up to N.")
+@click.option("--dry-run", is_flag=True, help="Show what would be imported; change nothing.")
+@rules_option
+@poll_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def refill(set_id: str, count: int | None, to: int | None, dry_run: bool,
+           rules_path: Path | None, poll_interval: float | None, poll_timeout: float | None,
+           quiet: bool) -> None:
+    """Top up one coupon set now with fresh unique codes.
+
+    The code shape comes from the rule in rules.toml that matches the set (if the file
+    exists). Exit status: 0 when the import finished with no error rows, 1 when it failed or
+    some rows were rejected, 2 for bad arguments, 3 when the API key is refused.
+    """
+    from voucherbot.refill import refill_set
+    from voucherbot.runner import make_client
+
+    config = _config(rules_path, required=False)
+    poll = _poll(config, poll_interval, poll_timeout)
+    with make_client(config) as client, _progress(quiet, f"import into {set_id}") as bar:
+        result = refill_set(client, set_id, count=count, to=to, dry_run=dry_run, poll=poll,
+                            config=config, on_progress=bar)
+    click.echo(result.summary())
+    if not result.ok:
+        sys.exit(EXIT_FAILED)
+
+
+# --- offline code tools ----------------------------------------------------------------------
+
+
+def shape_options(fn: Any) -> Any:
+    """The code-shape options shared by the `codes` commands."""
+    options = [
+        click.option("--rule", "rule_name", metavar="NAME",
+                     help="Start from the code shape of this [[rule]] in the rules file "
+                          "('defaults' for [defaults.code]); other options override it."),
+        rules_option,
+        click.option("--block", "blocklist", multiple=True, metavar="WORD",
+                     help="Extra word codes must not contain (repeatable)."),
+        click.option("--check/--no-check", "check_symbol", default=None,
+                     help="Append a check symbol [default: on]."),
+        click.option("--separator", help="Group separator [default: -]."),
+        click.option("--group", type=click.IntRange(0), metavar="K",
+                     help="Put the separator every K symbols (with --length)."),
+        click.option("--suffix", help="Fixed text after the code."),
+        click.option("--prefix", help="Fixed text before the code, e.g. WEL-."),
+        click.option("--alphabet", metavar="NAME|SYMBOLS",
+                     help="unambiguous (default), digits, alphanumeric, upper, hex, crockford, "
+                          "or the symbols themselves."),
+        click.option("--length", type=click.IntRange(1), metavar="L",
+                     help="Random symbols per code [default: 10]."),
+        click.option("--pattern", metavar="P",
+                     help="A shape where # is a random symbol, e.g. WEL-####-####."),
+    ]
+    for option in options:
+        fn = option(fn)
+    return fn
+
+
+def _shape(rules_path: Path | None, rule_name: str | None, **given: Any) -> Any:
+    """A CodeSpec from a rule's shape (if asked) with the given options laid over it."""
+    from dataclasses import asdict
+
+    from voucherbot.codes import CodeSpec
+    from voucherbot.errors import ConfigError
+
+    base: dict[str, Any] = {}
+    if rule_name is not None:
+        cfg = _config(rules_path, required=True)
+        if rule_name == "defaults":
+            base = asdict(cfg.defaults.code)
+        else:
+            found = [r for r in cfg.rules if r.name == rule_name]
+            if not found:
+                names = ", ".join(repr(r.name) for r in cfg.rules if r.name) or "none"
+                raise ConfigError(f"no [[rule]] named {rule_name!r} in {cfg.path} "
+                                  f"(named rules: {names})")
+            base = asdict(found[0].settings.code)
+    options = {k: v for k, v in given.items() if v is not None and v != ()}
+    if "length" in options:
+        base.pop("pattern", None)
+    if options.get("pattern") is not None and "length" in options:
+        raise ConfigError("give either --pattern or --length, not both")
+    if "blocklist" in options:
+        options["blocklist"] = tuple(base.get("blocklist", ())) + tuple(options["blocklist"])
+    return CodeSpec(**{**base, **options})
+
+
+@cli.group()
+def codes() -> None:
+    """Generate, check and size voucher codes offline (no API calls)."""
+
+
+@codes.command("generate")
+@click.option("--count", "-n", type=click.IntRange(1), required=True, help="How many codes.")
+@shape_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this new file (mode 0600) instead of stdout.")
+@click.option("--plain", is_flag=True, help="One code per line, without the CSV header.")
+def codes_generate(count: int, output: Path | None, plain: bool, rules_path: Path | None,
+                   rule_name: str | None, **shape: Any) -> None:
+    """Generate unique codes as a Connectif coupon CSV (header `code`) or plain lines."""
+    from voucherbot.codes import fill_warning, generate
+
+    spec = _shape(rules_path, rule_name, **shape)
+    new = generate(spec, count)
+    warning = fill_warning(spec, count)
+    if warning:
+        _warn([warning])
+    lines = new if plain else ["code", *new]
+    if output is None:
+        click.echo("\n".join(lines))
+        return
+    from voucherbot.errors import ConfigError
+
+    try:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"{output} already exists; codes are never written over a file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot create {output}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+        out.write("\n".join(lines) + "\n")
+    click.echo(f"Wrote {count:,} codes to {output}", err=True)
+
+
+@codes.command("check")
+@click.argument("typed", nargs=-1, required=True, metavar="CODE...")
+@shape_options
+def codes_check(typed: tuple[str, ...], rules_path: Path | None, rule_name: str | None,
+                **shape: Any) -> None:
+    """Normalise and validate codes typed by people (shape and check symbol).
+
+    Prints the canonical form of each valid code; exit status 1 if any code is invalid.
+    """
+    from voucherbot.codes import check_code
+
+    spec = _shape(rules_path, rule_name, **shape)
+    bad = 0
+    for text in typed:
+        result = check_code(spec, text)
+        if result.ok:
+            click.echo(f"valid    {result.code}")
+        else:
+            bad += 1
+            click.echo(f"INVALID  {text!r}: {result.reason}")
+    if bad:
+        sys.exit(EXIT_FAILED)
+
+
+@codes.command("info")
+@shape_options
+@click.option("--live", type=click.IntRange(0), default=10_000, show_default=True,
+              help="Codes live (issued, not yet used) at once.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=100.0,
+              show_default=True, help="Guesses per second an attacker manages.")
+def codes_info(live: int, rate: float, rules_path: Path | None, rule_name: str | None,
+               **shape: Any) -> None:
+    """Show a shape's space, entropy and how long guessing a live code takes."""
+    from voucherbot.codes import (
+        entropy_bits,
+        format_duration,
+        generate,
+        guess_time_seconds,
+        guessability_warning,
+        space_size,
+    )
+
+    spec = _shape(rules_path, rule_name, **shape)
+    check = " + 1 check symbol" if spec.check_symbol else ""
+    click.echo(f"example:      {generate(spec, 1)[0]}")
+    click.echo(f"symbols:      {spec.random_symbols} random{check}, from {len(spec.symbols)} "
+               f"({spec.symbols})")
+    click.echo(f"space:        {space_size(spec):,} codes ({entropy_bits(spec):.1f} bits)")
+    seconds = guess_time_seconds(spec, live, rate)
+    click.echo(f"guessing:     {format_duration(seconds)} on average to hit one of {live:,} live "
+               f"codes at {rate:g} guesses/s")
+    warning = guessability_warning(spec, live, rate)
+    if warning:
+        _warn([warning])
+
+
+# --- sandbox and demo ------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (keep 127.0.0.1 unless other machines need it).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0 = any free port).")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Seed for the fake data: the same seed gives the same sets and workflows.")
+@click.option("--api-key", envvar="VOUCHERBOT_SANDBOX_KEY", show_envvar=True,
+              help="The key clients must send [default: a random one, printed at start].")
+@click.option("--page-size", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Items per list page.")
+@click.option("--rate-limit", type=click.IntRange(0), default=100, show_default=True,
+              help="Requests per rolling minute before 429 (0 = unlimited).")
+def sandbox(host: str, port: int, seed: int, api_key: str | None, page_size: int,
+            rate_limit: int) -> None:
+    """Run a local Connectif-compatible API with realistic fake data."""
+    from voucherbot.errors import ConfigError
+    from voucherbot.sandbox import SandboxConfig, serve
+
+    settings = SandboxConfig(host=host, port=port, seed=seed, api_key=api_key,
+                             page_size=page_size, rate_limit=rate_limit)
+    try:
+        serve(settings)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+@cli.command()
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed for the fake data.")
+def demo(seed: int) -> None:
+    """Start a sandbox in-process and show report -> run -> report against it."""
+    from voucherbot.demo import run_demo
+
+    run_demo(seed=seed, echo=click.echo)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="voucherbot")

@@ -1,0 +1,384 @@
+"""rules.toml -> typed, validated settings (:class:`Config`).
+
+Everything is checked before any API call: unknown keys (with a "did you mean" suggestion),
+wrong types, impossible combinations. Each error names the file, the table or rule and the key,
+and is a :class:`~voucherbot.errors.ConfigError` (exit 2). The reference table of every key is
+in README.md ("rules.toml reference").
+
+Precedence: command-line options > environment (``CONNECTIF_BASE_URL``, ``VOUCHERBOT_RULES``,
+``VOUCHERBOT_LEDGER``) > rules.toml > the built-in defaults below.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import hashlib
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from voucherbot.codes import DEFAULT_GUESS_FLOOR, DEFAULT_GUESS_RATE, CodeSpec
+from voucherbot.errors import ConfigError
+from voucherbot.poll import PollSettings
+
+DEFAULT_RULES_FILE = "rules.toml"
+DEFAULT_ACTIVE_STATUSES = ("active",)
+#: Statuses known to mean "not running" (the sandbox's and Connectif's UI words). A status in
+#: neither list is reported as unknown and treated as not active.
+DEFAULT_INACTIVE_STATUSES = ("draft", "paused", "finalized", "finished", "inactive", "stopped")
+
+THRESHOLD_KEYS = ("min_available", "min_available_percent")
+RULE_KEYS = (
+    "enabled", *THRESHOLD_KEYS, "refill_to", "max_per_run", "require_active_workflow", "cooldown",
+    "code",
+)
+CODE_KEYS = ("length", "pattern", "alphabet", "prefix", "suffix", "group", "separator",
+             "check_symbol", "blocklist")
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "": ("connectif", "polling", "security", "defaults", "rule"),
+    "connectif": ("base_url", "requests_per_minute", "timeout", "active_workflow_statuses",
+                  "inactive_workflow_statuses"),
+    "polling": ("interval", "growth", "max_interval", "timeout"),
+    "security": ("guess_rate", "min_guess_time"),
+    "defaults": RULE_KEYS,
+    "rule": ("name", "match", *RULE_KEYS),
+    "match": ("id", "name"),
+    "code": CODE_KEYS,
+}
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """What applies to one coupon set, after a rule's keys are laid over ``[defaults]``."""
+
+    enabled: bool = True
+    min_available: int | None = 500
+    min_available_percent: float | None = None
+    refill_to: int = 5000
+    max_per_run: int = 50_000
+    require_active_workflow: bool = True
+    cooldown: float = 0.0  #: seconds between two refills of the same set
+    code: CodeSpec = field(default_factory=CodeSpec)
+
+    def threshold(self, quantity: int | None) -> int:
+        """Refill when ``available`` is below this many codes."""
+        if self.min_available_percent is not None:
+            return math.ceil((quantity or 0) * self.min_available_percent / 100)
+        return self.min_available or 0
+
+
+@dataclass(frozen=True)
+class Match:
+    """Which sets a rule is for: an exact ``id`` or a case-insensitive ``name`` glob."""
+
+    id: str | None = None
+    name: str | None = None
+
+    def matches(self, set_id: str, set_name: str) -> bool:
+        if self.id is not None:
+            return set_id == self.id
+        return self.name is not None and fnmatch.fnmatchcase(set_name.casefold(),
+                                                             self.name.casefold())
+
+    def describe(self) -> str:
+        return f"id {self.id}" if self.id is not None else f"name {self.name!r}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    index: int  #: 1-based position in the file
+    match: Match
+    settings: RuleSettings
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"rule '{self.name}'" if self.name else f"rule #{self.index}"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    path: Path | None = None
+    base_url: str | None = None
+    requests_per_minute: int = 100
+    timeout: float = 60.0
+    active_workflow_statuses: frozenset[str] = frozenset(DEFAULT_ACTIVE_STATUSES)
+    inactive_workflow_statuses: frozenset[str] = frozenset(DEFAULT_INACTIVE_STATUSES)
+    poll: PollSettings = field(default_factory=PollSettings)
+    #: guesses per second an attacker is assumed to manage at the shop's checkout
+    guess_rate: float = DEFAULT_GUESS_RATE
+    #: warn when a live code could be guessed faster than this many seconds, on average
+    min_guess_time: float = DEFAULT_GUESS_FLOOR
+    defaults: RuleSettings = field(default_factory=RuleSettings)
+    rules: tuple[Rule, ...] = ()
+    digest: str = ""  #: sha256 of the file's bytes ("" for built-in defaults)
+
+    def rule_for(self, set_id: str, set_name: str) -> tuple[Rule | None, RuleSettings]:
+        """The first rule that matches the set, or None and the defaults."""
+        for rule in self.rules:
+            if rule.match.matches(set_id, set_name):
+                return rule, rule.settings
+        return None, self.defaults
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def load_config(path: Path | str, *, required: bool = True) -> Config:
+    """Read and validate a rules file. A missing file is an error unless ``required`` is False."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(
+                f"{path}: no such rules file; copy the example rules.toml from the voucherbot "
+                "repository, or pass --rules FILE"
+            ) from None
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the rules file: {exc.strerror or exc}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: bytes, path: Path | None = None) -> Config:
+    """Validate rules.toml content; ``path`` only names the file in messages."""
+    where = str(path) if path else "rules.toml"
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    return _Parser(where).config(doc, path, hashlib.sha256(data).hexdigest())
+
+
+class _Parser:
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def fail(self, context: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.where}: {context}: {message}" if context else
+                           f"{self.where}: {message}")
+
+    def keys(self, table: Mapping[str, Any], kind: str, context: str) -> None:
+        allowed = TABLE_KEYS[kind]
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                listed = ", ".join(allowed)
+                raise self.fail(context, f"unknown key '{key}'{hint}; known keys: {listed}")
+
+    def table(self, doc: Mapping[str, Any], key: str, context: str) -> Mapping[str, Any]:
+        value = doc.get(key, {})
+        if not isinstance(value, Mapping):
+            raise self.fail(context, f"'{key}' must be a table, not {_kind(value)}")
+        return value
+
+    def number(self, table: Mapping[str, Any], key: str, context: str, *, integer: bool,
+               minimum: float, above: bool = False) -> Any:
+        value = table[key]
+        ok = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok:
+            wanted = "a whole number" if integer else "a number"
+            raise self.fail(context, f"'{key}' must be {wanted}, not {_kind(value)}")
+        if value < minimum or (above and value == minimum) or not math.isfinite(value):
+            relation = "above" if above else "at least"
+            raise self.fail(context, f"'{key}' must be {relation} {minimum:g}, not {value}")
+        return value
+
+    def boolean(self, table: Mapping[str, Any], key: str, context: str) -> bool:
+        value = table[key]
+        if not isinstance(value, bool):
+            raise self.fail(context, f"'{key}' must be true or false, not {_kind(value)}")
+        return value
+
+    def string(self, table: Mapping[str, Any], key: str, context: str) -> str:
+        value = table[key]
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(context, f"'{key}' must be a non-empty string, not {_kind(value)}")
+        return value
+
+    def strings(self, table: Mapping[str, Any], key: str, context: str) -> frozenset[str]:
+        value = table[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(context, f"'{key}' must be a list of strings, such as [\"active\"]")
+        return frozenset(value)
+
+    # -- tables --
+
+    def config(self, doc: Mapping[str, Any], path: Path | None, digest: str) -> Config:
+        self.keys(doc, "", "")
+        base = Config()
+        connectif = self.table(doc, "connectif", "")
+        self.keys(connectif, "connectif", "[connectif]")
+        values: dict[str, Any] = {}
+        ctx = "[connectif]"
+        if "base_url" in connectif:
+            values["base_url"] = self.string(connectif, "base_url", ctx)
+        if "requests_per_minute" in connectif:
+            values["requests_per_minute"] = self.number(connectif, "requests_per_minute", ctx,
+                                                        integer=True, minimum=1)
+        if "timeout" in connectif:
+            values["timeout"] = float(self.number(connectif, "timeout", ctx, integer=False,
+                                                  minimum=0, above=True))
+        for key in ("active_workflow_statuses", "inactive_workflow_statuses"):
+            if key in connectif:
+                values[key] = self.strings(connectif, key, ctx)
+        active = values.get("active_workflow_statuses", base.active_workflow_statuses)
+        if not active:
+            raise self.fail(ctx, "'active_workflow_statuses' must list at least one status")
+        values["inactive_workflow_statuses"] = (
+            values.get("inactive_workflow_statuses", base.inactive_workflow_statuses) - active)
+        values["poll"] = self.polling(self.table(doc, "polling", ""))
+        security = self.table(doc, "security", "")
+        self.keys(security, "security", "[security]")
+        if "guess_rate" in security:
+            values["guess_rate"] = float(self.number(security, "guess_rate", "[security]",
+                                                     integer=False, minimum=0, above=True))
+        if "min_guess_time" in security:
+            values["min_guess_time"] = self.duration(security, "min_guess_time", "[security]")
+        defaults_table = self.table(doc, "defaults", "")
+        defaults = self.rule_settings(defaults_table, RuleSettings(), "[defaults]", "defaults")
+        rules = self.rules(doc.get("rule", []), defaults, defaults_table.get("code", {}))
+        return replace(base, path=path, defaults=defaults, rules=rules, digest=digest, **values)
+
+    def polling(self, table: Mapping[str, Any]) -> PollSettings:
+        ctx = "[polling]"
+        self.keys(table, "polling", ctx)
+        values = {key: float(self.number(table, key, ctx, integer=False, minimum=0, above=True))
+                  for key in table}
+        try:
+            return PollSettings(**values)
+        except ConfigError as exc:
+            raise self.fail(ctx, str(exc)) from None
+
+    def rules(self, raw: Any, defaults: RuleSettings,
+              default_code: Mapping[str, Any]) -> tuple[Rule, ...]:
+        if not isinstance(raw, list):
+            raise self.fail("", "'rule' must be an array of tables: write each as [[rule]]")
+        rules = []
+        for index, table in enumerate(raw, start=1):
+            if not isinstance(table, Mapping):
+                raise self.fail(f"rule #{index}", "each [[rule]] must be a table")
+            name = table.get("name")
+            named = isinstance(name, str) and name
+            ctx = f"rule '{name}' (#{index})" if named else f"rule #{index}"
+            self.keys(table, "rule", ctx)
+            if name is not None:
+                name = self.string(table, "name", ctx)
+            match = self.match(table, ctx)
+            settings = self.rule_settings(table, defaults, ctx, "rule", default_code)
+            rules.append(Rule(index=index, match=match, settings=settings, name=name))
+        return tuple(rules)
+
+    def match(self, table: Mapping[str, Any], ctx: str) -> Match:
+        if "match" not in table:
+            raise self.fail(ctx, "missing 'match'; write match = { name = \"WELCOME*\" } "
+                                 "or match = { id = \"...\" }")
+        raw = table["match"]
+        if not isinstance(raw, Mapping):
+            raise self.fail(ctx, "'match' must be a table such as { name = \"WELCOME*\" }")
+        self.keys(raw, "match", f"{ctx} match")
+        if len(raw) != 1:
+            raise self.fail(ctx, "'match' needs exactly one of 'id' or 'name'")
+        key = next(iter(raw))
+        value = raw[key]
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(ctx, f"match '{key}' must be a non-empty string")
+        return Match(**{key: value})
+
+    def rule_settings(self, table: Mapping[str, Any], base: RuleSettings, ctx: str, kind: str,
+                      default_code: Mapping[str, Any] | None = None) -> RuleSettings:
+        if kind == "defaults":
+            self.keys(table, "defaults", ctx)
+        values: dict[str, Any] = {}
+        if "enabled" in table:
+            values["enabled"] = self.boolean(table, "enabled", ctx)
+        if "require_active_workflow" in table:
+            values["require_active_workflow"] = self.boolean(table, "require_active_workflow",
+                                                             ctx)
+        given = [key for key in THRESHOLD_KEYS if key in table]
+        if len(given) == 2:
+            raise self.fail(ctx, "give either 'min_available' or 'min_available_percent', "
+                                 "not both")
+        if given:
+            values["min_available"] = values["min_available_percent"] = None
+            if "min_available" in table:
+                values["min_available"] = self.number(table, "min_available", ctx, integer=True,
+                                                      minimum=0)
+            else:
+                values["min_available_percent"] = float(self.number(
+                    table, "min_available_percent", ctx, integer=False, minimum=0, above=True))
+                if values["min_available_percent"] >= 100:
+                    raise self.fail(ctx, "'min_available_percent' must be below 100")
+        for key in ("refill_to", "max_per_run"):
+            if key in table:
+                values[key] = self.number(table, key, ctx, integer=True, minimum=1)
+        if "cooldown" in table:
+            values["cooldown"] = self.duration(table, "cooldown", ctx)
+        code_table = table.get("code", {})
+        if not isinstance(code_table, Mapping):
+            raise self.fail(ctx, "'code' must be a table such as { prefix = \"WEL-\" }")
+        if code_table or kind == "defaults":
+            values["code"] = self.code(code_table, dict(default_code or {}), ctx)
+        settings = replace(base, **values)
+        if (settings.min_available is not None and settings.refill_to <= settings.min_available
+                and ("refill_to" in table or "min_available" in table)):
+            raise self.fail(
+                ctx, f"'refill_to' ({settings.refill_to}) must be above the threshold "
+                     f"'min_available' ({settings.min_available}), or nothing would be refilled")
+        return settings
+
+    def duration(self, table: Mapping[str, Any], key: str, ctx: str) -> float:
+        value = table[key]
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+        if isinstance(value, str):
+            seconds = parse_duration(value)
+            if seconds is not None:
+                return seconds
+        raise self.fail(ctx, f"'{key}' must be seconds or a duration such as \"6h\" or "
+                             f"\"1d12h\", not {value!r}")
+
+    def code(self, table: Mapping[str, Any], inherited: dict[str, Any], ctx: str) -> CodeSpec:
+        self.keys(table, "code", f"{ctx} code")
+        merged = dict(inherited)
+        if "length" in table:
+            merged.pop("pattern", None)  # a rule's own length replaces an inherited pattern
+        merged.update(table)
+        try:
+            return CodeSpec(**merged)
+        except (ConfigError, TypeError) as exc:
+            raise self.fail(f"{ctx} code", str(exc)) from None
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(y|d|h|m|s)", re.IGNORECASE)
+_UNIT_SECONDS = {"y": 365.25 * 86400.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in "90s", "30m", "6h", "1d12h", "1y" (units y, d, h, m, s); None if unreadable."""
+    compact = text.replace(" ", "")
+    if not compact:
+        return None
+    parts = _DURATION.findall(compact)
+    if "".join(n + u for n, u in parts).lower() != compact.lower():
+        return None
+    return sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts)
+
+
+def _kind(value: Any) -> str:
+    names = {bool: "a boolean", int: "a whole number", float: "a number", str: "a string",
+             list: "a list", dict: "a table"}
+    return names.get(type(value), type(value).__name__) + (
+        f" ({value!r})" if isinstance(value, int | float | str) and not isinstance(value, bool)
+        else "")

@@ -1,0 +1,522 @@
+"""ConnectifClient: the one way voucherbot talks to the Connectif API.
+
+One ``requests.Session`` carries the ``Authorization: apiKey <key>`` header and a versioned
+User-Agent; every request has a timeout, spends from the :class:`~voucherbot.ratelimit.RateBudget`
+and has its failures translated into :mod:`voucherbot.errors` exceptions whose messages say
+what to do. GETs are retried on connection failures and 5xx answers with bounded, jittered
+backoff; the import POST is only ever retried when it is certain that the server did not take
+it (a 429 answer, or a connection refused before anything was sent).
+
+The API key never appears in a message, a log line or ``repr(client)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from voucherbot import __version__
+from voucherbot.errors import (
+    ApiError,
+    AuthError,
+    BadRequestError,
+    BadResponseError,
+    ConfigError,
+    ImportQueueFullError,
+    NetworkError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServerError,
+    UnsupportedMediaTypeError,
+    ValidationFailedError,
+)
+from voucherbot.models import CouponSet, Import, Workflow
+from voucherbot.multipart import MultipartBody
+from voucherbot.ratelimit import RateBudget
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.connectif.cloud"
+USER_AGENT = f"voucherbot/{__version__} python-requests/{requests.__version__}"
+#: (connect, read) seconds
+DEFAULT_TIMEOUT = (10.0, 60.0)
+#: the Connectif import file limit (413 above it)
+MAX_IMPORT_BYTES = 50 * 1024 * 1024
+
+# Connectif does not publish its scope labels for coupon sets and workflows; these are the
+# names its UI uses for other resources ("Read Contacts", Imports: Read/Write/Delete).
+PERMISSIONS = {
+    "coupon-sets": "Coupons: Read",
+    "workflows": "Workflows: Read",
+    "imports": "Imports: Read",
+    "imports:post": "Imports: Write",
+}
+
+T = TypeVar("T")
+
+
+class ConnectifClient:
+    """A client for the parts of the Connectif API that voucherbot uses."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        requests_per_minute: int = 100,
+        budget: RateBudget | None = None,
+        max_pages: int = 1000,
+        retries: int = 3,
+        max_429_retries: int = 6,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        if not api_key or not api_key.strip():
+            raise ConfigError("no Connectif API key: set CONNECTIF_API_KEY (keyId:keySecret)")
+        if any(c.isspace() for c in api_key) or not api_key.isprintable() or not api_key.isascii():
+            raise ConfigError(
+                "the Connectif API key contains spaces or invisible characters; copy it again "
+                "with Connectif's 'Copy Key Id and Key Secret' button"
+            )
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                f"CONNECTIF_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}, "
+                f"not {base_url!r}"
+            )
+        self.base_url = base_url.rstrip("/")
+        self._origin = (parts.scheme, parts.netloc)
+        self.timeout = timeout
+        sleep = sleep or time.sleep
+        self.budget = budget or RateBudget(requests_per_minute, sleep=sleep)
+        self.max_pages = max_pages
+        self.retries = retries
+        self.max_429_retries = max_429_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._sleep = sleep
+        self._jitter = random.Random()  # noqa: S311 - jitter for backoff, not security
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers["Accept"] = "application/json"
+        self._auth = {"Authorization": f"apiKey {api_key}"}
+        #: requests sent, by kind (list, get, import, poll, error-report), and 429s met
+        self.stats: Counter[str] = Counter()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> ConnectifClient:
+        """Build a client from ``CONNECTIF_API_KEY`` and ``CONNECTIF_BASE_URL``."""
+        env = os.environ if env is None else env
+        return cls(
+            env.get("CONNECTIF_API_KEY", ""),
+            env.get("CONNECTIF_BASE_URL") or DEFAULT_BASE_URL,
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:
+        return f"ConnectifClient(base_url={self.base_url!r}, api_key=<hidden>)"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> ConnectifClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- resources ---------------------------------------------------------------------------
+
+    def iter_coupon_sets(self) -> Iterator[CouponSet]:
+        return self._paginate("/coupon-sets/", CouponSet.from_json)
+
+    def list_coupon_sets(self) -> list[CouponSet]:
+        return list(self.iter_coupon_sets())
+
+    def get_coupon_set(self, set_id: str) -> CouponSet:
+        return CouponSet.from_json(self._get_json(f"/coupon-sets/{_segment(set_id)}", "get"))
+
+    def iter_workflows(self) -> Iterator[Workflow]:
+        return self._paginate("/workflows/", Workflow.from_json)
+
+    def list_workflows(self) -> list[Workflow]:
+        return list(self.iter_workflows())
+
+    def get_workflow(self, workflow_id: str) -> Workflow:
+        return Workflow.from_json(self._get_json(f"/workflows/{_segment(workflow_id)}", "get"))
+
+    def iter_imports(self, *, max_pages: int | None = None) -> Iterator[Import]:
+        """Imports as the server lists them (the sandbox: newest first)."""
+        return self._paginate("/imports/", Import.from_json, max_pages=max_pages)
+
+    def list_imports(self, *, max_pages: int | None = None) -> list[Import]:
+        return list(self.iter_imports(max_pages=max_pages))
+
+    def get_import(self, import_id: str, *, kind: str = "get") -> Import:
+        return Import.from_json(self._get_json(f"/imports/{_segment(import_id)}", kind))
+
+    def create_coupon_import(
+        self,
+        coupon_set_id: str,
+        csv_path: Path,
+        *,
+        delimiter: str = ",",
+        override_existing: bool = False,
+        update_only_empty_fields: bool = False,
+        filename: str | None = None,
+    ) -> Import:
+        """Upload a coupon CSV (header ``code``) into a coupon set: ``POST /imports/``.
+
+        The file is streamed from disk. The POST is not retried after anything may have reached
+        the server; the caller reconciles an ambiguous failure (see ``NetworkError.sent``).
+        """
+        if delimiter not in (",", ";"):
+            raise ConfigError(f"the CSV delimiter must be ',' or ';', not {delimiter!r}")
+        if update_only_empty_fields and not override_existing:
+            raise ConfigError(
+                "updateOnlyEmptyFields may only be true when overrideExisting is true"
+            )
+        size = os.path.getsize(csv_path)
+        if size > MAX_IMPORT_BYTES:
+            raise PayloadTooLargeError(
+                f"the import file is {size:,} bytes, over Connectif's 50 MB limit; "
+                "split the refill into smaller imports",
+                status=413,
+            )
+        fields = {
+            "type": "coupons",
+            "couponSetId": coupon_set_id,
+            "delimiter": delimiter,
+            "overrideExisting": _flag(override_existing),
+            "updateOnlyEmptyFields": _flag(update_only_empty_fields),
+        }
+        body = MultipartBody(
+            fields,
+            "file",
+            Path(csv_path),
+            filename=filename or Path(csv_path).name,
+            content_type="text/csv",
+        )
+        response = self._send("POST", "/imports/", "import", body=body)
+        return Import.from_json(self._json(response, "POST /imports/"))
+
+    def download(self, url: str, *, kind: str = "error-report") -> bytes:
+        """GET a file the API pointed to (an error report).
+
+        The API key is only sent to the API's own origin, never to a storage host.
+        """
+        full = urljoin(self.base_url + "/", url)
+        return self._send("GET", full, kind).content
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _paginate(
+        self, path: str, parse: Callable[[Any], T], *, max_pages: int | None = None
+    ) -> Iterator[T]:
+        url: str | None = path
+        seen: set[str] = set()
+        pages = 0
+        limit = self.max_pages if max_pages is None else max_pages
+        while url:
+            doc = self._get_json(url, "list")
+            pages += 1
+            if not isinstance(doc, Mapping) or not isinstance(doc.get("results"), list):
+                raise BadResponseError(
+                    f"the server answered GET {_path_of(url)} without a 'results' list"
+                )
+            for item in doc["results"]:
+                yield parse(item)
+            links = doc.get("links")
+            nxt = links.get("next") if isinstance(links, Mapping) else None
+            if not isinstance(nxt, str) or not nxt:
+                return
+            if pages >= limit:
+                if max_pages is not None:
+                    return
+                raise BadResponseError(
+                    f"GET {path} still had a next page after {pages} pages; stopping "
+                    "(raise max_pages if the account really has that many)"
+                )
+            if nxt in seen:
+                raise BadResponseError(f"GET {path} pagination loops: links.next repeats a page")
+            seen.add(nxt)
+            url = nxt
+
+    def _get_json(self, url: str, kind: str) -> Any:
+        response = self._send("GET", url, kind)
+        return self._json(response, f"GET {_path_of(url)}")
+
+    @staticmethod
+    def _json(response: requests.Response, what: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            ctype = response.headers.get("Content-Type", "no content type")
+            raise BadResponseError(
+                f"the server answered {what} with a body that is not JSON ({ctype}); "
+                "check that CONNECTIF_BASE_URL points at the Connectif API",
+                status=response.status_code,
+            ) from None
+
+    def _url(self, url: str) -> tuple[str, bool]:
+        full = urljoin(self.base_url + "/", url.lstrip("/")) if not url.startswith("http") else url
+        parts = urlsplit(full)
+        return full, (parts.scheme, parts.netloc) == self._origin
+
+    def _send(
+        self, method: str, url: str, kind: str, *, body: MultipartBody | None = None
+    ) -> requests.Response:
+        full, same_origin = self._url(url)
+        what = f"{method} {_path_of(full)}"
+        headers = dict(self._auth) if same_origin else {}
+        if body is not None:
+            headers["Content-Type"] = body.content_type
+        attempts = 0
+        limited = 0
+        while True:
+            self.budget.acquire()
+            self.stats[kind] += 1
+            try:
+                if body is not None:
+                    with body:
+                        response = self.session.request(
+                            method,
+                            full,
+                            data=body,
+                            headers=headers,
+                            timeout=self.timeout,
+                            allow_redirects=False,
+                        )
+                else:
+                    response = self.session.request(
+                        method,
+                        full,
+                        headers=headers,
+                        timeout=self.timeout,
+                        allow_redirects=not same_origin,
+                    )
+            except requests.RequestException as exc:
+                error = _network_error(exc, what, self.timeout)
+                if (method == "GET" or not error.sent) and attempts < self.retries:
+                    attempts += 1
+                    log.warning("%s; retrying (%d/%d)", error, attempts, self.retries)
+                    self._sleep(self._backoff(attempts))
+                    continue
+                raise error from None
+            self.budget.observe(response.headers)
+            status = response.status_code
+            if status == 429 and limited < self.max_429_retries:
+                limited += 1
+                self.stats["429"] += 1
+                wait = self._wait_for_429(response, limited)
+                log.warning("%s: rate limited (429); waiting %.1f s", what, wait)
+                continue
+            if status >= 500 and method == "GET" and attempts < self.retries:
+                attempts += 1
+                log.warning(
+                    "%s: server error %d; retrying (%d/%d)", what, status, attempts, self.retries
+                )
+                self._sleep(self._backoff(attempts))
+                continue
+            if 300 <= status < 400:
+                where = response.headers.get("Location", "elsewhere")
+                raise ApiError(
+                    f"{what}: the server redirected to {where}; check CONNECTIF_BASE_URL",
+                    status=status,
+                )
+            if status >= 400:
+                raise _api_error(response, what, kind_of(full, method))
+            return response
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
+        return float(base * self._jitter.uniform(0.5, 1.0))
+
+    def _wait_for_429(self, response: requests.Response, attempt: int) -> float:
+        """Pause the budget as a 429 asks (Reset, else Retry-After, else backoff); give the wait."""
+        headers = response.headers
+        jitter = self._jitter.uniform(0.0, 1.0)
+        reset = headers.get("X-RateLimit-Reset")
+        retry_after = headers.get("Retry-After")
+        wait: float | None = None
+        now = self.budget.wall()
+        if reset and reset.strip().isdigit():
+            wait = max(0.0, int(reset) - now)
+        elif retry_after:
+            wait = _retry_after_seconds(retry_after, now)
+        if wait is None:
+            wait = self._backoff(attempt)
+        wait = min(wait + jitter, self.budget.max_wait)
+        self.budget.pause_for(wait)
+        return wait
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _segment(value: str) -> str:
+    """An id as one URL path segment; ids are opaque, so refuse anything that would escape it."""
+    if not value or any(c in value for c in "/?#%") or value in (".", ".."):
+        raise ConfigError(f"{value!r} is not a valid Connectif id")
+    return value
+
+
+def _path_of(url: str) -> str:
+    return urlsplit(url).path or "/"
+
+
+def kind_of(url: str, method: str) -> str:
+    """Which permission a request needs, as a key of PERMISSIONS."""
+    path = _path_of(url)
+    for resource in ("coupon-sets", "workflows", "imports"):
+        if path.startswith(f"/{resource}"):
+            return "imports:post" if resource == "imports" and method == "POST" else resource
+    return ""
+
+
+def _retry_after_seconds(value: str, now: float) -> float | None:
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _network_error(
+    exc: requests.RequestException, what: str, timeout: float | tuple[float, float]
+) -> NetworkError:
+    """Translate a requests failure, noting whether the request can have reached the server."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return NetworkError(
+            f"{what}: could not connect to the server in time; "
+            "check the network and CONNECTIF_BASE_URL",
+            sent=False,
+        )
+    if isinstance(exc, requests.Timeout):
+        read = timeout[1] if isinstance(timeout, tuple) else timeout
+        return NetworkError(f"{what}: the server did not answer within {read:g} s", sent=True)
+    if isinstance(exc, requests.ConnectionError):
+        text = repr(exc.args[0]) if exc.args else ""
+        refused = any(
+            s in text
+            for s in (
+                "NewConnectionError",
+                "NameResolutionError",
+                "Connection refused",
+                "Failed to resolve",
+            )
+        )
+        if refused:
+            return NetworkError(
+                f"{what}: cannot connect to the server (connection refused or "
+                "unknown host); check CONNECTIF_BASE_URL and the network",
+                sent=False,
+            )
+        return NetworkError(f"{what}: the connection broke before the server answered", sent=True)
+    return NetworkError(f"{what}: request failed ({type(exc).__name__})", sent=True)
+
+
+def _error_body(response: requests.Response) -> dict[str, Any]:
+    if "json" not in response.headers.get("Content-Type", ""):
+        return {}
+    try:
+        doc = response.json()
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _api_error(response: requests.Response, what: str, kind: str) -> ApiError:
+    """Turn an error answer into the matching ApiError, with a message that says what to do."""
+    status = response.status_code
+    body = _error_body(response)
+    detail = body.get("detail") if isinstance(body.get("detail"), str) else None
+    said = f": {detail}" if detail else ""
+    if status == 401:
+        return AuthError(
+            f"Connectif rejected the API key (401 Unauthorized) on {what}; check CONNECTIF_API_KEY "
+            "(it is 'keyId:keySecret', as copied from Connectif's API Keys page)",
+            status=status,
+            detail=detail,
+        )
+    if status == 403:
+        permission = PERMISSIONS.get(kind, "the needed")
+        return PermissionDeniedError(
+            f"Connectif refused {what} (403 Forbidden){said}. Enable the '{permission}' "
+            "permission on the API key (Store settings > API and IP access > API Keys), "
+            "or check that the account is not blocked",
+            status=status,
+            detail=detail,
+        )
+    if status == 404:
+        return NotFoundError(f"{what}: not found (404){said}", status=status, detail=detail)
+    if status == 413:
+        return PayloadTooLargeError(
+            f"{what}: the file is over Connectif's 50 MB import limit (413); "
+            "split the refill into smaller imports",
+            status=status,
+            detail=detail,
+        )
+    if status == 415:
+        return UnsupportedMediaTypeError(
+            f"{what}: Connectif did not accept the request's content type (415){said}",
+            status=status,
+            detail=detail,
+        )
+    if status == 422:
+        problems = tuple(
+            (str(item.get("path", "?")), str(item.get("reason", "invalid")))
+            for item in body.get("validationErrors") or []
+            if isinstance(item, dict)
+        )
+        listed = "; ".join(f"{path}: {reason}" for path, reason in problems)
+        return ValidationFailedError(
+            f"{what}: Connectif rejected the request (422){said}"
+            + (f" [{listed}]" if listed else ""),
+            detail=detail,
+            validation_errors=problems,
+        )
+    if status == 400 and body.get("code") == "E0401":
+        return ImportQueueFullError(
+            f"{what}: Connectif already has 10 imports queued for this account (E0401); "
+            "wait until one has finished, then run again",
+            status=status,
+            detail=detail,
+        )
+    if status == 400:
+        return BadRequestError(
+            f"{what}: Connectif rejected the request (400){said}", status=status, detail=detail
+        )
+    if status == 429:
+        return RateLimitedError(
+            f"{what}: still rate limited (429) after waiting; the account's request budget is "
+            "being used up elsewhere too, lower requests_per_minute or run later",
+            status=status,
+            detail=detail,
+        )
+    if status >= 500:
+        return ServerError(
+            f"{what}: Connectif had a server error ({status}){said}; try again later",
+            status=status,
+            detail=detail,
+        )
+    return ApiError(f"{what}: unexpected answer {status}{said}", status=status, detail=detail)

@@ -1,0 +1,42 @@
+"""`voucherbot demo`: report -> run -> report against an in-process sandbox, no account needed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from voucherbot.config import Config
+from voucherbot.connectif import ConnectifClient
+from voucherbot.poll import PollSettings
+from voucherbot.refill import RunResult, run_plan
+from voucherbot.report import build_report, render, render_run
+from voucherbot.runner import make_plan
+from voucherbot.sandbox import SandboxConfig, start_sandbox
+
+#: Polling for an in-process sandbox, whose imports take a fraction of a second.
+DEMO_POLL = PollSettings(interval=0.1, growth=1.5, max_interval=1.0, timeout=120)
+
+
+def run_demo(
+    *, seed: int = 1, config: Config | None = None, echo: Callable[[str], None] = print
+) -> RunResult:
+    """Start a sandbox, show the report, run the refills, show the report again."""
+    config = config or Config()
+    # A private sandbox with no rate limit, and a client that need not pace itself for it.
+    with start_sandbox(SandboxConfig(seed=seed, rate_limit=0)) as server, ConnectifClient(
+        server.api_key, server.url, requests_per_minute=10_000
+    ) as client:
+        echo(f"Sandbox running at {server.url} (seed {seed}); rules: built-in defaults\n")
+
+        def show(title: str) -> None:
+            the_plan, state = make_plan(client, config)
+            report = build_report(
+                the_plan, state.workflows, generated_at=state.read_at, source=server.url
+            )
+            echo(f"== {title}\n{render(report, 'table')}")
+
+        show("report before the run")
+        the_plan, _ = make_plan(client, config)
+        result = run_plan(client, the_plan, poll=DEMO_POLL)
+        echo(f"== voucherbot run\n{render_run(result)}")
+        show("report after the run")
+        return result

@@ -1,0 +1,33 @@
+"""A local, Connectif-compatible API with realistic fake data (``voucherbot sandbox``).
+
+Users try voucherbot against it without an account; end-to-end tests run it in-process::
+
+    from voucherbot.sandbox import SandboxConfig, start_sandbox
+
+    with start_sandbox(SandboxConfig(seed=7)) as sandbox:
+        ...  # CONNECTIF_BASE_URL=sandbox.url, CONNECTIF_API_KEY=sandbox.api_key
+        sandbox.state.advance(60)  # move the sandbox clock
+
+The documented choices where Connectif's docs are silent live in the module docstrings:
+pagination in :mod:`.app`, workflow statuses in :mod:`.data`, rows and duplicates in
+:mod:`.imports`, the import queue in :mod:`.state`, rate limiting in :mod:`.ratelimit`.
+This package never imports click.
+"""
+
+from voucherbot.sandbox.app import make_app
+from voucherbot.sandbox.config import WORKFLOW_STATUSES, SandboxConfig
+from voucherbot.sandbox.faults import FaultInjector, NoFaults
+from voucherbot.sandbox.server import RunningSandbox, serve, start_sandbox
+from voucherbot.sandbox.state import SandboxState
+
+__all__ = [
+    "WORKFLOW_STATUSES",
+    "FaultInjector",
+    "NoFaults",
+    "RunningSandbox",
+    "SandboxConfig",
+    "SandboxState",
+    "make_app",
+    "serve",
+    "start_sandbox",
+]

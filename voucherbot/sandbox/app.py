@@ -1,0 +1,385 @@
+"""The sandbox's HTTP surface: a werkzeug WSGI app speaking the Connectif API.
+
+Routes (each also answers without its trailing slash):
+
+=======================================  =====================================================
+``GET /coupon-sets/``, ``/workflows/``   lists, creation order, ``?offset=&limit=``
+``GET /coupon-sets/{id}``                one set; 404 when unknown (same for all resources)
+``GET /workflows/{id}``                  one workflow
+``POST /imports/``                       multipart coupon import -> 201 + Import
+``GET /imports/``, ``/imports/{id}``     imports, newest first / one import
+``POST /_sandbox/clock/advance``         ``{"seconds": N}`` moves the sandbox clock (auth, no
+                                         rate limit)
+``GET /_sandbox/files/import-errors/…``  error reports; no auth (like a signed storage URL)
+=======================================  =====================================================
+
+Pagination is a documented sandbox choice (Connectif's parameters are unknown): ``offset``
+(default 0) and ``limit`` (default ``page_size``, capped at 100); bad values get a 400.
+``links.next`` is present only when more items follow, ``links.prev`` only after the first
+page; both are absolute URLs. Errors are HttpError JSON ``{"status", "title", "detail"}``,
+plus ``code`` for E0401 and ``validationErrors: [{"path", "reason"}]`` for 422.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
+from typing import IO, Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from voucherbot.sandbox.data import iso
+from voucherbot.sandbox.imports import REPORT_PATH, CsvProblem, read_codes
+from voucherbot.sandbox.state import NotMultipleError, QueueFullError, SandboxState
+
+MAX_PAGE_SIZE = 100
+IMPORT_TYPES = ("contacts", "products", "coupons")
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+Handler = Callable[..., Response]
+
+
+class Problem(Exception):
+    """An HTTP error answered as an HttpError JSON body."""
+
+    def __init__(self, status: int, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.extra = extra
+
+    def response(self) -> Response:
+        doc = {
+            "status": self.status,
+            "title": HTTPStatus(self.status).phrase,
+            "detail": self.detail,
+            **self.extra,
+        }
+        return json_response(doc, self.status)
+
+
+def json_response(doc: Any, status: int = 200) -> Response:
+    return Response(json.dumps(doc), status=status, mimetype="application/json")
+
+
+def unprocessable(errors: list[tuple[str, str]]) -> Problem:
+    detail = "Validation failed: " + "; ".join(f"{path}: {reason}" for path, reason in errors)
+    return Problem(422, detail, validationErrors=[{"path": p, "reason": r} for p, r in errors])
+
+
+def _shown(value: str) -> str:
+    """A client-supplied value, shortened for an error message."""
+    return repr(value if len(value) <= 40 else value[:40] + "…")
+
+
+class SandboxRequest(Request):
+    """A Request that also closes upload spools the form parser abandoned on a 413."""
+
+    def __init__(self, environ: WSGIEnvironment, max_content_length: int) -> None:
+        super().__init__(environ)
+        self.max_content_length = max_content_length
+        self._spools: list[IO[bytes]] = []
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        stream = super()._get_file_stream(
+            total_content_length, content_type, filename, content_length
+        )
+        self._spools.append(stream)
+        return stream
+
+    def close(self) -> None:
+        super().close()
+        for stream in self._spools:
+            stream.close()
+
+
+def _presented_key(request: Request) -> str:
+    scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
+    return value.strip() if scheme.lower() == "apikey" else ""
+
+
+class SandboxApp:
+    """WSGI callable; all state lives in the :class:`SandboxState` it serves."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+        self.url_map = Map(
+            [
+                Rule("/coupon-sets", endpoint="list_sets", methods=["GET"]),
+                Rule("/coupon-sets/<set_id>", endpoint="get_set", methods=["GET"]),
+                Rule("/workflows", endpoint="list_workflows", methods=["GET"]),
+                Rule("/workflows/<workflow_id>", endpoint="get_workflow", methods=["GET"]),
+                Rule("/imports", endpoint="list_imports", methods=["GET"]),
+                Rule("/imports", endpoint="create_import", methods=["POST"]),
+                Rule("/imports/<import_id>", endpoint="get_import", methods=["GET"]),
+                Rule("/_sandbox/clock/advance", endpoint="advance_clock", methods=["POST"]),
+                Rule(REPORT_PATH + "<name>", endpoint="error_report", methods=["GET"]),
+            ],
+            strict_slashes=False,
+            merge_slashes=False,
+        )
+        self.handlers: dict[str, Handler] = {
+            "list_sets": self.list_sets,
+            "get_set": self.get_set,
+            "list_workflows": self.list_workflows,
+            "get_workflow": self.get_workflow,
+            "list_imports": self.list_imports,
+            "create_import": self.create_import,
+            "get_import": self.get_import,
+            "advance_clock": self.advance_clock,
+        }
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = SandboxRequest(environ, self.state.config.max_upload_bytes)
+        try:
+            response = self.dispatch(request)
+            return response(environ, start_response)
+        finally:
+            request.close()
+
+    def dispatch(self, request: Request) -> Response:
+        injected = self.state.faults.before_request(request)
+        if injected is not None:
+            return injected
+        path = request.path.rstrip("/") or "/"
+        endpoint: str | None = None
+        args: Mapping[str, Any] = {}
+        problem: Problem | None = None
+        allowed: list[str] = []
+        try:
+            endpoint, args = self.url_map.bind_to_environ(request.environ).match(
+                path, method=request.method
+            )
+        except NotFound:
+            problem = Problem(404, f"No such endpoint: {request.method} {request.path}")
+        except MethodNotAllowed as exc:
+            problem = Problem(405, f"{request.method} is not allowed on {request.path}")
+            allowed = sorted(exc.valid_methods or ())
+        if endpoint == "error_report":
+            return self.error_report(request, **args)
+
+        key = _presented_key(request)
+        decision = self.state.begin_request(key, count=not path.startswith("/_sandbox/"))
+        if decision is not None and not decision.allowed:
+            response = Problem(429, "Requests rate limit reached").response()
+        elif not hmac.compare_digest(key.encode(), self.state.api_key.encode()):
+            response = Problem(
+                401,
+                "Not authorized to access API: send the header "
+                "'Authorization: apiKey <key>' with a valid key",
+            ).response()
+            response.headers["WWW-Authenticate"] = "apiKey"
+        elif problem is not None:
+            response = problem.response()
+            if problem.status == 405:
+                response.headers["Allow"] = ", ".join(allowed)
+        else:
+            try:
+                response = self.handlers[str(endpoint)](request, **args)
+            except Problem as exc:
+                response = exc.response()
+        if decision is not None:
+            response.headers.update(
+                decision.headers(retry_after_header=self.state.config.retry_after_header)
+            )
+        return response
+
+    # --- lists ----------------------------------------------------------------------------
+
+    def page(self, request: Request, items: list[dict[str, Any]], path: str) -> Response:
+        offset = self._int_param(request, "offset", 0, minimum=0)
+        limit = min(
+            self._int_param(request, "limit", self.state.config.page_size, minimum=1), MAX_PAGE_SIZE
+        )
+        base = request.host_url.rstrip("/") + path
+        links: dict[str, str] = {}
+        if offset + limit < len(items):
+            links["next"] = f"{base}?offset={offset + limit}&limit={limit}"
+        if offset > 0:
+            links["prev"] = f"{base}?offset={max(0, offset - limit)}&limit={limit}"
+        return json_response({"results": items[offset : offset + limit], "links": links})
+
+    @staticmethod
+    def _int_param(request: Request, name: str, default: int, *, minimum: int) -> int:
+        raw = request.args.get(name)
+        if raw is None:
+            return default
+        if not _DIGITS.fullmatch(raw) or int(raw) < minimum:
+            raise Problem(
+                400,
+                f"Invalid query parameter {name}={_shown(raw)}: "
+                f"expected an integer of at least {minimum}",
+            )
+        return int(raw)
+
+    def list_sets(self, request: Request) -> Response:
+        return self.page(
+            request, [cs.to_json() for cs in self.state.coupon_sets()], "/coupon-sets/"
+        )
+
+    def list_workflows(self, request: Request) -> Response:
+        return self.page(request, [wf.to_json() for wf in self.state.workflows()], "/workflows/")
+
+    def list_imports(self, request: Request) -> Response:
+        base = request.host_url
+        return self.page(request, [imp.to_json(base) for imp in self.state.imports], "/imports/")
+
+    # --- single resources -----------------------------------------------------------------
+
+    def get_set(self, request: Request, set_id: str) -> Response:
+        try:
+            return json_response(self.state.get_set(set_id).to_json())
+        except KeyError:
+            raise Problem(404, f"Coupon set {_shown(set_id)} not found") from None
+
+    def get_workflow(self, request: Request, workflow_id: str) -> Response:
+        try:
+            return json_response(self.state.get_workflow(workflow_id).to_json())
+        except KeyError:
+            raise Problem(404, f"Workflow {_shown(workflow_id)} not found") from None
+
+    def get_import(self, request: Request, import_id: str) -> Response:
+        try:
+            return json_response(self.state.get_import(import_id).to_json(request.host_url))
+        except KeyError:
+            raise Problem(404, f"Import {_shown(import_id)} not found") from None
+
+    # --- imports --------------------------------------------------------------------------
+
+    def _too_large(self) -> Problem:
+        limit = self.state.config.max_upload_bytes
+        return Problem(413, f"File too big: the request body is over the limit of {limit} bytes")
+
+    def create_import(self, request: Request) -> Response:
+        if (request.content_length or 0) > self.state.config.max_upload_bytes:
+            raise self._too_large()  # decided from the header; the body is never parsed
+        if request.mimetype != "multipart/form-data":
+            raise Problem(
+                415, "Unsupported Content-Type: imports must be sent as multipart/form-data"
+            )
+        try:
+            form, files = request.form, request.files
+        except RequestEntityTooLarge:
+            raise self._too_large() from None
+        errors: list[tuple[str, str]] = []
+        kind = form.get("type", "")
+        if kind not in IMPORT_TYPES:
+            errors.append(
+                (
+                    "type",
+                    f"must be one of contacts, products, coupons (got "
+                    f"{_shown(kind) if kind else 'nothing'})",
+                )
+            )
+        elif kind != "coupons":
+            errors.append(
+                ("type", f"{kind} imports are not implemented by the sandbox; only coupons")
+            )
+        delimiter = form.get("delimiter", "")
+        if delimiter not in (",", ";"):
+            errors.append(("delimiter", "must be ',' or ';'"))
+        flags: dict[str, bool] = {}
+        for name in ("overrideExisting", "updateOnlyEmptyFields"):
+            value = form.get(name, "").strip().lower()
+            if value not in ("true", "false"):
+                errors.append((name, "required: 'true' or 'false'"))
+            flags[name] = value == "true"
+        if flags["updateOnlyEmptyFields"] and not flags["overrideExisting"]:
+            errors.append(
+                ("updateOnlyEmptyFields", "may be true only when overrideExisting is true")
+            )
+        set_id = form.get("couponSetId", "")
+        if kind == "coupons":
+            errors += self._check_set(set_id)
+        upload = files.get("file")
+        if upload is None:
+            errors.append(("file", "required: a UTF-8 CSV file part named 'file'"))
+        if errors:
+            raise unprocessable(errors)
+        assert upload is not None
+        try:
+            codes = read_codes(upload.stream, delimiter)
+        except CsvProblem as exc:
+            raise unprocessable([("file", str(exc))]) from None
+        except RequestEntityTooLarge:  # pragma: no cover - the form parser reads first
+            raise self._too_large() from None
+        try:
+            imp = self.state.create_import(
+                set_id,
+                codes,
+                delimiter=delimiter,
+                override_existing=flags["overrideExisting"],
+                update_only_empty_fields=flags["updateOnlyEmptyFields"],
+            )
+        except QueueFullError:
+            raise Problem(
+                400,
+                f"The limit of {self.state.config.max_queued_imports} queued "
+                "imports has been reached. Retry when a queued import has "
+                "completed.",
+                code="E0401",
+            ) from None
+        except (KeyError, NotMultipleError):  # pragma: no cover - sets are never removed
+            raise unprocessable(self._check_set(set_id)) from None
+        response = json_response(imp.to_json(request.host_url), 201)
+        response.headers["Location"] = request.host_url.rstrip("/") + f"/imports/{imp.id}"
+        return response
+
+    def _check_set(self, set_id: str) -> list[tuple[str, str]]:
+        if not set_id:
+            return [("couponSetId", "required for coupon imports")]
+        try:
+            coupon_set = self.state.get_set(set_id)
+        except KeyError:
+            return [("couponSetId", f"no coupon set has the id {_shown(set_id)}")]
+        if coupon_set.type != "multiple":
+            return [
+                (
+                    "couponSetId",
+                    f"coupon set {set_id} is a '{coupon_set.type}' set; codes "
+                    "can only be imported into 'multiple' sets",
+                )
+            ]
+        return []
+
+    # --- sandbox extras -------------------------------------------------------------------
+
+    def advance_clock(self, request: Request) -> Response:
+        body = request.get_json(silent=True)
+        seconds = body.get("seconds") if isinstance(body, dict) else None
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or seconds < 0
+        ):
+            raise unprocessable([("seconds", "required: a JSON number of seconds, 0 or more")])
+        self.state.advance(float(seconds))
+        return json_response({"now": iso(self.state.now())})
+
+    def error_report(self, request: Request, name: str) -> Response:
+        self.state.settle()
+        imp = self.state.find_report(name)
+        if imp is None:
+            return Problem(404, "No such file").response()
+        response = Response(imp.error_report_csv(), mimetype="text/csv")
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+def make_app(state: SandboxState) -> WSGIApplication:
+    """The WSGI application serving ``state``."""
+    return SandboxApp(state)

@@ -1,0 +1,122 @@
+"""Running the sandbox over HTTP: in a background thread, or in the foreground for the CLI."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+from types import TracebackType
+from typing import TextIO
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from voucherbot.sandbox.app import make_app
+from voucherbot.sandbox.config import SandboxConfig
+from voucherbot.sandbox.state import SandboxState
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Logs errors but not the line per request."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+def _make_server(state: SandboxState) -> BaseWSGIServer:
+    """Bind the socket here, so a busy port raises OSError (werkzeug would print and exit)."""
+    config = state.config
+    handler = None if config.log_requests else _QuietHandler
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((config.host, config.port))
+        sock.listen(128)
+        server = make_server(
+            config.host, config.port, make_app(state), threaded=True, request_handler=handler,
+            fd=sock.fileno(),
+        )
+    finally:
+        # werkzeug duplicated the descriptor; this copy is no longer needed
+        sock.close()
+    return server
+
+
+def _url(server: BaseWSGIServer) -> str:
+    address = server.server_address[0]
+    host = address.decode() if isinstance(address, bytes) else str(address)
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{server.port}"
+
+
+class RunningSandbox:
+    """A sandbox serving in a daemon thread. Use as a context manager, or call :meth:`stop`."""
+
+    def __init__(self, state: SandboxState, server: BaseWSGIServer) -> None:
+        self.state = state
+        self.api_key = state.api_key
+        self.url = _url(server)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            name="voucherbot-sandbox",
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+        )
+        self._stopped = False
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    def stop(self) -> None:
+        """Stop serving and release the port (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> RunningSandbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<RunningSandbox {self.url}>"
+
+
+def start_sandbox(
+    config: SandboxConfig | None = None, *, state: SandboxState | None = None
+) -> RunningSandbox:
+    """Start a sandbox in a background thread; port 0 (the default) picks a free port."""
+    state = state or SandboxState(config)
+    return RunningSandbox(state, _make_server(state))
+
+
+def serve(config: SandboxConfig | None = None, *, out: TextIO | None = None) -> None:
+    """Serve in the foreground until interrupted (Ctrl-C), printing one ready line first."""
+    out = out or sys.stdout
+    state = SandboxState(config)
+    server = _make_server(state)
+    try:
+        # The sandbox's own key, shown on purpose: the user needs it to connect.
+        print(
+            f"Sandbox listening: CONNECTIF_BASE_URL={_url(server)} "
+            f"CONNECTIF_API_KEY={state.api_key}",
+            file=out,
+            flush=True,
+        )
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,0 +1,269 @@
+"""In-memory state of one sandbox: data, clock, rate limiter and the import queue.
+
+One ``threading.Lock`` guards everything. Readers get copies, so nothing they hold changes
+under them.
+
+The clock is real time plus an offset that :meth:`SandboxState.advance` moves forward. Time-driven
+work (imports) happens lazily: :meth:`SandboxState.settle` brings the state up to the clock, and
+the app calls it at the start of every request. Imports run one at a time in creation order
+(the documented sandbox choice: one queue per account). Each waits ``import_queue_delay`` seconds
+in ``queued`` (longer if an earlier import is still running), then is ``inProgress`` while rows
+are processed at ``import_rows_per_second``, then ``finished``. While imports are paused
+(:meth:`SandboxState.pause_imports`) time passes but no import moves.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import threading
+import time
+from collections import deque
+
+from voucherbot.sandbox.config import SandboxConfig
+from voucherbot.sandbox.data import CouponSetRecord, WorkflowRecord, generate
+from voucherbot.sandbox.faults import FaultInjector, NoFaults
+from voucherbot.sandbox.imports import ImportRecord
+from voucherbot.sandbox.ratelimit import RateDecision, RollingWindowLimiter
+
+TERMINAL = frozenset({"finished", "error", "cancelled"})
+
+
+class QueueFullError(Exception):
+    """``max_queued_imports`` imports are already queued (Connectif's 400 E0401)."""
+
+
+class NotMultipleError(ValueError):
+    """Codes can only be imported into ``multiple`` coupon sets (a sandbox choice)."""
+
+
+class SandboxState:
+    """Everything one sandbox knows. Safe to use from several threads."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        #: The key requests must present; resolved once, here.
+        self.api_key: str = self.config.api_key or "sbx-" + secrets.token_hex(12)
+        #: Consulted at the start of every request; see :mod:`voucherbot.sandbox.faults`.
+        self.faults: FaultInjector = NoFaults()
+        self._lock = threading.Lock()
+        self._offset = 0.0
+        seed = generate(self.config.seed, self.config.anchor, self.config.workflow_statuses)
+        self._sets = {cs.id: cs for cs in seed.coupon_sets}
+        self._workflows = {wf.id: wf for wf in seed.workflows}
+        self._codes: dict[str, dict[str, str]] = {cs.id: {} for cs in seed.coupon_sets}
+        self._imports: dict[str, ImportRecord] = {}
+        self._pending: deque[ImportRecord] = deque()
+        self._reports: dict[str, str] = {}
+        self._paused = False
+        self._sim_time = self.now()
+        self._limiter = RollingWindowLimiter(self.config.rate_limit)
+
+    # --- clock ----------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """The sandbox clock in Unix seconds: real time plus everything :meth:`advance` added."""
+        return time.time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward (imports progress, rate-limit windows expire)."""
+        if seconds < 0:
+            raise ValueError("the sandbox clock only moves forward")
+        with self._lock:
+            self._offset += seconds
+            self._settle()
+
+    def settle(self) -> None:
+        """Bring imports up to the current sandbox time."""
+        with self._lock:
+            self._settle()
+
+    # --- requests -------------------------------------------------------------------------
+
+    def begin_request(self, key: str, *, count: bool = True) -> RateDecision | None:
+        """Settle, then count a request for ``key`` (None when it is exempt from the limit)."""
+        with self._lock:
+            self._settle()
+            return self._limiter.hit(key, self.now()) if count else None
+
+    @property
+    def rate_limit(self) -> int:
+        return self._limiter.limit
+
+    def set_rate_limit(self, limit: int) -> None:
+        """Requests per rolling 60 s per key from now on (0 disables the limit)."""
+        if limit < 0:
+            raise ValueError("rate limit must be 0 (off) or positive")
+        with self._lock:
+            self._limiter.limit = limit
+
+    # --- coupon sets and workflows --------------------------------------------------------
+
+    def coupon_sets(self) -> list[CouponSetRecord]:
+        """Copies of every coupon set in creation order."""
+        with self._lock:
+            return [copy.deepcopy(cs) for cs in self._sets.values()]
+
+    def get_set(self, set_id: str) -> CouponSetRecord:
+        """A copy of one coupon set; KeyError if there is none with that id."""
+        with self._lock:
+            return copy.deepcopy(self._sets[set_id])
+
+    def codes_in_set(self, set_id: str) -> set[str]:
+        """Codes imported into a set through the API (seeded sets hold counters only)."""
+        with self._lock:
+            return set(self._codes[set_id])
+
+    def set_available(self, set_id: str, available: int) -> None:
+        """Make a set low (or full): ``available`` becomes n, keeping quantity = assigned + n."""
+        if available < 0:
+            raise ValueError("available must not be negative")
+        with self._lock:
+            cs = self._sets[set_id]
+            if cs.quantity is None:
+                raise ValueError(f"coupon set {set_id} has unlimited uses; it has no counter")
+            if available <= cs.quantity:
+                cs.assigned = cs.quantity - available
+            else:
+                cs.quantity = cs.assigned + available
+            cs.available = available
+            cs.updated_at = self.now()
+
+    def workflows(self) -> list[WorkflowRecord]:
+        with self._lock:
+            return [copy.copy(wf) for wf in self._workflows.values()]
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord:
+        with self._lock:
+            return copy.copy(self._workflows[workflow_id])
+
+    # --- imports --------------------------------------------------------------------------
+
+    @property
+    def imports(self) -> list[ImportRecord]:
+        """Copies of every import, newest first."""
+        with self._lock:
+            return [copy.copy(imp) for imp in reversed(self._imports.values())]
+
+    def get_import(self, import_id: str) -> ImportRecord:
+        with self._lock:
+            return copy.copy(self._imports[import_id])
+
+    def create_import(
+        self,
+        coupon_set_id: str,
+        codes: list[str],
+        *,
+        delimiter: str = ",",
+        override_existing: bool = False,
+        update_only_empty_fields: bool = False,
+    ) -> ImportRecord:
+        """Queue a coupon import; raises KeyError, NotMultipleError or QueueFullError."""
+        with self._lock:
+            self._settle()
+            cs = self._sets[coupon_set_id]
+            if cs.type != "multiple":
+                raise NotMultipleError(coupon_set_id)
+            queued = sum(1 for imp in self._pending if imp.status == "queued")
+            if queued >= self.config.max_queued_imports:
+                raise QueueFullError(self.config.max_queued_imports)
+            now = self.now()
+            import_id = f"{int(now) & 0xFFFFFFFF:08x}{secrets.token_hex(8)}"
+            while import_id in self._imports:  # pragma: no cover - 64 random bits
+                import_id = f"{int(now) & 0xFFFFFFFF:08x}{secrets.token_hex(8)}"
+            imp = ImportRecord(
+                id=import_id,
+                coupon_set_id=coupon_set_id,
+                delimiter=delimiter,
+                override_existing=override_existing,
+                update_only_empty_fields=update_only_empty_fields,
+                created_at=now,
+                codes=codes,
+                report_token=secrets.token_hex(16),
+            )
+            self._imports[import_id] = imp
+            self._pending.append(imp)
+            self._reports[imp.report_name] = import_id
+            self._settle()
+            return copy.copy(imp)
+
+    def find_report(self, name: str) -> ImportRecord | None:
+        """The finished import whose error report has this file name, if any."""
+        with self._lock:
+            imp = self._imports.get(self._reports.get(name, ""))
+            return copy.copy(imp) if imp is not None and imp.has_report else None
+
+    def pause_imports(self) -> None:
+        """Freeze import processing: new imports stay ``queued``, running ones stop moving."""
+        with self._lock:
+            self._settle()
+            self._paused = True
+
+    def resume_imports(self) -> None:
+        """Let imports move again; the paused time is skipped, not caught up."""
+        with self._lock:
+            self._settle()
+            self._paused = False
+
+    @property
+    def imports_paused(self) -> bool:
+        return self._paused
+
+    def cancel_import(self, import_id: str) -> None:
+        """End an import that has not finished as ``cancelled`` (rows applied so far stay)."""
+        self._end_import(import_id, "cancelled")
+
+    def fail_import(self, import_id: str) -> None:
+        """End an import that has not finished with status ``error``."""
+        self._end_import(import_id, "error")
+
+    def _end_import(self, import_id: str, status: str) -> None:
+        with self._lock:
+            self._settle()
+            imp = self._imports[import_id]
+            if imp.status in TERMINAL:
+                raise ValueError(f"import {import_id} has already ended ({imp.status})")
+            imp.status = status
+            if status == "cancelled":
+                imp.cancelled_at = self.now()
+            else:
+                imp.finished_at = self.now()
+            imp.codes = []
+            self._pending.remove(imp)
+
+    # --- import processing (lock held) ----------------------------------------------------
+
+    def _settle(self) -> None:
+        now = self.now()
+        t, self._sim_time = self._sim_time, now
+        if self._paused:
+            return
+        rate, delay = self.config.import_rows_per_second, self.config.import_queue_delay
+        while self._pending:
+            imp = self._pending[0]
+            if imp.status == "queued":
+                start = max(t, imp.created_at + delay)
+                if start > now:
+                    return
+                imp.status, imp.started_at, t = "inProgress", start, start
+            needed = imp.total / rate - imp.work_time
+            if now - t < needed:
+                imp.work_time += now - t
+                self._apply(imp, min(imp.total, int(imp.work_time * rate)) - imp.processed, now)
+                return
+            t += max(needed, 0.0)
+            imp.work_time = imp.total / rate
+            self._apply(imp, imp.total - imp.processed, t)
+            imp.status, imp.finished_at = "finished", t
+            imp.codes = []  # the rows are applied; keep only the counters and the failures
+            self._pending.popleft()
+
+    def _apply(self, imp: ImportRecord, rows: int, when: float) -> None:
+        if rows <= 0:
+            return
+        added = imp.apply_rows(rows, self._codes[imp.coupon_set_id])
+        if added:
+            cs = self._sets[imp.coupon_set_id]
+            cs.quantity = (cs.quantity or 0) + added
+            cs.available = (cs.available or 0) + added
+            cs.updated_at = when
