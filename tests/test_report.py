@@ -25,7 +25,7 @@ import pytest
 from voucherbot.config import Config, parse_config
 from voucherbot.connectif import ConnectifClient
 from voucherbot.errors import ConfigError
-from voucherbot.models import CouponSet, Workflow
+from voucherbot.models import CouponSet, Import, Workflow
 from voucherbot.planner import Plan, plan
 from voucherbot.refill import RefillResult, RunResult
 from voucherbot.report import (
@@ -37,9 +37,9 @@ from voucherbot.report import (
     ReportRow,
     build_report,
     render,
-    render_run,
     to_json,
 )
+from voucherbot.report_text import render_run
 from voucherbot.sandbox import SandboxConfig, start_sandbox
 
 NOW = datetime(2026, 3, 1, 9, 30, 15, tzinfo=UTC)
@@ -847,14 +847,24 @@ def test_sandbox_sets_with_a_single_code_show_unlimited(sandbox_report: SandboxR
 
 
 def test_render_run_lists_each_refill_and_a_total(the_plan: Plan) -> None:
+    refills = the_plan.refills
+    done = Import(id="imp-ok", status="finished", total=refills[0].count,
+                  success=refills[0].count - 2, errors=2,
+                  error_report_file_url="https://files.example/r.csv")
     results = (
-        *(RefillResult(d.coupon_set, d.count, dry_run=True) for d in the_plan.refills),
-        RefillResult(SETS[0], 10, error="the import was refused"),
+        RefillResult(refills[0].coupon_set, refills[0].count, done),
+        RefillResult(refills[1].coupon_set, refills[1].count, error="the import was refused"),
     )
     text = render_run(RunResult(the_plan, results))
     lines = text.splitlines()
-    assert len(lines) == 4 and text.endswith("\n")
-    assert "would import 4,990 new codes" in lines[0]
-    assert lines[2].endswith("FAILED: the import was refused")
-    assert lines[3] == "2 of 3 refills succeeded."
+    assert text.endswith("\n") and all(len(line) <= 100 for line in lines)
+    assert lines[0].split() == ["Set", "Codes", "Import", "Status", "Imported", "Failed"]
+    first = lines[2].split()
+    assert first[-5:] == [f"{refills[0].count:,}", "imp-ok", "finished",
+                          f"{refills[0].count - 2:,}", "2"]
+    assert lines[3].strip() == refills[0].coupon_set.id
+    assert lines[4].strip() == "error report: https://files.example/r.csv"
+    assert lines[5].split()[-4:] == ["-", "FAILED", "-", "-"]
+    assert lines[7].strip() == "the import was refused"
+    assert lines[-1] == f"0 of 2 refills succeeded; {refills[0].count - 2:,} codes imported."
     assert render_run(RunResult(the_plan, ())) == "Nothing to do: 8 sets checked.\n"

@@ -180,7 +180,7 @@ def run(rules_path: Path | None, dry_run: bool, poll_interval: float | None,
     2 configuration error, 3 API key refused.
     """
     from voucherbot.refill import run_plan
-    from voucherbot.report import render_run
+    from voucherbot.report_text import render_run
     from voucherbot.runner import make_client, make_plan
 
     config = _config(rules_path, required=True)
@@ -253,13 +253,15 @@ def config_check(rules_path: Path | None) -> None:
 
 
 def _describe_settings(s: Any) -> str:
+    from voucherbot.codes import format_duration
+
     if not s.enabled:
         return "disabled"
     threshold = (f"below {s.min_available_percent:g}% of quantity"
                  if s.min_available_percent is not None else f"below {s.min_available:,}")
     text = f"refill {threshold} up to {s.refill_to:,} (at most {s.max_per_run:,} a run)"
     if s.cooldown:
-        text += f", cooldown {s.cooldown:g} s"
+        text += f", cooldown {format_duration(s.cooldown)}"
     if not s.require_active_workflow:
         text += ", even without an active workflow"
     return text

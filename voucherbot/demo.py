@@ -8,7 +8,8 @@ from voucherbot.config import Config
 from voucherbot.connectif import ConnectifClient
 from voucherbot.poll import PollSettings
 from voucherbot.refill import RunResult, run_plan
-from voucherbot.report import build_report, render, render_run
+from voucherbot.report import build_report, render
+from voucherbot.report_text import render_run
 from voucherbot.runner import make_plan
 from voucherbot.sandbox import SandboxConfig, start_sandbox
 

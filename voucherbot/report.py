@@ -94,21 +94,24 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
-import textwrap
-import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 from voucherbot.errors import ConfigError
 from voucherbot.models import Workflow
 from voucherbot.planner import Action, Decision, Plan
-
-if TYPE_CHECKING:
-    from voucherbot.refill import RunResult
+from voucherbot.report_text import (
+    clean,
+    encodable,
+    number,
+    plural,
+    render_table,
+    safe_source,
+    workflow_status,
+    workflow_text,
+)
 
 REPORT_VERSION = 1
 FORMATS = ("table", "markdown", "csv", "json", "html")
@@ -177,10 +180,10 @@ class Report:
         if n == 0:
             return "No coupon sets found."
         if refills == 0:
-            return f"No set needs codes ({_plural(n, 'set')} checked)."
+            return f"No set needs codes ({plural(n, 'set')} checked)."
         verb = "needs" if refills == 1 else "need"
-        codes = _plural(self.total_codes, "code")
-        return f"{refills:,} of {_plural(n, 'set')} {verb} codes: {codes} in all."
+        codes = plural(self.total_codes, "code")
+        return f"{refills:,} of {plural(n, 'set')} {verb} codes: {codes} in all."
 
     @property
     def generated_text(self) -> str:
@@ -201,9 +204,9 @@ def build_report(
     known = {w.id: w for w in workflows}
     return Report(
         generated_at=generated_at.astimezone(UTC),
-        source=_safe_source(source),
+        source=safe_source(source),
         rows=tuple(_row(d, known) for d in plan.decisions),
-        warnings=tuple(_unicode(w) for w in plan.warnings),
+        warnings=tuple(encodable(w) for w in plan.warnings),
     )
 
 
@@ -212,21 +215,21 @@ def _row(d: Decision, known: dict[str, Workflow]) -> ReportRow:
     refs: list[tuple[str, str, str | None]] = []
     for wid in d.workflow_ids:
         wf = known.get(wid)
-        refs.append((wid, _unicode(wf.name), wf.status) if wf else (wid, wid, None))
+        refs.append((wid, encodable(wf.name), wf.status) if wf else (wid, wid, None))
     return ReportRow(
         set_id=cs.id,
-        name=_unicode(cs.name),
+        name=encodable(cs.name),
         type=cs.type,
         available=cs.available,
         quantity=cs.quantity,
         assigned=cs.assigned,
-        active_workflows=tuple((w.id, _unicode(w.name)) for w in d.active_workflows),
+        active_workflows=tuple((w.id, encodable(w.name)) for w in d.active_workflows),
         workflows=tuple(refs),
-        rule=_unicode(d.rule_label),
+        rule=encodable(d.rule_label),
         action=d.action.value,
         count=d.count,
         skip=d.skip.value if d.skip is not None else None,
-        reason=_unicode(d.reason),
+        reason=encodable(d.reason),
         threshold=d.threshold,
         target=d.settings.refill_to if cs.is_multiple else None,
     )
@@ -254,171 +257,6 @@ def render_html(report: Report) -> str:
     from voucherbot.report_html import render_html as _render
 
     return _render(report)
-
-
-# --- text helpers shared by the renderers -------------------------------------------------------
-
-_SURROGATES = re.compile(r"[\ud800-\udfff]")
-#: Bidirectional overrides and isolates could reorder the rest of a line in a terminal.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def _unicode(text: str) -> str:
-    """Text that can be encoded: lone surrogates (possible in JSON input) become U+FFFD."""
-    return _SURROGATES.sub("\ufffd", text)
-
-
-def clean(text: str) -> str:
-    """Text safe to show: line breaks and tabs become spaces, other control characters
-    (terminal escapes, NUL, bidirectional overrides) become U+FFFD."""
-    out = []
-    for ch in text:
-        if ch in "\t\n\r\v\f\x85\u2028\u2029":
-            out.append(" ")
-        elif ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs"):
-            out.append("\ufffd")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
-
-
-def _safe_source(source: str) -> str:
-    try:
-        parts = urlsplit(source)
-    except ValueError:  # e.g. an unclosed IPv6 bracket: not a URL, show it as it is
-        return _unicode(source)
-    if not parts.scheme or not parts.netloc:
-        return _unicode(source)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def number(value: int | None, missing: str = "?") -> str:
-    """``1,234``; ``missing`` for None."""
-    return missing if value is None else f"{value:,}"
-
-
-def stock(row: ReportRow) -> str:
-    """Available of quantity, e.g. "23/2,500"; "unlimited" for a single set without limits."""
-    if row.available is None and row.quantity is None:
-        return "unlimited" if row.type == "single" else "?"
-    return f"{number(row.available)}/{number(row.quantity)}"
-
-
-def action_text(row: ReportRow) -> str:
-    return f"refill {row.count:,}" if row.is_refill else "skip"
-
-
-def active_ratio(row: ReportRow) -> str:
-    return f"{len(row.active_workflows)}/{len(row.workflows)}"
-
-
-def workflow_status(ref: tuple[str, str, str | None]) -> str:
-    """A referencing workflow's status; "not found" when it is not in the account's list."""
-    wid, name, status = ref
-    if status is None:
-        return "not found" if name == wid else "no status"
-    return status
-
-
-def workflow_text(ref: tuple[str, str, str | None]) -> str:
-    """A referencing workflow as "name (status)"."""
-    return f"{ref[1]} ({workflow_status(ref)})"
-
-
-# --- table -------------------------------------------------------------------------------------
-
-_GAP = "  "
-_INDENT = "    "
-
-
-def _cells(ch: str) -> int:
-    """Terminal cells of one character: 2 for wide (CJK, most emoji), else 1."""
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-
-
-def _width(text: str) -> int:
-    return sum(_cells(ch) for ch in text)
-
-
-def _fit(text: str, width: int) -> str:
-    """``text`` cut with "…" to at most ``width`` cells (and characters)."""
-    if _width(text) <= width:
-        return text
-    if width <= 0:
-        return ""
-    out, used = [], 0
-    for ch in text:
-        if used + _cells(ch) > width - 1:
-            break
-        out.append(ch)
-        used += _cells(ch)
-    return "".join(out).rstrip() + "…"
-
-
-def _pad(text: str, width: int, *, right: bool = False) -> str:
-    text = _fit(text, width)
-    fill = " " * (width - _width(text))
-    return fill + text if right else text + fill
-
-
-def render_table(report: Report, *, width: int = 100) -> str:
-    """Plain text for a terminal: no line is wider than ``width`` cells."""
-    if width < 1:
-        raise ValueError(f"width must be positive, not {width}")
-    lines = [f"voucherbot report · {report.generated_text} · {clean(report.source)}", ""]
-    if report.rows:
-        lines += _table_lines(report.rows, width)
-        lines.append("")
-    lines += textwrap.wrap(report.summary, width) or [report.summary]
-    for warning in report.warnings:
-        lines += textwrap.wrap(
-            "Warning: " + clean(warning), width, subsequent_indent=_INDENT, break_on_hyphens=False
-        )
-    return "".join(_fit(line, width).rstrip() + "\n" for line in lines)
-
-
-_MIN_NAME = 20
-
-
-def _column_widths(
-    headers: Sequence[str], data: Sequence[Sequence[str]], width: int
-) -> tuple[list[int], int]:
-    """The natural width of each column, and the room left for the first (the name)."""
-    widths = [max(_width(h), *(_width(d[i]) for d in data)) for i, h in enumerate(headers)]
-    return widths, width - sum(widths[1:]) - len(_GAP) * (len(headers) - 1)
-
-
-def _table_lines(rows: Sequence[ReportRow], width: int) -> list[str]:
-    """A header, then per set a line of columns, a line with the id and the reason, and a
-    line with the names of the active workflows (if any)."""
-    headers: tuple[str, ...] = ("Set", "Type", "Avail/Qty", "Active WFs", "Action")
-    right: tuple[bool, ...] = (False, False, True, True, False)
-    data: list[tuple[str, ...]] = [
-        (clean(r.name), clean(r.type), stock(r), active_ratio(r), action_text(r)) for r in rows
-    ]
-    widths, room = _column_widths(headers, data, width)
-    if room < _MIN_NAME:  # narrow: names matter more than the type column
-        headers, right = ("Set", "Avail/Qty", "WFs", "Action"), (False, True, True, False)
-        data = [(d[0], d[2], d[3], d[4]) for d in data]
-        widths, room = _column_widths(headers, data, width)
-    widths[0] = min(widths[0], max(len(headers[0]), room))
-
-    def line(cells: Sequence[str]) -> str:
-        return _GAP.join(_pad(c, widths[i], right=right[i]) for i, c in enumerate(cells))
-
-    out = [line(headers), f"{_INDENT}{'ID':<24}{_GAP}Why", line(["-" * w for w in widths])]
-    for row, cells in zip(rows, data, strict=True):
-        out.append(line(cells))
-        out.append(f"{_INDENT}{row.set_id}{_GAP}{clean(row.reason)}")
-        if row.active_workflows:
-            names = ", ".join(clean(name) for _, name in row.active_workflows)
-            out.append(f"{_INDENT}active: {names}")
-    return out
 
 
 # --- markdown ----------------------------------------------------------------------------------
@@ -544,14 +382,3 @@ def render_json(report: Report) -> str:
 
 
 # --- the outcome of `voucherbot run` -----------------------------------------------------------
-
-
-def render_run(result: RunResult) -> str:
-    """What a run did, one line per refill and a closing line (plain text)."""
-    lines = [clean(r.summary()) for r in result.results]
-    done = len(result.results) - len(result.failed)
-    if not result.results:
-        lines.append(f"Nothing to do: {_plural(len(result.plan.decisions), 'set')} checked.")
-    else:
-        lines.append(f"{done} of {_plural(len(result.results), 'refill')} succeeded.")
-    return "".join(line + "\n" for line in lines)

@@ -14,15 +14,8 @@ from __future__ import annotations
 
 import html
 
-from voucherbot.report import (
-    REPORT_VERSION,
-    Report,
-    ReportRow,
-    action_text,
-    clean,
-    number,
-    workflow_status,
-)
+from voucherbot.report import REPORT_VERSION, Report, ReportRow
+from voucherbot.report_text import action_text, clean, number, workflow_status
 
 __all__ = ["render_html"]
 

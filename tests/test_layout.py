@@ -1,0 +1,67 @@
+"""The shape of the project: layering rules and documentation that must not drift."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from voucherbot.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "voucherbot"
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_only_cli_imports_click() -> None:
+    offenders = [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")
+                 if p.name != "cli.py" and "click" in imported_modules(p)]
+    assert offenders == []
+
+
+def test_pure_modules_do_no_io() -> None:
+    """No network, files, clock or processes (codes.py uses os only for os.urandom)."""
+    io = {"requests", "socket", "sqlite3", "time", "subprocess", "pathlib", "shutil"}
+    for name in ("planner.py", "codes.py", "codespec.py", "checksum.py", "capacity.py"):
+        assert not imported_modules(PACKAGE / name) & io, name
+    assert "os" not in imported_modules(PACKAGE / "planner.py")
+
+
+def all_commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in sorted(group.commands.items()):
+        full = f"{prefix}{name}"
+        found.append((full, command))
+        if isinstance(command, click.Group):
+            found.extend(all_commands(command, full + " "))
+    return found
+
+
+def test_every_command_has_help_and_is_in_the_readme() -> None:
+    for name, command in all_commands(cli):
+        assert command.help, f"voucherbot {name} has no help"
+        assert f"voucherbot {name}" in README, f"README.md does not mention voucherbot {name}"
+
+
+def test_help_does_not_import_heavy_modules() -> None:
+    code = ("import sys\nfrom voucherbot.cli import main\nsys.argv = ['voucherbot', '--help']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('requests', 'faker', 'werkzeug', 'sqlite3') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

@@ -1,0 +1,229 @@
+"""The plain-text renderers: the ``report`` table and the summary of a ``run``.
+
+Also the text helpers every renderer shares: :func:`clean` (control characters out),
+:func:`number`, :func:`stock` and friends. No line is wider than the width asked for; wide
+(CJK) characters count as two columns.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+import unicodedata
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from voucherbot.refill import RunResult
+    from voucherbot.report import Report, ReportRow
+
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+#: Bidirectional overrides and isolates could reorder the rest of a line in a terminal.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def encodable(text: str) -> str:
+    """Text that can be encoded: lone surrogates (possible in JSON input) become U+FFFD."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
+def clean(text: str) -> str:
+    """Text safe to show: line breaks and tabs become spaces, other control characters
+    (terminal escapes, NUL, bidirectional overrides) become U+FFFD."""
+    out = []
+    for ch in text:
+        if ch in "\t\n\r\v\f\x85\u2028\u2029":
+            out.append(" ")
+        elif ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs"):
+            out.append("\ufffd")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def safe_source(source: str) -> str:
+    try:
+        parts = urlsplit(source)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: not a URL, show it as it is
+        return encodable(source)
+    if not parts.scheme or not parts.netloc:
+        return encodable(source)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def number(value: int | None, missing: str = "?") -> str:
+    """``1,234``; ``missing`` for None."""
+    return missing if value is None else f"{value:,}"
+
+
+def stock(row: ReportRow) -> str:
+    """Available of quantity, e.g. "23/2,500"; "unlimited" for a single set without limits."""
+    if row.available is None and row.quantity is None:
+        return "unlimited" if row.type == "single" else "?"
+    return f"{number(row.available)}/{number(row.quantity)}"
+
+
+def action_text(row: ReportRow) -> str:
+    return f"refill {row.count:,}" if row.is_refill else "skip"
+
+
+def active_ratio(row: ReportRow) -> str:
+    return f"{len(row.active_workflows)}/{len(row.workflows)}"
+
+
+def workflow_status(ref: tuple[str, str, str | None]) -> str:
+    """A referencing workflow's status; "not found" when it is not in the account's list."""
+    wid, name, status = ref
+    if status is None:
+        return "not found" if name == wid else "no status"
+    return status
+
+
+def workflow_text(ref: tuple[str, str, str | None]) -> str:
+    """A referencing workflow as "name (status)"."""
+    return f"{ref[1]} ({workflow_status(ref)})"
+
+
+# --- table -------------------------------------------------------------------------------------
+
+_GAP = "  "
+_INDENT = "    "
+
+
+def _cells(ch: str) -> int:
+    """Terminal cells of one character: 2 for wide (CJK, most emoji), else 1."""
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def _width(text: str) -> int:
+    return sum(_cells(ch) for ch in text)
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` cut with "…" to at most ``width`` cells (and characters)."""
+    if _width(text) <= width:
+        return text
+    if width <= 0:
+        return ""
+    out, used = [], 0
+    for ch in text:
+        if used + _cells(ch) > width - 1:
+            break
+        out.append(ch)
+        used += _cells(ch)
+    return "".join(out).rstrip() + "…"
+
+
+def _pad(text: str, width: int, *, right: bool = False) -> str:
+    text = _fit(text, width)
+    fill = " " * (width - _width(text))
+    return fill + text if right else text + fill
+
+
+def render_table(report: Report, *, width: int = 100) -> str:
+    """Plain text for a terminal: no line is wider than ``width`` cells."""
+    if width < 1:
+        raise ValueError(f"width must be positive, not {width}")
+    lines = [f"voucherbot report · {report.generated_text} · {clean(report.source)}", ""]
+    if report.rows:
+        lines += _table_lines(report.rows, width)
+        lines.append("")
+    lines += textwrap.wrap(report.summary, width) or [report.summary]
+    for warning in report.warnings:
+        lines += textwrap.wrap(
+            "Warning: " + clean(warning), width, subsequent_indent=_INDENT, break_on_hyphens=False
+        )
+    return "".join(_fit(line, width).rstrip() + "\n" for line in lines)
+
+
+_MIN_NAME = 20
+
+
+def _column_widths(
+    headers: Sequence[str], data: Sequence[Sequence[str]], width: int
+) -> tuple[list[int], int]:
+    """The natural width of each column, and the room left for the first (the name)."""
+    widths = [max(_width(h), *(_width(d[i]) for d in data)) for i, h in enumerate(headers)]
+    return widths, width - sum(widths[1:]) - len(_GAP) * (len(headers) - 1)
+
+
+def _table_lines(rows: Sequence[ReportRow], width: int) -> list[str]:
+    """A header, then per set a line of columns, a line with the id and the reason, and a
+    line with the names of the active workflows (if any)."""
+    headers: tuple[str, ...] = ("Set", "Type", "Avail/Qty", "Active WFs", "Action")
+    right: tuple[bool, ...] = (False, False, True, True, False)
+    data: list[tuple[str, ...]] = [
+        (clean(r.name), clean(r.type), stock(r), active_ratio(r), action_text(r)) for r in rows
+    ]
+    widths, room = _column_widths(headers, data, width)
+    if room < _MIN_NAME:  # narrow: names matter more than the type column
+        headers, right = ("Set", "Avail/Qty", "WFs", "Action"), (False, True, True, False)
+        data = [(d[0], d[2], d[3], d[4]) for d in data]
+        widths, room = _column_widths(headers, data, width)
+    widths[0] = min(widths[0], max(len(headers[0]), room))
+
+    def line(cells: Sequence[str]) -> str:
+        return _GAP.join(_pad(c, widths[i], right=right[i]) for i, c in enumerate(cells))
+
+    out = [line(headers), f"{_INDENT}{'ID':<24}{_GAP}Why", line(["-" * w for w in widths])]
+    for row, cells in zip(rows, data, strict=True):
+        out.append(line(cells))
+        out.append(f"{_INDENT}{row.set_id}{_GAP}{clean(row.reason)}")
+        if row.active_workflows:
+            names = ", ".join(clean(name) for _, name in row.active_workflows)
+            out.append(f"{_INDENT}active: {names}")
+    return out
+
+
+def render_run(result: RunResult, *, width: int = 100) -> str:
+    """What a run did: a table with one row per refill, problems under their row, a total."""
+    if not result.results:
+        return f"Nothing to do: {plural(len(result.plan.decisions), 'set')} checked.\n"
+    headers = ("Set", "Codes", "Import", "Status", "Imported", "Failed")
+    right = (False, True, False, False, True, True)
+    data = []
+    for r in result.results:
+        imp = r.final
+        status = (
+            "FAILED"
+            if r.error and (imp is None or not imp.is_terminal)
+            else (imp.status if imp else "-")
+        )
+        data.append(
+            (
+                clean(r.coupon_set.name),
+                f"{r.requested:,}",
+                imp.id if imp else "-",
+                status,
+                number(imp.success if imp else None, "-"),
+                number(imp.errors if imp else None, "-"),
+            )
+        )
+    widths, room = _column_widths(headers, data, width)
+    widths[0] = min(widths[0], max(len(headers[0]), room))
+
+    def line(cells: Sequence[str]) -> str:
+        return _GAP.join(_pad(c, widths[i], right=right[i]) for i, c in enumerate(cells))
+
+    lines = [line(headers), line(["-" * w for w in widths])]
+    for r, cells in zip(result.results, data, strict=True):
+        lines.append(line(cells))
+        lines.append(f"{_INDENT}{r.coupon_set.id}")
+        if r.error:
+            lines.append(f"{_INDENT}{clean(r.error)}")
+        elif r.final is not None and r.final.errors and r.final.error_report_file_url:
+            lines.append(f"{_INDENT}error report: {clean(r.final.error_report_file_url)}")
+    imported = sum(r.final.success for r in result.results if r.final is not None)
+    done = len(result.results) - len(result.failed)
+    lines += [
+        "",
+        f"{done} of {plural(len(result.results), 'refill')} succeeded; "
+        f"{plural(imported, 'code')} imported.",
+    ]
+    return "".join(_fit(text, width).rstrip() + "\n" for text in lines)
