@@ -26,7 +26,6 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client, TestResponse
-from werkzeug.wrappers import Request, Response
 
 from voucherbot.sandbox import (
     WORKFLOW_STATUSES,
@@ -748,13 +747,10 @@ def test_set_available_makes_a_set_low_or_full(sbx: Sandbox) -> None:
         sbx.state.get_set("nope")
 
 
-def test_fault_hook_can_answer_instead_of_the_api(sbx: Sandbox) -> None:
-    class Outage:
-        def before_request(self, request: Request) -> Response | None:
-            return Response("down", status=503) if request.path == "/workflows/" else None
-
-    sbx.state.faults = Outage()
+def test_fault_injector_can_answer_instead_of_the_api(sbx: Sandbox) -> None:
+    sbx.state.faults.error(503, "down", content_type="text/plain", path="/workflows/")
     assert sbx.get("/workflows/").status_code == 503
+    assert sbx.get("/workflows/").get_data() == b"down"
     assert sbx.get("/coupon-sets/").status_code == 200
 
 

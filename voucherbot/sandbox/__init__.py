@@ -11,19 +11,26 @@ Users try voucherbot against it without an account; end-to-end tests run it in-p
 The documented choices where Connectif's docs are silent live in the module docstrings:
 pagination in :mod:`.app`, workflow statuses in :mod:`.data`, rows and duplicates in
 :mod:`.imports`, the import queue in :mod:`.state`, rate limiting in :mod:`.ratelimit`.
-This package never imports click.
+Fault injection (``sandbox.state.faults``) and the HTTP admin API are documented in
+:mod:`.faults`, simulated demand (``state.demand_rate`` / ``state.set_demand_rate``) in
+:mod:`.demand`. This package never imports click.
 """
 
 from voucherbot.sandbox.app import make_app
-from voucherbot.sandbox.config import WORKFLOW_STATUSES, SandboxConfig
-from voucherbot.sandbox.faults import FaultInjector, NoFaults
+from voucherbot.sandbox.config import DEMAND_PATTERNS, WORKFLOW_STATUSES, SandboxConfig
+from voucherbot.sandbox.connection import ConnectionDropped
+from voucherbot.sandbox.faults import Fault, FaultEvent, FaultInjector, ImportOutcome
 from voucherbot.sandbox.server import RunningSandbox, serve, start_sandbox
 from voucherbot.sandbox.state import SandboxState
 
 __all__ = [
+    "DEMAND_PATTERNS",
     "WORKFLOW_STATUSES",
+    "ConnectionDropped",
+    "Fault",
+    "FaultEvent",
     "FaultInjector",
-    "NoFaults",
+    "ImportOutcome",
     "RunningSandbox",
     "SandboxConfig",
     "SandboxState",

@@ -8,9 +8,9 @@ Routes (each also answers without its trailing slash):
 ``GET /workflows/{id}``                  one workflow
 ``POST /imports/``                       multipart coupon import -> 201 + Import
 ``GET /imports/``, ``/imports/{id}``     imports, newest first / one import
-``POST /_sandbox/clock/advance``         ``{"seconds": N}`` moves the sandbox clock (auth, no
-                                         rate limit)
 ``GET /_sandbox/files/import-errors/…``  error reports; no auth (like a signed storage URL)
+``/_sandbox/clock/advance``, ``…/faults``  admin API (:mod:`.admin`, documented in
+``/_sandbox/demand``                     :mod:`.faults`): auth, no rate limit, never faulted
 =======================================  =====================================================
 
 Pagination is a documented sandbox choice (Connectif's parameters are unknown): ``offset``
@@ -18,25 +18,29 @@ Pagination is a documented sandbox choice (Connectif's parameters are unknown): 
 ``links.next`` is present only when more items follow, ``links.prev`` only after the first
 page; both are absolute URLs. Errors are HttpError JSON ``{"status", "title", "detail"}``,
 plus ``code`` for E0401 and ``validationErrors: [{"path", "reason"}]`` for 422.
+
+Every request except the admin API first meets the fault injector (``state.faults``): it may
+be delayed, answered in the API's place, or served and then dropped unanswered.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from http import HTTPStatus
 from typing import IO, Any
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.http import http_date
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from voucherbot.sandbox.data import iso
+from voucherbot.sandbox.admin import ADMIN_PREFIX, AdminApi
+from voucherbot.sandbox.connection import ConnectionDropped, drop_connection, wait_while_connected
 from voucherbot.sandbox.imports import REPORT_PATH, CsvProblem, read_codes
+from voucherbot.sandbox.responses import Problem, json_response, unprocessable
+from voucherbot.sandbox.responses import shown as _shown
 from voucherbot.sandbox.state import NotMultipleError, QueueFullError, SandboxState
 
 MAX_PAGE_SIZE = 100
@@ -44,39 +48,6 @@ IMPORT_TYPES = ("contacts", "products", "coupons")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 
 Handler = Callable[..., Response]
-
-
-class Problem(Exception):
-    """An HTTP error answered as an HttpError JSON body."""
-
-    def __init__(self, status: int, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.extra = extra
-
-    def response(self) -> Response:
-        doc = {
-            "status": self.status,
-            "title": HTTPStatus(self.status).phrase,
-            "detail": self.detail,
-            **self.extra,
-        }
-        return json_response(doc, self.status)
-
-
-def json_response(doc: Any, status: int = 200) -> Response:
-    return Response(json.dumps(doc), status=status, mimetype="application/json")
-
-
-def unprocessable(errors: list[tuple[str, str]]) -> Problem:
-    detail = "Validation failed: " + "; ".join(f"{path}: {reason}" for path, reason in errors)
-    return Problem(422, detail, validationErrors=[{"path": p, "reason": r} for p, r in errors])
-
-
-def _shown(value: str) -> str:
-    """A client-supplied value, shortened for an error message."""
-    return repr(value if len(value) <= 40 else value[:40] + "…")
 
 
 class SandboxRequest(Request):
@@ -106,6 +77,11 @@ class SandboxRequest(Request):
             stream.close()
 
 
+def is_admin(path: str) -> bool:
+    """Whether a path belongs to the admin API (everything under /_sandbox/ but the files)."""
+    return path.startswith(ADMIN_PREFIX) and not path.startswith(REPORT_PATH)
+
+
 def _presented_key(request: Request) -> str:
     scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
     return value.strip() if scheme.lower() == "apikey" else ""
@@ -126,6 +102,12 @@ class SandboxApp:
                 Rule("/imports", endpoint="create_import", methods=["POST"]),
                 Rule("/imports/<import_id>", endpoint="get_import", methods=["GET"]),
                 Rule("/_sandbox/clock/advance", endpoint="advance_clock", methods=["POST"]),
+                Rule("/_sandbox/faults", endpoint="list_faults", methods=["GET"]),
+                Rule("/_sandbox/faults", endpoint="add_fault", methods=["POST"]),
+                Rule("/_sandbox/faults", endpoint="clear_faults", methods=["DELETE"]),
+                Rule("/_sandbox/faults/<fault_id>", endpoint="remove_fault", methods=["DELETE"]),
+                Rule("/_sandbox/demand", endpoint="get_demand", methods=["GET"]),
+                Rule("/_sandbox/demand", endpoint="set_demand", methods=["POST"]),
                 Rule(REPORT_PATH + "<name>", endpoint="error_report", methods=["GET"]),
             ],
             strict_slashes=False,
@@ -139,21 +121,38 @@ class SandboxApp:
             "list_imports": self.list_imports,
             "create_import": self.create_import,
             "get_import": self.get_import,
-            "advance_clock": self.advance_clock,
         }
+        admin = AdminApi(state)
+        for name in (
+            "advance_clock",
+            "list_faults",
+            "add_fault",
+            "clear_faults",
+            "remove_fault",
+            "get_demand",
+            "set_demand",
+        ):
+            self.handlers[name] = getattr(admin, name)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = SandboxRequest(environ, self.state.config.max_upload_bytes)
         try:
-            response = self.dispatch(request)
+            faults = None if is_admin(request.path) else self.state.faults
+            response = faults.before_request(request) if faults is not None else None
+            if response is None:
+                response = self.dispatch(request)
+                served = faults is not None and response.status_code // 100 == 2
+                if served and faults is not None and faults.take_drop(request):
+                    drop_connection(environ, "sandbox fault: drop_after_accept")
+            # The Date header follows the sandbox clock, so a client that dates its readings
+            # by the server (as voucherbot does) sees advance() as the passing of time.
+            response.headers["Date"] = http_date(self.state.now())
             return response(environ, start_response)
         finally:
             request.close()
 
     def dispatch(self, request: Request) -> Response:
-        injected = self.state.faults.before_request(request)
-        if injected is not None:
-            return injected
+        """Route, rate-limit, authenticate and serve one request (faults are applied around)."""
         path = request.path.rstrip("/") or "/"
         endpoint: str | None = None
         args: Mapping[str, Any] = {}
@@ -316,6 +315,9 @@ class SandboxApp:
             raise unprocessable([("file", str(exc))]) from None
         except RequestEntityTooLarge:  # pragma: no cover - the form parser reads first
             raise self._too_large() from None
+        hang = self.state.faults.take_hang(request)
+        if hang > 0 and not wait_while_connected(request.environ, hang):
+            raise ConnectionDropped("the client left while hang_before_accept held the import")
         try:
             imp = self.state.create_import(
                 set_id,
@@ -356,19 +358,6 @@ class SandboxApp:
         return []
 
     # --- sandbox extras -------------------------------------------------------------------
-
-    def advance_clock(self, request: Request) -> Response:
-        body = request.get_json(silent=True)
-        seconds = body.get("seconds") if isinstance(body, dict) else None
-        if (
-            isinstance(seconds, bool)
-            or not isinstance(seconds, int | float)
-            or not math.isfinite(seconds)
-            or seconds < 0
-        ):
-            raise unprocessable([("seconds", "required: a JSON number of seconds, 0 or more")])
-        self.state.advance(float(seconds))
-        return json_response({"now": iso(self.state.now())})
 
     def error_report(self, request: Request, name: str) -> Response:
         self.state.settle()

@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 #: meaning: (draft, active, paused, finalized). Only the second one means "running".
 WORKFLOW_STATUSES: tuple[str, str, str, str] = ("draft", "active", "paused", "finalized")
 
+#: How simulated demand varies over time (see :mod:`voucherbot.sandbox.demand`).
+DEMAND_PATTERNS: tuple[str, ...] = ("steady", "weekly", "bursty")
+
 #: Connectif's documented import size limit (413 above it).
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
@@ -27,6 +30,10 @@ class SandboxConfig:
     ``X-RateLimit-*`` headers). ``workflow_statuses`` renames the four workflow statuses, in the
     order of :data:`WORKFLOW_STATUSES`. ``anchor`` is the moment seed timestamps are placed
     before; it is fixed by default, so the same seed gives byte-identical data on any day.
+    ``demand`` seeds a per-day rate at which active workflows hand out each set's codes as the
+    clock is advanced, varying over time by ``demand_pattern`` (``steady``, ``weekly`` or
+    ``bursty``); with ``demand=False`` every rate starts at 0 (see
+    :mod:`voucherbot.sandbox.demand`).
     """
 
     host: str = "127.0.0.1"
@@ -43,6 +50,8 @@ class SandboxConfig:
     workflow_statuses: tuple[str, str, str, str] = WORKFLOW_STATUSES
     anchor: datetime = DEFAULT_ANCHOR
     log_requests: bool = False
+    demand: bool = True
+    demand_pattern: str = "steady"
 
     def __post_init__(self) -> None:
         problems = []
@@ -63,6 +72,8 @@ class SandboxConfig:
         statuses = self.workflow_statuses
         if len(statuses) != 4 or len(set(statuses)) != 4 or not all(statuses):
             problems.append("workflow_statuses must be four different non-empty strings")
+        if self.demand_pattern not in DEMAND_PATTERNS:
+            problems.append("demand_pattern must be one of " + ", ".join(DEMAND_PATTERNS))
         if self.api_key is not None and (not self.api_key or self.api_key != self.api_key.strip()):
             problems.append("api_key must be non-empty and without surrounding spaces")
         if problems:

@@ -16,6 +16,10 @@ Documented sandbox choices (CONNECTIF_API.md §7.5 leaves them open):
   raises the set's ``quantity`` and ``available`` by one at that moment, so the counters are
   final the moment the import is ``finished``.
 * The error report is a CSV with the header ``row,code,reason`` (``row`` = 1-based data row).
+
+Fault injection (:meth:`~voucherbot.sandbox.faults.FaultInjector.import_outcome`) can give an
+import its own processing speed, a number of leading rows that fail with
+:data:`REASON_REJECTED`, or a final status other than ``finished``.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from voucherbot.sandbox.data import iso
+from voucherbot.sandbox.faults import ImportOutcome
 
 REASON_EMPTY = "empty code"
 REASON_DUPLICATE_IN_FILE = "duplicate code: it appears earlier in this file"
 REASON_EXISTS_IN_SET = "duplicate code: it already exists in this coupon set"
+REASON_REJECTED = "rejected by fault injection"
 
 REPORT_PATH = "/_sandbox/files/import-errors/"
 
@@ -89,9 +95,28 @@ class ImportRecord:
     cancelled_at: float | None = None
     work_time: float = 0.0
     failures: list[tuple[int, str, str]] = field(default_factory=list)
+    #: Set by fault injection: the status it ends with, the rows it processes before ending
+    #: (``None``: all), its own rows per second, and how many leading rows are rejected.
+    final_status: str = "finished"
+    row_limit: int | None = None
+    rows_per_second: float | None = None
+    reject_first: int = 0
 
     def __post_init__(self) -> None:
         self.total = len(self.codes)
+
+    def shape(self, outcome: ImportOutcome) -> None:
+        """Make this import run as an injected fault says."""
+        self.final_status = outcome.final_status
+        if outcome.final_status != "finished":
+            self.row_limit = outcome.after_rows
+        self.rows_per_second = outcome.rows_per_second
+        self.reject_first = outcome.rows if outcome.outcome == "reject_rows" else 0
+
+    @property
+    def rows_to_process(self) -> int:
+        """The rows this import processes before it ends (all of them unless faulted)."""
+        return self.total if self.row_limit is None else min(self.total, self.row_limit)
 
     @property
     def processed(self) -> int:
@@ -112,7 +137,9 @@ class ImportRecord:
         for index in range(self.processed, end):
             code = self.codes[index]
             owner = store.get(code) if code else None
-            if not code:
+            if index < self.reject_first:
+                self._fail(index, code, REASON_REJECTED)
+            elif not code:
                 self._fail(index, code, REASON_EMPTY)
             elif owner is None:
                 store[code] = self.id

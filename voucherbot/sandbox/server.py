@@ -7,6 +7,7 @@ import sys
 import threading
 from types import TracebackType
 from typing import TextIO
+from wsgiref.types import WSGIEnvironment
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -15,7 +16,16 @@ from voucherbot.sandbox.config import SandboxConfig
 from voucherbot.sandbox.state import SandboxState
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _Handler(WSGIRequestHandler):
+    """Closes the connection when the app dropped it (see :mod:`.connection`)."""
+
+    def connection_dropped(
+        self, error: BaseException, environ: WSGIEnvironment | None = None
+    ) -> None:
+        self.close_connection = True
+
+
+class _QuietHandler(_Handler):
     """Logs errors but not the line per request."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -25,7 +35,7 @@ class _QuietHandler(WSGIRequestHandler):
 def _make_server(state: SandboxState) -> BaseWSGIServer:
     """Bind the socket here, so a busy port raises OSError (werkzeug would print and exit)."""
     config = state.config
-    handler = None if config.log_requests else _QuietHandler
+    handler = _Handler if config.log_requests else _QuietHandler
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -33,7 +43,11 @@ def _make_server(state: SandboxState) -> BaseWSGIServer:
         sock.bind((config.host, config.port))
         sock.listen(128)
         server = make_server(
-            config.host, config.port, make_app(state), threaded=True, request_handler=handler,
+            config.host,
+            config.port,
+            make_app(state),
+            threaded=True,
+            request_handler=handler,
             fd=sock.fileno(),
         )
     finally:

@@ -1,28 +1,37 @@
-"""In-memory state of one sandbox: data, clock, rate limiter and the import queue.
+"""In-memory state of one sandbox: data, clock, rate limiter, import queue, demand and faults.
 
 One ``threading.Lock`` guards everything. Readers get copies, so nothing they hold changes
 under them.
 
-The clock is real time plus an offset that :meth:`SandboxState.advance` moves forward. Time-driven
-work (imports) happens lazily: :meth:`SandboxState.settle` brings the state up to the clock, and
-the app calls it at the start of every request. Imports run one at a time in creation order
-(the documented sandbox choice: one queue per account). Each waits ``import_queue_delay`` seconds
-in ``queued`` (longer if an earlier import is still running), then is ``inProgress`` while rows
-are processed at ``import_rows_per_second``, then ``finished``. While imports are paused
-(:meth:`SandboxState.pause_imports`) time passes but no import moves.
+The clock is real time plus an offset that :meth:`SandboxState.advance` moves forward; every
+timestamp the API shows (``createdAt``, ``updatedAt``, import times) comes from it. Imports
+move lazily with the clock, real or advanced: :meth:`SandboxState.settle` brings them up to
+it, and the app calls it at the start of every request. Imports run one at a time in creation
+order (the documented sandbox choice: one queue per account). Each waits
+``import_queue_delay`` seconds in ``queued`` (longer if an earlier import is still running),
+then is ``inProgress`` while rows are processed at ``import_rows_per_second``, then
+``finished``. While imports are paused (:meth:`SandboxState.pause_imports`) time passes but
+no import moves.
+
+Demand (codes handed out by active workflows, :mod:`.demand`) moves only with
+:meth:`SandboxState.advance`, interleaved in time order with the imports running during the
+advance. Faults (:mod:`.faults`) live in ``state.faults``.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import secrets
 import threading
 import time
 from collections import deque
+from fractions import Fraction
 
 from voucherbot.sandbox.config import SandboxConfig
 from voucherbot.sandbox.data import CouponSetRecord, WorkflowRecord, generate
-from voucherbot.sandbox.faults import FaultInjector, NoFaults
+from voucherbot.sandbox.demand import DemandModel, amount, seed_rates
+from voucherbot.sandbox.faults import FaultInjector
 from voucherbot.sandbox.imports import ImportRecord
 from voucherbot.sandbox.ratelimit import RateDecision, RollingWindowLimiter
 
@@ -44,8 +53,8 @@ class SandboxState:
         self.config = config or SandboxConfig()
         #: The key requests must present; resolved once, here.
         self.api_key: str = self.config.api_key or "sbx-" + secrets.token_hex(12)
-        #: Consulted at the start of every request; see :mod:`voucherbot.sandbox.faults`.
-        self.faults: FaultInjector = NoFaults()
+        #: The fault injector; see :mod:`voucherbot.sandbox.faults`.
+        self.faults = FaultInjector(clock=self.now, rate_limit=lambda: self._limiter.limit)
         self._lock = threading.Lock()
         self._offset = 0.0
         seed = generate(self.config.seed, self.config.anchor, self.config.workflow_statuses)
@@ -58,6 +67,13 @@ class SandboxState:
         self._paused = False
         self._sim_time = self.now()
         self._limiter = RollingWindowLimiter(self.config.rate_limit)
+        rates = dict.fromkeys(self._sets, 0.0)
+        if self.config.demand:
+            rates = seed_rates(self.config.seed, self._sets.values(), self._consuming)
+        self._demand = DemandModel(self.config.demand_pattern, self.config.seed, rates)
+        #: The part of the current advance whose demand is still to be handed out.
+        self._window: tuple[Fraction, Fraction] | None = None
+        self._demand_mark = Fraction(self._sim_time)
 
     # --- clock ----------------------------------------------------------------------------
 
@@ -66,12 +82,22 @@ class SandboxState:
         return time.time() + self._offset
 
     def advance(self, seconds: float) -> None:
-        """Move the clock forward (imports progress, rate-limit windows expire)."""
+        """Move the clock forward: imports progress, demand hands out codes, windows expire.
+
+        Instant whatever the step: a month costs the same as a second.
+        """
         if seconds < 0:
             raise ValueError("the sandbox clock only moves forward")
+        if not math.isfinite(seconds):
+            raise ValueError("the sandbox clock moves by a finite number of seconds")
         with self._lock:
-            self._offset += seconds
             self._settle()
+            start = max(Fraction(self._sim_time), self._demand_mark)
+            end = start + amount(seconds)
+            self._offset += seconds
+            self._window, self._demand_mark = (start, end), end
+            self._settle()
+            self._demand_to(end)
 
     def settle(self) -> None:
         """Bring imports up to the current sandbox time."""
@@ -137,6 +163,63 @@ class SandboxState:
         with self._lock:
             return copy.copy(self._workflows[workflow_id])
 
+    def set_workflow_status(self, workflow_id: str, status: str) -> None:
+        """Change a workflow's status (one of ``config.workflow_statuses``); KeyError if unknown.
+
+        Demand follows: a set consumes only while an active workflow uses it.
+        """
+        if status not in self.config.workflow_statuses:
+            raise ValueError(f"status must be one of {', '.join(self.config.workflow_statuses)}")
+        with self._lock:
+            workflow = self._workflows[workflow_id]
+            workflow.status, workflow.updated_at = status, self.now()
+
+    # --- demand ---------------------------------------------------------------------------
+
+    @property
+    def demand_pattern(self) -> str:
+        return self._demand.pattern
+
+    def demand_rate(self, set_id: str) -> float:
+        """A set's demand in codes per day (KeyError if unknown); see :mod:`.demand`."""
+        with self._lock:
+            return self._demand.rate(set_id)
+
+    def demand_rates(self) -> dict[str, float]:
+        """Every set's demand in codes per day, by set id."""
+        with self._lock:
+            return self._demand.rates()
+
+    def set_demand_rate(self, set_id: str, per_day: float) -> None:
+        """Set a set's demand in codes per day from now on (KeyError if unknown)."""
+        with self._lock:
+            if set_id not in self._sets:
+                raise KeyError(set_id)
+            self._demand.set_rate(set_id, per_day)
+
+    def consuming(self, set_id: str) -> bool:
+        """Whether the set hands out codes as the clock advances (rate > 0, active workflow)."""
+        with self._lock:
+            return self._demand.rate(set_id) > 0 and self._consuming(self._sets[set_id])
+
+    def _consuming(self, cs: CouponSetRecord) -> bool:
+        active = self.config.workflow_statuses[1]
+        return any(
+            wf is not None and wf.status == active
+            for wf in map(self._workflows.get, cs.workflow_ids)
+        )
+
+    def _demand_to(self, when: float | Fraction) -> None:
+        """Hand out the demand of the current advance up to ``when`` (lock held)."""
+        if self._window is None:
+            return
+        cursor, end = self._window
+        stop = min(Fraction(when), end)
+        if stop > cursor:
+            self._demand.run(self._sets.values(), self._consuming, cursor, stop)
+            cursor = stop
+        self._window = None if cursor >= end else (cursor, end)
+
     # --- imports --------------------------------------------------------------------------
 
     @property
@@ -181,6 +264,9 @@ class SandboxState:
                 codes=codes,
                 report_token=secrets.token_hex(16),
             )
+            outcome = self.faults.take_import_outcome(coupon_set_id)
+            if outcome is not None:
+                imp.shape(outcome)
             self._imports[import_id] = imp
             self._pending.append(imp)
             self._reports[imp.report_name] = import_id
@@ -236,11 +322,15 @@ class SandboxState:
     def _settle(self) -> None:
         now = self.now()
         t, self._sim_time = self._sim_time, now
-        if self._paused:
-            return
-        rate, delay = self.config.import_rows_per_second, self.config.import_queue_delay
+        if not self._paused:
+            self._run_imports(t, now)
+        self._demand_to(now)
+
+    def _run_imports(self, t: float, now: float) -> None:
+        default_rate, delay = self.config.import_rows_per_second, self.config.import_queue_delay
         while self._pending:
             imp = self._pending[0]
+            rate = imp.rows_per_second or default_rate
             if imp.status == "queued":
                 start = max(t, imp.created_at + delay)
                 if start > now:
@@ -249,21 +339,27 @@ class SandboxState:
             needed = imp.total / rate - imp.work_time
             if now - t < needed:
                 imp.work_time += now - t
-                self._apply(imp, min(imp.total, int(imp.work_time * rate)) - imp.processed, now)
+                done = min(imp.rows_to_process, int(imp.work_time * rate))
+                self._apply(imp, done - imp.processed, now)
                 return
             t += max(needed, 0.0)
             imp.work_time = imp.total / rate
-            self._apply(imp, imp.total - imp.processed, t)
-            imp.status, imp.finished_at = "finished", t
+            self._apply(imp, imp.rows_to_process - imp.processed, t)
+            imp.status = imp.final_status
+            if imp.status == "cancelled":
+                imp.cancelled_at = t
+            else:
+                imp.finished_at = t
             imp.codes = []  # the rows are applied; keep only the counters and the failures
             self._pending.popleft()
 
     def _apply(self, imp: ImportRecord, rows: int, when: float) -> None:
         if rows <= 0:
             return
+        self._demand_to(when)  # the demand due before these rows goes out first
         added = imp.apply_rows(rows, self._codes[imp.coupon_set_id])
         if added:
             cs = self._sets[imp.coupon_set_id]
             cs.quantity = (cs.quantity or 0) + added
             cs.available = (cs.available or 0) + added
-            cs.updated_at = when
+            cs.updated_at = max(cs.updated_at, when)
