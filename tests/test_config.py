@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from voucherbot.codes import CodeSpec
-from voucherbot.config import Config, load_config, parse_config, parse_duration
+from voucherbot.config import Config, RuleSettings, load_config, parse_config, parse_duration
 from voucherbot.errors import ConfigError
+from voucherbot.forecast import ForecastSettings
 
 REPO_RULES = Path(__file__).resolve().parents[1] / "rules.toml"
 
@@ -185,6 +186,47 @@ code = { length = 8 }
         ("[[rule]]\nmatch = { id = \"x\" }\ncode = { length = 0 }\n",
          "rules.toml: rule #1 code: code length must be a whole number from 1"),
         ("[defaults]\ncode = \"short\"\n", "'code' must be a table"),
+        ("[defaults]\nmin_day_left = 3\n",
+         "rules.toml: [defaults]: unknown key 'min_day_left' (did you mean 'min_days_left'?)"),
+        ("[[rule]]\nmatch = { id = \"x\" }\ncover_day = 3\n",
+         "rules.toml: rule #1: unknown key 'cover_day' (did you mean 'cover_days'?)"),
+        ("[defaults]\nsafety_factr = 1.5\n", "(did you mean 'safety_factor'?)"),
+        ("[defaults]\nmin_days_left = 0\n",
+         "rules.toml: [defaults]: 'min_days_left' must be above 0, not 0"),
+        ("[defaults]\nmin_days_left = \"7\"\n",
+         "rules.toml: [defaults]: 'min_days_left' must be a number, not a string ('7')"),
+        ("[defaults]\nmin_days_left = true\n",
+         "rules.toml: [defaults]: 'min_days_left' must be a number of days, or false to turn it "
+         "off, not true"),
+        ("[defaults]\nmin_days_left = inf\n", "'min_days_left' must be above 0, not inf"),
+        ("[defaults]\ncover_days = -1\n", "rules.toml: [defaults]: 'cover_days' must be above 0"),
+        ("[defaults]\ncover_days = [30]\n", "'cover_days' must be a number, not a list"),
+        ("[defaults]\nsafety_factor = 0.9\n",
+         "rules.toml: [defaults]: 'safety_factor' must be at least 1, not 0.9"),
+        ("[defaults]\nsafety_factor = false\n",
+         "'safety_factor' must be a number, not a boolean"),
+        ("[defaults]\nmin_days_left = 10\ncover_days = 7\n",
+         "rules.toml: [defaults]: 'cover_days' (7) must be above 'min_days_left' (10), or every "
+         "refill would leave the set due for the next one"),
+        ("[defaults]\nmin_days_left = 7\n[[rule]]\nname = \"hot\"\n"
+         "match = { name = \"H*\" }\ncover_days = 5\n",
+         "rules.toml: rule 'hot' (#1): 'cover_days' (5) must be above 'min_days_left' (7)"),
+        ("[forcast]\n", "rules.toml: unknown key 'forcast' (did you mean 'forecast'?)"),
+        ("forecast = 3\n", "'forecast' must be a table, not a whole number (3)"),
+        ("[forecast]\nwindow_days = 3\n",
+         "rules.toml: [forecast]: unknown key 'window_days' (did you mean 'window'?)"),
+        ("[forecast]\nwindow = \"two weeks\"\n",
+         "rules.toml: [forecast]: 'window' must be seconds or a duration such as \"6h\""),
+        ("[forecast]\nhalf_life = 0\n",
+         "rules.toml: [forecast]: 'half_life' must be a duration above 0 such as \"14d\", not 0"),
+        ("[forecast]\nwindow = inf\n", "'window' must be a duration above 0"),
+        ("[forecast]\nmin_snapshots = 1\n",
+         "rules.toml: [forecast]: 'min_snapshots' must be at least 2, not 1"),
+        ("[forecast]\nmin_snapshots = 2.5\n", "'min_snapshots' must be a whole number"),
+        ("[forecast]\nmin_span = \"soon\"\n", "'min_span' must be seconds or a duration"),
+        ("[forecast]\nwindow = \"12h\"\n",
+         "rules.toml: [forecast]: 'min_span' (24 h) must not be longer than 'window' (12 h), "
+         "or no forecast would ever be known"),
         ("[defaults\n", "rules.toml: not valid TOML: "),
         ("a = 1\na = 2\n", "rules.toml: not valid TOML: "),
     ],
@@ -215,3 +257,55 @@ def test_missing_file(tmp_path: Path) -> None:
 ])
 def test_durations(text: str, seconds: float | None) -> None:
     assert parse_duration(text) == seconds
+
+
+def test_forecast_keys_parse_and_inherit() -> None:
+    config = parse("""
+[forecast]
+window = "21d"
+half_life = "36h"
+min_snapshots = 4
+min_span = "2d"
+
+[defaults]
+min_available = 100
+min_days_left = 5
+cover_days = 21.5
+safety_factor = 1.5
+
+[[rule]]
+name = "quiet"
+match = { name = "Q*" }
+min_days_left = false
+cover_days = false
+
+[[rule]]
+name = "hot"
+match = { name = "H*" }
+min_days_left = 10
+safety_factor = 2
+
+[[rule]]
+match = { id = "x" }
+refill_to = 900
+""")
+    assert config.forecast == ForecastSettings(
+        window_days=21, half_life_days=1.5, min_snapshots=4, min_span_hours=48)
+    d = config.defaults
+    assert (d.min_days_left, d.cover_days, d.safety_factor) == (5.0, 21.5, 1.5)
+    quiet, hot, plain = (rule.settings for rule in config.rules)
+    assert (quiet.min_days_left, quiet.cover_days, quiet.safety_factor) == (None, None, 1.5)
+    assert (hot.min_days_left, hot.cover_days, hot.safety_factor) == (10.0, 21.5, 2.0)
+    assert (plain.min_days_left, plain.cover_days, plain.refill_to) == (5.0, 21.5, 900)
+    assert plain.min_available == 100  # the absolute threshold is kept alongside
+
+
+def test_forecast_defaults() -> None:
+    config = parse("")
+    assert config.forecast == ForecastSettings() == ForecastSettings(14.0, 3.0, 3, 24.0)
+    assert (RuleSettings().min_days_left, RuleSettings().cover_days) == (None, None)
+    assert RuleSettings().safety_factor == 1.2
+    assert parse("[forecast]\nwindow = 86400\nmin_span = 3600").forecast == ForecastSettings(
+        window_days=1, min_span_hours=1)  # plain numbers are seconds, as for cooldown
+    assert parse("[defaults]\nmin_days_left = 0.5\ncover_days = 1").defaults.cover_days == 1.0
+    assert parse("[defaults]\ncover_days = 7\nsafety_factor = 1").defaults.safety_factor == 1.0

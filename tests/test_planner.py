@@ -1,13 +1,18 @@
-"""The planner, table-driven: every rule key, every skip reason, rule precedence, ordering."""
+"""The planner, table-driven: every rule key, every skip reason, rule precedence, ordering,
+and the forecast keys (min_days_left, cover_days, safety_factor) with their fallbacks."""
 
 from __future__ import annotations
 
+import math
+import random
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from voucherbot.config import Config, parse_config
+from voucherbot.forecast import Snapshot
 from voucherbot.models import CouponSet, Import, Workflow
 from voucherbot.planner import Action, Skip, plan
 
@@ -22,8 +27,8 @@ WORKFLOWS = [
 
 def cs(set_id: str = "s1", *, name: str | None = None, type: str = "multiple",
        available: int | None = 100, quantity: int | None = 1000,
-       workflows: tuple[str, ...] = ("wa",)) -> CouponSet:
-    return CouponSet(id=set_id, name=name or f"Set {set_id}", type=type, assigned=0,
+       workflows: tuple[str, ...] = ("wa",), assigned: int = 0) -> CouponSet:
+    return CouponSet(id=set_id, name=name or f"Set {set_id}", type=type, assigned=assigned,
                      available=available, quantity=quantity, used_in_workflows=workflows)
 
 
@@ -175,3 +180,187 @@ def test_weak_code_shapes_are_warned_about() -> None:
     assert warning.startswith("coupon set 'Set s1' (s1), defaults: codes are too easy to guess")
     assert "at 10 guesses a second" in warning and "5,000 live codes" in warning
     assert plan([cs(available=0)], WORKFLOWS, config(), [], NOW).warnings == ()
+
+
+# --- forecasts: min_days_left, cover_days, safety_factor ---------------------------------------
+
+ASSIGNED = 100_000
+
+
+def fcs(set_id: str = "s1", available: int = 2000, **kwargs: Any) -> CouponSet:
+    """A set whose counters continue the histories below (assigned 100,000 now)."""
+    return cs(set_id, available=available, quantity=None, assigned=ASSIGNED, **kwargs)
+
+
+def daily(per_day: float, available: int, days: int = 10) -> list[Snapshot]:
+    """One snapshot a day for ``days`` days before NOW, at a steady ``per_day``; the set's
+    current counters (``available`` now, ASSIGNED) are the planner's newest snapshot."""
+    return [
+        Snapshot(NOW - timedelta(days=d), available + round(per_day * d),
+                 ASSIGNED - round(per_day * d), None)
+        for d in range(days, 0, -1)
+    ]
+
+
+SHORT = [Snapshot(NOW - timedelta(hours=2), 2100, ASSIGNED - 10, None)]
+DAYS7 = "[defaults]\nmin_days_left = 7\n"
+COVER = "[defaults]\ncover_days = 30\n"
+BOTH = "[defaults]\nmin_days_left = 7\ncover_days = 30\n"
+
+FORECAST_CASES: list[tuple[str, CouponSet, str, list[Snapshot] | None, Action, Skip | None, int,
+                           str]] = [
+    # id, set, rules, history (None: plan without history), action, skip, count, reason
+    ("days-trigger", fcs(available=2000), DAYS7, daily(410, 2000), Action.REFILL, None, 3000,
+     "empties in 4.9 days < min_days_left 7; burn 410/day; 1 active workflow"),
+    ("days-not-within", fcs(available=4000), DAYS7, daily(410, 4000), Action.SKIP,
+     Skip.ABOVE_THRESHOLD, 0, "available 4,000 is not below the threshold 500; empties in "
+     "9.8 days, not within min_days_left 7; burn 410/day"),
+    ("days-trigger-but-at-refill-to", fcs(available=6000), DAYS7, daily(1000, 6000),
+     Action.SKIP, Skip.AT_TARGET, 0, "available 6,000 already reaches refill_to 5,000"),
+    ("no-demand", fcs(available=2000), DAYS7, daily(0, 2000), Action.SKIP,
+     Skip.ABOVE_THRESHOLD, 0, "available 2,000 is not below the threshold 500; no demand, "
+     "not within min_days_left 7; burn 0/day"),
+    ("cover", fcs(available=2000), BOTH, daily(410, 2000), Action.REFILL, None, 12760,
+     "empties in 4.9 days < min_days_left 7; burn 410/day; 1 active workflow; "
+     "to 14,760 = 30 days × 410/day × 1.2"),
+    ("cover-safety-1.5", fcs(available=2000), BOTH + "safety_factor = 1.5", daily(410, 2000),
+     Action.REFILL, None, 16450, "to 18,450 = 30 days × 410/day × 1.5"),
+    ("cover-safety-1", fcs(available=2000), BOTH + "safety_factor = 1", daily(410, 2000),
+     Action.REFILL, None, 10300, "to 12,300 = 30 days × 410/day × 1"),
+    ("cover-below-threshold", fcs(available=100), COVER, daily(410, 100), Action.REFILL, None,
+     14660, "available 100 < 500; 1 active workflow; to 14,760 = 30 days × 410/day × 1.2"),
+    ("cover-floor-is-the-threshold", fcs(available=100), COVER, daily(1, 100), Action.REFILL,
+     None, 400, "to 500, the threshold (30 days × 1/day × 1.2 is less)"),
+    ("cover-capped", fcs(available=0), COVER, daily(5000, 0), Action.REFILL, None, 50000,
+     "to 180,000 = 30 days × 5,000/day × 1.2; capped at max_per_run 50,000"),
+    ("cover-wins-over-refill-to", fcs(available=100), COVER + "refill_to = 900",
+     daily(10, 100), Action.REFILL, None, 400, "to 500, the threshold"),
+    ("cover-only-above-threshold", fcs(available=2000), COVER, daily(410, 2000), Action.SKIP,
+     Skip.ABOVE_THRESHOLD, 0, "available 2,000 is not below the threshold 500"),
+    ("fallback-no-history", fcs(available=100), BOTH, None, Action.REFILL, None, 4900,
+     "available 100 < 500; 1 active workflow; forecast unknown: no history; using "
+     "min_available and refill_to"),
+    ("fallback-short-history", fcs(available=100), BOTH, SHORT, Action.REFILL, None, 4900,
+     "forecast unknown: not enough history (2 snapshots over 2 h; need 3 over 24 h); using "
+     "min_available and refill_to"),
+    ("fallback-no-snapshots-at-all", fcs(available=100), COVER, [], Action.REFILL, None, 4900,
+     "forecast unknown: not enough history (1 snapshot; need 3 over 24 h); using refill_to"),
+    ("fallback-above-threshold", fcs(available=2000), DAYS7, SHORT, Action.SKIP,
+     Skip.ABOVE_THRESHOLD, 0, "available 2,000 is not below the threshold 500; forecast "
+     "unknown: not enough history (2 snapshots over 2 h; need 3 over 24 h); using min_available"),
+    ("fallback-percent", fcs(available=2000, ), DAYS7 + "min_available_percent = 1",
+     None, Action.SKIP, Skip.ABOVE_THRESHOLD, 0, "using min_available_percent"),
+    ("forecast-informs-only", fcs(available=100), "", daily(410, 100), Action.REFILL, None,
+     4900, "available 100 < 500; 1 active workflow"),
+    ("rule-turns-it-off", fcs(available=2000, name="Quiet"),
+     DAYS7 + "[[rule]]\nmatch={name='Q*'}\nmin_days_left=false", daily(410, 2000),
+     Action.SKIP, Skip.ABOVE_THRESHOLD, 0, "available 2,000 is not below the threshold 500"),
+    ("rule-inherits-it", fcs(available=2000, name="Hot"),
+     BOTH + "[[rule]]\nmatch={name='H*'}\nsafety_factor=2", daily(410, 2000), Action.REFILL,
+     None, 22600, "to 24,600 = 30 days × 410/day × 2"),
+]
+
+
+@pytest.mark.parametrize(("set_", "rules", "history", "action", "skip", "count", "words"),
+                         [c[1:] for c in FORECAST_CASES], ids=[c[0] for c in FORECAST_CASES])
+def test_forecast_decisions(set_: CouponSet, rules: str, history: list[Snapshot] | None,
+                            action: Action, skip: Skip | None, count: int, words: str) -> None:
+    hist = None if history is None else {set_.id: history}
+    (d,) = plan([set_], WORKFLOWS, config(rules), [], NOW, history=hist).decisions
+    assert (d.action, d.skip, d.count) == (action, skip, count), d.reason
+    assert words in d.reason
+    if words.endswith("1 active workflow") or words.endswith("not below the threshold 500"):
+        assert d.reason.endswith(words)  # nothing more said
+    if history is None:
+        assert d.forecast is None
+    else:
+        assert d.forecast is not None
+
+
+def test_cooldown_and_in_flight_apply_to_forecast_refills() -> None:
+    rules = DAYS7 + "cooldown = '6h'"
+    hist = {"s1": daily(410, 2000)}
+    cool = plan([fcs()], WORKFLOWS, config(rules), [imp("s1", "finished", 60)], NOW, history=hist)
+    assert cool.decisions[0].skip is Skip.COOLDOWN
+    busy = plan([fcs()], WORKFLOWS, config(rules), [imp("s1", "queued", 1)], NOW, history=hist)
+    assert busy.decisions[0].skip is Skip.IN_FLIGHT
+
+
+def test_decisions_carry_the_forecast_and_target() -> None:
+    sets = [fcs("hot", available=2000), fcs("new", available=300),
+            cs("one", type="single", available=None, quantity=None)]
+    history = {"hot": daily(410, 2000)}
+    result = plan(sets, WORKFLOWS, config(BOTH), [], NOW, history=history)
+    by_id = {d.coupon_set.id: d for d in result.decisions}
+    hot = by_id["hot"].forecast
+    assert hot is not None and hot.known
+    assert hot.burn_per_day == pytest.approx(410)
+    assert hot.days_left == pytest.approx(2000 / 410)
+    assert hot.empty_at == NOW + timedelta(days=2000 / 410)  # counted from now
+    assert hot.samples == 10 and hot.span_days == pytest.approx(10)
+    assert by_id["hot"].target == 14760
+    new = by_id["new"].forecast
+    assert new is not None and not new.known  # only its current counters
+    assert by_id["new"].target == 5000  # refill_to while the forecast is unknown
+    assert by_id["one"].forecast is None and by_id["one"].target is None
+    without = plan(sets, WORKFLOWS, config(BOTH), [], NOW)
+    assert all(d.forecast is None for d in without.decisions)
+
+
+def test_urgency_accounts_for_days_left() -> None:
+    """Lowest trigger ratio first: available/threshold or days_left/min_days_left."""
+    sets = [
+        fcs("slow-low", available=100),  # 100/500 = 0.2; 100 days left
+        fcs("hot", available=1500),  # 1500/500 = 3; 1.5 days / 7 = 0.21
+        fcs("hotter", available=700),  # 700/500 = 1.4; 0.7 days / 7 = 0.1
+        fcs("cold-empty", available=0),  # 0
+        fcs("warm", available=2000),  # 4 days / 7 = 0.57
+        fcs("unknown", available=300),  # 300/500 = 0.6, no history
+    ]
+    history = {"slow-low": daily(1, 100), "hot": daily(1000, 1500),
+               "hotter": daily(1000, 700), "cold-empty": daily(2, 0), "warm": daily(500, 2000)}
+    result = plan(sets, WORKFLOWS, config(DAYS7), [], NOW, history=history)
+    assert [d.coupon_set.id for d in result.decisions] == [
+        "cold-empty", "hotter", "slow-low", "hot", "warm", "unknown"]
+    assert all(d.is_refill for d in result.decisions)
+    hot = next(d for d in result.decisions if d.coupon_set.id == "hot")
+    assert hot.urgency == pytest.approx(1.5 / 7)
+
+
+def test_ties_in_urgency_go_to_the_set_that_empties_first() -> None:
+    sets = [fcs("a", available=250, name="A"), fcs("b", available=250, name="B"),
+            fcs("c", available=250, name="C")]
+    history = {"a": daily(10, 250), "b": daily(1000, 250)}  # 25 days, 0.25 days, unknown
+    result = plan(sets, WORKFLOWS, config(), [], NOW, history=history)
+    assert {d.urgency for d in result.decisions} == {0.5}
+    assert [d.coupon_set.id for d in result.decisions] == ["b", "a", "c"]
+
+
+def test_plans_with_history_are_deterministic() -> None:
+    sets = [fcs(f"s{i}", available=300 * i) for i in range(1, 8)]
+    history: dict[str, list[Snapshot]] = {
+        s.id: daily(50 * i, s.available or 0) for i, s in enumerate(sets, 1)}
+    first = plan(sets, WORKFLOWS, config(BOTH), [], NOW, history=history)
+    rng = random.Random(1)
+    shuffled: Mapping[str, Sequence[Snapshot]] = {
+        k: rng.sample(v, len(v)) for k, v in reversed(history.items())}
+    again = plan(list(reversed(sets)), WORKFLOWS, config(BOTH), [], NOW, history=shuffled)
+    assert first == again
+
+
+def test_history_ignores_snapshots_after_now() -> None:
+    future = [*daily(410, 2000), Snapshot(NOW + timedelta(hours=1), 0, ASSIGNED + 9999, None)]
+    (d,) = plan([fcs()], WORKFLOWS, config(DAYS7), [], NOW, history={"s1": future}).decisions
+    assert d.forecast is not None and d.forecast.burn_per_day == pytest.approx(410)
+
+
+def test_forecast_settings_come_from_the_rules() -> None:
+    rules = BOTH + "[forecast]\nmin_snapshots = 20\n"
+    (d,) = plan([fcs()], WORKFLOWS, config(rules), [], NOW,
+                history={"s1": daily(410, 2000)}).decisions
+    assert d.forecast is not None and not d.forecast.known
+    assert d.skip is Skip.ABOVE_THRESHOLD and d.reason.endswith(
+        "forecast unknown: not enough history (11 snapshots over 10 days; need 20 over 24 h); "
+        "using min_available")  # refill_to is not mentioned: nothing to size
+    assert d.urgency == 4  # 2,000 / 500: days left do not count while unknown
+    assert math.isfinite(d.urgency)

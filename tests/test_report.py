@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ import pytest
 from voucherbot.config import Config, parse_config
 from voucherbot.connectif import ConnectifClient
 from voucherbot.errors import ConfigError
+from voucherbot.forecast import Snapshot
 from voucherbot.models import CouponSet, Import, Workflow
 from voucherbot.planner import Plan, plan
 from voucherbot.refill import RefillResult, RunResult
@@ -39,6 +41,7 @@ from voucherbot.report import (
     render,
     to_json,
 )
+from voucherbot.report_svg import SPARK_HEIGHT, SPARK_WIDTH, sparkline
 from voucherbot.report_text import render_run
 from voucherbot.sandbox import SandboxConfig, start_sandbox
 
@@ -299,6 +302,9 @@ MD_HEADERS = [
     "Assigned",
     "Threshold",
     "Target",
+    "Burn/day",
+    "Days left",
+    "Empty by",
     "Action",
     "Count",
     "Skip",
@@ -306,6 +312,7 @@ MD_HEADERS = [
     "Rule",
     "Active workflows",
     "Workflows",
+    "Forecast",
 ]
 
 
@@ -339,6 +346,9 @@ def test_markdown_table_has_every_set_and_field(report: Report) -> None:
         "Assigned": "2,950",
         "Threshold": "200",
         "Target": "2,000",
+        "Burn/day": "",
+        "Days left": "-",  # no forecast: the plan had no history
+        "Empty by": "",
         "Action": "**refill**",
         "Count": "1,950",
         "Skip": "",
@@ -346,6 +356,7 @@ def test_markdown_table_has_every_set_and_field(report: Report) -> None:
         "Rule": "rule 'welcome'",
         "Active workflows": "Welcome series",
         "Workflows": "Welcome series (active, wf-active-1), Draft campaign (draft, wf-draft)",
+        "Forecast": "",
     }
     draft = table[2]
     assert draft["Workflows"].endswith("wf-missing (not found)")
@@ -422,6 +433,10 @@ SET_KEYS = {
     "count",
     "skip",
     "reason",
+    "burnPerDay",
+    "daysLeft",
+    "emptyAt",
+    "forecastNote",
     "activeWorkflows",
     "workflows",
 }
@@ -440,6 +455,15 @@ def _check_json_shape(doc: dict[str, Any]) -> None:
         for key in ("available", "quantity", "threshold", "target"):
             assert entry[key] is None or type(entry[key]) is int
         assert type(entry["count"]) is int and type(entry["assigned"]) is int
+        for key in ("burnPerDay", "daysLeft"):
+            assert entry[key] is None or type(entry[key]) is float
+            assert entry[key] is None or entry[key] == round(entry[key], 2) >= 0
+        assert entry["emptyAt"] is None or re.fullmatch(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["emptyAt"]
+        )
+        assert entry["forecastNote"] is None or entry["forecastNote"]
+        if entry["burnPerDay"] is None:
+            assert entry["daysLeft"] is None and entry["emptyAt"] is None
 
 
 def test_json_has_the_documented_shape_and_values(report: Report) -> None:
@@ -465,6 +489,10 @@ def test_json_has_the_documented_shape_and_values(report: Report) -> None:
         "count": 1950,
         "skip": None,
         "reason": "available 50 < 200; 1 active workflow",
+        "burnPerDay": None,
+        "daysLeft": None,
+        "emptyAt": None,
+        "forecastNote": None,
         "activeWorkflows": [{"id": "wf-active-1", "name": "Welcome series"}],
         "workflows": [
             {"id": "wf-active-1", "name": "Welcome series", "status": "active"},
@@ -693,6 +721,231 @@ def test_html_sorting_script_sorts_the_rows(report: Report, tmp_path: Path) -> N
     assert by_position == ["ascending", [str(i) for i in range(1, 9)]]
 
 
+# --- forecasts ---------------------------------------------------------------------------------
+
+FC_RULES = b"""
+[defaults]
+min_days_left = 7
+cover_days = 30
+"""
+F_HOT, F_NEW, F_IDLE, F_ONE = (_id(n) for n in range(11, 15))
+FC_SETS = (
+    _set(F_HOT, "Hot deals", 2000, 20000, ("wf-active-1",)),
+    _set(F_NEW, "New set", 300, 1000, ("wf-active-1",)),
+    _set(F_IDLE, "Idle pool", 900, 1000, ("wf-active-2",)),
+    _set(F_ONE, "Free shipping", None, None, ("wf-active-1",), kind="single"),
+)
+
+
+def _hot_history() -> list[Snapshot]:
+    """410 a day for 10 days; empty 6 days ago, then refilled with 4,460 codes."""
+    snaps = []
+    for d in range(10, 0, -1):
+        available = 2000 + 410 * d - (4460 if d >= 6 else 0)
+        snaps.append(Snapshot(NOW - timedelta(days=d), available, 18000 - 410 * d, None))
+    return snaps
+
+
+FC_HISTORY: dict[str, list[Snapshot]] = {
+    F_HOT: _hot_history(),
+    F_IDLE: [Snapshot(NOW - timedelta(days=d), 900, 100, 1000) for d in range(10, 0, -1)],
+    F_ONE: [Snapshot(NOW - timedelta(days=1), None, 10, None)],  # ignored: a single set
+}
+FC_ORDER = (F_NEW, F_HOT, F_ONE, F_IDLE)
+
+
+@pytest.fixture(scope="module")
+def fc_report() -> Report:
+    the_plan = plan(FC_SETS, WORKFLOWS, parse_config(FC_RULES), [], NOW, history=FC_HISTORY)
+    return build_report(
+        the_plan, WORKFLOWS, generated_at=NOW, source=SOURCE, history=FC_HISTORY
+    )
+
+
+def test_forecast_rows_carry_the_figures_and_the_history(fc_report: Report) -> None:
+    assert tuple(r.set_id for r in fc_report.rows) == FC_ORDER
+    rows = {r.set_id: r for r in fc_report.rows}
+    hot = rows[F_HOT]
+    assert hot.burn_per_day == pytest.approx(410)
+    assert hot.days_left == pytest.approx(2000 / 410)
+    assert hot.empty_at == NOW + timedelta(days=2000 / 410)
+    assert hot.forecast_note == "weighted over 10 days (10 intervals, half-life 3 days)"
+    assert (hot.action, hot.count, hot.target) == ("refill", 12760, 14760)
+    assert len(hot.history) == 11 and hot.history[-1] == (NOW, 2000)  # now is the newest
+    assert [a for _, a in hot.history][1:6] == [1230, 820, 410, 0, 4050]  # 9 to 5 days ago
+    assert hot.has_forecast
+    new = rows[F_NEW]
+    assert (new.burn_per_day, new.days_left, new.empty_at) == (None, None, None)
+    assert new.forecast_note == "not enough history (1 snapshot; need 3 over 24 h)"
+    assert new.history == () and new.has_forecast  # a forecast was tried: unknown
+    assert "forecast unknown: not enough history" in new.reason
+    idle = rows[F_IDLE]
+    assert (idle.burn_per_day, idle.days_left, idle.empty_at) == (0.0, math.inf, None)
+    one = rows[F_ONE]
+    assert (one.burn_per_day, one.forecast_note, one.history) == (None, "", ())
+    assert not one.has_forecast and fc_report.has_forecasts
+
+
+def test_history_alone_gives_a_sparkline_without_forecast(the_plan: Plan) -> None:
+    built = build_report(the_plan, WORKFLOWS, generated_at=NOW, source=SOURCE,
+                         history={S_WELCOME: [Snapshot(NOW - timedelta(days=1), 80, 2920, 3000)]})
+    row = next(r for r in built.rows if r.set_id == S_WELCOME)
+    assert row.history == ((NOW - timedelta(days=1), 80), (NOW, 50))
+    assert not row.has_forecast and built.has_forecasts
+    assert not build_report(the_plan, WORKFLOWS, generated_at=NOW, source=SOURCE).has_forecasts
+
+
+def test_forecast_table_shows_days_left(fc_report: Report) -> None:
+    lines = render(fc_report, "table").splitlines()
+    assert lines[2].split() == ["Set", "Type", "Avail/Qty", "Days", "left", "Active", "WFs",
+                                "Action"]  # fmt: skip
+    days = {name: next(line for line in lines if line.startswith(name)).split()
+            for name in ("Hot deals", "New set", "Idle pool", "Free shipping")}
+    assert days["Hot deals"][-5:] == ["2,000/20,000", "4.9", "1/1", "refill", "12,760"]
+    assert days["New set"][-5:] == ["300/1,000", "?", "1/1", "refill", "4,700"]
+    assert days["Idle pool"][-4:] == ["900/1,000", "never", "1/1", "skip"]
+    assert days["Free shipping"][-4:] == ["unlimited", "-", "1/1", "skip"]
+
+
+def test_long_reasons_wrap_under_themselves(fc_report: Report) -> None:
+    lines = render(fc_report, "table").splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(f"    {F_HOT}  "))
+    first, more = lines[at], lines[at + 1]
+    assert more.startswith(" " * 30) and not more.startswith(" " * 31)
+    text = first[30:] + " " + more[30:]
+    assert text == (
+        "empties in 4.9 days < min_days_left 7; burn 410/day; 1 active workflow; to 14,760 = "
+        "30 days × 410/day × 1.2"
+    )
+    assert lines[at + 2] == "    active: Welcome series"
+
+
+@pytest.mark.parametrize("width", [100, 80, 60, 40])
+def test_forecast_table_fits_the_width(fc_report: Report, width: int) -> None:
+    lines = render(fc_report, "table", width=width).splitlines()
+    assert max(len(line) for line in lines) <= width
+    if width == 60:
+        assert lines[2].split() == ["Set", "Avail/Qty", "Days", "WFs", "Action"]
+    for set_id in FC_ORDER:
+        assert set_id in "\n".join(lines)
+
+
+def test_forecast_markdown(fc_report: Report) -> None:
+    table = {row["ID"].strip("`"): row for row in _md_table(render(fc_report, "markdown"))}
+    hot = table[F_HOT]
+    assert (hot["Burn/day"], hot["Days left"], hot["Empty by"]) == (
+        "410", "4.9", "2026-03-06 06:34 UTC")
+    assert hot["Forecast"] == "weighted over 10 days (10 intervals, half-life 3 days)"
+    assert hot["Target"] == "14,760"
+    new = table[F_NEW]
+    assert (new["Burn/day"], new["Days left"], new["Empty by"]) == ("", "?", "")
+    assert new["Forecast"] == "not enough history (1 snapshot; need 3 over 24 h)"
+    assert (table[F_IDLE]["Burn/day"], table[F_IDLE]["Days left"]) == ("0", "never")
+    assert (table[F_ONE]["Days left"], table[F_ONE]["Forecast"]) == ("-", "")
+
+
+def test_forecast_csv(fc_report: Report) -> None:
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(render(fc_report, "csv")))}
+    assert list(next(iter(rows.values())))[-4:] == [
+        "burn_per_day", "days_left", "empty_at", "forecast_note"]
+    hot = rows[F_HOT]
+    assert (hot["burn_per_day"], hot["days_left"], hot["empty_at"]) == (
+        "410.0", "4.88", "2026-03-06T06:34:38Z")
+    assert hot["forecast_note"] == "weighted over 10 days (10 intervals, half-life 3 days)"
+    new = rows[F_NEW]
+    assert (new["burn_per_day"], new["days_left"], new["empty_at"]) == ("", "", "")
+    assert new["forecast_note"].startswith("not enough history")
+    idle = rows[F_IDLE]
+    assert (idle["burn_per_day"], idle["days_left"], idle["empty_at"]) == ("0.0", "", "")
+    assert rows[F_ONE]["forecast_note"] == ""
+
+
+def test_forecast_json(fc_report: Report) -> None:
+    doc = json.loads(render(fc_report, "json"))
+    _check_json_shape(doc)
+    sets = {s["id"]: s for s in doc["sets"]}
+    hot = sets[F_HOT]
+    assert (hot["burnPerDay"], hot["daysLeft"], hot["emptyAt"]) == (
+        410.0, 4.88, "2026-03-06T06:34:38Z")
+    assert hot["forecastNote"] == "weighted over 10 days (10 intervals, half-life 3 days)"
+    assert hot["target"] == 14760 and hot["count"] == 12760
+    new = sets[F_NEW]
+    assert (new["burnPerDay"], new["daysLeft"], new["emptyAt"]) == (None, None, None)
+    assert new["forecastNote"] == "not enough history (1 snapshot; need 3 over 24 h)"
+    idle = sets[F_IDLE]
+    assert (idle["burnPerDay"], idle["daysLeft"], idle["emptyAt"]) == (0.0, None, None)
+    assert sets[F_ONE]["forecastNote"] is None
+    assert "Infinity" not in render(fc_report, "json")  # strict JSON
+
+
+def test_forecast_html_columns(fc_report: Report) -> None:
+    text = render(fc_report, "html")
+    root = _parse_html(text)
+    heads = [_text(th) for th in root.iterfind(".//thead/tr/th")]
+    assert heads[8:12] == ["Target", "Burn/day", "Days left", "History"]
+    rows = {_text(r["Set"]).split()[-1]: r for r in _html_rows(root)}
+    hot = rows[F_HOT]
+    assert _text(hot["Burn/day"]) == "410" and hot["Burn/day"].get("data-sort") == "410.0000"
+    assert _text(hot["Days left"]) == "4.9 empty by 2026-03-06 06:34 UTC"
+    assert hot["Days left"].get("data-sort") == "4.8780"
+    assert _text(hot["History"]) == "Available over 10 days (11 snapshots): now 2,000, lowest 0, " \
+        "highest 4,050; threshold 500; empty in 1 of them weighted over 10 days (10 intervals, " \
+        "half-life 3 days)"
+    assert rows[F_IDLE]["Days left"].get("data-sort") == "Infinity"
+    assert _text(rows[F_IDLE]["Days left"]) == "never"
+    assert _text(rows[F_NEW]["Days left"]) == "?"
+    assert rows[F_NEW]["Days left"].get("data-sort") == ""  # blanks sort last
+    assert _text(rows[F_NEW]["History"]) == "not enough history (1 snapshot; need 3 over 24 h)"
+    assert _text(rows[F_ONE]["History"]) == "no history"
+    assert "Burn/day: codes handed out per day" in _text(root.find("body"))  # type: ignore[arg-type]
+
+
+def test_html_without_forecasts_has_no_forecast_columns(report: Report) -> None:
+    heads = [_text(th) for th in _parse_html(render(report, "html")).iterfind(".//thead/tr/th")]
+    assert "History" not in heads and "Days left" not in heads
+
+
+def test_sparkline_is_a_self_contained_readable_svg(fc_report: Report) -> None:
+    root = _parse_html(render(fc_report, "html"))
+    hot = {_text(r["Set"]).split()[-1]: r for r in _html_rows(root)}[F_HOT]
+    svg = hot["History"].find("svg")
+    assert svg is not None and svg.get("class") == "spark" and svg.get("role") == "img"
+    title = svg.find("title")
+    assert title is not None and title.text == svg.get("aria-label")
+    assert title.text.startswith("Available over 10 days (11 snapshots): now 2,000")
+    for el in svg.iter():
+        assert not {"href", "src", "style"} & set(el.attrib) and not el.tag.startswith("{")
+    (line,) = svg.findall("polyline")
+    points = [tuple(map(float, p.split(","))) for p in (line.get("points") or "").split()]
+    assert len(points) == 11
+    width, height = float(svg.get("width") or 0), float(svg.get("height") or 0)
+    assert all(0 <= x <= width and 0 <= y <= height for x, y in points)
+    assert [x for x, _ in points] == sorted(x for x, _ in points)  # oldest on the left
+    lowest = max(y for _, y in points)  # SVG y grows downwards
+    assert points[4][1] == lowest  # the empty day
+    (threshold,) = svg.findall("line")
+    assert threshold.get("stroke-dasharray")
+    dots = svg.findall("circle")
+    assert [d.get("fill") for d in dots] == ["#c62828", "#1565c0"]  # the empty run, then now
+    assert float(dots[1].get("cx") or 0) == pytest.approx(points[-1][0])
+
+
+def test_sparkline_shapes() -> None:
+    start = NOW - timedelta(days=30)
+    assert sparkline([]) == "" and sparkline([(NOW, 5)]) == ""
+    assert sparkline([(NOW, 5), (NOW, 6)]) == ""  # no time span
+    long = [(start + timedelta(minutes=10 * i), 1000 - i % 500) for i in range(4320)]
+    long[2000] = (long[2000][0], 0)
+    svg = ET.fromstring(sparkline(long, threshold=100))  # noqa: S314 - our own output
+    (line,) = svg.findall("polyline")
+    points = (line.get("points") or "").split()
+    assert len(points) <= 2 * SPARK_WIDTH  # thinned to at most two per pixel column
+    assert any(p.endswith(f",{SPARK_HEIGHT - 3.0}") for p in points)  # the drop to 0 survives
+    assert len(svg.findall("circle")) == 2  # one empty moment, the last value
+    flat = ET.fromstring(sparkline([(start, 0), (NOW, 0)]))  # noqa: S314
+    assert flat.find("title") is not None and "empty in 2 of them" in (flat.findtext("title") or "")
+
+
 # --- the sandbox, end to end -------------------------------------------------------------------
 
 
@@ -789,7 +1042,8 @@ def _seen_table(text: str) -> list[Seen]:
         available = quantity = None
         if columns[1] != "unlimited":
             available, quantity = (_int(n) for n in columns[1].split("/"))
-        after = lines[i + 1] if i + 1 < len(lines) else ""
+        rest = [line for line in lines[i + 1 : i + 6] if not line.startswith(" " * 30)]
+        after = rest[0] if rest else ""  # the line after the (possibly wrapped) reason
         active = after if after.startswith("    active: ") else ""
         seen.append(Seen(match[1], available, quantity, columns[2] != "skip", active))
     return seen

@@ -24,6 +24,7 @@ from typing import Any
 
 from voucherbot.codes import DEFAULT_GUESS_FLOOR, DEFAULT_GUESS_RATE, CodeSpec
 from voucherbot.errors import ConfigError
+from voucherbot.forecast import ForecastSettings, format_duration
 from voucherbot.poll import PollSettings
 
 DEFAULT_RULES_FILE = "rules.toml"
@@ -33,18 +34,21 @@ DEFAULT_ACTIVE_STATUSES = ("active",)
 DEFAULT_INACTIVE_STATUSES = ("draft", "paused", "finalized", "finished", "inactive", "stopped")
 
 THRESHOLD_KEYS = ("min_available", "min_available_percent")
+FORECAST_RULE_KEYS = ("min_days_left", "cover_days", "safety_factor")
 RULE_KEYS = (
     "enabled", *THRESHOLD_KEYS, "refill_to", "max_per_run", "require_active_workflow", "cooldown",
-    "code",
+    "code", *FORECAST_RULE_KEYS,
 )
 CODE_KEYS = ("length", "pattern", "alphabet", "prefix", "suffix", "group", "separator",
              "check_symbol", "blocklist")
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
-    "": ("connectif", "polling", "security", "defaults", "rule"),
+    "": ("connectif", "polling", "security", "ledger", "forecast", "defaults", "rule"),
     "connectif": ("base_url", "requests_per_minute", "timeout", "active_workflow_statuses",
                   "inactive_workflow_statuses"),
     "polling": ("interval", "growth", "max_interval", "timeout"),
     "security": ("guess_rate", "min_guess_time"),
+    "ledger": ("path",),
+    "forecast": ("window", "half_life", "min_snapshots", "min_span"),
     "defaults": RULE_KEYS,
     "rule": ("name", "match", *RULE_KEYS),
     "match": ("id", "name"),
@@ -64,6 +68,11 @@ class RuleSettings:
     require_active_workflow: bool = True
     cooldown: float = 0.0  #: seconds between two refills of the same set
     code: CodeSpec = field(default_factory=CodeSpec)
+    #: also refill when the forecast says the set empties within this many days
+    min_days_left: float | None = None
+    #: with a known forecast, refill enough for this many days of demand (instead of refill_to)
+    cover_days: float | None = None
+    safety_factor: float = 1.2  #: cover_days demand is multiplied by this
 
     def threshold(self, quantity: int | None) -> int:
         """Refill when ``available`` is below this many codes."""
@@ -118,6 +127,10 @@ class Config:
     min_guess_time: float = DEFAULT_GUESS_FLOOR
     defaults: RuleSettings = field(default_factory=RuleSettings)
     rules: tuple[Rule, ...] = ()
+    #: how burn rates are read from the history ([forecast])
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
+    #: the ledger file as written in rules.toml (relative paths are relative to the rules file)
+    ledger_path: Path | None = None
     digest: str = ""  #: sha256 of the file's bytes ("" for built-in defaults)
 
     def rule_for(self, set_id: str, set_name: str) -> tuple[Rule | None, RuleSettings]:
@@ -246,6 +259,13 @@ class _Parser:
                                                      integer=False, minimum=0, above=True))
         if "min_guess_time" in security:
             values["min_guess_time"] = self.duration(security, "min_guess_time", "[security]")
+        ledger = self.table(doc, "ledger", "")
+        self.keys(ledger, "ledger", "[ledger]")
+        if "path" in ledger:
+            where = Path(self.string(ledger, "path", "[ledger]")).expanduser()
+            values["ledger_path"] = where if where.is_absolute() or path is None else (
+                path.parent / where)
+        values["forecast"] = self.forecast(self.table(doc, "forecast", ""))
         defaults_table = self.table(doc, "defaults", "")
         defaults = self.rule_settings(defaults_table, RuleSettings(), "[defaults]", "defaults")
         rules = self.rules(doc.get("rule", []), defaults, defaults_table.get("code", {}))
@@ -260,6 +280,35 @@ class _Parser:
             return PollSettings(**values)
         except ConfigError as exc:
             raise self.fail(ctx, str(exc)) from None
+
+    def forecast(self, table: Mapping[str, Any]) -> ForecastSettings:
+        ctx = "[forecast]"
+        self.keys(table, "forecast", ctx)
+        base = ForecastSettings()
+        values: dict[str, Any] = {}
+        for key, attr in (("window", "window_days"), ("half_life", "half_life_days")):
+            if key in table:
+                seconds = self.duration(table, key, ctx)
+                if not 0 < seconds < math.inf:
+                    raise self.fail(ctx, f"'{key}' must be a duration above 0 such as \"14d\", "
+                                         f"not {table[key]!r}")
+                values[attr] = seconds / 86400
+        if "min_span" in table:
+            values["min_span_hours"] = self.duration(table, "min_span", ctx) / 3600
+        if "min_snapshots" in table:
+            values["min_snapshots"] = self.number(
+                table, "min_snapshots", ctx, integer=True, minimum=2
+            )
+        window = values.get("window_days", base.window_days)
+        span = values.get("min_span_hours", base.min_span_hours)
+        if span > window * 24:
+            raise self.fail(
+                ctx,
+                f"'min_span' ({format_duration(span * 3600)}) must not be longer than "
+                f"'window' ({format_duration(window * 86400)}), or no forecast would ever be "
+                "known",
+            )
+        return replace(base, **values)
 
     def rules(self, raw: Any, defaults: RuleSettings,
               default_code: Mapping[str, Any]) -> tuple[Rule, ...]:
@@ -325,6 +374,22 @@ class _Parser:
                 values[key] = self.number(table, key, ctx, integer=True, minimum=1)
         if "cooldown" in table:
             values["cooldown"] = self.duration(table, "cooldown", ctx)
+        for key in ("min_days_left", "cover_days"):
+            if key in table:
+                if table[key] is False:  # switch off a value inherited from [defaults]
+                    values[key] = None
+                    continue
+                if table[key] is True:
+                    raise self.fail(
+                        ctx, f"'{key}' must be a number of days, or false to turn it off, not true"
+                    )
+                values[key] = float(
+                    self.number(table, key, ctx, integer=False, minimum=0, above=True)
+                )
+        if "safety_factor" in table:
+            values["safety_factor"] = float(
+                self.number(table, "safety_factor", ctx, integer=False, minimum=1)
+            )
         code_table = table.get("code", {})
         if not isinstance(code_table, Mapping):
             raise self.fail(ctx, "'code' must be a table such as { prefix = \"WEL-\" }")
@@ -336,6 +401,18 @@ class _Parser:
             raise self.fail(
                 ctx, f"'refill_to' ({settings.refill_to}) must be above the threshold "
                      f"'min_available' ({settings.min_available}), or nothing would be refilled")
+        if (
+            settings.cover_days is not None
+            and settings.min_days_left is not None
+            and settings.cover_days <= settings.min_days_left
+            and ("cover_days" in table or "min_days_left" in table)
+        ):
+            raise self.fail(
+                ctx,
+                f"'cover_days' ({settings.cover_days:g}) must be above 'min_days_left' "
+                f"({settings.min_days_left:g}), or every refill would leave the set due "
+                "for the next one",
+            )
         return settings
 
     def duration(self, table: Mapping[str, Any], key: str, ctx: str) -> float:

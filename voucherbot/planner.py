@@ -1,32 +1,52 @@
 """The planner: which coupon sets to refill, by how much, and why (PURE: no I/O, no clock).
 
 :func:`plan` takes the coupon sets, the workflows, the validated rules, the imports Connectif
-knows about and ``now``, and returns one :class:`Decision` per set: refill N codes, with the
-reason, or skip, with the reason. The checks run in this order, and the first that applies
-decides:
+knows about, ``now`` and (optionally) the recorded ``history`` of each set, and returns one
+:class:`Decision` per set: refill N codes, with the reason, or skip, with the reason. The
+checks run in this order, and the first that applies decides:
 
 1. ``single`` set: one shared code, nothing to refill;
 2. the matching rule (or ``[defaults]``) has ``enabled = false``;
 3. ``require_active_workflow`` and no workflow that uses the set has an active status;
 4. an import for the set is still ``queued`` or ``inProgress``;
-5. ``available`` is at or above the threshold (``min_available`` or ``min_available_percent``);
+5. ``available`` is at or above the threshold (``min_available`` or ``min_available_percent``)
+   and, with ``min_days_left``, the forecast does not say the set empties within that many
+   days (or the forecast is unknown);
 6. the last import into the set started less than ``cooldown`` ago;
-7. ``available`` already reaches ``refill_to``;
-8. otherwise: refill ``refill_to - available`` codes, capped at ``max_per_run``.
+7. ``available`` already reaches the target;
+8. otherwise: refill ``target - available`` codes, capped at ``max_per_run``.
 
-Refills come first, the emptiest (lowest ``available`` / threshold) first; then the skips.
-Ties are broken by name and id, so the same input always gives the same plan.
+The target is ``refill_to``; with ``cover_days`` and a known forecast it is
+``ceil(burn_per_day * cover_days * safety_factor)`` instead, but never below the threshold
+(so a refill always lifts the set out of "below the threshold"). ``cover_days`` wins over
+``refill_to`` whenever the forecast is known; ``refill_to`` is the fallback.
+
+Forecasts (:mod:`voucherbot.forecast`) are made only when ``history`` is given (a mapping of
+coupon set id to snapshots, e.g. from the ledger): for every ``multiple`` set, from its
+snapshots plus its current counters, read at ``now``, as the newest snapshot. When a rule uses
+``min_days_left`` or ``cover_days`` and the forecast is unknown (too little history), the
+absolute keys decide and the reason says so ("forecast unknown: not enough history (...);
+using min_available and refill_to").
+
+Refills come first, then the skips; within each, the most urgent first. Urgency is the
+smallest of the set's trigger ratios: ``available / threshold`` and, when ``min_days_left`` is
+set and the forecast known, ``days_left / min_days_left`` (below 1: that trigger fired; the
+lower, the sooner the set runs dry relative to what its rule tolerates). Ties are broken by
+days left (known before unknown), then name and id, so the same input always gives the same
+plan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
 from voucherbot.codes import guessability_warning
 from voucherbot.config import Config, Rule, RuleSettings
+from voucherbot.forecast import Forecast, Snapshot, forecast, format_days, format_rate
 from voucherbot.models import CouponSet, Import, Workflow
 
 
@@ -61,7 +81,11 @@ class Decision:
     threshold: int | None = None
     active_workflows: tuple[Workflow, ...] = ()
     workflow_ids: tuple[str, ...] = ()  #: every workflow that references the set
-    urgency: float = 0.0  #: available / threshold; lower is more urgent
+    urgency: float = 0.0  #: the smallest trigger ratio (module doc); lower is more urgent
+    #: the burn-rate forecast (None when the plan had no history, and for single sets)
+    forecast: Forecast | None = None
+    #: refill up to this many available: refill_to, or the cover_days target (None: single)
+    target: int | None = None
 
     @property
     def rule_label(self) -> str:
@@ -107,17 +131,26 @@ def plan(
     config: Config,
     imports: Iterable[Import],
     now: datetime,
+    *,
+    history: Mapping[str, Sequence[Snapshot]] | None = None,
 ) -> Plan:
-    """Decide, for every coupon set, whether to refill it and by how much (see module doc)."""
+    """Decide, for every coupon set, whether to refill it and by how much (see module doc).
+
+    ``history`` maps coupon set ids to their recorded snapshots (any order); without it no
+    forecast is made and ``min_days_left`` / ``cover_days`` fall back to the absolute keys.
+    """
     by_id = {w.id: w for w in workflows}
     warnings: list[str] = []
     for w in by_id.values():
         status = w.status or "(none)"
-        if (w.status not in config.active_workflow_statuses
-                and w.status not in config.inactive_workflow_statuses):
+        if (
+            w.status not in config.active_workflow_statuses
+            and w.status not in config.inactive_workflow_statuses
+        ):
             warnings.append(
                 f"workflow {w.name!r} ({w.id}) has unknown status {status!r}; treated as not "
-                "active (add it to active_workflow_statuses or inactive_workflow_statuses)")
+                "active (add it to active_workflow_statuses or inactive_workflow_statuses)"
+            )
     in_flight: dict[str, Import] = {}
     last_started: dict[str, datetime] = {}
     for imp in imports:
@@ -126,27 +159,73 @@ def plan(
             continue
         if not imp.is_terminal:
             in_flight.setdefault(set_id, imp)
-        if imp.created_at is not None and (set_id not in last_started
-                                           or imp.created_at > last_started[set_id]):
+        if imp.created_at is not None and (
+            set_id not in last_started or imp.created_at > last_started[set_id]
+        ):
             last_started[set_id] = imp.created_at
     decisions = []
     for cs in coupon_sets:
         missing = [wid for wid in cs.used_in_workflows if wid not in by_id]
         if missing:
-            warnings.append(f"coupon set {cs.name!r} ({cs.id}) references unknown workflow(s) "
-                            f"{', '.join(missing)}; treated as not active")
-        decisions.append(_decide(cs, by_id, config, in_flight.get(cs.id),
-                                 last_started.get(cs.id), now))
-    decisions.sort(key=lambda d: (not d.is_refill, d.urgency, d.coupon_set.name, d.coupon_set.id))
+            warnings.append(
+                f"coupon set {cs.name!r} ({cs.id}) references unknown workflow(s) "
+                f"{', '.join(missing)}; treated as not active"
+            )
+        fc = None
+        if history is not None and cs.is_multiple:
+            current = Snapshot(now, cs.available, cs.assigned, cs.quantity)
+            fc = forecast([*history.get(cs.id, ()), current], now, config.forecast)
+        decisions.append(
+            _decide(cs, by_id, config, in_flight.get(cs.id), last_started.get(cs.id), now, fc)
+        )
+    decisions.sort(key=_order)
     for d in decisions:
         if d.is_refill:
             live = (d.coupon_set.available or 0) + d.count
-            weak = guessability_warning(d.settings.code, live, config.guess_rate,
-                                        config.min_guess_time)
+            weak = guessability_warning(
+                d.settings.code, live, config.guess_rate, config.min_guess_time
+            )
             if weak:
-                warnings.append(f"coupon set {d.coupon_set.name!r} ({d.coupon_set.id}), "
-                                f"{d.rule_label}: {weak}")
+                warnings.append(
+                    f"coupon set {d.coupon_set.name!r} ({d.coupon_set.id}), {d.rule_label}: {weak}"
+                )
     return Plan(tuple(decisions), tuple(warnings), now)
+
+
+def _order(d: Decision) -> tuple[bool, float, float, str, str]:
+    days = d.forecast.days_left if d.forecast is not None else None
+    return (
+        not d.is_refill,
+        d.urgency,
+        math.inf if days is None else days,
+        d.coupon_set.name,
+        d.coupon_set.id,
+    )
+
+
+def _threshold_key(settings: RuleSettings) -> str:
+    if settings.min_available_percent is not None:
+        return "min_available_percent"
+    return "min_available"
+
+
+def _cover_target(settings: RuleSettings, fc: Forecast | None, threshold: int) -> int | None:
+    """ceil(burn * cover_days * safety_factor), at least the threshold; None if not in use."""
+    if settings.cover_days is None or fc is None or fc.burn_per_day is None:
+        return None
+    demand = fc.burn_per_day * settings.cover_days * settings.safety_factor
+    return max(math.ceil(demand - 1e-9), threshold)
+
+
+def _sizing(settings: RuleSettings, fc: Forecast | None, target: int, threshold: int) -> str:
+    """How a cover_days target came about: "14,760 = 30 days × 410/day × 1.2"."""
+    burn = fc.burn_per_day if fc is not None and fc.burn_per_day is not None else 0.0
+    formula = (
+        f"{settings.cover_days or 0:g} days × {format_rate(burn)} × {settings.safety_factor:g}"
+    )
+    if target == threshold and burn * (settings.cover_days or 0) * settings.safety_factor < target:
+        return f"{target:,}, the threshold ({formula} is less)"
+    return f"{target:,} = {formula}"
 
 
 def _decide(
@@ -156,15 +235,36 @@ def _decide(
     in_flight: Import | None,
     last_started: datetime | None,
     now: datetime,
+    fc: Forecast | None = None,
 ) -> Decision:
     rule, settings = config.rule_for(cs.id, cs.name)
-    active = tuple(workflows[w] for w in cs.used_in_workflows
-                   if w in workflows and workflows[w].status in config.active_workflow_statuses)
+    active = tuple(
+        workflows[w]
+        for w in cs.used_in_workflows
+        if w in workflows and workflows[w].status in config.active_workflow_statuses
+    )
     available = cs.available or 0
     threshold = settings.threshold(cs.quantity) if cs.is_multiple else None
     urgency = available / threshold if threshold else float(available + 1)
-    base = Decision(cs, Action.SKIP, "", rule=rule, settings=settings, threshold=threshold,
-                    active_workflows=active, workflow_ids=cs.used_in_workflows, urgency=urgency)
+    known = fc is not None and fc.known
+    days = fc.days_left if fc is not None and known else None
+    if days is not None and settings.min_days_left is not None:
+        urgency = min(urgency, days / settings.min_days_left)
+    cover = _cover_target(settings, fc, threshold) if threshold is not None else None
+    target = (settings.refill_to if cover is None else cover) if cs.is_multiple else None
+    base = Decision(
+        cs,
+        Action.SKIP,
+        "",
+        rule=rule,
+        settings=settings,
+        threshold=threshold,
+        active_workflows=active,
+        workflow_ids=cs.used_in_workflows,
+        urgency=urgency,
+        forecast=fc,
+        target=target,
+    )
 
     def skip(why: Skip, reason: str) -> Decision:
         return replace(base, skip=why, reason=reason)
@@ -177,27 +277,62 @@ def _decide(
     if settings.require_active_workflow and not active:
         if n_refs == 0:
             return skip(Skip.NO_ACTIVE_WORKFLOW, "no workflow uses it")
-        return skip(Skip.NO_ACTIVE_WORKFLOW,
-                    f"none of the {_plural(n_refs, 'workflow')} that use it is active")
+        return skip(
+            Skip.NO_ACTIVE_WORKFLOW,
+            f"none of the {_plural(n_refs, 'workflow')} that use it is active",
+        )
     if in_flight is not None:
         return skip(Skip.IN_FLIGHT, f"import {in_flight.id} is still {in_flight.status}")
-    assert threshold is not None
-    if available >= threshold:
-        return skip(Skip.ABOVE_THRESHOLD,
-                    f"available {available:,} is not below the threshold {threshold:,}")
+    assert threshold is not None and target is not None
+
+    # What the forecast says, and what stands in for it when it is unknown.
+    min_days = settings.min_days_left
+    why = "no history" if fc is None else fc.note if not known else "available unknown"
+
+    def unknown(*instead: str) -> str:
+        """ "; forecast unknown: ...; using ..." for the keys standing in ("" for none)."""
+        used = [key for key in instead if key]
+        return f"; forecast unknown: {why}; using {' and '.join(used)}" if used else ""
+
+    no_days = _threshold_key(settings) if min_days is not None and days is None else ""
+    no_cover = "refill_to" if settings.cover_days is not None and cover is None else ""
+    burn = f"burn {format_rate(fc.burn_per_day)}" if fc and fc.burn_per_day is not None else ""
+    by_days = min_days is not None and days is not None and days < min_days
+
+    below = available < threshold
+    if not below and not by_days:
+        reason = f"available {available:,} is not below the threshold {threshold:,}"
+        if min_days is not None and days is not None:
+            lasts = "no demand" if math.isinf(days) else f"empties in {format_days(days)}"
+            reason += f"; {lasts}, not within min_days_left {min_days:g}; {burn}"
+        return skip(Skip.ABOVE_THRESHOLD, reason + unknown(no_days))
     if settings.cooldown and last_started is not None:
         since = (now - last_started).total_seconds()
         if since < settings.cooldown:
-            return skip(Skip.COOLDOWN, f"last import {_ago(max(0.0, since))} ago; cooldown is "
-                                       f"{_ago(settings.cooldown)}")
-    wanted = settings.refill_to - available
+            return skip(
+                Skip.COOLDOWN,
+                f"last import {_ago(max(0.0, since))} ago; cooldown is {_ago(settings.cooldown)}",
+            )
+    wanted = target - available
     if wanted <= 0:
-        return skip(Skip.AT_TARGET, f"available {available:,} already reaches refill_to "
-                                    f"{settings.refill_to:,}")
+        if cover is not None:
+            sizing = _sizing(settings, fc, target, threshold)
+            return skip(Skip.AT_TARGET, f"available {available:,} already reaches {sizing}")
+        return skip(
+            Skip.AT_TARGET,
+            f"available {available:,} already reaches refill_to {settings.refill_to:,}"
+            + unknown(no_cover),
+        )
     count = min(wanted, settings.max_per_run)
-    uses = (f"{_plural(len(active), 'active workflow')}" if active
-            else "no active workflow required")
-    reason = f"available {available:,} < {threshold:,}; {uses}"
+    uses = f"{_plural(len(active), 'active workflow')}" if active else "no active workflow required"
+    if below:
+        reason = f"available {available:,} < {threshold:,}; {uses}"
+    else:
+        assert days is not None and min_days is not None
+        reason = f"empties in {format_days(days)} < min_days_left {min_days:g}; {burn}; {uses}"
+    if cover is not None:
+        reason += f"; to {_sizing(settings, fc, target, threshold)}"
+    reason += unknown(no_days, no_cover)
     if count < wanted:
         reason += f"; capped at max_per_run {settings.max_per_run:,}"
     return replace(base, action=Action.REFILL, count=count, reason=reason)

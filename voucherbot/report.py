@@ -5,10 +5,12 @@ names and statuses) into a :class:`Report`; :func:`render` writes it in one of :
 
 ``table``
     Plain text for a terminal, no line wider than ``width`` (default 100), no colours. Per
-    set a line of columns (name, type, available/quantity, active of referencing workflows,
-    action; a long name is cut with "…"), a line with the set's id (to copy into
-    ``voucherbot refill ID``) and the reason, and a line naming its active workflows. Then a
-    summary line and the warnings. Below 80 columns or so the type column is left out.
+    set a line of columns (name, type, available/quantity, days left when the report has
+    forecasts, active of referencing workflows, action; a long name is cut with "…"), a line
+    with the set's id (to copy into ``voucherbot refill ID``) and the reason, and a line
+    naming its active workflows. Then a summary line and the warnings. Below 80 columns or so
+    the type column is left out. Days left reads "4.9", "45", "never" (no demand), "?"
+    (forecast unknown) or "-" (no forecast: a single set, or no history).
 ``markdown``
     A GitHub-flavoured Markdown document: title with time and source, summary, warnings and
     one table row per set with every field.
@@ -20,7 +22,8 @@ names and statuses) into a :class:`Report`; :func:`render` writes it in one of :
     One self-contained page (inline CSS, a little inline JavaScript, inline SVG; nothing
     fetched from anywhere), readable in a mail client: summary, warnings, a table sortable by
     clicking a column header, and per set a bar of available codes against the threshold and
-    the refill target. See :mod:`voucherbot.report_html`.
+    the refill target; with forecasts, the burn rate, the days left and the empty date, and
+    a sparkline of ``available`` over the recorded history. See :mod:`voucherbot.report_html`.
 
 Every format lists the sets in plan order: the sets that need codes first (emptiest first),
 then the others. Every output ends with a newline. An unknown format raises
@@ -33,7 +36,8 @@ JSON shape (``"version": 1``)
 -----------------------------
 
 Keys are never removed or renamed within a version; a new version number announces any such
-change. Numbers are plain integers; a value the API did not give is ``null``::
+change (keys may be added). Numbers are plain integers, except ``burnPerDay`` and
+``daysLeft`` (rounded to two decimals); a value the API did not give is ``null``::
 
     {
       "version": 1,
@@ -62,6 +66,14 @@ change. Numbers are plain integers; a value the API did not give is ``null``::
                                        // "no-active-workflow", "import-in-flight",
                                        // "above-threshold", "cooldown", "at-target"; or null
           "reason": "available 23 < 500; 1 active workflow",  // the same, for people
+          "burnPerDay": 410.25,        // codes handed out per day (forecast); null: unknown
+                                       // or no forecast (no history, single set)
+          "daysLeft": 0.06,            // available / burnPerDay; null: unknown, or never
+                                       // (burnPerDay 0)
+          "emptyAt": "2026-03-01T10:53:00Z",  // when it runs out at that rate, or null
+          "forecastNote": "weighted over 14 days (56 intervals, half-life 3 days)",
+                                       // how the forecast was made or why it is unknown
+                                       // ("not enough history (...)"); null: no forecast
           "activeWorkflows": [         // active workflows that use the set
             {"id": "6685d73edf561d802a759159", "name": "Browse abandonment – headphones"}
           ],
@@ -78,12 +90,15 @@ CSV columns
 -----------
 
 ``id, name, type, available, quantity, assigned, threshold, target, rule, action, count,
-skip, reason, active_workflows, active_workflow_ids, workflows, workflow_ids``
+skip, reason, active_workflows, active_workflow_ids, workflows, workflow_ids, burn_per_day,
+days_left, empty_at, forecast_note``
 
 The first thirteen are the JSON fields of a set; numbers are plain integers (no separators)
 and a missing value is an empty cell. ``active_workflows`` holds the names of the active
 workflows and ``workflows`` every referencing workflow as ``name (status)``, each joined with
-``"; "``; ``active_workflow_ids`` and ``workflow_ids`` hold their ids in the same order. A text
+``"; "``; ``active_workflow_ids`` and ``workflow_ids`` hold their ids in the same order. The
+last four are the forecast fields, as in JSON (``burn_per_day`` and ``days_left`` with up to
+two decimals, empty when null; ``empty_at`` in ISO 8601 UTC). A text
 cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
 ``'`` so that spreadsheet programs show it as text instead of running it as a formula (CSV
 injection). Lines end with ``\\n``; write the text as UTF-8 (``utf-8-sig`` helps Excel).
@@ -94,22 +109,21 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from voucherbot.errors import ConfigError
+from voucherbot.forecast import Snapshot
 from voucherbot.models import Workflow
 from voucherbot.planner import Action, Decision, Plan
 from voucherbot.report_text import (
-    clean,
     encodable,
-    number,
     plural,
     render_table,
     safe_source,
-    workflow_status,
     workflow_text,
 )
 
@@ -118,7 +132,7 @@ FORMATS = ("table", "markdown", "csv", "json", "html")
 CSV_COLUMNS = (
     "id", "name", "type", "available", "quantity", "assigned", "threshold", "target", "rule",
     "action", "count", "skip", "reason", "active_workflows", "active_workflow_ids", "workflows",
-    "workflow_ids",
+    "workflow_ids", "burn_per_day", "days_left", "empty_at", "forecast_note",
 )  # fmt: skip
 LIST_SEPARATOR = "; "
 
@@ -145,11 +159,21 @@ class ReportRow:
     skip: str | None  #: the Skip value, e.g. "above-threshold"
     reason: str
     threshold: int | None  #: refill below this many available (None for single sets)
-    target: int | None  #: refill_to (None for single sets)
+    target: int | None  #: refill_to, or the cover_days target (None for single sets)
+    burn_per_day: float | None = None  #: forecast codes per day; None: unknown or no forecast
+    days_left: float | None = None  #: math.inf: no demand; None: unknown or no forecast
+    empty_at: datetime | None = None  #: when it runs out at that rate (UTC)
+    forecast_note: str = ""  #: how the forecast was made or why it is unknown; "": none made
+    history: tuple[tuple[datetime, int], ...] = ()  #: (time, available), oldest first
 
     @property
     def is_refill(self) -> bool:
         return self.action == Action.REFILL.value
+
+    @property
+    def has_forecast(self) -> bool:
+        """Whether the planner made a forecast (known or not) for this set."""
+        return bool(self.forecast_note)
 
     @property
     def below_threshold(self) -> bool:
@@ -190,28 +214,66 @@ class Report:
         """The time for people: "2026-03-01 09:30 UTC"."""
         return self.generated_at.strftime("%Y-%m-%d %H:%M UTC")
 
+    @property
+    def has_forecasts(self) -> bool:
+        """Whether any set has a forecast or a history (the table and HTML show them then)."""
+        return any(r.has_forecast or r.history for r in self.rows)
+
 
 def build_report(
-    plan: Plan, workflows: Iterable[Workflow], *, generated_at: datetime, source: str
+    plan: Plan,
+    workflows: Iterable[Workflow],
+    *,
+    generated_at: datetime,
+    source: str,
+    history: Mapping[str, Sequence[Snapshot]] | None = None,
 ) -> Report:
     """The report of ``plan``; ``workflows`` give the names and statuses of referenced workflows.
 
     ``generated_at`` must be timezone-aware (it is shown in UTC); ``source`` names where the
     data came from, usually the API base URL (any ``user:password@`` or query is dropped).
+    ``history`` (snapshots by coupon set id, as given to the planner) feeds the sparklines;
+    the forecast figures come from the plan's decisions.
     """
     if generated_at.tzinfo is None or generated_at.utcoffset() is None:
         raise ValueError("generated_at must be a timezone-aware datetime, e.g. datetime.now(UTC)")
     known = {w.id: w for w in workflows}
+    read_at = plan.now if plan.now is not None else generated_at
     return Report(
         generated_at=generated_at.astimezone(UTC),
         source=safe_source(source),
-        rows=tuple(_row(d, known) for d in plan.decisions),
+        rows=tuple(
+            _row(d, known, _levels(d, (history or {}).get(d.coupon_set.id, ()), read_at))
+            for d in plan.decisions
+        ),
         warnings=tuple(encodable(w) for w in plan.warnings),
     )
 
 
-def _row(d: Decision, known: dict[str, Workflow]) -> ReportRow:
+def _levels(
+    d: Decision, snapshots: Sequence[Snapshot], read_at: datetime
+) -> tuple[tuple[datetime, int], ...]:
+    """(time, available) of a multiple set, oldest first, one per time, ending with now."""
+    if not d.coupon_set.is_multiple or not snapshots:
+        return ()
+    levels = {
+        s.taken_at.astimezone(UTC): s.available
+        for s in sorted(
+            snapshots, key=lambda s: (s.taken_at, -1 if s.available is None else s.available)
+        )
+        if s.taken_at <= read_at and s.available is not None
+    }
+    if d.coupon_set.available is not None:
+        levels[read_at.astimezone(UTC)] = d.coupon_set.available
+    return tuple(sorted((t, a) for t, a in levels.items() if a is not None))
+
+
+def _row(
+    d: Decision, known: dict[str, Workflow], history: tuple[tuple[datetime, int], ...] = ()
+) -> ReportRow:
+    fc = d.forecast
     cs = d.coupon_set
+    target = d.target if d.target is not None or not cs.is_multiple else d.settings.refill_to
     refs: list[tuple[str, str, str | None]] = []
     for wid in d.workflow_ids:
         wf = known.get(wid)
@@ -231,7 +293,12 @@ def _row(d: Decision, known: dict[str, Workflow]) -> ReportRow:
         skip=d.skip.value if d.skip is not None else None,
         reason=encodable(d.reason),
         threshold=d.threshold,
-        target=d.settings.refill_to if cs.is_multiple else None,
+        target=target,
+        burn_per_day=fc.burn_per_day if fc else None,
+        days_left=fc.days_left if fc else None,
+        empty_at=fc.empty_at.astimezone(UTC) if fc and fc.empty_at else None,
+        forecast_note=encodable(fc.note) if fc else "",
+        history=history,
     )
 
 
@@ -259,61 +326,11 @@ def render_html(report: Report) -> str:
     return _render(report)
 
 
-# --- markdown ----------------------------------------------------------------------------------
-
-_MD_SPECIAL = str.maketrans({"\\": "\\\\", "|": "\\|", "<": "&lt;", ">": "&gt;", "`": "\\`"})
-
-
-def _md(text: str) -> str:
-    """Text for a Markdown table cell: one line, ``|`` escaped, no HTML tags."""
-    return clean(text).translate(_MD_SPECIAL).strip()
-
-
-def _md_code(text: str) -> str:
-    """Text as a code span in a table cell (ids: one click to select and copy)."""
-    return "`" + clean(text).replace("`", "'").replace("|", "\\|") + "`"
-
-
 def render_markdown(report: Report) -> str:
-    """A GitHub-flavoured Markdown document with one table row per set."""
-    lines = [
-        f"# Coupon set report, {report.generated_text}",
-        "",
-        f"Source: {_md(report.source)}",
-        "",
-        f"**{report.summary}**",
-        "",
-    ]
-    if report.warnings:
-        lines += ["## Warnings", ""]
-        lines += [f"- {_md(w)}" for w in report.warnings]
-        lines.append("")
-    if report.rows:
-        headers = [
-            ("Set", False), ("ID", False), ("Type", False), ("Available", True),
-            ("Quantity", True), ("Assigned", True), ("Threshold", True), ("Target", True),
-            ("Action", False), ("Count", True), ("Skip", False), ("Reason", False),
-            ("Rule", False), ("Active workflows", False), ("Workflows", False),
-        ]  # fmt: skip
-        lines.append("| " + " | ".join(h for h, _ in headers) + " |")
-        lines.append("|" + "|".join("---:" if num else "---" for _, num in headers) + "|")
-        for r in report.rows:
-            cells = [
-                _md(r.name), _md_code(r.set_id), _md(r.type), number(r.available, ""),
-                number(r.quantity, ""), number(r.assigned), number(r.threshold, ""),
-                number(r.target, ""), f"**{r.action}**" if r.is_refill else r.action,
-                number(r.count), r.skip or "", _md(r.reason), _md(r.rule),
-                _md(", ".join(name for _, name in r.active_workflows)),
-                _md(", ".join(_workflow_with_id(w) for w in r.workflows)),
-            ]  # fmt: skip
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines).rstrip("\n") + "\n"
+    """A GitHub-flavoured Markdown document; see :mod:`voucherbot.report_markdown`."""
+    from voucherbot.report_markdown import render_markdown as _render
 
-
-def _workflow_with_id(ref: tuple[str, str, str | None]) -> str:
-    wid, name, _ = ref
-    status = workflow_status(ref)
-    return f"{wid} ({status})" if name == wid else f"{name} ({status}, {wid})"
+    return _render(report)
 
 
 # --- csv ---------------------------------------------------------------------------------------
@@ -341,7 +358,13 @@ def render_csv(report: Report) -> str:
             [workflow_text(w) for w in r.workflows],
             [w[0] for w in r.workflows],
         )
-        writer.writerow(cells + [_csv_text(LIST_SEPARATOR.join(items)) for items in lists])
+        forecast = [
+            "" if v is None else str(v) if isinstance(v, int | float) else _csv_text(v)
+            for v in _forecast_fields(r).values()
+        ]
+        writer.writerow(
+            cells + [_csv_text(LIST_SEPARATOR.join(items)) for items in lists] + forecast
+        )
     return buffer.getvalue()
 
 
@@ -353,6 +376,18 @@ _SCALAR_KEYS = CSV_COLUMNS[:13]
 
 def _scalars(r: ReportRow) -> dict[str, str | int | None]:
     return {key: getattr(r, "set_id" if key == "id" else key) for key in _SCALAR_KEYS}
+
+
+def _forecast_fields(r: ReportRow) -> dict[str, str | float | None]:
+    """The forecast of a set for JSON (and, in the same order, the last CSV columns)."""
+    days = r.days_left
+    empty = r.empty_at.astimezone(UTC).isoformat(timespec="seconds") if r.empty_at else None
+    return {
+        "burnPerDay": None if r.burn_per_day is None else round(r.burn_per_day, 2),
+        "daysLeft": None if days is None or math.isinf(days) else round(days, 2),
+        "emptyAt": empty.replace("+00:00", "Z") if empty else None,
+        "forecastNote": r.forecast_note or None,
+    }
 
 
 def to_json(report: Report) -> dict[str, Any]:
@@ -368,6 +403,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "sets": [
             {
                 **_scalars(r),
+                **_forecast_fields(r),
                 "activeWorkflows": [{"id": i, "name": n} for i, n in r.active_workflows],
                 "workflows": [{"id": i, "name": n, "status": s} for i, n, s in r.workflows],
             }
@@ -379,6 +415,3 @@ def to_json(report: Report) -> dict[str, Any]:
 def render_json(report: Report) -> str:
     """:func:`to_json` as indented UTF-8 JSON text."""
     return json.dumps(to_json(report), indent=2, ensure_ascii=False) + "\n"
-
-
-# --- the outcome of `voucherbot run` -----------------------------------------------------------

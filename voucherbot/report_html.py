@@ -1,21 +1,35 @@
 """The HTML report: one self-contained page, readable in a browser or a mail client.
 
 Nothing is fetched from anywhere: the CSS and the few lines of JavaScript are inline, the bars
-are inline SVG, and no ``src`` or ``href`` attribute points anywhere. The markup is also
+and the sparklines are inline SVG (:mod:`voucherbot.report_svg`), and no ``src`` or ``href``
+attribute points anywhere. The markup is also
 well-formed XML (every tag closed, every attribute quoted, no named entities), and every text
 that comes from the account (set and workflow names, reasons, warnings) is escaped.
 
 The table is complete without JavaScript (as in most mail clients) and without SVG (the
 numbers are in their own columns); the script only makes the column headers sort the rows
-(click again to reverse; the "#" column restores the plan order).
+(click again to reverse; the "#" column restores the plan order). When any set has a forecast
+or a recorded history, three more columns show the burn rate, the days left (with the empty
+date) and a sparkline of ``available`` over the history (with the forecast's note).
 """
 
 from __future__ import annotations
 
 import html
+import math
 
 from voucherbot.report import REPORT_VERSION, Report, ReportRow
-from voucherbot.report_text import action_text, clean, number, workflow_status
+from voucherbot.report_svg import COLOURS as SPARK_COLOURS
+from voucherbot.report_svg import sparkline
+from voucherbot.report_text import (
+    action_text,
+    burn_text,
+    clean,
+    days_text,
+    empty_text,
+    number,
+    workflow_status,
+)
 
 __all__ = ["render_html"]
 
@@ -52,6 +66,7 @@ code { font: 12px/1.3 ui-monospace, Menlo, Consolas, monospace; color: #455a64; 
 .status { color: #757575; font-size: .85em; }
 .legend { color: #616161; font-size: .9em; }
 svg.bar { display: block; }
+svg.spark { display: block; margin-bottom: 2px; }
 """
 
 # No "<" and no "&" in the script, so it is also well-formed XML without a CDATA section.
@@ -101,6 +116,8 @@ _COLUMNS = (
     "#", "Set", "Type", "Available", "Quantity", "Assigned", "Level", "Threshold", "Target",
     "Action", "Why", "Workflows", "Rule",
 )  # fmt: skip
+#: the forecast columns, after "Target" when the report has forecasts or history
+_FORECAST_COLUMNS = ("Burn/day", "Days left", "History")
 
 
 def _e(text: str) -> str:
@@ -135,14 +152,19 @@ def render_html(report: Report) -> str:
         parts += [f"<li>{_e(w)}</li>" for w in report.warnings]
         parts.append("</ul></div>")
     if report.rows:
+        forecasts = report.has_forecasts
+        columns: tuple[str, ...] = _COLUMNS
+        if forecasts:
+            at = _COLUMNS.index("Target") + 1
+            columns = (*_COLUMNS[:at], *_FORECAST_COLUMNS, *_COLUMNS[at:])
         parts.append('<table id="sets" border="1" cellpadding="4" cellspacing="0">')
-        parts.append("<thead><tr>" + "".join(f"<th>{_e(c)}</th>" for c in _COLUMNS))
+        parts.append("<thead><tr>" + "".join(f"<th>{_e(c)}</th>" for c in columns))
         parts.append("</tr></thead>")
         parts.append("<tbody>")
-        parts += [_row(i, r) for i, r in enumerate(report.rows, start=1)]
+        parts += [_row(i, r, forecasts) for i, r in enumerate(report.rows, start=1)]
         parts.append("</tbody>")
         parts.append("</table>")
-        parts.append(_legend())
+        parts.append(_legend(forecasts))
     parts.append(
         f'<p class="legend">voucherbot report, format version {REPORT_VERSION}. Sets that need '
         "codes come first; click a column header to sort.</p>"
@@ -151,19 +173,28 @@ def render_html(report: Report) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _legend() -> str:
+def _legend(forecasts: bool = False) -> str:
     def swatch(colour: str) -> str:
         return (
             f'<svg width="10" height="10" viewBox="0 0 10 10" aria-hidden="true">'
             f'<rect width="10" height="10" fill="{colour}"/></svg>'
         )
 
-    return (
+    text = (
         '<p class="legend">Level: the bar shows the available codes, '
         f"{swatch(COLOURS['ok'])} at or above the threshold, "
         f"{swatch(COLOURS['low'])} below it; the black tick marks the threshold and the "
-        "blue tick the refill target. Hover a bar for its numbers.</p>"
+        "blue tick the refill target. Hover a bar for its numbers."
     )
+    if forecasts:
+        text += (
+            " Burn/day: codes handed out per day, recent days weighing more; days left: "
+            "available divided by that rate (? when there is not enough history yet). "
+            f"History: {swatch(SPARK_COLOURS['line'])} available codes at each recorded run, "
+            f"the dashed line the threshold, {swatch(SPARK_COLOURS['empty'])} the runs that "
+            "found the set empty."
+        )
+    return text + "</p>"
 
 
 def _td(content: str, *, sort: str | None = None, cls: str | None = None) -> str:
@@ -179,7 +210,29 @@ def _num(value: int | None) -> str:
     return _td(_e(number(value, "–")), sort=_sort_value(value), cls="num")
 
 
-def _row(position: int, r: ReportRow) -> str:
+def _forecast_cells(r: ReportRow) -> list[str]:
+    """Burn/day, days left (with the empty date) and the sparkline (with the note)."""
+    burn = r.burn_per_day
+    days = r.days_left
+    days_sort = "" if days is None else "Infinity" if math.isinf(days) else f"{days:.4f}"
+    days_cell = _e(days_text(r, compact=False))
+    if r.empty_at is not None:
+        days_cell += f'<br/> <span class="status">empty by {_e(empty_text(r))}</span>'
+    spark = sparkline(r.history, threshold=r.threshold)
+    note = _e(r.forecast_note) if r.forecast_note else ""
+    if not spark and not note:
+        history = '<span class="status">no history</span>'
+    else:
+        note_html = f'<span class="status">{note}</span>' if note else ""
+        history = spark + ("<br/> " if spark and note else "") + note_html
+    return [
+        _td(_e(burn_text(burn) or "–"), sort="" if burn is None else f"{burn:.4f}", cls="num"),
+        _td(days_cell, sort=days_sort, cls="num"),
+        _td(history, sort=str(len(r.history))),
+    ]
+
+
+def _row(position: int, r: ReportRow, forecasts: bool = False) -> str:
     level = (r.available or 0) / r.threshold if r.threshold else None
     cells = [
         _td(str(position), sort=str(position), cls="num"),
@@ -197,6 +250,9 @@ def _row(position: int, r: ReportRow) -> str:
         _td(_workflows(r), sort=str(len(r.active_workflows))),
         _td(_e(r.rule)),
     ]  # fmt: skip
+    if forecasts:
+        at = _COLUMNS.index("Target") + 1
+        cells[at:at] = _forecast_cells(r)
     cls = ' class="refill"' if r.is_refill else ""
     return f"<tr{cls}>" + "".join(cells) + "</tr>"
 

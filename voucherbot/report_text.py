@@ -7,6 +7,7 @@ Also the text helpers every renderer shares: :func:`clean` (control characters o
 
 from __future__ import annotations
 
+import math
 import re
 import textwrap
 import unicodedata
@@ -67,6 +68,37 @@ def stock(row: ReportRow) -> str:
     if row.available is None and row.quantity is None:
         return "unlimited" if row.type == "single" else "?"
     return f"{number(row.available)}/{number(row.quantity)}"
+
+
+def burn_text(burn_per_day: float | None) -> str:
+    """A burn rate without its unit: "1,234", "12.5", "0.04", "0"; "" when unknown."""
+    if burn_per_day is None:
+        return ""
+    if burn_per_day >= 100:
+        return f"{burn_per_day:,.0f}"
+    if burn_per_day >= 1 or burn_per_day == 0:
+        return f"{burn_per_day:.1f}".removesuffix(".0")
+    return f"{burn_per_day:.2g}"
+
+
+def days_text(row: ReportRow, *, compact: bool = True) -> str:
+    """Days left: "4.9", "45", "1,234" ("999+" when compact), "never" (no demand),
+    "?" (forecast unknown) or "-" (no forecast made)."""
+    days = row.days_left
+    if days is None:
+        return "?" if row.has_forecast else "-"
+    if math.isinf(days):
+        return "never"
+    if days < 10:
+        return f"{days:.1f}"
+    if compact and days >= 1000:
+        return "999+"
+    return f"{days:,.0f}"
+
+
+def empty_text(row: ReportRow) -> str:
+    """When the set runs out, "2026-03-05 21:07 UTC"; "" when unknown or never."""
+    return row.empty_at.strftime("%Y-%m-%d %H:%M UTC") if row.empty_at else ""
 
 
 def action_text(row: ReportRow) -> str:
@@ -155,16 +187,28 @@ def _column_widths(
 
 def _table_lines(rows: Sequence[ReportRow], width: int) -> list[str]:
     """A header, then per set a line of columns, a line with the id and the reason, and a
-    line with the names of the active workflows (if any)."""
+    line with the names of the active workflows (if any). The "Days left" column is there
+    only when some set has a forecast or a history."""
+    days = any(r.has_forecast or r.history for r in rows)
     headers: tuple[str, ...] = ("Set", "Type", "Avail/Qty", "Active WFs", "Action")
     right: tuple[bool, ...] = (False, False, True, True, False)
     data: list[tuple[str, ...]] = [
         (clean(r.name), clean(r.type), stock(r), active_ratio(r), action_text(r)) for r in rows
     ]
+    if days:
+        headers = (*headers[:3], "Days left", *headers[3:])
+        right = (*right[:3], True, *right[3:])
+        data = [(*d[:3], days_text(r), *d[3:]) for r, d in zip(rows, data, strict=True)]
     widths, room = _column_widths(headers, data, width)
     if room < _MIN_NAME:  # narrow: names matter more than the type column
-        headers, right = ("Set", "Avail/Qty", "WFs", "Action"), (False, True, True, False)
-        data = [(d[0], d[2], d[3], d[4]) for d in data]
+        keep = [i for i in range(len(headers)) if i != 1]
+        headers = tuple(
+            "WFs" if h == "Active WFs" else "Days" if h == "Days left" else h
+            for i, h in enumerate(headers)
+            if i in keep
+        )
+        right = tuple(right[i] for i in keep)
+        data = [tuple(d[i] for i in keep) for d in data]
         widths, room = _column_widths(headers, data, width)
     widths[0] = min(widths[0], max(len(headers[0]), room))
 
@@ -174,56 +218,70 @@ def _table_lines(rows: Sequence[ReportRow], width: int) -> list[str]:
     out = [line(headers), f"{_INDENT}{'ID':<24}{_GAP}Why", line(["-" * w for w in widths])]
     for row, cells in zip(rows, data, strict=True):
         out.append(line(cells))
-        out.append(f"{_INDENT}{row.set_id}{_GAP}{clean(row.reason)}")
+        out += _reason_lines(f"{_INDENT}{row.set_id}{_GAP}", clean(row.reason), width)
         if row.active_workflows:
             names = ", ".join(clean(name) for _, name in row.active_workflows)
             out.append(f"{_INDENT}active: {names}")
     return out
 
 
+def _reason_lines(prefix: str, reason: str, width: int) -> list[str]:
+    """The id and the reason, the reason wrapped under itself when the line would be too
+    long (when there is room for at least 30 columns of it; otherwise it is cut)."""
+    room = width - len(prefix)
+    if _width(reason) <= room or room < 30:
+        return [prefix + reason]
+    wrapped = textwrap.wrap(reason, room, break_on_hyphens=False, break_long_words=True)
+    return [prefix + wrapped[0], *(" " * len(prefix) + rest for rest in wrapped[1:])]
+
+
 def render_run(result: RunResult, *, width: int = 100) -> str:
-    """What a run did: a table with one row per refill, problems under their row, a total."""
-    if not result.results:
+    """What a run did: a table with one row per refill (batches an earlier run left open
+    first), problems wrapped under their row, then a total."""
+    rows = result.all
+    if not rows:
         return f"Nothing to do: {plural(len(result.plan.decisions), 'set')} checked.\n"
     headers = ("Set", "Codes", "Import", "Status", "Imported", "Failed")
     right = (False, True, False, False, True, True)
     data = []
-    for r in result.results:
+    for r in rows:
         imp = r.final
-        status = (
-            "FAILED"
-            if r.error and (imp is None or not imp.is_terminal)
-            else (imp.status if imp else "-")
-        )
-        data.append(
-            (
-                clean(r.coupon_set.name),
-                f"{r.requested:,}",
-                imp.id if imp else "-",
-                status,
-                number(imp.success if imp else None, "-"),
-                number(imp.errors if imp else None, "-"),
-            )
-        )
+        if r.abandoned:
+            status = "abandoned"
+        elif r.error and (imp is None or not imp.is_terminal):
+            status = "FAILED"
+        else:
+            status = imp.status if imp else "-"
+        data.append((clean(r.coupon_set.name), f"{r.requested:,}", imp.id if imp else "-",
+                     status, number(imp.success if imp else None, "-"),
+                     number(imp.errors if imp else None, "-")))
     widths, room = _column_widths(headers, data, width)
     widths[0] = min(widths[0], max(len(headers[0]), room))
 
     def line(cells: Sequence[str]) -> str:
         return _GAP.join(_pad(c, widths[i], right=right[i]) for i, c in enumerate(cells))
 
+    def wrapped(text: str) -> list[str]:
+        return textwrap.wrap(clean(text), width, initial_indent=_INDENT,
+                             subsequent_indent=_INDENT, break_long_words=False,
+                             break_on_hyphens=False)
+
     lines = [line(headers), line(["-" * w for w in widths])]
-    for r, cells in zip(result.results, data, strict=True):
+    for r, cells in zip(rows, data, strict=True):
         lines.append(line(cells))
-        lines.append(f"{_INDENT}{r.coupon_set.id}")
+        earlier = f" (batch {r.batch_id}, left open by an earlier run)" if r.resumed else ""
+        lines.append(f"{_INDENT}{r.coupon_set.id}{earlier}")
         if r.error:
-            lines.append(f"{_INDENT}{clean(r.error)}")
+            lines += wrapped(r.error)
         elif r.final is not None and r.final.errors and r.final.error_report_file_url:
-            lines.append(f"{_INDENT}error report: {clean(r.final.error_report_file_url)}")
-    imported = sum(r.final.success for r in result.results if r.final is not None)
-    done = len(result.results) - len(result.failed)
-    lines += [
-        "",
-        f"{done} of {plural(len(result.results), 'refill')} succeeded; "
-        f"{plural(imported, 'code')} imported.",
-    ]
-    return "".join(_fit(text, width).rstrip() + "\n" for text in lines)
+            lines += wrapped(f"error report: {r.final.error_report_file_url}")
+    imported = sum(r.final.success for r in rows if r.final is not None and not r.abandoned)
+    done = len(result.results) - sum(not r.ok for r in result.results)
+    total = f"{done} of {plural(len(result.results), 'refill')} succeeded; " if result.results \
+        else "No new refills; "
+    lines += ["", f"{total}{plural(imported, 'code')} imported."]
+    failed_earlier = [r for r in result.settled if not r.ok]
+    if failed_earlier:
+        n = len(failed_earlier)
+        lines.append(f"{n} {'batch' if n == 1 else 'batches'} of earlier runs failed.")
+    return "".join(text.rstrip() + "\n" for text in lines)
