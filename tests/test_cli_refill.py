@@ -199,7 +199,7 @@ def test_import_ending_in_error_exits_1(httpserver: HTTPServer) -> None:
     )
     result = invoke(httpserver.url_for("/").rstrip("/"), "refill", "s1", "--count", "2")
     assert result.exit_code == 1
-    assert "import i1 error" in result.stdout
+    assert result.stdout == "Hot (s1): FAILED: import i1 ended as error\n"
 
 
 def test_demo_shows_report_run_report() -> None:

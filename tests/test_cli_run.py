@@ -108,10 +108,9 @@ def test_bad_rules_stop_before_any_api_call(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["run", "--rules", str(bad)],
                                 env={"CONNECTIF_BASE_URL": "http://127.0.0.1:9"})
     assert result.exit_code == 2
-    assert result.stderr == (f"Error: {bad}: [defaults]: unknown key 'min_availble' "
-                             "(did you mean 'min_available'?); known keys: enabled, "
-                             "min_available, min_available_percent, refill_to, max_per_run, "
-                             "require_active_workflow, cooldown, code\n")
+    assert result.stderr.startswith(f"Error: {bad}: [defaults]: unknown key 'min_availble' "
+                                    "(did you mean 'min_available'?); known keys: enabled, ")
+    assert result.stderr.count("\n") == 1
 
 
 def test_rules_from_the_environment(sandbox: RunningSandbox, tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ The library works without the CLI::
 
     with ConnectifClient.from_env() as client:
         result = refill_set(client, "5f0c...", count=1000)
-        print(result.summary())
+        for line in result.all:
+            print(line.summary())
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ _EXPORTS = {
     "ConnectifClient": "voucherbot.connectif",
     "VoucherbotError": "voucherbot.errors",
     "RefillResult": "voucherbot.refill",
-    "refill_set": "voucherbot.refill",
+    "refill_set": "voucherbot.runner",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -11,6 +11,7 @@ Heavy modules (requests, faker, werkzeug) are imported inside the commands that 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
@@ -77,6 +78,44 @@ rules_option = click.option(
     "--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path),
     envvar="VOUCHERBOT_RULES", show_envvar=True,
     help="The rules file [default: ./rules.toml].")
+
+
+ledger_option = click.option(
+    "--ledger",
+    "ledger_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="VOUCHERBOT_LEDGER",
+    show_envvar=True,
+    help="The ledger file [default: rules.toml [ledger] path, else voucherbot.sqlite beside "
+    "the rules file].",
+)
+
+
+@contextmanager
+def _ledger(config: Config, option: Path | None, *, readonly: bool = False) -> Iterator[Any]:
+    """The ledger, opened for the block; read-only gives None when there is none yet."""
+    from voucherbot.ledger import Ledger
+    from voucherbot.runner import ledger_path
+
+    path = ledger_path(config, option)
+    if readonly and not path.exists():
+        yield None
+        return
+    ledger = Ledger.open(path, readonly=readonly)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def _no_ledger(config: Config, option: Path | None) -> Exception:
+    from voucherbot.errors import ConfigError
+    from voucherbot.runner import ledger_path
+
+    return ConfigError(
+        f"{ledger_path(config, option)}: no ledger yet (the first 'voucherbot "
+        "run' or 'voucherbot refill' creates it); or pass --ledger FILE"
+    )
 
 
 def _config(rules_path: Path | None, *, required: bool) -> Config:
@@ -166,50 +205,85 @@ def _warn(lines: Any) -> None:
 
 @cli.command()
 @rules_option
+@ledger_option
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @poll_options
-@click.option("-q", "--quiet", is_flag=True,
-              help="Print nothing on success (for cron); failures still go to stderr.")
-def run(rules_path: Path | None, dry_run: bool, poll_interval: float | None,
-        poll_timeout: float | None, quiet: bool) -> None:
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Print nothing on success (for cron); failures still go to stderr.",
+)
+def run(
+    rules_path: Path | None,
+    ledger_file: Path | None,
+    dry_run: bool,
+    poll_interval: float | None,
+    poll_timeout: float | None,
+    quiet: bool,
+) -> None:
     """Refill every coupon set the rules say needs it (the cron job).
 
-    Reads every coupon set, workflow and recent import once, plans by rules.toml, then imports
-    fresh codes into each set that needs them (one import per set) and follows all the
-    imports together. Exit status: 0 all refills clean or nothing to do, 1 a refill failed,
-    2 configuration error, 3 API key refused.
+    First finishes whatever an earlier run left open (an import still running, a POST whose
+    answer was lost), then reads every coupon set, workflow and recent import once, plans by
+    rules.toml, imports fresh codes into each set that needs them (one import per set) and
+    follows all the imports together. Exit status: 0 all refills clean or nothing to do,
+    1 a refill failed, 2 configuration error, 3 API key refused, 75 another run is going on.
     """
-    from voucherbot.refill import run_plan
     from voucherbot.report_text import render_run
-    from voucherbot.runner import make_client, make_plan
+    from voucherbot.runner import make_client
+    from voucherbot.runner import run as run_job
 
     config = _config(rules_path, required=True)
     poll = _poll(config, poll_interval, poll_timeout)
-    with make_client(config) as client:
-        the_plan, state = make_plan(client, config)
-        if dry_run:  # the table lists the warnings itself
-            from voucherbot.report import build_report, render
-
-            report = build_report(the_plan, state.workflows, generated_at=state.read_at,
-                                  source=client.base_url)
-            click.echo(render(report, "table", width=_width()), nl=False)
-            return
-        _warn(the_plan.warnings)
-        with _progress(quiet, "importing", the_plan.total_codes) as bar:
-            result = run_plan(client, the_plan, poll=poll, on_progress=bar)
+    if dry_run:
+        _print_plan(config, ledger_file)
+        return
+    with (
+        _ledger(config, ledger_file) as ledger,
+        make_client(config) as client,
+        _progress(quiet, "importing") as bar,
+    ):
+        result = run_job(client, config, ledger, poll=poll, on_progress=bar)
+    _warn(result.plan.warnings)
     if not quiet or not result.ok:
         click.echo(render_run(result), nl=False, err=quiet)
     if not result.ok:
         sys.exit(EXIT_FAILED)
 
 
+def _print_plan(config: Config, ledger_file: Path | None) -> None:
+    """The dry run: the plan as a table (it lists the warnings itself)."""
+    from voucherbot.report import build_report, render
+    from voucherbot.runner import make_client, make_plan
+
+    with _ledger(config, ledger_file, readonly=True) as ledger, make_client(config) as client:
+        the_plan, state = make_plan(client, config, ledger)
+        report = build_report(the_plan, state.workflows, generated_at=state.read_at,
+                              source=client.base_url, history=state.history)
+    click.echo(render(report, "table", width=_width()), nl=False)
+
+
 @cli.command()
 @rules_option
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json", "html"]),
-              default="table", show_default=True, help="Output format.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report to this file instead of stdout.")
-def report(rules_path: Path | None, fmt: str, output: Path | None) -> None:
+@ledger_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "csv", "json", "html"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to this file instead of stdout.",
+)
+def report(
+    rules_path: Path | None, ledger_file: Path | None, fmt: str, output: Path | None
+) -> None:
     """Show every coupon set and what the bot would do, without changing anything.
 
     For marketing: name, type, available of quantity, the active workflows that use each set,
@@ -219,12 +293,13 @@ def report(rules_path: Path | None, fmt: str, output: Path | None) -> None:
     from voucherbot.runner import make_client, make_plan
 
     config = _config(rules_path, required=False)
-    with make_client(config) as client:
-        the_plan, state = make_plan(client, config)
+    with _ledger(config, ledger_file, readonly=True) as ledger, make_client(config) as client:
+        the_plan, state = make_plan(client, config, ledger)
         source = client.base_url
     if fmt == "csv":  # the only format without a place for warnings
         _warn(the_plan.warnings)
-    report = build_report(the_plan, state.workflows, generated_at=state.read_at, source=source)
+    report = build_report(the_plan, state.workflows, generated_at=state.read_at, source=source,
+                          history=state.history)
     text = render(report, fmt, width=_width() if output is None else 100)
     if output is None:
         click.echo(text, nl=False)
@@ -276,27 +351,146 @@ def _describe_settings(s: Any) -> str:
 @click.option("--to", "to", type=int, help="Import enough codes to bring 'available' up to N.")
 @click.option("--dry-run", is_flag=True, help="Show what would be imported; change nothing.")
 @rules_option
+@ledger_option
 @poll_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def refill(set_id: str, count: int | None, to: int | None, dry_run: bool,
-           rules_path: Path | None, poll_interval: float | None, poll_timeout: float | None,
-           quiet: bool) -> None:
+def refill(
+    set_id: str,
+    count: int | None,
+    to: int | None,
+    dry_run: bool,
+    rules_path: Path | None,
+    ledger_file: Path | None,
+    poll_interval: float | None,
+    poll_timeout: float | None,
+    quiet: bool,
+) -> None:
     """Top up one coupon set now with fresh unique codes.
 
     The code shape comes from the rule in rules.toml that matches the set (if the file
-    exists). Exit status: 0 when the import finished with no error rows, 1 when it failed or
-    some rows were rejected, 2 for bad arguments, 3 when the API key is refused.
+    exists). Like `run`, it first finishes what an earlier run left open, and refuses a set
+    that still has a refill in flight. Exit status: 0 when the import finished with no error
+    rows, 1 when it failed or some rows were rejected, 2 for bad arguments, 3 when the API
+    key is refused, 75 when another run holds the lock.
     """
-    from voucherbot.refill import refill_set
-    from voucherbot.runner import make_client
+    from voucherbot.runner import make_client, refill_set
 
     config = _config(rules_path, required=False)
     poll = _poll(config, poll_interval, poll_timeout)
-    with make_client(config) as client, _progress(quiet, f"import into {set_id}") as bar:
-        result = refill_set(client, set_id, count=count, to=to, dry_run=dry_run, poll=poll,
-                            config=config, on_progress=bar)
-    click.echo(result.summary())
+    with make_client(config) as client:
+        if dry_run:
+            result = refill_set(client, set_id, count=count, to=to, config=config, dry_run=True)
+        else:
+            with (
+                _ledger(config, ledger_file) as ledger,
+                _progress(quiet, f"import into {set_id}") as bar,
+            ):
+                result = refill_set(
+                    client,
+                    set_id,
+                    count=count,
+                    to=to,
+                    config=config,
+                    ledger=ledger,
+                    poll=poll,
+                    on_progress=bar,
+                )
+    for line in result.all:
+        click.echo(("earlier batch: " if line.resumed else "") + line.summary())
     if not result.ok:
+        sys.exit(EXIT_FAILED)
+
+
+# --- the ledger and imports ------------------------------------------------------------------
+
+
+@cli.command()
+@rules_option
+@ledger_option
+@click.option("--set", "set_id", metavar="ID", help="Only the batches of this coupon set.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=20,
+    show_default=True,
+    help="How many runs and batches to show.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+def history(
+    rules_path: Path | None, ledger_file: Path | None, set_id: str | None, limit: int, fmt: str
+) -> None:
+    """Show what the ledger says was issued, when, and how it ended (no API calls)."""
+    import json
+
+    config = _config(rules_path, required=False)
+    with _ledger(config, ledger_file, readonly=True) as ledger:
+        if ledger is None:
+            raise _no_ledger(config, ledger_file)
+        runs = [] if set_id else ledger.runs(limit)
+        batches = ledger.batches(set_id=set_id, limit=limit)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "version": 1,
+                    "runs": [r.as_json() for r in runs],
+                    "batches": [b.as_json() for b in batches],
+                },
+                indent=2,
+            )
+        )
+        return
+    from voucherbot.report_history import render_history
+
+    click.echo(render_history(runs, batches), nl=False)
+
+
+@cli.command()
+@click.argument("import_id", required=False)
+@rules_option
+@poll_options
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=20,
+    show_default=True,
+    help="How many recent imports to list.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar when following.")
+def imports(
+    import_id: str | None,
+    rules_path: Path | None,
+    poll_interval: float | None,
+    poll_timeout: float | None,
+    limit: int,
+    quiet: bool,
+) -> None:
+    """List recent imports, or follow one (by id) until it ends.
+
+    Following exits 0 when the import finished with no error rows, 1 otherwise.
+    """
+    from voucherbot.poll import poll_imports
+    from voucherbot.report_history import render_imports
+    from voucherbot.runner import make_client
+
+    config = _config(rules_path, required=False)
+    with make_client(config) as client:
+        if import_id is None:
+            recent = list(itertools.islice(client.iter_imports(), limit))
+            click.echo(render_imports(recent), nl=False)
+            return
+        poll = _poll(config, poll_interval, poll_timeout)
+        with _progress(quiet, f"import {import_id}") as bar:
+            final = poll_imports(client, [import_id], settings=poll, on_progress=bar)[import_id]
+    click.echo(render_imports([final]), nl=False)
+    if not final.succeeded_cleanly:
         sys.exit(EXIT_FAILED)
 
 

@@ -18,6 +18,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -117,6 +118,7 @@ class ConnectifClient:
         self._auth = {"Authorization": f"apiKey {api_key}"}
         #: requests sent, by kind (list, get, import, poll, error-report), and 429s met
         self.stats: Counter[str] = Counter()
+        self._server_time: tuple[datetime, float] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> ConnectifClient:
@@ -139,6 +141,28 @@ class ConnectifClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def now(self) -> datetime:
+        """The server's time: its last ``Date`` header plus the time since, else ours (UTC).
+
+        Readings are dated by the server, so a skewed local clock (or the sandbox's movable
+        clock) cannot distort cooldowns or forecasts.
+        """
+        if self._server_time is None:
+            return datetime.now(UTC)
+        when, seen = self._server_time
+        return when + timedelta(seconds=time.monotonic() - seen)
+
+    def _note_server_time(self, value: str | None) -> None:
+        if not value:
+            return
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        self._server_time = (when.astimezone(UTC), time.monotonic())
 
     # --- resources ---------------------------------------------------------------------------
 
@@ -319,6 +343,7 @@ class ConnectifClient:
                     continue
                 raise error from None
             self.budget.observe(response.headers)
+            self._note_server_time(response.headers.get("Date"))
             status = response.status_code
             if status == 429 and limited < self.max_429_retries:
                 limited += 1

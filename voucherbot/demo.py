@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 from voucherbot.config import Config
 from voucherbot.connectif import ConnectifClient
+from voucherbot.ledger import Ledger
 from voucherbot.poll import PollSettings
-from voucherbot.refill import RunResult, run_plan
+from voucherbot.refill import Refiller, RunResult
 from voucherbot.report import build_report, render
 from voucherbot.report_text import render_run
 from voucherbot.runner import make_plan
@@ -36,8 +37,9 @@ def run_demo(
             echo(f"== {title}\n{render(report, 'table')}")
 
         show("report before the run")
-        the_plan, _ = make_plan(client, config)
-        result = run_plan(client, the_plan, poll=DEMO_POLL)
+        with Ledger.memory() as ledger:
+            the_plan, _ = make_plan(client, config, ledger)
+            result = Refiller(client, ledger, poll=DEMO_POLL).run_plan(the_plan)
         echo(f"== voucherbot run\n{render_run(result)}")
         show("report after the run")
         return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from voucherbot.errors import BadResponseError
@@ -23,13 +23,15 @@ TERMINAL_IMPORT_STATUSES = frozenset({"finished", "error", "cancelled"})
 
 
 def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 timestamp (``Z`` or offset) as a datetime, or None if absent or unreadable."""
+    """An ISO 8601 timestamp as an aware datetime (UTC when it has no offset), or None if
+    absent or unreadable."""
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value)
+        when = datetime.fromisoformat(value)
     except ValueError:
         return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _required_str(doc: Mapping[str, Any], key: str, what: str) -> str:

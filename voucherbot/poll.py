@@ -52,6 +52,8 @@ def poll_imports(
     *,
     settings: PollSettings | None = None,
     on_progress: ProgressCallback | None = None,
+    on_done: ProgressCallback | None = None,
+    wait_first: bool = False,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Import]:
@@ -59,7 +61,9 @@ def poll_imports(
 
     One tick reads each unfinished import once; between ticks the interval grows by
     ``settings.growth`` up to ``settings.max_interval``. Raises :class:`PollTimeoutError` (with
-    the imports still pending) when ``settings.timeout`` passes first.
+    the imports still pending) when ``settings.timeout`` passes first. ``on_done`` is called
+    once for each import as soon as it ends. With ``wait_first``, the first read comes after
+    one interval (a new import is never finished at once).
     """
     settings = settings or PollSettings()
     pending = dict.fromkeys(import_ids, "")
@@ -67,6 +71,9 @@ def poll_imports(
     latest: dict[str, Import] = {}
     deadline = clock() + settings.timeout
     interval = settings.interval
+    if wait_first and pending:
+        sleep(interval)
+        interval = min(settings.max_interval, interval * settings.growth)
     while pending:
         for import_id in list(pending):
             imp = client.get_import(import_id, kind="poll")
@@ -76,6 +83,8 @@ def poll_imports(
             if imp.is_terminal:
                 done[import_id] = imp
                 del pending[import_id]
+                if on_done is not None:
+                    on_done(imp)
         if not pending:
             break
         if clock() + interval > deadline:

@@ -1,50 +1,88 @@
-"""Refilling coupon sets: generate codes -> CSV -> import -> poll.
+"""Refilling coupon sets safely: ledger -> CSV -> import -> poll -> ledger.
 
-:func:`refill_set` tops up one coupon set now; :func:`run_plan` carries out every refill of a
-:class:`~voucherbot.planner.Plan`: one import per set, all submitted first, then followed in a
-single poll loop (:func:`~voucherbot.poll.poll_imports`), so no set waits for another's import.
+A :class:`Refiller` carries out refills under the ledger's write-ahead protocol (see
+:mod:`voucherbot.ledger`):
+
+1. fresh codes, checked against every fingerprint in the ledger, are committed with their
+   batch (``prepared``) before anything leaves the process;
+2. the batch is marked ``submitting``, the CSV (mode 0600, in a private temporary directory)
+   is uploaded, and the import id is committed (``submitted``) as soon as the POST answers;
+3. all imports in flight are followed in one poll loop, and each outcome is committed as soon
+   as it is known (``finished``, with the rows rejected marked from the error report; or
+   ``failed``).
+
+The POST is retried only when no import can have been created (a 5xx or 429 answer, or a
+connection refused before sending). After an ambiguous failure (the connection broke after the
+request went out) the refiller looks for the import in ``GET /imports/`` (same coupon set, same
+row count, created after the batch was submitted, not known to the ledger) and adopts it; if
+there is none, the batch is ``abandoned``: its codes never reached Connectif and are never
+issued again. :meth:`Refiller.settle` applies the same rules, at the start of every run, to
+batches an earlier run left open.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from voucherbot.codes import CodeSpec, generate
-from voucherbot.config import Config
+from voucherbot import failpoints
+from voucherbot.codes import CodeSpec
 from voucherbot.connectif import ConnectifClient
 from voucherbot.errors import (
+    ApiError,
     AuthError,
-    ConfigError,
-    NotFoundError,
+    NetworkError,
     PermissionDeniedError,
+    RateLimitedError,
+    ServerError,
     VoucherbotError,
 )
+from voucherbot.ledger import Batch, Ledger
 from voucherbot.models import CouponSet, Import
-from voucherbot.planner import Decision, Plan
+from voucherbot.planner import Plan
 from voucherbot.poll import PollSettings, PollTimeoutError, ProgressCallback, poll_imports
 
 log = logging.getLogger(__name__)
 
+#: Pages of GET /imports/ searched when adopting an import whose POST answer was lost.
+RECONCILE_PAGES = 5
+#: How far the server's clock may lag behind ours when matching an import to a batch.
+CLOCK_SKEW = timedelta(minutes=5)
+#: Abandoned batches younger than this are matched again at every settle, in case their
+#: import shows up late in Connectif's list.
+READOPT_WINDOW = timedelta(days=2)
+
 
 @dataclass(frozen=True)
 class RefillResult:
-    """What a refill did: the set as it was, how many codes were sent, and the import's end."""
+    """What one refill did: the set, how many codes were sent, and how its import ended."""
 
     coupon_set: CouponSet
     requested: int
     final: Import | None = None
     dry_run: bool = False
     error: str | None = None  #: why the refill did not start or did not end
+    batch_id: int | None = None
+    resumed: bool = False  #: a batch an earlier run left open
+    abandoned: bool = False  #: its codes never reached Connectif
 
     @property
     def ok(self) -> bool:
-        """True for a dry run, nothing to do, or an import that finished with no error rows."""
+        """True for a dry run, nothing to do, or an import that finished with no error rows.
+
+        An earlier run's batch found abandoned is not a failure of this run: its codes never
+        left, and the set is planned afresh.
+        """
+        if self.resumed and self.abandoned:
+            return True
         if self.error is not None:
             return False
         return self.final is None or self.final.succeeded_cleanly
@@ -69,18 +107,23 @@ class RefillResult:
 
 @dataclass(frozen=True)
 class RunResult:
-    """The outcome of :func:`run_plan`: one RefillResult per refill decision, in plan order."""
+    """The outcome of a run: the batches settled from earlier runs, then this run's refills."""
 
     plan: Plan
     results: tuple[RefillResult, ...]
+    settled: tuple[RefillResult, ...] = ()
+
+    @property
+    def all(self) -> tuple[RefillResult, ...]:
+        return self.settled + self.results
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.results)
+        return all(r.ok for r in self.all)
 
     @property
     def failed(self) -> tuple[RefillResult, ...]:
-        return tuple(r for r in self.results if not r.ok)
+        return tuple(r for r in self.all if not r.ok)
 
 
 def write_codes_csv(path: Path, codes: Iterable[str]) -> int:
@@ -101,138 +144,295 @@ def write_codes_csv(path: Path, codes: Iterable[str]) -> int:
     return count
 
 
-def submit_refill(
-    client: ConnectifClient,
-    coupon_set: CouponSet,
-    count: int,
-    spec: CodeSpec,
-    *,
-    workdir: Path | None = None,
-) -> Import:
-    """Generate ``count`` fresh codes, write them to a 0600 CSV, and create the import.
-
-    The CSV lives in a private temporary directory (in ``workdir`` if given) and is removed as
-    soon as the upload is over, whatever its outcome.
-    """
-    codes = generate(spec, count)
-    with tempfile.TemporaryDirectory(prefix="voucherbot-", dir=workdir) as tmp:
-        csv_path = Path(tmp) / f"codes-{coupon_set.id}.csv"
-        write_codes_csv(csv_path, codes)
-        del codes
-        return client.create_coupon_import(coupon_set.id, csv_path)
-
-
-def refill_set(
-    client: ConnectifClient,
-    set_id: str,
-    *,
-    count: int | None = None,
-    to: int | None = None,
-    spec: CodeSpec | None = None,
-    config: Config | None = None,
-    poll: PollSettings | None = None,
-    workdir: Path | None = None,
-    dry_run: bool = False,
-    on_progress: ProgressCallback | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> RefillResult:
-    """Top up one ``multiple`` coupon set with ``count`` new codes, or up to ``to`` available.
-
-    The codes have the shape ``spec``, else the one of the rule in ``config`` that matches
-    the set, else the default shape. The result's ``ok`` is True only when the import finished
-    with no error rows. A dry run reads the set and generates nothing.
-    """
-    if (count is None) == (to is None):
-        raise ConfigError("give exactly one of --count N or --to N")
-    if count is not None and count < 1:
-        raise ConfigError(f"--count must be at least 1, not {count}")
-    if to is not None and to < 1:
-        raise ConfigError(f"--to must be at least 1, not {to}")
-    try:
-        coupon_set = client.get_coupon_set(set_id)
-    except NotFoundError:
-        raise ConfigError(
-            f"there is no coupon set with id {set_id!r}; list the sets with 'voucherbot report'"
-        ) from None
-    if not coupon_set.is_multiple:
-        raise ConfigError(
-            f"coupon set {coupon_set.name!r} ({set_id}) is a {coupon_set.type!r} set with one "
-            "shared code; only 'multiple' sets hold codes to refill"
+def result_of(batch: Batch, *, resumed: bool = False) -> RefillResult:
+    """A batch as the ledger records it, as a RefillResult."""
+    coupon_set = CouponSet(
+        id=batch.coupon_set_id,
+        name=batch.coupon_set_name or batch.coupon_set_id,
+        type="multiple",
+        assigned=0,
+    )
+    final = None
+    if batch.import_id is not None:
+        final = Import(
+            id=batch.import_id,
+            status=batch.import_status or "queued",
+            total=batch.total,
+            success=batch.success or 0,
+            errors=batch.errors or 0,
+            error_report_file_url=batch.error_report_url,
+            coupon_set_id=batch.coupon_set_id,
         )
-    available = coupon_set.available or 0
-    wanted = count if count is not None else max(0, (to or 0) - available)
-    if wanted == 0 or dry_run:
-        return RefillResult(coupon_set, wanted, dry_run=dry_run)
-    if spec is None:
-        spec = (config or Config()).rule_for(coupon_set.id, coupon_set.name)[1].code
-    created = submit_refill(client, coupon_set, wanted, spec, workdir=workdir)
-    if on_progress is not None:
-        on_progress(created)
-    final = created
-    if not created.is_terminal:
-        final = poll_imports(
-            client, [created.id], settings=poll, on_progress=on_progress, sleep=sleep
-        )[created.id]
-    return RefillResult(coupon_set, wanted, final)
+    error = None
+    if batch.status == "submitted":
+        status = final.status if final else "running"
+        error = (
+            f"import {batch.import_id} still {status} when the poll deadline passed; "
+            f"the next run follows it (or: voucherbot imports {batch.import_id})"
+        )
+    elif batch.status in ("failed", "abandoned"):
+        error = batch.error or batch.status
+    elif batch.status != "finished":
+        error = f"batch {batch.id} is still {batch.status}"
+    return RefillResult(
+        coupon_set,
+        batch.count,
+        final,
+        error=error,
+        batch_id=batch.id,
+        resumed=resumed,
+        abandoned=batch.status == "abandoned",
+    )
 
 
-def run_plan(
-    client: ConnectifClient,
-    plan: Plan,
-    *,
-    poll: PollSettings | None = None,
-    workdir: Path | None = None,
-    on_progress: ProgressCallback | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> RunResult:
-    """Carry out every refill of ``plan``: submit one import per set, then poll them together.
+@dataclass
+class Refiller:
+    """Carries out refills for one run, recording every step in the ledger."""
 
-    A set whose refill cannot start (bad code shape, a refused import, the queue full) is
-    reported as failed and the others go on. A refused API key stops the run at once
-    (:class:`AuthError`/:class:`PermissionDeniedError` propagate: nothing else would work).
-    """
-    submitted: dict[str, tuple[Decision, Import]] = {}
-    failed: dict[str, RefillResult] = {}
-    for decision in plan.refills:
-        cs = decision.coupon_set
+    client: ConnectifClient
+    ledger: Ledger
+    run_id: int | None = None
+    poll: PollSettings = field(default_factory=PollSettings)
+    workdir: Path | None = None
+    on_progress: ProgressCallback | None = None
+    sleep: Callable[[float], None] = time.sleep
+    post_retries: int = 2
+
+    # --- one batch -----------------------------------------------------------------------------
+
+    def prepare(self, coupon_set: CouponSet, count: int, spec: CodeSpec) -> tuple[Batch, list[str]]:
+        """Fresh codes, committed with their batch before any of them leaves the process."""
+        codes = self.ledger.fresh_codes(spec, count)
+        batch = self.ledger.new_batch(self.run_id, coupon_set, codes, spec)
+        failpoints.hit("after-batch")
+        return batch, codes
+
+    def submit(self, batch: Batch, codes: list[str]) -> Batch:
+        """Upload the batch's codes; returns the batch as ``submitted``, ``failed`` or
+        ``abandoned``. A refused API key is recorded, then raised."""
+        with tempfile.TemporaryDirectory(prefix="voucherbot-", dir=self.workdir) as tmp:
+            csv_path = Path(tmp) / f"codes-{batch.coupon_set_id}-{batch.id}.csv"
+            write_codes_csv(csv_path, codes)
+            batch = self.ledger.update(
+                batch.id, status="submitting", submitted_at=datetime.now(UTC).isoformat()
+            )
+            failpoints.hit("after-submitting")
+            attempt = 0
+            while True:
+                try:
+                    imp = self.client.create_coupon_import(
+                        batch.coupon_set_id, csv_path, filename=f"voucherbot-batch-{batch.id}.csv"
+                    )
+                    break
+                except NetworkError as exc:
+                    if not exc.sent and attempt < self.post_retries:
+                        attempt += 1
+                        self.sleep(self.poll.interval * attempt)
+                        continue
+                    if not exc.sent:
+                        return self.ledger.update(batch.id, status="failed", error=str(exc))
+                    log.warning(
+                        "batch %d: %s; looking for the import it may have created", batch.id, exc
+                    )
+                    return self.reconcile(batch)
+                except (ServerError, RateLimitedError) as exc:
+                    if attempt < self.post_retries:  # an answer: no import was created
+                        attempt += 1
+                        self.sleep(self.poll.interval * attempt)
+                        continue
+                    return self.ledger.update(batch.id, status="failed", error=str(exc))
+                except (AuthError, PermissionDeniedError) as exc:
+                    self.ledger.update(batch.id, status="failed", error=str(exc))
+                    raise
+                except ApiError as exc:  # any other answer: refused, nothing created
+                    return self.ledger.update(batch.id, status="failed", error=str(exc))
+        failpoints.hit("post-answered")
+        batch = self.ledger.update(
+            batch.id,
+            status="submitted",
+            import_id=imp.id,
+            import_status=imp.status,
+            total=imp.total,
+        )
+        failpoints.hit("after-import-id")
+        if self.on_progress is not None:
+            self.on_progress(imp)
+        if imp.is_terminal:
+            batch = self.record(batch, imp)
+        return batch
+
+    def reconcile(self, batch: Batch, imports: list[Import] | None = None) -> Batch:
+        """Adopt the import a lost POST answer created, or mark the batch abandoned."""
+        if imports is None:
+            imports = self.client.list_imports(max_pages=RECONCILE_PAGES)
+        found = self._match(batch, imports)
+        if found is not None:
+            log.warning("batch %d: adopted import %s (%s)", batch.id, found.id, found.status)
+            return self.ledger.update(
+                batch.id,
+                status="submitted",
+                import_id=found.id,
+                import_status=found.status,
+                total=found.total,
+                error=None,
+            )
+        if batch.status == "abandoned":
+            return batch
+        return self.ledger.update(
+            batch.id,
+            status="abandoned",
+            error="the import was never created: its codes did not reach Connectif",
+        )
+
+    def _match(self, batch: Batch, imports: list[Import]) -> Import | None:
+        if batch.submitted_at is None:
+            return None
+        known = self.ledger.known_import_ids()
+        earliest = batch.submitted_at - CLOCK_SKEW
+        candidates = [
+            imp
+            for imp in imports
+            if imp.coupon_set_id == batch.coupon_set_id
+            and imp.id not in known
+            and imp.total in (None, batch.count)
+            and imp.origin in (None, "api")
+            and imp.created_at is not None
+            and imp.created_at >= earliest
+        ]
+        return min(candidates, key=lambda i: (i.created_at, i.id)) if candidates else None
+
+    def record(self, batch: Batch, imp: Import) -> Batch:
+        """Commit how an import ended; mark the rejected codes from its error report."""
+        fields: dict[str, object] = {
+            "import_status": imp.status,
+            "total": imp.total,
+            "success": imp.success,
+            "errors": imp.errors,
+            "error_report_url": imp.error_report_file_url,
+        }
+        if imp.status == "finished":
+            fields["status"] = "finished"
+            if imp.errors and imp.error_report_file_url:
+                fields["rejected"] = self._mark_rejected(batch, imp.error_report_file_url)
+        else:
+            fields["status"] = "failed"
+            fields["error"] = f"import {imp.id} ended as {imp.status}"
+        return self.ledger.update(batch.id, **fields)
+
+    def _mark_rejected(self, batch: Batch, url: str) -> int | None:
         try:
-            imp = submit_refill(client, cs, decision.count, decision.settings.code,
-                                workdir=workdir)
+            content = self.client.download(url).decode("utf-8-sig", errors="replace")
+        except VoucherbotError as exc:
+            log.warning("batch %d: could not download the error report: %s", batch.id, exc)
+            return None
+        rows = list(csv.reader(io.StringIO(content)))
+        if not rows:
+            return 0
+        header = [h.strip().lower() for h in rows[0]]
+        column = header.index("code") if "code" in header else 0
+        codes = [row[column].strip() for row in rows[1:] if len(row) > column]
+        return self.ledger.mark_rejected(batch.id, [c for c in codes if c])
+
+    # --- many batches --------------------------------------------------------------------------
+
+    def follow(self, batches: list[Batch]) -> list[RefillResult]:
+        """Poll the imports of submitted batches together; record each end as it comes."""
+        by_import = {b.import_id: b for b in batches if b.status == "submitted" and b.import_id}
+
+        def done(imp: Import) -> None:
+            self.record(by_import[imp.id], imp)
+
+        def progress(imp: Import) -> None:
+            failpoints.hit("polling")
+            if self.on_progress is not None:
+                self.on_progress(imp)
+
+        if by_import:
+            try:
+                poll_imports(
+                    self.client,
+                    list(by_import),
+                    settings=self.poll,
+                    on_progress=progress,
+                    on_done=done,
+                    wait_first=True,
+                    sleep=self.sleep,
+                )
+            except PollTimeoutError as exc:
+                for import_id, last in exc.pending.items():
+                    self.ledger.update(
+                        by_import[import_id].id,
+                        import_status=last.status,
+                        success=last.success,
+                        errors=last.errors,
+                    )
+        return [result_of(self.ledger.batch(b.id)) for b in batches]
+
+    def settle(self) -> list[RefillResult]:
+        """Finish the story of every batch an earlier run left open (see the module doc)."""
+        open_batches = self.ledger.open_batches()
+        since = datetime.now(UTC) - READOPT_WINDOW
+        abandoned = self.ledger.recently_abandoned(since)
+        if not open_batches and not abandoned:
+            return []
+        imports: list[Import] | None = None
+        if abandoned or any(b.status == "submitting" for b in open_batches):
+            imports = self.client.list_imports(max_pages=RECONCILE_PAGES)
+        results: list[RefillResult] = []
+        to_follow: list[Batch] = []
+        for b in open_batches:
+            if b.status == "submitting":
+                b = self.reconcile(b, imports)
+            elif b.status != "submitted":  # codes never left the process
+                b = self.ledger.update(
+                    b.id, status="abandoned", error="the run stopped before sending the codes"
+                )
+            if b.status == "submitted":
+                to_follow.append(b)
+            else:
+                results.append(result_of(b, resumed=True))
+        for b in abandoned:
+            adopted = self.reconcile(b, imports)
+            if adopted.status == "submitted":
+                to_follow.append(adopted)
+        return results + [replace(r, resumed=True) for r in self.follow(to_follow)]
+
+    def refill(self, coupon_set: CouponSet, count: int, spec: CodeSpec) -> Batch | RefillResult:
+        """Prepare and submit one refill; a RefillResult when it could not start."""
+        try:
+            batch, codes = self.prepare(coupon_set, count, spec)
         except (AuthError, PermissionDeniedError):
             raise
         except VoucherbotError as exc:
-            log.error("%s (%s): refill of %d codes not started: %s", cs.name, cs.id,
-                      decision.count, exc)
-            failed[cs.id] = RefillResult(cs, decision.count, error=str(exc))
-            continue
-        log.info("%s (%s): import %s created for %d codes", cs.name, cs.id, imp.id,
-                 decision.count)
-        if on_progress is not None:
-            on_progress(imp)
-        submitted[cs.id] = (decision, imp)
-    finals = {imp.id: imp for _, imp in submitted.values() if imp.is_terminal}
-    running = [imp.id for _, imp in submitted.values() if not imp.is_terminal]
-    timed_out: dict[str, Import] = {}
-    if running:
-        try:
-            finals.update(poll_imports(client, running, settings=poll, on_progress=on_progress,
-                                       sleep=sleep))
-        except PollTimeoutError as exc:
-            finals.update(exc.done)
-            timed_out = exc.pending
-    results = []
-    for decision in plan.refills:
-        cs = decision.coupon_set
-        if cs.id in failed:
-            results.append(failed[cs.id])
-            continue
-        imp = submitted[cs.id][1]
-        if imp.id in timed_out:
-            last = timed_out[imp.id]
-            results.append(RefillResult(
-                cs, decision.count, last,
-                error=f"import {imp.id} still {last.status} when the poll deadline passed; "
-                      f"follow it with 'voucherbot imports {imp.id}'"))
-        else:
-            results.append(RefillResult(cs, decision.count, finals[imp.id]))
-    return RunResult(plan, tuple(results))
+            log.error(
+                "%s (%s): refill of %d codes not started: %s",
+                coupon_set.name,
+                coupon_set.id,
+                count,
+                exc,
+            )
+            return RefillResult(coupon_set, count, error=str(exc))
+        submitted = self.submit(batch, codes)
+        del codes
+        if submitted.status != "submitted":
+            return replace(result_of(submitted), coupon_set=coupon_set)
+        return submitted
+
+    def run_plan(self, plan: Plan, settled: Iterable[RefillResult] = ()) -> RunResult:
+        """Submit one import per refill decision, then follow them all together."""
+        started: list[Batch] = []
+        early: dict[str, RefillResult] = {}
+        for decision in plan.refills:
+            outcome = self.refill(decision.coupon_set, decision.count, decision.settings.code)
+            if isinstance(outcome, RefillResult):
+                early[decision.coupon_set.id] = outcome
+            else:
+                started.append(outcome)
+        followed = {r.coupon_set.id: r for r in self.follow(started)}
+        results = []
+        for decision in plan.refills:
+            cs = decision.coupon_set
+            results.append(
+                early[cs.id] if cs.id in early else replace(followed[cs.id], coupon_set=cs)
+            )
+        return RunResult(plan, tuple(results), tuple(settled))

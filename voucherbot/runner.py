@@ -1,23 +1,29 @@
-"""The use cases behind `voucherbot run` and `voucherbot report`, callable from Python.
+"""The use cases behind `voucherbot run`, `refill` and `report`, callable from Python.
 
-They tie the parts together: a client built from the configuration, one read of every coupon
-set, workflow and recent import, the pure planner, and :func:`~voucherbot.refill.run_plan`.
+They tie the parts together: a client built from the configuration, the ledger and its run
+lock, settling what earlier runs left open, one read of every coupon set, workflow and recent
+import, the pure planner, and the :class:`~voucherbot.refill.Refiller`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
+from voucherbot.codes import CodeSpec
 from voucherbot.config import Config
 from voucherbot.connectif import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, ConnectifClient
+from voucherbot.errors import ConfigError, NotFoundError, VoucherbotError
+from voucherbot.forecast import Snapshot
+from voucherbot.ledger import Batch, Ledger, default_ledger_path
 from voucherbot.models import CouponSet, Import, Workflow
 from voucherbot.planner import Plan, plan
 from voucherbot.poll import PollSettings, ProgressCallback
-from voucherbot.refill import RunResult, run_plan
+from voucherbot.refill import Refiller, RefillResult, RunResult
 
 #: How many pages of GET /imports/ a run reads to find imports in flight and the last import
 #: of each set (for ``cooldown``). The sandbox lists imports newest first.
@@ -36,6 +42,18 @@ def make_client(config: Config, env: Mapping[str, str] | None = None) -> Connect
     )
 
 
+def ledger_path(
+    config: Config, option: Path | None = None, env: Mapping[str, str] | None = None
+) -> Path:
+    """``--ledger``, else ``VOUCHERBOT_LEDGER``, else ``[ledger] path``, else beside the rules."""
+    env = os.environ if env is None else env
+    if option is not None:
+        return option
+    if env.get("VOUCHERBOT_LEDGER"):
+        return Path(env["VOUCHERBOT_LEDGER"]).expanduser()
+    return config.ledger_path or default_ledger_path(config.path)
+
+
 @dataclass(frozen=True)
 class AccountState:
     """One consistent read of what the planner needs."""
@@ -43,7 +61,9 @@ class AccountState:
     coupon_sets: tuple[CouponSet, ...]
     workflows: tuple[Workflow, ...]
     imports: tuple[Import, ...]
-    read_at: datetime
+    read_at: datetime  #: by the server's clock
+    #: snapshots of each set's counters from the ledger, by coupon set id (for forecasts)
+    history: Mapping[str, Sequence[Snapshot]] = field(default_factory=dict)
 
 
 def read_state(client: ConnectifClient, *, import_pages: int = IMPORT_PAGES) -> AccountState:
@@ -51,24 +71,147 @@ def read_state(client: ConnectifClient, *, import_pages: int = IMPORT_PAGES) -> 
     sets = tuple(client.iter_coupon_sets())
     workflows = tuple(client.iter_workflows())
     imports = tuple(client.iter_imports(max_pages=import_pages))
-    return AccountState(sets, workflows, imports, datetime.now(UTC))
+    return AccountState(sets, workflows, imports, client.now())
 
 
-def make_plan(client: ConnectifClient, config: Config) -> tuple[Plan, AccountState]:
-    """Read the account and plan every set against the rules."""
+def in_flight(batches: list[Batch]) -> list[Import]:
+    """The ledger's open batches as imports, so the planner leaves their sets alone."""
+    return [
+        Import(
+            id=b.import_id or f"batch {b.id}",
+            status=b.import_status or "queued",
+            coupon_set_id=b.coupon_set_id,
+            total=b.count,
+            created_at=b.created_at,
+        )
+        for b in batches
+    ]
+
+
+def make_plan(
+    client: ConnectifClient, config: Config, ledger: Ledger | None = None, run_id: int | None = None
+) -> tuple[Plan, AccountState]:
+    """Read the account and plan every set against the rules.
+
+    With a ledger, open batches count as imports in flight and, when ``run_id`` is given, the
+    counters of every set are recorded as this run's snapshots.
+    """
     state = read_state(client)
-    return plan(state.coupon_sets, state.workflows, config, state.imports, state.read_at), state
+    imports = list(state.imports)
+    if ledger is not None:
+        if run_id is not None:
+            ledger.record_snapshots(run_id, state.coupon_sets, state.read_at)
+        imports += in_flight(ledger.open_batches())
+    return plan(state.coupon_sets, state.workflows, config, imports, state.read_at), state
+
+
+@contextmanager
+def _recorded_run(
+    ledger: Ledger, command: str, config: Config, client: ConnectifClient
+) -> Iterator[int]:
+    """Hold the lock and record the run, with its outcome, whatever happens inside."""
+    with ledger.lock(f"voucherbot {command}"):
+        run_id = ledger.start_run(command, config.digest)
+        outcome = "crashed"
+        try:
+            yield run_id
+            outcome = "done"
+        except VoucherbotError as exc:
+            outcome = f"error: {exc}"
+            raise
+        finally:
+            stats = dict(client.stats)
+            if outcome == "done":
+                row = ledger.db.execute(
+                    "SELECT COUNT(*), SUM(status != 'finished' OR "
+                    "COALESCE(errors, 0) > 0) FROM batches WHERE run_id = ?",
+                    (run_id,),
+                ).fetchone()
+                outcome = "nothing to do" if not row[0] else ("failed" if row[1] else "ok")
+            ledger.finish_run(run_id, outcome, stats)
 
 
 def run(
     client: ConnectifClient,
     config: Config,
+    ledger: Ledger,
     *,
     poll: PollSettings | None = None,
     workdir: Path | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
-    """Plan, then refill every set the plan says needs it (the cron job)."""
-    the_plan, _ = make_plan(client, config)
-    return run_plan(client, the_plan, poll=poll or config.poll, workdir=workdir,
-                    on_progress=on_progress)
+    """The cron job: settle what earlier runs left open, plan, refill, follow, record."""
+    with _recorded_run(ledger, "run", config, client) as run_id:
+        refiller = Refiller(client, ledger, run_id, poll or config.poll, workdir, on_progress)
+        settled = refiller.settle()
+        the_plan, _ = make_plan(client, config, ledger, run_id)
+        return refiller.run_plan(the_plan, settled)
+
+
+def refill_set(
+    client: ConnectifClient,
+    set_id: str,
+    *,
+    count: int | None = None,
+    to: int | None = None,
+    spec: CodeSpec | None = None,
+    config: Config | None = None,
+    ledger: Ledger | None = None,
+    poll: PollSettings | None = None,
+    workdir: Path | None = None,
+    dry_run: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Top up one ``multiple`` coupon set with ``count`` new codes, or up to ``to`` available.
+
+    Settles open batches first, refuses a set that still has a refill in flight, and takes the
+    code shape from ``spec``, else the rule in ``config`` that matches the set. Without a
+    ``ledger`` an in-memory one is used (nothing is remembered across calls).
+    """
+    config = config or Config()
+    if (count is None) == (to is None):
+        raise ConfigError("give exactly one of --count N or --to N")
+    if count is not None and count < 1:
+        raise ConfigError(f"--count must be at least 1, not {count}")
+    if to is not None and to < 1:
+        raise ConfigError(f"--to must be at least 1, not {to}")
+    empty = Plan(())
+    if dry_run:
+        coupon_set = _refillable(client, set_id)
+        wanted = count if count is not None else max(0, (to or 0) - (coupon_set.available or 0))
+        return RunResult(empty, (RefillResult(coupon_set, wanted, dry_run=True),))
+    ledger = ledger or Ledger.memory()
+    with _recorded_run(ledger, "refill", config, client) as run_id:
+        refiller = Refiller(client, ledger, run_id, poll or config.poll, workdir, on_progress)
+        settled = tuple(refiller.settle())
+        coupon_set = _refillable(client, set_id)
+        wanted = count if count is not None else max(0, (to or 0) - (coupon_set.available or 0))
+        if wanted == 0:
+            return RunResult(empty, (RefillResult(coupon_set, 0),), settled)
+        busy = [b for b in ledger.open_batches() if b.coupon_set_id == coupon_set.id]
+        if busy:
+            return RunResult(empty, (RefillResult(
+                coupon_set, wanted, batch_id=busy[0].id,
+                error=f"batch {busy[0].id} (import {busy[0].import_id}) is still in flight "
+                      "for this set; a set never gets two refills at once"),), settled)
+        spec = spec or config.rule_for(coupon_set.id, coupon_set.name)[1].code
+        outcome = refiller.refill(coupon_set, wanted, spec)
+        if isinstance(outcome, RefillResult):
+            return RunResult(empty, (outcome,), settled)
+        (followed,) = refiller.follow([outcome])
+        return RunResult(empty, (replace(followed, coupon_set=coupon_set),), settled)
+
+
+def _refillable(client: ConnectifClient, set_id: str) -> CouponSet:
+    """The coupon set, if it exists and is a ``multiple`` set; else a clear ConfigError."""
+    try:
+        coupon_set = client.get_coupon_set(set_id)
+    except NotFoundError:
+        raise ConfigError(
+            f"there is no coupon set with id {set_id!r}; list the sets with 'voucherbot report'"
+        ) from None
+    if not coupon_set.is_multiple:
+        raise ConfigError(
+            f"coupon set {coupon_set.name!r} ({set_id}) is a {coupon_set.type!r} set with one "
+            "shared code; only 'multiple' sets hold codes to refill")
+    return coupon_set

@@ -1,0 +1,112 @@
+"""Helpers for the crash-safety tests: voucherbot in a subprocess against an in-process sandbox,
+and the end-state checks every scenario must pass."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import API_KEY
+from voucherbot.sandbox import RunningSandbox
+
+REPO_RULES = Path(__file__).resolve().parents[1] / "rules.toml"
+
+
+def write_rules(folder: Path, extra: str = "") -> Path:
+    """The repository's example rules, paced for a private sandbox, polling fast."""
+    text = REPO_RULES.read_text().replace("requests_per_minute = 60", "requests_per_minute = 6000")
+    text = text.replace("interval = 2 ", "interval = 0.05 ").replace("max_interval = 15 ",
+                                                                       "max_interval = 0.2 ")
+    text = text.replace('cooldown = "1h"', "cooldown = 0")
+    path = folder / "rules.toml"
+    path.write_text(text + extra)
+    return path
+
+
+@dataclass
+class Cli:
+    sandbox: RunningSandbox
+    rules: Path
+
+    @property
+    def ledger(self) -> Path:
+        return self.rules.parent / "voucherbot.sqlite"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VOUCHERBOT_",
+                                                                         "CONNECTIF_"))}
+        env.update(CONNECTIF_BASE_URL=self.sandbox.url, CONNECTIF_API_KEY=API_KEY, **extra)
+        return env
+
+    def run(self, *args: str, failpoint: str | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        extra = {"VOUCHERBOT_FAILPOINT": failpoint} if failpoint else {}
+        return subprocess.run(
+            [sys.executable, "-m", "voucherbot", *args, "--rules", str(self.rules)],
+            capture_output=True, text=True, timeout=timeout, env=self.env(**extra),
+            cwd=self.rules.parent)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "voucherbot", *args, "--rules", str(self.rules)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env(),
+            cwd=self.rules.parent)
+
+    def batches(self) -> list[dict[str, object]]:
+        if not self.ledger.exists():
+            return []
+        db = sqlite3.connect(self.ledger)
+        db.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in db.execute("SELECT * FROM batches ORDER BY id")]
+        finally:
+            db.close()
+
+
+def available(sandbox: RunningSandbox) -> dict[str, int]:
+    return {s.id: s.available or 0 for s in sandbox.state.coupon_sets()}
+
+
+def planned_refills(cli: Cli) -> dict[str, int]:
+    """What a run would import now (from the JSON report)."""
+    import json
+
+    out = cli.run("report", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    return {s["id"]: s["count"] for s in json.loads(out.stdout)["sets"] if s["action"] == "refill"}
+
+
+def assert_consistent(cli: Cli, before: dict[str, int], planned: dict[str, int]) -> None:
+    """Every planned set raised exactly once, no code twice anywhere, ledger == sandbox."""
+    sandbox = cli.sandbox
+    after = available(sandbox)
+    for set_id, was in before.items():
+        assert after[set_id] == was + planned.get(set_id, 0), (set_id, was, after[set_id])
+    every_code: Counter[str] = Counter()
+    for cs in sandbox.state.coupon_sets():
+        every_code.update(sandbox.state.codes_in_set(cs.id))
+    assert every_code and max(every_code.values()) == 1, "a code is in the sandbox twice"
+    imports = {i.id: i for i in sandbox.state.imports}
+    batches = cli.batches()
+    assert not [b for b in batches if b["status"] not in ("finished", "failed", "abandoned")]
+    by_import = {b["import_id"]: b for b in batches if b["import_id"]}
+    assert set(by_import) == set(imports), "ledger and sandbox disagree about the imports"
+    for import_id, batch in by_import.items():
+        imp = imports[import_id]
+        assert batch["coupon_set_id"] == imp.coupon_set_id
+        assert batch["import_status"] == imp.status
+        assert batch["success"] == imp.success and batch["errors"] == imp.errors
+    for batch in batches:
+        if batch["status"] == "abandoned":
+            assert batch["import_id"] is None
+
+
+def copy_rules(src: Path, dst_folder: Path) -> Path:
+    dst_folder.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(src, dst_folder / "rules.toml"))

@@ -1,0 +1,119 @@
+"""The ledger through the CLI: history, imports, the run lock, poll deadlines, bad ledgers."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import API_KEY
+from tests.crash_helpers import Cli, assert_consistent, available, planned_refills, write_rules
+from voucherbot.sandbox import SandboxConfig, start_sandbox
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    with start_sandbox(SandboxConfig(seed=1, api_key=API_KEY, rate_limit=0)) as sandbox:
+        yield Cli(sandbox, write_rules(tmp_path))
+
+
+def wait_for(predicate: object, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def test_history_shows_runs_and_batches(cli: Cli) -> None:
+    planned = planned_refills(cli)
+    assert cli.run("run").returncode == 0
+    table = cli.run("history")
+    assert table.returncode == 0, table.stderr
+    assert "Runs" in table.stdout and "Batches" in table.stdout
+    for set_id in planned:
+        assert set_id in table.stdout
+    doc = json.loads(cli.run("history", "--format", "json").stdout)
+    assert doc["version"] == 1
+    (run,) = doc["runs"]
+    assert run["command"] == "run" and run["outcome"] == "ok" and run["stats"]["import"] == 3
+    assert sorted(b["couponSetId"] for b in doc["batches"]) == sorted(planned)
+    assert all(b["status"] == "finished" for b in doc["batches"])
+    one = next(iter(planned))
+    only = json.loads(cli.run("history", "--set", one, "--format", "json").stdout)
+    assert [b["couponSetId"] for b in only["batches"]] == [one] and only["runs"] == []
+
+
+def test_history_without_a_ledger_is_a_clear_error(cli: Cli) -> None:
+    result = cli.run("history")
+    assert result.returncode == 2
+    assert "no ledger yet" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_imports_lists_and_follows(cli: Cli) -> None:
+    assert cli.run("run").returncode == 0
+    listed = cli.run("imports")
+    assert listed.returncode == 0
+    imports = cli.sandbox.state.imports
+    for imp in imports:
+        assert imp.id in listed.stdout
+    followed = cli.run("imports", imports[0].id)
+    assert followed.returncode == 0 and "finished" in followed.stdout
+    missing = cli.run("imports", "000000000000000000000000")
+    assert missing.returncode == 1 and "not found (404)" in missing.stderr
+
+
+def test_a_second_run_exits_75_while_the_first_holds_the_lock(cli: Cli) -> None:
+    cli.sandbox.state.pause_imports()
+    first = cli.start("run")
+    try:
+        wait_for(lambda: len(cli.sandbox.state.imports) >= 1 and any(
+            b["status"] == "submitted" for b in cli.batches()))
+        second = cli.run("run")
+        assert second.returncode == 75
+        assert second.stderr.startswith("Error: another voucherbot run holds the ledger lock")
+        assert f"pid {first.pid}" in second.stderr
+        refill = cli.run("refill", "x", "--count", "1")
+        assert refill.returncode == 75
+    finally:
+        cli.sandbox.state.resume_imports()
+        out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+
+
+def test_poll_deadline_leaves_the_batch_for_the_next_run(cli: Cli) -> None:
+    before = available(cli.sandbox)
+    planned = planned_refills(cli)
+    cli.sandbox.state.pause_imports()
+    late = cli.run("run", "--timeout", "0.5")
+    assert late.returncode == 1
+    assert "poll deadline passed; the next run follows it" in " ".join(late.stdout.split())
+    assert {b["status"] for b in cli.batches()} == {"submitted"}
+    cli.sandbox.state.resume_imports()
+    again = cli.run("run")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert_consistent(cli, before, planned)
+    assert len(cli.batches()) == len(planned)
+
+
+def test_a_ledger_that_is_not_sqlite_changes_nothing(cli: Cli) -> None:
+    cli.ledger.write_text("this is not a database\n")
+    cli.ledger.with_name(cli.ledger.name + ".secret").write_text("00" * 32)
+    result = cli.run("run")
+    assert result.returncode == 2
+    assert result.stderr == (f"Error: {cli.ledger} is not a voucherbot ledger (not an SQLite "
+                             "database); point --ledger at another file\n")
+    assert cli.sandbox.state.imports == []
+
+
+def test_ledger_location_precedence(cli: Cli, tmp_path: Path) -> None:
+    by_option = tmp_path / "opt" / "l.sqlite"
+    assert cli.run("run", "--ledger", str(by_option)).returncode == 0
+    assert by_option.exists() and not cli.ledger.exists()
+    by_rules = tmp_path / "fromrules.sqlite"
+    cli.rules.write_text(cli.rules.read_text() + '\n[ledger]\npath = "fromrules.sqlite"\n')
+    assert cli.run("history").returncode == 2  # no ledger at the rules' path yet
+    assert cli.run("run").returncode == 0
+    assert by_rules.exists()

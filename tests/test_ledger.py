@@ -1,0 +1,208 @@
+"""The ledger on its own: files and modes, migrations, fingerprints, batches, the run lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from voucherbot.codes import CapacityError, CodeSpec
+from voucherbot.errors import ConfigError, LockedError, VoucherbotError
+from voucherbot.forecast import Snapshot
+from voucherbot.ledger import Ledger, lock_path_of, secret_path_of
+from voucherbot.models import CouponSet
+
+SET = CouponSet(id="s1", name="Welcome", type="multiple", assigned=0, available=10, quantity=50)
+OTHER = CouponSet(id="s2", name="Cart", type="multiple", assigned=0, available=10, quantity=50)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "ledger" / "voucherbot.sqlite"
+
+
+def mode(p: Path) -> int:
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+def test_new_ledger_files_are_private_and_in_wal_mode(path: Path) -> None:
+    with Ledger.open(path) as ledger:
+        ledger.start_run("run", "abc")
+        assert ledger.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert mode(path) == 0o600
+        assert mode(secret_path_of(path)) == 0o600
+        wal = path.with_name(path.name + "-wal")
+        assert wal.exists() and mode(wal) == 0o600
+    applied = sqlite3.connect(path).execute("SELECT name FROM _voucherbot_migrations").fetchall()
+    assert applied == [("m001_initial",)]
+
+
+def test_reopening_keeps_data_and_applies_no_migration_twice(path: Path) -> None:
+    with Ledger.open(path) as ledger:
+        run_id = ledger.start_run("run", "h1")
+        ledger.finish_run(run_id, "ok", {"list": 3})
+    with Ledger.open(path) as ledger:
+        (run,) = ledger.runs()
+        assert (run.outcome, run.config_hash, run.stats) == ("ok", "h1", {"list": 3})
+
+
+def test_codes_are_stored_as_keyed_fingerprints_only(path: Path) -> None:
+    with Ledger.open(path) as ledger:
+        codes = ledger.fresh_codes(CodeSpec(), 200)
+        ledger.new_batch(None, SET, codes, CodeSpec())
+        assert ledger.issued([*codes[:5], "NOTISSUED22"]) == set(codes[:5])
+        stored = [row[0] for row in ledger.db.execute("SELECT fingerprint FROM codes")]
+    assert len(stored) == 200 and all(len(fp) == 16 for fp in stored)
+    raw = b"".join(p.read_bytes() for p in path.parent.glob("voucherbot.sqlite*")
+                   if not p.name.endswith(".secret"))
+    assert not any(code.encode() in raw for code in codes)
+    # another ledger (another secret) fingerprints the same code differently
+    with Ledger.memory() as other:
+        assert other.fingerprint(codes[0]) != bytes(stored[0]) or len(stored) == 0
+
+
+def test_fresh_codes_never_repeat_across_batches_and_sets() -> None:
+    spec = CodeSpec(alphabet="digits", length=3, check_symbol=False)  # 1,000 codes in all
+    with Ledger.memory() as ledger:
+        first = ledger.fresh_codes(spec, 300)
+        ledger.new_batch(None, SET, first, spec)
+        ledger.update(1, status="finished")
+        second = ledger.fresh_codes(spec, 150)
+        ledger.new_batch(None, OTHER, second, spec)
+        assert len(set(first) | set(second)) == 450
+        # the space counts what was issued: 450 + 100 > 500 (half of 1,000)
+        with pytest.raises(CapacityError, match="450 already issued"):
+            ledger.fresh_codes(spec, 100)
+
+
+def test_one_open_batch_per_set(path: Path) -> None:
+    with Ledger.open(path) as ledger:
+        first = ledger.new_batch(None, SET, ["AAAA"], CodeSpec())
+        with pytest.raises(VoucherbotError, match="already has a refill in flight"):
+            ledger.new_batch(None, SET, ["BBBB"], CodeSpec())
+        ledger.new_batch(None, OTHER, ["CCCC"], CodeSpec())
+        ledger.update(first.id, status="finished")
+        ledger.new_batch(None, SET, ["DDDD"], CodeSpec())
+        assert [b.coupon_set_id for b in ledger.open_batches()] == ["s2", "s1"]
+
+
+def test_a_code_is_refused_twice_even_in_another_set() -> None:
+    with Ledger.memory() as ledger:
+        ledger.new_batch(None, SET, ["SAMECODE"], CodeSpec())
+        with pytest.raises(VoucherbotError, match="issued before"):
+            ledger.new_batch(None, OTHER, ["SAMECODE"], CodeSpec())
+        assert ledger.batches(set_id="s2") == []  # nothing half-written
+
+
+def test_batch_updates_and_rejected_codes() -> None:
+    with Ledger.memory() as ledger:
+        batch = ledger.new_batch(None, SET, ["A1", "B2", "C3"], CodeSpec())
+        assert batch.status == "prepared" and batch.settled_at is None
+        batch = ledger.update(batch.id, status="submitted", import_id="imp1")
+        assert ledger.known_import_ids() == {"imp1"}
+        assert ledger.mark_rejected(batch.id, ["B2", "ZZ"]) == 1
+        done = ledger.update(batch.id, status="finished", success=2, errors=1)
+        assert done.settled_at is not None and not done.is_open
+        states = dict(ledger.db.execute("SELECT state, COUNT(*) FROM codes GROUP BY state"))
+        assert states == {"issued": 2, "rejected": 1}
+
+
+def test_unfinished_runs_are_marked_interrupted(path: Path) -> None:
+    with Ledger.open(path) as ledger:
+        ledger.start_run("run", "")
+    with Ledger.open(path) as ledger:
+        ledger.start_run("run", "")
+        outcomes = [r.outcome for r in ledger.runs()]
+    assert outcomes == [None, "interrupted"]
+
+
+def test_snapshots_round_trip() -> None:
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    with Ledger.memory() as ledger:
+        for day in range(3):
+            run_id = ledger.start_run("run", "")
+            ledger.record_snapshots(run_id, [
+                CouponSet(id="s1", name="x", type="multiple", assigned=10 * day,
+                          available=100 - 10 * day, quantity=100)], t0 + timedelta(days=day))
+        history = ledger.snapshots()
+        assert history["s1"] == [Snapshot(t0 + timedelta(days=d), 100 - 10 * d, 10 * d, 100)
+                                 for d in range(3)]
+        assert len(ledger.snapshots(since=t0 + timedelta(days=1))["s1"]) == 2
+
+
+def test_not_a_database(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_text("hello, I am a text file\n" * 100)
+    secret_path_of(path).write_text("00" * 32)
+    with pytest.raises(ConfigError, match="is not a voucherbot ledger"):
+        Ledger.open(path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write read-only files")
+def test_read_only_ledger(path: Path) -> None:
+    Ledger.open(path).close()
+    path.chmod(0o400)
+    with pytest.raises(ConfigError, match="read-only"):
+        Ledger.open(path)
+
+
+def test_reading_a_ledger_that_does_not_exist(path: Path) -> None:
+    Ledger.open(path).close()
+    with pytest.raises(ConfigError, match="no ledger yet"):
+        Ledger.open(path.with_name("other.sqlite"), readonly=True)
+
+
+def test_missing_secret(path: Path) -> None:
+    Ledger.open(path).close()
+    secret_path_of(path).unlink()
+    with pytest.raises(ConfigError, match=r"secret file .* is missing"):
+        Ledger.open(path)
+
+
+def test_the_lock_names_its_holder(path: Path) -> None:
+    with Ledger.open(path) as first, first.lock("voucherbot run"):
+        with Ledger.open(path) as second, pytest.raises(LockedError) as caught, \
+                second.lock("voucherbot refill"):
+            pass
+        assert f"pid {os.getpid()}" in str(caught.value)
+        assert "'voucherbot run'" in str(caught.value)
+        assert caught.value.exit_code == 75
+    with Ledger.open(path) as third, third.lock("again"):  # released on exit
+        info = json.loads(lock_path_of(path).read_text())
+        assert info["command"] == "again"
+
+
+def test_the_lock_dies_with_its_process(path: Path) -> None:
+    Ledger.open(path).close()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom pathlib import Path\nfrom voucherbot.ledger import Ledger\n"
+        f"l = Ledger.open(Path({str(path)!r}))\n"
+        "with l.lock('holder'):\n    print('locked', flush=True)\n    time.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with Ledger.open(path) as ledger, pytest.raises(LockedError), ledger.lock("me"):
+            pass
+        holder.kill()
+        holder.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                with Ledger.open(path) as ledger, ledger.lock("me"):
+                    break
+            except LockedError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()

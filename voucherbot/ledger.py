@@ -1,0 +1,640 @@
+"""The ledger: what voucherbot has issued, where it went, and how each refill ended.
+
+One SQLite file (WAL mode, mode 0600) holds:
+
+* ``runs``: one row per ``run``/``refill`` (start, end, outcome, config hash);
+* ``batches``: one row per refill of one coupon set (count, status, import id, totals,
+  error-report URL, timestamps), the unit of the write-ahead protocol below;
+* ``codes``: every code ever issued, as a keyed fingerprint (HMAC-SHA256, first 16 bytes) with
+  the batch it belongs to, never as plaintext;
+* ``snapshots``: every coupon set's counters at every run (for forecasting).
+
+The HMAC key is a per-ledger secret kept outside the database in ``<ledger>.secret`` (mode
+0600): a copy of the database alone does not reveal whether a given code was issued.
+
+**Write-ahead protocol.** A batch and the fingerprints of its codes are committed before any
+code leaves the process (status ``prepared``); the batch is marked ``submitting`` before the
+import POST and ``submitted`` with the import id as soon as the POST answers; it ends as
+``finished``, ``failed`` or ``abandoned`` (its codes never reached Connectif). Batches in any
+other status are *open*; :mod:`voucherbot.settle` finishes their story at the start of every run.
+At most one batch per coupon set is open at a time (a unique index enforces it).
+
+**One run at a time.** :meth:`Ledger.lock` takes an exclusive ``flock`` on ``<ledger>.lock``;
+the operating system releases it when the process dies, however it dies.
+
+Schema changes are numbered migrations (``m001_...``) recorded in ``_voucherbot_migrations``
+and applied on every open.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hmac
+import json
+import os
+import secrets
+import socket
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from voucherbot.codes import CodeSpec, generate
+from voucherbot.errors import ConfigError, LockedError, VoucherbotError
+from voucherbot.forecast import Snapshot
+from voucherbot.models import CouponSet
+
+DEFAULT_LEDGER_NAME = "voucherbot.sqlite"
+FINGERPRINT_BYTES = 16
+OPEN_STATUSES = ("prepared", "delivering", "delivered", "submitting", "submitted")
+TERMINAL_STATUSES = ("finished", "failed", "abandoned")
+_CHUNK = 5000
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "m001_initial",
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            command TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT,
+            config_hash TEXT NOT NULL DEFAULT '',
+            pid INTEGER,
+            host TEXT,
+            stats TEXT
+        );
+        CREATE TABLE batches (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER REFERENCES runs(id),
+            coupon_set_id TEXT NOT NULL,
+            coupon_set_name TEXT NOT NULL DEFAULT '',
+            count INTEGER NOT NULL,
+            shape TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL,
+            import_id TEXT UNIQUE,
+            import_status TEXT,
+            total INTEGER,
+            success INTEGER,
+            errors INTEGER,
+            rejected INTEGER,
+            error_report_url TEXT,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            submitted_at TEXT,
+            settled_at TEXT
+        );
+        CREATE INDEX batches_by_set ON batches(coupon_set_id, id);
+        CREATE UNIQUE INDEX one_open_batch_per_set ON batches(coupon_set_id)
+            WHERE status IN ('prepared', 'delivering', 'delivered', 'submitting', 'submitted');
+        CREATE TABLE codes (
+            fingerprint BLOB PRIMARY KEY,
+            batch_id INTEGER NOT NULL REFERENCES batches(id),
+            state TEXT NOT NULL DEFAULT 'issued'
+        ) WITHOUT ROWID;
+        CREATE INDEX codes_by_batch ON codes(batch_id);
+        CREATE TABLE snapshots (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            coupon_set_id TEXT NOT NULL,
+            taken_at TEXT NOT NULL,
+            available INTEGER,
+            assigned INTEGER NOT NULL,
+            quantity INTEGER,
+            PRIMARY KEY (coupon_set_id, run_id)
+        );
+    """,
+    ),
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One refill of one coupon set, as the ledger knows it."""
+
+    id: int
+    run_id: int | None
+    coupon_set_id: str
+    coupon_set_name: str
+    count: int
+    shape: str
+    status: str
+    import_id: str | None
+    import_status: str | None
+    total: int | None
+    success: int | None
+    errors: int | None
+    rejected: int | None
+    error_report_url: str | None
+    error: str | None
+    created_at: datetime
+    submitted_at: datetime | None
+    settled_at: datetime | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "runId": self.run_id,
+            "couponSetId": self.coupon_set_id,
+            "couponSetName": self.coupon_set_name,
+            "count": self.count,
+            "status": self.status,
+            "importId": self.import_id,
+            "importStatus": self.import_status,
+            "total": self.total,
+            "success": self.success,
+            "errors": self.errors,
+            "rejected": self.rejected,
+            "errorReportUrl": self.error_report_url,
+            "error": self.error,
+            "createdAt": self.created_at.isoformat(),
+            "submittedAt": self.submitted_at.isoformat() if self.submitted_at else None,
+            "settledAt": self.settled_at.isoformat() if self.settled_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    command: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+    config_hash: str
+    pid: int | None
+    host: str | None
+    stats: dict[str, Any] | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "command": self.command,
+            "startedAt": self.started_at.isoformat(),
+            "finishedAt": self.finished_at.isoformat() if self.finished_at else None,
+            "outcome": self.outcome,
+            "configHash": self.config_hash,
+            "pid": self.pid,
+            "host": self.host,
+            "stats": self.stats,
+        }
+
+
+_BATCH_FIELDS = tuple(f.name for f in fields(Batch))
+
+
+def shape_key(spec: CodeSpec) -> str:
+    """A stable description of a code shape, to count the codes issued in each space."""
+    return json.dumps(
+        {
+            "alphabet": spec.symbols,
+            "pattern": spec.pattern,
+            "length": None if spec.pattern else spec.length,
+            "prefix": spec.prefix,
+            "suffix": spec.suffix,
+            "check": spec.check_symbol,
+        },
+        sort_keys=True,
+    )
+
+
+def default_ledger_path(rules_path: Path | None) -> Path:
+    """Beside the rules file (or in the current directory)."""
+    folder = rules_path.parent if rules_path is not None else Path(".")
+    return folder / DEFAULT_LEDGER_NAME
+
+
+def _create_private(path: Path, data: bytes | None = None) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        if data:
+            out.write(data)
+
+
+class Ledger:
+    """The SQLite ledger; open with :meth:`open` and use as a context manager."""
+
+    def __init__(self, path: Path | None, db: sqlite3.Connection, secret: bytes, *, readonly: bool):
+        self.path = path
+        self.db = db
+        self.readonly = readonly
+        self._secret = secret
+        self._lock_fd: int | None = None
+
+    # --- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, *, readonly: bool = False) -> Ledger:
+        """Open (creating it, its secret and its directory's files with mode 0600 if needed).
+
+        Raises ConfigError with a one-line message for a file that is not an SQLite database,
+        a read-only ledger, or a ledger whose secret file is missing.
+        """
+        path = Path(path)
+        secret_path = secret_path_of(path)
+        if readonly:
+            if not path.exists():
+                raise ConfigError(f"{path}: no ledger yet (it is created by the first run)")
+        else:
+            _check_writable(path)
+            if not path.exists():
+                if secret_path.exists():
+                    raise ConfigError(
+                        f"{secret_path} exists but the ledger {path} does not; move the old "
+                        "secret away (or restore the ledger from a backup)"
+                    )
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _create_private(secret_path, secrets.token_hex(32).encode())
+                _create_private(path)
+        try:
+            secret = bytes.fromhex(secret_path.read_text().strip())
+        except FileNotFoundError:
+            raise ConfigError(
+                f"the ledger's secret file {secret_path} is missing; without it voucherbot "
+                "cannot recognise the codes it issued. Restore it from a backup"
+            ) from None
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"{secret_path}: unreadable ledger secret ({exc})") from None
+        if len(secret) < 16:
+            raise ConfigError(f"{secret_path}: the ledger secret is too short")
+        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        try:
+            db = sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None)
+            db.execute("PRAGMA foreign_keys = ON")
+            if not readonly:
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = FULL")
+            ledger = cls(path, db, secret, readonly=readonly)
+            ledger._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise _db_error(path, exc) from None
+        return ledger
+
+    @classmethod
+    def memory(cls) -> Ledger:
+        """A throw-away ledger in memory (library use and tests): nothing survives the process."""
+        db = sqlite3.connect(":memory:", isolation_level=None)
+        db.execute("PRAGMA foreign_keys = ON")
+        ledger = cls(None, db, secrets.token_bytes(32), readonly=False)
+        ledger._migrate()
+        return ledger
+
+    def close(self) -> None:
+        self.unlock()
+        self.db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        if not self.readonly:
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS _voucherbot_migrations "
+                "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+        applied = {row[0] for row in self.db.execute("SELECT name FROM _voucherbot_migrations")}
+        for name, sql in MIGRATIONS:
+            if name in applied:
+                continue
+            if self.readonly:
+                raise ConfigError(
+                    f"{self.path}: the ledger needs migration {name}; run "
+                    "'voucherbot run' or 'voucherbot refill' once to apply it"
+                )
+            with self._transaction():
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute("INSERT INTO _voucherbot_migrations VALUES (?, ?)", (name, _now()))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- the run lock --------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        """Hold the ledger's run lock for the block, or raise LockedError naming the holder."""
+        if self.path is None:  # an in-memory ledger belongs to this process alone
+            yield
+            return
+        lock_path = lock_path_of(self.path)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 4096).decode(errors="replace").strip()
+            os.close(fd)
+            try:
+                info = json.loads(holder)
+                who = (
+                    f"pid {info['pid']} on {info['host']} ('{info['command']}', "
+                    f"started {info['started']})"
+                )
+            except (ValueError, KeyError, TypeError):
+                who = "another process"
+            raise LockedError(
+                f"another voucherbot run holds the ledger lock {lock_path}: "
+                f"{who}; try again when it has finished"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(
+            fd,
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "command": command,
+                    "started": _now(),
+                }
+            ).encode(),
+        )
+        self._lock_fd = fd
+        try:
+            yield
+        finally:
+            self.unlock()
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.ftruncate(self._lock_fd, 0)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # --- runs ----------------------------------------------------------------------------------
+
+    def start_run(self, command: str, config_hash: str) -> int:
+        """Record a new run; earlier runs left unfinished (killed) are marked 'interrupted'."""
+        with self._transaction():
+            self.db.execute(
+                "UPDATE runs SET outcome = 'interrupted' "
+                "WHERE finished_at IS NULL AND outcome IS NULL"
+            )
+            cursor = self.db.execute(
+                "INSERT INTO runs (command, started_at, config_hash, pid, host) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (command, _now(), config_hash, os.getpid(), socket.gethostname()),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(self, run_id: int, outcome: str, stats: dict[str, Any] | None = None) -> None:
+        with self._transaction():
+            self.db.execute(
+                "UPDATE runs SET finished_at = ?, outcome = ?, stats = ? WHERE id = ?",
+                (_now(), outcome, json.dumps(stats) if stats else None, run_id),
+            )
+
+    def runs(self, limit: int = 20) -> list[Run]:
+        rows = self.db.execute(
+            "SELECT id, command, started_at, finished_at, outcome, "
+            "config_hash, pid, host, stats FROM runs ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            Run(
+                r[0],
+                r[1],
+                datetime.fromisoformat(r[2]),
+                _time(r[3]),
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                json.loads(r[8]) if r[8] else None,
+            )
+            for r in rows
+        ]
+
+    # --- codes ---------------------------------------------------------------------------------
+
+    def fingerprint(self, code: str) -> bytes:
+        return hmac.digest(self._secret, code.encode(), "sha256")[:FINGERPRINT_BYTES]
+
+    def _known(self, fingerprints: Sequence[bytes]) -> set[bytes]:
+        found: set[bytes] = set()
+        for start in range(0, len(fingerprints), _CHUNK):
+            chunk = fingerprints[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                row[0]
+                for row in self.db.execute(
+                    f"SELECT fingerprint FROM codes WHERE fingerprint IN ({marks})",  # noqa: S608
+                    chunk,
+                )
+            )
+        return found
+
+    def issued(self, codes: Sequence[str]) -> set[str]:
+        """The subset of ``codes`` the ledger has issued before (in any batch, any set)."""
+        fps = [self.fingerprint(c) for c in codes]
+        known = self._known(fps)
+        return {c for c, f in zip(codes, fps, strict=True) if f in known}
+
+    def issued_count(self, shape: str) -> int:
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(count), 0) FROM batches WHERE shape = ? AND status != 'abandoned'",
+            (shape,),
+        ).fetchone()
+        return int(row[0])
+
+    def fresh_codes(self, spec: CodeSpec, count: int, *, rounds: int = 8) -> list[str]:
+        """``count`` new codes of shape ``spec`` that the ledger has never issued."""
+        shape = shape_key(spec)
+        before = self.issued_count(shape)
+        chosen: list[str] = []
+        taken: set[str] = set()
+        for _ in range(rounds):
+            need = count - len(chosen)
+            batch = generate(spec, need, issued=taken, issued_count=before + len(chosen))
+            clash = self.issued(batch)
+            for code in batch:
+                if code not in clash:
+                    chosen.append(code)
+                    taken.add(code)
+            if len(chosen) == count:
+                return chosen
+        raise VoucherbotError(
+            f"could not find {count:,} codes the ledger has not issued before "
+            f"after {rounds} rounds; use a longer code shape"
+        )
+
+    def mark_rejected(self, batch_id: int, codes: Iterable[str]) -> int:
+        """Mark the codes of a batch that the import rejected; returns how many matched."""
+        fps = [(self.fingerprint(c), batch_id) for c in codes]
+        with self._transaction():
+            cursor = self.db.executemany(
+                "UPDATE codes SET state = 'rejected' WHERE fingerprint = ? AND batch_id = ?", fps
+            )
+        return cursor.rowcount
+
+    # --- batches -------------------------------------------------------------------------------
+
+    def new_batch(
+        self, run_id: int | None, coupon_set: CouponSet, codes: Sequence[str], spec: CodeSpec
+    ) -> Batch:
+        """Commit a batch and the fingerprints of its codes, before any code leaves."""
+        try:
+            with self._transaction():
+                cursor = self.db.execute(
+                    "INSERT INTO batches (run_id, coupon_set_id, coupon_set_name, count, shape, "
+                    "status, created_at) VALUES (?, ?, ?, ?, ?, 'prepared', ?)",
+                    (run_id, coupon_set.id, coupon_set.name, len(codes), shape_key(spec), _now()),
+                )
+                batch_id = int(cursor.lastrowid or 0)
+                self.db.executemany(
+                    "INSERT INTO codes (fingerprint, batch_id) VALUES (?, ?)",
+                    ((self.fingerprint(c), batch_id) for c in codes),
+                )
+        except sqlite3.IntegrityError as exc:
+            if "one_open_batch_per_set" in str(exc) or "batches.coupon_set_id" in str(exc):
+                raise VoucherbotError(
+                    f"coupon set {coupon_set.id} already has a refill in "
+                    "flight; it is finished before a new one starts"
+                ) from None
+            raise VoucherbotError(
+                "a code of this batch was issued before; not sending it "
+                "(the ledger refuses duplicates)"
+            ) from None
+        return self.batch(batch_id)
+
+    def update(self, batch_id: int, **fields: Any) -> Batch:
+        """Set fields of a batch (status, import_id, totals...) in one committed transaction."""
+        if fields.get("status") in TERMINAL_STATUSES:
+            fields.setdefault("settled_at", _now())
+        columns = ", ".join(f"{name} = ?" for name in fields)
+        with self._transaction():
+            self.db.execute(
+                f"UPDATE batches SET {columns} WHERE id = ?",  # noqa: S608
+                (*fields.values(), batch_id),
+            )
+        return self.batch(batch_id)
+
+    _BATCH_COLUMNS = ", ".join(_BATCH_FIELDS)
+
+    def _batches(self, where: str, args: Sequence[Any]) -> list[Batch]:
+        rows = self.db.execute(
+            f"SELECT {self._BATCH_COLUMNS} FROM batches {where}",  # noqa: S608
+            args,
+        ).fetchall()
+        batches = []
+        for row in rows:
+            values: dict[str, Any] = dict(zip(_BATCH_FIELDS, row, strict=True))
+            values["created_at"] = datetime.fromisoformat(values["created_at"])
+            values["submitted_at"] = _time(values["submitted_at"])
+            values["settled_at"] = _time(values["settled_at"])
+            batches.append(Batch(**values))
+        return batches
+
+    def batch(self, batch_id: int) -> Batch:
+        (found,) = self._batches("WHERE id = ?", (batch_id,))
+        return found
+
+    def open_batches(self) -> list[Batch]:
+        marks = ",".join("?" * len(OPEN_STATUSES))
+        return self._batches(f"WHERE status IN ({marks}) ORDER BY id", OPEN_STATUSES)
+
+    def batches(self, *, set_id: str | None = None, limit: int = 50) -> list[Batch]:
+        if set_id is None:
+            return self._batches("ORDER BY id DESC LIMIT ?", (limit,))
+        return self._batches("WHERE coupon_set_id = ? ORDER BY id DESC LIMIT ?", (set_id, limit))
+
+    def known_import_ids(self) -> set[str]:
+        return {
+            row[0]
+            for row in self.db.execute("SELECT import_id FROM batches WHERE import_id IS NOT NULL")
+        }
+
+    def recently_abandoned(self, since: datetime) -> list[Batch]:
+        return self._batches(
+            "WHERE status = 'abandoned' AND import_id IS NULL AND "
+            "submitted_at IS NOT NULL AND submitted_at >= ? ORDER BY id",
+            (since.isoformat(timespec="milliseconds"),),
+        )
+
+    # --- snapshots -----------------------------------------------------------------------------
+
+    def record_snapshots(
+        self, run_id: int, coupon_sets: Iterable[CouponSet], taken_at: datetime
+    ) -> None:
+        when = taken_at.astimezone(UTC).isoformat(timespec="milliseconds")
+        with self._transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (run_id, cs.id, when, cs.available, cs.assigned, cs.quantity)
+                    for cs in coupon_sets
+                ),
+            )
+
+    def snapshots(self, *, since: datetime | None = None) -> dict[str, list[Snapshot]]:
+        """Every recorded snapshot by coupon set id, oldest first."""
+        floor = since.astimezone(UTC).isoformat(timespec="milliseconds") if since else ""
+        history: dict[str, list[Snapshot]] = {}
+        for set_id, taken, available, assigned, quantity in self.db.execute(
+            "SELECT coupon_set_id, taken_at, available, assigned, quantity FROM snapshots "
+            "WHERE taken_at >= ? ORDER BY coupon_set_id, taken_at",
+            (floor,),
+        ):
+            history.setdefault(set_id, []).append(
+                Snapshot(datetime.fromisoformat(taken), available, assigned, quantity)
+            )
+        return history
+
+
+def secret_path_of(path: Path) -> Path:
+    return path.with_name(path.name + ".secret")
+
+
+def lock_path_of(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _check_writable(path: Path) -> None:
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(
+            f"{path}: the ledger is read-only; voucherbot must be able to write it "
+            "(check its owner and mode)"
+        )
+    if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{folder}: cannot write in the ledger's folder (SQLite needs it for "
+            "its journal); choose another --ledger path"
+        )
+
+
+def _db_error(path: Path, exc: sqlite3.DatabaseError) -> ConfigError:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return ConfigError(
+            f"{path} is not a voucherbot ledger (not an SQLite database); "
+            "point --ledger at another file"
+        )
+    if "readonly" in text or "read-only" in text:
+        return ConfigError(f"{path}: the ledger is read-only; voucherbot must be able to write it")
+    return ConfigError(f"{path}: cannot use the ledger: {text}")
