@@ -1,0 +1,637 @@
+"""The shop side of generated codes: deliver each batch to the shop before Connectif gets it.
+
+Connectif only distributes codes; the shop's checkout must accept them too. A *sink* hands a
+batch of freshly generated codes to the shop, and returns only once the shop has confirmed it
+(anything else raises :class:`SinkError`). Every sink is idempotent by ``batch_id``: after a
+crash the same batch is delivered again, and the shop must treat that as a repeat. An empty
+batch is delivered by doing nothing.
+
+``none``     does nothing; the codes are *not* registered with the shop (reports say so).
+``file``     writes ``<coupon_set_id>-<batch_id>.csv`` (header ``code``, mode 0600) atomically
+             into ``directory`` (created 0700 if missing).
+``command``  runs ``command`` (no shell) with the CSV on stdin and ``VOUCHERBOT_COUPON_SET_ID``,
+             ``VOUCHERBOT_COUPON_SET_NAME``, ``VOUCHERBOT_BATCH_ID`` and ``VOUCHERBOT_COUNT`` in
+             its environment; exit status 0 means accepted. Its stdout is discarded.
+``webhook``  POSTs signed JSON chunks to an https ``url`` (see :class:`WebhookSink`).
+
+Messages and logs never contain codes, the webhook secret, or a URL's path or query.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import difflib
+import hashlib
+import hmac
+import io
+import json
+import logging
+import math
+import os
+import random
+import re
+import shlex
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+from urllib.parse import urlsplit
+
+import requests
+
+from voucherbot import __version__
+from voucherbot.errors import ConfigError, VoucherbotError, redact
+
+log = logging.getLogger(__name__)
+
+SINK_KINDS = ("none", "file", "command", "webhook")
+#: which sink kinds use each key; a key set for another kind is an error (a forgotten
+#: ``sink = "webhook"`` must not silently leave the codes unregistered)
+_USED_BY = {
+    "directory": ("file",),
+    "command": ("command",),
+    "timeout": ("command", "webhook"),
+    "url": ("webhook",),
+    "secret_env": ("webhook",),
+    "chunk_size": ("webhook",),
+    "retries": ("webhook",),
+}
+#: every key of [shop]: the sink's and the code pool's (see voucherbot.pool)
+SHOP_KEYS = ("sink", *_USED_BY, "pool")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MAX_RETRIES = 10
+MAX_BACKOFF = 30.0
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+class SinkError(VoucherbotError):
+    """The shop did not confirm a batch; its codes must not be imported into Connectif."""
+
+
+@dataclass(frozen=True)
+class SinkBatch:
+    coupon_set_id: str
+    coupon_set_name: str
+    batch_id: str  #: the ledger's id of the batch; the same on every re-delivery
+    codes: Sequence[str]
+
+
+class Sink(Protocol):
+    kind: str
+    registers_codes: bool
+
+    def deliver(self, batch: SinkBatch) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    kind: str = "none"
+    directory: Path | None = None  #: file sink (parse_sink resolves it against base_dir)
+    command: tuple[str, ...] = ()  #: command sink: argv
+    timeout: float = 60.0  #: command: run time limit; webhook: read timeout per request
+    url: str | None = None  #: webhook sink
+    secret_env: str | None = None  #: webhook sink: name of the variable holding the secret
+    chunk_size: int = 1000  #: webhook sink: codes per request
+    retries: int = 4  #: webhook sink: retries of a chunk after 5xx, 429 or a network failure
+
+
+# --- rules.toml ------------------------------------------------------------------------------
+
+
+class TableReader:
+    """Reads one TOML table; every error reads ``<where>: <context>: <what is wrong>``."""
+
+    def __init__(self, table: Any, where: str, context: str, known: Sequence[str]) -> None:
+        self.where, self.context = where, context
+        if not isinstance(table, Mapping):
+            raise self.fail(f"must be a table, not {_kind(table)}")
+        self.table: Mapping[str, Any] = table
+        for key in table:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise self.fail(f"unknown key '{key}'{hint}; known keys: {', '.join(known)}")
+
+    def fail(self, message: str) -> ConfigError:
+        return ConfigError(f"{self.where}: {self.context}: {message}")
+
+    def string(self, key: str) -> str | None:
+        value = self.table.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(f"'{key}' must be a non-empty string, not {_kind(value)}")
+        return value
+
+    def choice(self, key: str, choices: Sequence[str], default: str) -> str:
+        value = self.string(key) or default
+        if value not in choices:
+            close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise self.fail(f"'{key}' must be one of {', '.join(choices)}, not {value!r}{hint}")
+        return value
+
+    def number(
+        self,
+        key: str,
+        default: float,
+        *,
+        integer: bool = False,
+        minimum: float = 0,
+        above: bool = False,
+        maximum: float = math.inf,
+    ) -> Any:
+        value = self.table.get(key, default)
+        ok = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok:
+            raise self.fail(
+                f"'{key}' must be {'a whole number' if integer else 'a number'}, not {_kind(value)}"
+            )
+        if not math.isfinite(value) or value < minimum or (above and value == minimum):
+            raise self.fail(
+                f"'{key}' must be {'above' if above else 'at least'} {minimum:g}, not {value}"
+            )
+        if value > maximum:
+            raise self.fail(f"'{key}' must be at most {maximum:g}, not {value}")
+        return value
+
+    def path(self, key: str, base_dir: Path | None) -> Path | None:
+        text = self.string(key)
+        if text is None:
+            return None
+        path = Path(text).expanduser()
+        return path if path.is_absolute() or base_dir is None else base_dir / path
+
+    def url(self, key: str) -> str | None:
+        value = self.string(key)
+        problem = url_problem(value) if value is not None else None
+        if problem:
+            raise self.fail(f"'{key}' {problem}")
+        return value
+
+
+def parse_sink(table: Mapping[str, Any], where: str, base_dir: Path | None) -> SinkSettings:
+    """Validate the sink keys of ``[shop]`` (relative paths are relative to ``base_dir``)."""
+    read = TableReader(table, where, "[shop]", SHOP_KEYS)
+    kind = read.choice("sink", SINK_KINDS, "none")
+    for key, kinds in _USED_BY.items():
+        if key in read.table and kind not in kinds:
+            uses = " or ".join(f'"{k}"' for k in kinds)
+            raise read.fail(
+                f"'{key}' is only used by sink = {uses}, but sink is \"{kind}\"; "
+                f"set sink or remove '{key}'"
+            )
+    if kind != "none" and "pool" in read.table:
+        raise read.fail(
+            "give either 'sink' (voucherbot generates the codes and registers them "
+            "with the shop) or 'pool' (the shop generates them), not both"
+        )
+    command: tuple[str, ...] = ()
+    if "command" in read.table:
+        command = _command(read, base_dir)
+    secret_env = read.string("secret_env")
+    if secret_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", secret_env):
+        raise read.fail(
+            "'secret_env' must be the name of an environment variable, such as "
+            '"SHOP_WEBHOOK_SECRET" (not the secret itself)'
+        )
+    settings = SinkSettings(
+        kind=kind,
+        directory=read.path("directory", base_dir),
+        command=command,
+        timeout=float(read.number("timeout", 60.0, above=True)),
+        url=read.url("url"),
+        secret_env=secret_env,
+        chunk_size=read.number("chunk_size", 1000, integer=True, minimum=1),
+        retries=read.number("retries", 4, integer=True, maximum=MAX_RETRIES),
+    )
+    needs = {"file": ("directory",), "command": ("command",), "webhook": ("url", "secret_env")}
+    for key in needs.get(kind, ()):
+        if getattr(settings, key) in (None, ()):
+            raise read.fail(f"sink = \"{kind}\" needs '{key}'")
+    return settings
+
+
+def _command(read: TableReader, base_dir: Path | None) -> tuple[str, ...]:
+    raw = read.table["command"]
+    if isinstance(raw, str):
+        try:
+            argv = shlex.split(raw)
+        except ValueError as exc:
+            raise read.fail(f"'command' cannot be split into words: {exc}") from None
+    elif isinstance(raw, list) and all(isinstance(word, str) and word for word in raw):
+        argv = list(raw)
+    else:
+        raise read.fail(
+            "'command' must be a list of strings such as [\"/usr/local/bin/add-codes\""
+            ', "--shop", "main"], or one string'
+        )
+    if not argv:
+        raise read.fail("'command' is empty")
+    if "/" in argv[0] and not os.path.isabs(argv[0]) and base_dir is not None:
+        argv[0] = str(base_dir / argv[0])  # "./add-codes.sh" is beside the rules file
+    return tuple(argv)
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` may not carry codes or secrets (https only; http just for loopback), or None."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
+        return None
+    return (
+        "must be an https:// URL (plain http:// is allowed only for 127.0.0.1, localhost "
+        "and ::1, for testing)"
+    )
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL: no credentials, path or query (they may be secret)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid URL>"
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}"
+
+
+# --- the sinks ---------------------------------------------------------------------------------
+
+
+def make_sink(
+    settings: SinkSettings,
+    *,
+    env: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    session: requests.Session | None = None,
+) -> Sink:
+    """Build the configured sink. ``env`` (default ``os.environ``) holds the webhook secret and
+    is the command's environment; a missing secret is a ConfigError naming the variable."""
+    env = os.environ if env is None else env
+    if settings.kind == "file" and settings.directory is not None:
+        return FileSink(settings.directory)
+    if settings.kind == "command" and settings.command:
+        return CommandSink(settings.command, settings.timeout, env)
+    if settings.kind == "webhook" and settings.url and settings.secret_env:
+        problem = url_problem(settings.url)
+        if problem:
+            raise ConfigError(f"[shop] url {problem}")
+        secret = env.get(settings.secret_env, "")
+        if not secret:
+            raise ConfigError(
+                f"the webhook sink signs with the secret in the environment variable "
+                f"{settings.secret_env} ([shop] secret_env), which is not set or empty; set it "
+                "to the secret the shop uses to check X-Voucherbot-Signature"
+            )
+        return WebhookSink(settings, secret, session=session, sleep=sleep)
+    if settings.kind == "none":
+        return NoneSink()
+    raise ConfigError(f'[shop]: sink "{settings.kind}" is missing its settings')
+
+
+class NoneSink:
+    """No shop sink: the codes are not registered with the shop."""
+
+    kind = "none"
+    registers_codes = False
+
+    def deliver(self, batch: SinkBatch) -> None:
+        return None
+
+    def describe(self) -> str:
+        return "no shop sink: codes are not registered with the shop"
+
+
+class FileSink:
+    """One CSV per batch, ``<coupon_set_id>-<batch_id>.csv``, replaced atomically."""
+
+    kind = "file"
+    registers_codes = True
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def describe(self) -> str:
+        return f"file sink to {self.directory}"
+
+    def path_for(self, batch: SinkBatch) -> Path:
+        return (
+            self.directory / f"{_name_part(batch.coupon_set_id)}-{_name_part(batch.batch_id)}.csv"
+        )
+
+    def deliver(self, batch: SinkBatch) -> None:
+        if not batch.codes:
+            return
+        target = self.path_for(batch)
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.directory)
+        except OSError as exc:
+            raise SinkError(
+                f"file sink: cannot write into {self.directory}: "
+                f"{exc.strerror or exc}; check [shop] directory and its permissions"
+            ) from None
+        try:
+            with os.fdopen(fd, "wb") as out:
+                os.fchmod(out.fileno(), 0o600)
+                out.write(csv_bytes(batch.codes))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+            _fsync_directory(self.directory)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise SinkError(
+                f"file sink: cannot write {target}: {exc.strerror or exc}; check "
+                "the free space and permissions of [shop] directory"
+            ) from None
+
+
+class CommandSink:
+    """Runs a program per batch, CSV on stdin; exit status 0 confirms the batch."""
+
+    kind = "command"
+    registers_codes = True
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        timeout: float,
+        env: Mapping[str, str],
+        *,
+        kill_grace: float = 2.0,
+    ) -> None:
+        self.argv, self.timeout, self.env, self.kill_grace = tuple(argv), timeout, env, kill_grace
+
+    def describe(self) -> str:
+        return f"command sink running {self.argv[0]}"
+
+    def deliver(self, batch: SinkBatch) -> None:
+        if not batch.codes:
+            return
+        program = self.argv[0]
+        env = {
+            **self.env,
+            "VOUCHERBOT_COUPON_SET_ID": batch.coupon_set_id,
+            "VOUCHERBOT_COUPON_SET_NAME": batch.coupon_set_name,
+            "VOUCHERBOT_BATCH_ID": batch.batch_id,
+            "VOUCHERBOT_COUNT": str(len(batch.codes)),
+        }
+        what = f"command sink: {program} (batch {batch.batch_id})"
+        with tempfile.TemporaryFile() as errors:
+            try:
+                proc = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=errors,
+                    env=env,
+                    start_new_session=True,
+                )
+            except FileNotFoundError:
+                raise SinkError(
+                    f"command sink: program {program} not found; check [shop] "
+                    "command (cron's PATH is short: use an absolute path)"
+                ) from None
+            except OSError as exc:
+                raise SinkError(
+                    f"command sink: cannot start {program}: {exc.strerror or exc}; "
+                    "check that it is executable (chmod +x)"
+                ) from None
+            try:
+                proc.communicate(csv_bytes(batch.codes), timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                self._stop(proc)
+                tail = _last_line(errors, batch.codes)
+                raise SinkError(
+                    f"{what} did not finish within {self.timeout:g} s and was "
+                    f"stopped{tail}; make it faster or raise [shop] timeout"
+                ) from None
+            status = proc.returncode
+            if status != 0:
+                how = f"exit status {status}" if status > 0 else f"killed by signal {-status}"
+                tail = _last_line(errors, batch.codes)
+                raise SinkError(
+                    f"{what} refused the batch ({how}){tail}; the codes were not "
+                    "imported; fix the command and run again"
+                )
+
+    def _stop(self, proc: subprocess.Popen[bytes]) -> None:
+        """Stop the program's whole process group: TERM, then KILL after a grace period."""
+        _killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(self.kill_grace)
+        _killpg(proc.pid, signal.SIGKILL)  # a leader that ignored TERM, or its children
+        proc.wait()
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+
+
+class WebhookSink:
+    """POSTs the batch as signed JSON in chunks; every chunk must be answered 2xx.
+
+    Body (compact JSON, UTF-8): ``{"couponSetId", "couponSetName", "batchId", "chunk" (1-based),
+    "chunks", "codes"}``. Headers: ``Content-Type: application/json``, ``Idempotency-Key:
+    <batchId>-<chunk>`` and ``X-Voucherbot-Signature: sha256=<hex HMAC-SHA256 of the body
+    bytes>``. 5xx, 408, 429 and network failures are retried with jittered exponential backoff; any
+    other answer fails the batch at once.
+    """
+
+    kind = "webhook"
+    registers_codes = True
+
+    def __init__(
+        self,
+        settings: SinkSettings,
+        secret: str,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        assert settings.url is not None
+        self.url, self.settings, self._secret = settings.url, settings, secret.encode()
+        self.session = session or requests.Session()
+        self._sleep = sleep
+        self._jitter = random.Random()  # noqa: S311 - backoff jitter, not security
+
+    def __repr__(self) -> str:
+        return f"WebhookSink({origin(self.url)}, secret=<hidden>)"
+
+    def describe(self) -> str:
+        return f"webhook sink to {origin(self.url)}"
+
+    def deliver(self, batch: SinkBatch) -> None:
+        size = self.settings.chunk_size
+        chunks = math.ceil(len(batch.codes) / size)
+        for index in range(chunks):
+            codes = list(batch.codes[index * size : (index + 1) * size])
+            body = json.dumps(
+                {
+                    "couponSetId": batch.coupon_set_id,
+                    "couponSetName": batch.coupon_set_name,
+                    "batchId": batch.batch_id,
+                    "chunk": index + 1,
+                    "chunks": chunks,
+                    "codes": codes,
+                },
+                separators=(",", ":"),
+            ).encode()
+            self._post(
+                body,
+                f"{batch.batch_id}-{index + 1}",
+                codes,
+                f"chunk {index + 1}/{chunks} of batch {batch.batch_id}",
+            )
+
+    def sign(self, body: bytes) -> str:
+        return "sha256=" + hmac.new(self._secret, body, hashlib.sha256).hexdigest()
+
+    def _post(self, body: bytes, key: str, codes: Sequence[str], what: str) -> None:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"voucherbot/{__version__}",
+            "Idempotency-Key": key,
+            "X-Voucherbot-Signature": self.sign(body),
+        }
+        where = origin(self.url)
+        timeout = (min(10.0, self.settings.timeout), self.settings.timeout)
+        attempt = 0
+        while True:
+            retry_after = None
+            try:
+                response = self.session.post(
+                    self.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+                )
+            except requests.Timeout:
+                problem = f"no answer within {self.settings.timeout:g} s"
+            except requests.RequestException as exc:  # its text holds the URL: never show it
+                problem = f"connection failed ({type(exc).__name__})"
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    return
+                if status < 500 and status not in (408, 429):
+                    detail = _detail(response, codes, self._secret.decode())
+                    raise SinkError(
+                        f"webhook sink: {where} refused {what} (HTTP {status})"
+                        f"{detail}; the codes were not imported; fix the shop "
+                        "endpoint or [shop] settings and run again"
+                    )
+                problem = f"HTTP {status}"
+                retry_after = _seconds(response.headers.get("Retry-After"))
+            if attempt >= self.settings.retries:
+                raise SinkError(
+                    f"webhook sink: {where} did not accept {what}: {problem} after "
+                    f"{attempt + 1} attempt(s); the codes were not imported; run "
+                    "again later (re-delivery is safe)"
+                )
+            attempt += 1
+            wait = min(MAX_BACKOFF, 2.0 ** (attempt - 1)) * self._jitter.uniform(0.5, 1.0)
+            if retry_after is not None:
+                wait = min(MAX_BACKOFF, max(wait, retry_after))
+            note, retries = f"{where}: {problem} for {what}", self.settings.retries
+            log.warning("webhook sink: %s; retry %d/%d in %.1f s", note, attempt, retries, wait)
+            self._sleep(wait)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def csv_bytes(codes: Iterable[str]) -> bytes:
+    """The one-column CSV (header ``code``, ``\\n`` line ends) that sinks hand to the shop."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["code"])
+    writer.writerows([code] for code in codes)
+    return buffer.getvalue().encode()
+
+
+def _name_part(value: str) -> str:
+    if not _SAFE_NAME.fullmatch(value):
+        raise SinkError(
+            f"file sink: {value!r} cannot be part of a file name (letters, digits, "
+            "'.', '_' and '-' only)"
+        )
+    return value
+
+
+def _killpg(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a directory; the rename is still atomic
+        pass
+    finally:
+        os.close(fd)
+
+
+def _last_line(stream: IO[bytes], codes: Sequence[str]) -> str:
+    """``": <last stderr line>"`` (at most 200 characters, codes hidden), or ""."""
+    stream.seek(0, os.SEEK_END)
+    stream.seek(max(0, stream.tell() - 4096))
+    lines = [ln.strip() for ln in stream.read().decode("utf-8", "replace").splitlines()]
+    lines = [ln for ln in lines if ln]
+    if not lines:
+        return ""
+    line = "".join(c if c.isprintable() else "?" for c in lines[-1])
+    return ": " + _shorten(_hide_codes(line, codes))
+
+
+def _hide_codes(text: str, codes: Sequence[str]) -> str:
+    """Replace every code of the batch that ``text`` quotes with ``<code>``."""
+    known = set(codes)
+    return re.sub(
+        r"[^\s,;:\"'`()\[\]{}<>=]+",
+        lambda m: "<code>" if m[0] in known or m[0].rstrip(".") in known else m[0],
+        text,
+    )
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _detail(response: requests.Response, codes: Sequence[str], secret: str) -> str:
+    """``": <server detail>"`` from a JSON error body (detail, message or error), or ""."""
+    try:
+        doc = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(doc, dict):
+        return ""
+    for key in ("detail", "message", "error"):
+        if isinstance(doc.get(key), str) and doc[key].strip():
+            text = " ".join(doc[key].split())
+            return ": " + _shorten(redact(_hide_codes(text, codes), secret))
+    return ""
+
+
+def _seconds(value: str | None) -> float | None:
+    return float(value) if value and value.strip().isdigit() else None
+
+
+def _kind(value: Any) -> str:
+    names = {bool: "a boolean", int: "a whole number", float: "a number", str: "a string"}
+    shown = isinstance(value, int | float | str) and not isinstance(value, bool)
+    return names.get(type(value), f"a {type(value).__name__}") + (f" ({value!r})" if shown else "")
