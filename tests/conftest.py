@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-API_KEY = "65f0c0ffee:S3cr3tK3yValue-Do-Not-Print"
+from tests.support import Cli, FakeClock, sandbox_cli
+
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "", None}
+_real_getaddrinfo = socket.getaddrinfo
 
 
-class FakeClock:
-    """monotonic(), time() and sleep() that move together, without real waiting."""
+def _local_only(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if host not in _LOCAL_HOSTS:
+        raise OSError(f"tests never touch the internet (tried to resolve {host!r})")
+    return _real_getaddrinfo(host, *args, **kwargs)
 
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
 
-    def monotonic(self) -> float:
-        return self.now
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += max(0.0, seconds)
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only loopback names resolve inside the test process."""
+    monkeypatch.setattr(socket, "getaddrinfo", _local_only)
 
 
 @pytest.fixture
@@ -43,6 +42,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[No
         "VOUCHERBOT_LEDGER",
         "VOUCHERBOT_RAISE_ERRORS",
         "VOUCHERBOT_SANDBOX_KEY",
+        "VOUCHERBOT_FAILPOINT",
     ):
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
@@ -50,3 +50,10 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[No
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(tmp_path)
     yield
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    """voucherbot in subprocesses against a fresh in-process sandbox (see tests/support.py)."""
+    with sandbox_cli(tmp_path) as running:
+        yield running

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 from pytest_httpserver import HTTPServer
 
-from tests.conftest import API_KEY
+from tests.support import API_KEY
 from voucherbot.cli import cli
 from voucherbot.connectif import ConnectifClient
 from voucherbot.sandbox import RunningSandbox, SandboxConfig, start_sandbox
@@ -171,6 +171,8 @@ def test_import_with_error_rows_exits_1(httpserver: HTTPServer) -> None:
         "createdAt": "2026-01-01T00:00:00Z",
         "options": {"couponSetId": "s1", "delimiter": ","},
     }
+    report_url = httpserver.url_for("/files/report.csv")
+    httpserver.expect_request("/files/report.csv").respond_with_data("row,code,reason\n")
     httpserver.expect_request("/coupon-sets/s1").respond_with_json(set_doc)
     httpserver.expect_request("/imports/", method="POST").respond_with_json(
         dict(base, status="queued", success=0, errors=0), status=201
@@ -181,13 +183,13 @@ def test_import_with_error_rows_exits_1(httpserver: HTTPServer) -> None:
             status="finished",
             success=1,
             errors=2,
-            errorReportFileUrl="https://files.example/report.csv",
+            errorReportFileUrl=report_url,
         )
     )
     result = invoke(httpserver.url_for("/").rstrip("/"), "refill", "s1", "--count", "3", *FAST_POLL)
     assert result.exit_code == 1
     assert "import i1 finished: 1 imported, 2 failed of 3 sent" in result.stdout
-    assert "https://files.example/report.csv" in result.stdout
+    assert f"error report: {report_url}" in result.stdout
 
 
 def test_import_ending_in_error_exits_1(httpserver: HTTPServer) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.conftest import API_KEY
+from tests.support import API_KEY
 from voucherbot.cli import cli
 from voucherbot.codes import check_code
 from voucherbot.config import load_config

@@ -39,6 +39,7 @@ def test_full_example_parses_every_key() -> None:
 base_url = "http://127.0.0.1:8765"
 requests_per_minute = 60
 timeout = 30
+retry_backoff = 0.5
 active_workflow_statuses = ["active", "running"]
 inactive_workflow_statuses = ["draft"]
 
@@ -76,7 +77,7 @@ match = { id = "5f0c00000000000000000001" }
 enabled = false
 """)
     assert config.base_url == "http://127.0.0.1:8765"
-    assert (config.requests_per_minute, config.timeout) == (60, 30.0)
+    assert (config.requests_per_minute, config.timeout, config.retry_backoff) == (60, 30.0, 0.5)
     assert config.active_workflow_statuses == {"active", "running"}
     assert config.inactive_workflow_statuses == {"draft"}
     assert (config.poll.interval, config.poll.growth, config.poll.max_interval,

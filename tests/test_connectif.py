@@ -14,7 +14,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.conftest import API_KEY, FakeClock
+from tests.support import API_KEY, FakeClock
 from voucherbot import __version__
 from voucherbot.connectif import ConnectifClient
 from voucherbot.errors import (

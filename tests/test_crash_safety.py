@@ -7,20 +7,10 @@ no code twice in the sandbox, and the ledger agreeing with the sandbox's imports
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import API_KEY
-from tests.crash_helpers import Cli, assert_consistent, available, planned_refills, write_rules
-from voucherbot.sandbox import SandboxConfig, start_sandbox
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
-    with start_sandbox(SandboxConfig(seed=1, api_key=API_KEY, rate_limit=0)) as sandbox:
-        yield Cli(sandbox, write_rules(tmp_path))
+from tests.support import Cli, assert_consistent, available, planned_refills
 
 
 @pytest.mark.parametrize(("failpoint", "imports_after_kill", "status_after_kill"), [

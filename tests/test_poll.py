@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FakeClock
+from tests.support import FakeClock
 from voucherbot.errors import ConfigError
 from voucherbot.models import Import
 from voucherbot.poll import PollSettings, PollTimeoutError, poll_imports

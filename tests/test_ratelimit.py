@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import FakeClock
+from tests.support import FakeClock
 from voucherbot.ratelimit import RateBudget
 
 

@@ -43,8 +43,8 @@ CODE_KEYS = ("length", "pattern", "alphabet", "prefix", "suffix", "group", "sepa
              "check_symbol", "blocklist")
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "": ("connectif", "polling", "security", "ledger", "forecast", "defaults", "rule"),
-    "connectif": ("base_url", "requests_per_minute", "timeout", "active_workflow_statuses",
-                  "inactive_workflow_statuses"),
+    "connectif": ("base_url", "requests_per_minute", "timeout", "retry_backoff",
+                  "active_workflow_statuses", "inactive_workflow_statuses"),
     "polling": ("interval", "growth", "max_interval", "timeout"),
     "security": ("guess_rate", "min_guess_time"),
     "ledger": ("path",),
@@ -118,6 +118,8 @@ class Config:
     base_url: str | None = None
     requests_per_minute: int = 100
     timeout: float = 60.0
+    #: seconds before the first retry of a failed request; doubled each time (with jitter)
+    retry_backoff: float = 1.0
     active_workflow_statuses: frozenset[str] = frozenset(DEFAULT_ACTIVE_STATUSES)
     inactive_workflow_statuses: frozenset[str] = frozenset(DEFAULT_INACTIVE_STATUSES)
     poll: PollSettings = field(default_factory=PollSettings)
@@ -240,9 +242,10 @@ class _Parser:
         if "requests_per_minute" in connectif:
             values["requests_per_minute"] = self.number(connectif, "requests_per_minute", ctx,
                                                         integer=True, minimum=1)
-        if "timeout" in connectif:
-            values["timeout"] = float(self.number(connectif, "timeout", ctx, integer=False,
-                                                  minimum=0, above=True))
+        for key in ("timeout", "retry_backoff"):
+            if key in connectif:
+                values[key] = float(self.number(connectif, key, ctx, integer=False, minimum=0,
+                                                above=True))
         for key in ("active_workflow_statuses", "inactive_workflow_statuses"):
             if key in connectif:
                 values[key] = self.strings(connectif, key, ctx)

@@ -173,7 +173,7 @@ class ConnectifClient:
         return list(self.iter_coupon_sets())
 
     def get_coupon_set(self, set_id: str) -> CouponSet:
-        return CouponSet.from_json(self._get_json(f"/coupon-sets/{_segment(set_id)}", "get"))
+        return self._get_one(f"/coupon-sets/{_segment(set_id)}", CouponSet.from_json, "get")
 
     def iter_workflows(self) -> Iterator[Workflow]:
         return self._paginate("/workflows/", Workflow.from_json)
@@ -182,7 +182,7 @@ class ConnectifClient:
         return list(self.iter_workflows())
 
     def get_workflow(self, workflow_id: str) -> Workflow:
-        return Workflow.from_json(self._get_json(f"/workflows/{_segment(workflow_id)}", "get"))
+        return self._get_one(f"/workflows/{_segment(workflow_id)}", Workflow.from_json, "get")
 
     def iter_imports(self, *, max_pages: int | None = None) -> Iterator[Import]:
         """Imports as the server lists them (the sandbox: newest first)."""
@@ -192,7 +192,7 @@ class ConnectifClient:
         return list(self.iter_imports(max_pages=max_pages))
 
     def get_import(self, import_id: str, *, kind: str = "get") -> Import:
-        return Import.from_json(self._get_json(f"/imports/{_segment(import_id)}", kind))
+        return self._get_one(f"/imports/{_segment(import_id)}", Import.from_json, kind)
 
     def create_coupon_import(
         self,
@@ -237,7 +237,7 @@ class ConnectifClient:
             content_type="text/csv",
         )
         response = self._send("POST", "/imports/", "import", body=body)
-        return Import.from_json(self._json(response, "POST /imports/"))
+        return _parsed(Import.from_json, self._json(response, "POST /imports/"), "POST /imports/")
 
     def download(self, url: str, *, kind: str = "error-report") -> bytes:
         """GET a file the API pointed to (an error report).
@@ -264,7 +264,7 @@ class ConnectifClient:
                     f"the server answered GET {_path_of(url)} without a 'results' list"
                 )
             for item in doc["results"]:
-                yield parse(item)
+                yield _parsed(parse, item, f"GET {_path_of(url)}")
             links = doc.get("links")
             nxt = links.get("next") if isinstance(links, Mapping) else None
             if not isinstance(nxt, str) or not nxt:
@@ -280,6 +280,9 @@ class ConnectifClient:
                 raise BadResponseError(f"GET {path} pagination loops: links.next repeats a page")
             seen.add(nxt)
             url = nxt
+
+    def _get_one(self, path: str, parse: Callable[[Any], T], kind: str) -> T:
+        return _parsed(parse, self._get_json(path, kind), f"GET {path}")
 
     def _get_json(self, url: str, kind: str) -> Any:
         response = self._send("GET", url, kind)
@@ -338,7 +341,7 @@ class ConnectifClient:
                 error = _network_error(exc, what, self.timeout)
                 if (method == "GET" or not error.sent) and attempts < self.retries:
                     attempts += 1
-                    log.warning("%s; retrying (%d/%d)", error, attempts, self.retries)
+                    log.info("%s; retrying (%d/%d)", error, attempts, self.retries)
                     self._sleep(self._backoff(attempts))
                     continue
                 raise error from None
@@ -349,11 +352,11 @@ class ConnectifClient:
                 limited += 1
                 self.stats["429"] += 1
                 wait = self._wait_for_429(response, limited)
-                log.warning("%s: rate limited (429); waiting %.1f s", what, wait)
+                log.info("%s: rate limited (429); waiting %.1f s", what, wait)
                 continue
             if status >= 500 and method == "GET" and attempts < self.retries:
                 attempts += 1
-                log.warning(
+                log.info(
                     "%s: server error %d; retrying (%d/%d)", what, status, attempts, self.retries
                 )
                 self._sleep(self._backoff(attempts))
@@ -389,6 +392,14 @@ class ConnectifClient:
         wait = min(wait + jitter, self.budget.max_wait)
         self.budget.pause_for(wait)
         return wait
+
+
+def _parsed(parse: Callable[[Any], T], doc: Any, what: str) -> T:
+    """``parse(doc)``, with the request named in a BadResponseError."""
+    try:
+        return parse(doc)
+    except BadResponseError as exc:
+        raise BadResponseError(f"{what}: {exc}", status=exc.status) from None
 
 
 def _flag(value: bool) -> str:

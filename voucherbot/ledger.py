@@ -563,6 +563,15 @@ class Ledger:
             return self._batches("ORDER BY id DESC LIMIT ?", (limit,))
         return self._batches("WHERE coupon_set_id = ? ORDER BY id DESC LIMIT ?", (set_id, limit))
 
+    def shortfalls(self) -> dict[str, int]:
+        """Per coupon set, the codes its latest refill failed to import (rejected rows, or an
+        import that ended in error or was cancelled), when there are any."""
+        rows = self.db.execute(
+            "SELECT coupon_set_id, count - COALESCE(success, 0) FROM batches b WHERE id = "
+            "(SELECT MAX(id) FROM batches WHERE coupon_set_id = b.coupon_set_id AND status != "
+            "'abandoned') AND status IN ('finished', 'failed') AND import_id IS NOT NULL")
+        return {set_id: missed for set_id, missed in rows if missed > 0}
+
     def known_import_ids(self) -> set[str]:
         return {
             row[0]

@@ -133,11 +133,15 @@ def plan(
     now: datetime,
     *,
     history: Mapping[str, Sequence[Snapshot]] | None = None,
+    shortfalls: Mapping[str, int] | None = None,
 ) -> Plan:
     """Decide, for every coupon set, whether to refill it and by how much (see module doc).
 
     ``history`` maps coupon set ids to their recorded snapshots (any order); without it no
     forecast is made and ``min_days_left`` / ``cover_days`` fall back to the absolute keys.
+    ``shortfalls`` maps coupon set ids to the codes their last refill failed to import (rows
+    rejected, or an import that ended in error): a set above its threshold but below its
+    target is topped up by that many (see :func:`_top_up`).
     """
     by_id = {w.id: w for w in workflows}
     warnings: list[str] = []
@@ -175,9 +179,12 @@ def plan(
         if history is not None and cs.is_multiple:
             current = Snapshot(now, cs.available, cs.assigned, cs.quantity)
             fc = forecast([*history.get(cs.id, ()), current], now, config.forecast)
-        decisions.append(
-            _decide(cs, by_id, config, in_flight.get(cs.id), last_started.get(cs.id), now, fc)
-        )
+        decision = _decide(cs, by_id, config, in_flight.get(cs.id), last_started.get(cs.id),
+                           now, fc)
+        missed = (shortfalls or {}).get(cs.id, 0)
+        if missed > 0 and decision.skip in (Skip.ABOVE_THRESHOLD, Skip.AT_TARGET):
+            decision = _top_up(decision, missed, last_started.get(cs.id), now)
+        decisions.append(decision)
     decisions.sort(key=_order)
     for d in decisions:
         if d.is_refill:
@@ -190,6 +197,28 @@ def plan(
                     f"coupon set {d.coupon_set.name!r} ({d.coupon_set.id}), {d.rule_label}: {weak}"
                 )
     return Plan(tuple(decisions), tuple(warnings), now)
+
+
+def _top_up(d: Decision, missed: int, last_started: datetime | None, now: datetime) -> Decision:
+    """Refill the codes the set's last import failed to bring in, up to its target.
+
+    Rules still apply: only sets above their threshold come here (below it they are refilled
+    anyway), the cooldown holds, and neither the target nor ``max_per_run`` is passed.
+    """
+    available = d.coupon_set.available or 0
+    room = (d.target or 0) - available
+    count = min(missed, room, d.settings.max_per_run)
+    if count <= 0:
+        return d
+    if d.settings.cooldown and last_started is not None:
+        since = (now - last_started).total_seconds()
+        if since < d.settings.cooldown:
+            return replace(d, skip=Skip.COOLDOWN, reason=(
+                f"{missed:,} codes of the last import are missing; last import "
+                f"{_ago(max(0.0, since))} ago; cooldown is {_ago(d.settings.cooldown)}"))
+    return replace(d, action=Action.REFILL, skip=None, count=count, reason=(
+        f"top-up: the last import missed {missed:,} codes; available {available:,} < target "
+        f"{d.target or 0:,}"))
 
 
 def _order(d: Decision) -> tuple[bool, float, float, str, str]:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from voucherbot.codes import CodeSpec
@@ -39,6 +39,7 @@ def make_client(config: Config, env: Mapping[str, str] | None = None) -> Connect
         env.get("CONNECTIF_BASE_URL") or config.base_url or DEFAULT_BASE_URL,
         requests_per_minute=config.requests_per_minute,
         timeout=(DEFAULT_TIMEOUT[0], config.timeout),
+        backoff=config.retry_backoff,
     )
 
 
@@ -98,11 +99,17 @@ def make_plan(
     """
     state = read_state(client)
     imports = list(state.imports)
+    shortfalls: dict[str, int] = {}
     if ledger is not None:
+        shortfalls = ledger.shortfalls()
         if run_id is not None:
             ledger.record_snapshots(run_id, state.coupon_sets, state.read_at)
         imports += in_flight(ledger.open_batches())
-    return plan(state.coupon_sets, state.workflows, config, imports, state.read_at), state
+        since = state.read_at - timedelta(days=config.forecast.window_days + 1)
+        state = replace(state, history=ledger.snapshots(since=since))
+    the_plan = plan(state.coupon_sets, state.workflows, config, imports, state.read_at,
+                    history=state.history, shortfalls=shortfalls)
+    return the_plan, state
 
 
 @contextmanager

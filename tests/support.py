@@ -1,5 +1,5 @@
-"""Helpers for the crash-safety tests: voucherbot in a subprocess against an in-process sandbox,
-and the end-state checks every scenario must pass."""
+"""Test support: the API key and fake clock every test uses, voucherbot in a subprocess against
+an in-process sandbox, and the end-state checks every crash and fault scenario must pass."""
 
 from __future__ import annotations
 
@@ -9,13 +9,33 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import API_KEY
-from voucherbot.sandbox import RunningSandbox
+from voucherbot.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 
+API_KEY = "65f0c0ffee:S3cr3tK3yValue-Do-Not-Print"
 REPO_RULES = Path(__file__).resolve().parents[1] / "rules.toml"
+
+
+class FakeClock:
+    """monotonic(), time() and sleep() that move together, without real waiting."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(0.0, seconds)
 
 
 def write_rules(folder: Path, extra: str = "") -> Path:
@@ -24,6 +44,7 @@ def write_rules(folder: Path, extra: str = "") -> Path:
     text = text.replace("interval = 2 ", "interval = 0.05 ").replace("max_interval = 15 ",
                                                                        "max_interval = 0.2 ")
     text = text.replace('cooldown = "1h"', "cooldown = 0")
+    text = text.replace("[connectif]\n", "[connectif]\nretry_backoff = 0.05\n")
     path = folder / "rules.toml"
     path.write_text(text + extra)
     return path
@@ -44,11 +65,15 @@ class Cli:
         env.update(CONNECTIF_BASE_URL=self.sandbox.url, CONNECTIF_API_KEY=API_KEY, **extra)
         return env
 
-    def run(self, *args: str, failpoint: str | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, failpoint: str | None = None, timeout: float = 60,
+            unprivileged: bool = False) -> subprocess.CompletedProcess[str]:
+        """voucherbot in a subprocess; ``unprivileged`` drops root's right to ignore file
+        modes (so a read-only file is read-only even for root)."""
         extra = {"VOUCHERBOT_FAILPOINT": failpoint} if failpoint else {}
+        prefix = (["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+                  if unprivileged and os.geteuid() == 0 else [])
         return subprocess.run(
-            [sys.executable, "-m", "voucherbot", *args, "--rules", str(self.rules)],
+            [*prefix, sys.executable, "-m", "voucherbot", *args, "--rules", str(self.rules)],
             capture_output=True, text=True, timeout=timeout, env=self.env(**extra),
             cwd=self.rules.parent)
 
@@ -110,3 +135,11 @@ def assert_consistent(cli: Cli, before: dict[str, int], planned: dict[str, int])
 def copy_rules(src: Path, dst_folder: Path) -> Path:
     dst_folder.mkdir(parents=True, exist_ok=True)
     return Path(shutil.copy(src, dst_folder / "rules.toml"))
+
+
+@contextmanager
+def sandbox_cli(folder: Path) -> Iterator[Cli]:
+    """A fresh sandbox (seed 1, no rate limit, no demand) and the example rules in folder."""
+    config = SandboxConfig(seed=1, api_key=API_KEY, rate_limit=0, demand=False)
+    with start_sandbox(config) as sandbox:
+        yield Cli(sandbox, write_rules(folder))
