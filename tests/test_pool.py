@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from voucherbot.errors import ConfigError, VoucherbotError
-from voucherbot.pool import CodePool, PoolError, PoolSettings, PoolTake, _Fingerprints, parse_pool
+from voucherbot.pool import CodePool, PoolError, PoolTake, _Fingerprints
+from voucherbot.shop import parse_shop
 
 
 class Issued:
@@ -262,30 +263,37 @@ def test_fingerprints_behave_like_a_set(codes: list[str]) -> None:
 
 
 def test_parse_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert parse_pool({}, "rules.toml", tmp_path) == PoolSettings(None)
-    assert parse_pool({"pool": "codes"}, "rules.toml", tmp_path) == PoolSettings(tmp_path / "codes")
-    assert parse_pool({"pool": "/srv/p"}, "rules.toml", tmp_path) == PoolSettings(Path("/srv/p"))
-    assert parse_pool({"pool": "codes", "sink": "none"}, "r.toml", None).directory == Path("codes")
+    def pool(table: dict[str, Any], base: Path | None) -> Path | None:
+        return parse_shop({"source": "pool", **table}, "rules.toml", base).pool
+
+    assert parse_shop({}, "rules.toml", tmp_path).pool is None
+    assert pool({"pool": "codes"}, tmp_path) == tmp_path / "codes"
+    assert pool({"pool": "/srv/p"}, tmp_path) == Path("/srv/p")
+    assert pool({"pool": "codes", "sink": "none"}, None) == Path("codes")
     monkeypatch.setenv("HOME", "/home/shop")
-    assert parse_pool({"pool": "~/p"}, "rules.toml", tmp_path).directory == Path("/home/shop/p")
+    assert pool({"pool": "~/p"}, tmp_path) == Path("/home/shop/p")
 
 
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ({"pool": 3}, "'pool' must be a non-empty string, not a whole number (3)"),
-        ({"pool": " "}, "'pool' must be a non-empty string"),
-        ({"pol": "x"}, "unknown key 'pol' (did you mean 'pool'?)"),
         (
-            {"pool": "p", "sink": "file", "directory": "d"},
+            {"source": "pool", "pool": 3},
+            "'pool' must be a non-empty string, not a whole number (3)",
+        ),
+        ({"source": "pool", "pool": " "}, "'pool' must be a non-empty string"),
+        ({"pol": "x"}, "unknown key 'pol' (did you mean 'pool'?)"),
+        ({"pool": "p"}, "'pool' is only used with source = \"pool\""),
+        (
+            {"source": "pool", "pool": "p", "sink": "file", "directory": "d"},
             "give either 'sink' (voucherbot "
-            "generates the codes and registers them with the shop) or 'pool' (the shop generates "
-            "them), not both",
+            'generates the codes and registers them with the shop) or source = "pool" (the '
+            "shop generates them), not both",
         ),
     ],
 )
 def test_parse_pool_errors(table: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        parse_pool(table, "rules.toml", None)
-    assert str(info.value) == f"rules.toml: [shop]: {message}" or message in str(info.value)
+        parse_shop(table, "rules.toml", None)
+    assert message in str(info.value)
     assert str(info.value).startswith("rules.toml: [shop]: ")

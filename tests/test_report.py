@@ -29,7 +29,6 @@ from voucherbot.errors import ConfigError
 from voucherbot.forecast import Snapshot
 from voucherbot.models import CouponSet, Import, Workflow
 from voucherbot.planner import Plan, plan
-from voucherbot.refill import RefillResult, RunResult
 from voucherbot.report import (
     CSV_COLUMNS,
     FORMATS,
@@ -43,6 +42,7 @@ from voucherbot.report import (
 )
 from voucherbot.report_svg import SPARK_HEIGHT, SPARK_WIDTH, sparkline
 from voucherbot.report_text import render_run
+from voucherbot.results import RefillResult, RunResult
 from voucherbot.sandbox import SandboxConfig, start_sandbox
 
 NOW = datetime(2026, 3, 1, 9, 30, 15, tzinfo=UTC)
@@ -154,7 +154,9 @@ def test_rows_follow_the_plan_and_carry_every_field(report: Report) -> None:
         reason="available 50 < 200; 1 active workflow",
         threshold=200,
         target=2000,
+        shop="codes NOT registered with the shop (no [shop] sink)",
     )
+    assert rows[S_SINGLE].shop == ""
     assert rows[S_EVIL].count == 4990 and rows[S_EVIL].rule == "defaults"
     assert rows[S_EVIL].target == 5000 and rows[S_EVIL].threshold == 500
     single = rows[S_SINGLE]
@@ -313,6 +315,8 @@ MD_HEADERS = [
     "Active workflows",
     "Workflows",
     "Forecast",
+    "Shop",
+    "Pool left",
 ]
 
 
@@ -357,6 +361,8 @@ def test_markdown_table_has_every_set_and_field(report: Report) -> None:
         "Active workflows": "Welcome series",
         "Workflows": "Welcome series (active, wf-active-1), Draft campaign (draft, wf-draft)",
         "Forecast": "",
+        "Shop": "codes NOT registered with the shop (no [shop] sink)",
+        "Pool left": "",
     }
     draft = table[2]
     assert draft["Workflows"].endswith("wf-missing (not found)")
@@ -437,6 +443,8 @@ SET_KEYS = {
     "daysLeft",
     "emptyAt",
     "forecastNote",
+    "shop",
+    "poolRemaining",
     "activeWorkflows",
     "workflows",
 }
@@ -493,6 +501,8 @@ def test_json_has_the_documented_shape_and_values(report: Report) -> None:
         "daysLeft": None,
         "emptyAt": None,
         "forecastNote": None,
+        "shop": "codes NOT registered with the shop (no [shop] sink)",
+        "poolRemaining": None,
         "activeWorkflows": [{"id": "wf-active-1", "name": "Welcome series"}],
         "workflows": [
             {"id": "wf-active-1", "name": "Welcome series", "status": "active"},
@@ -618,7 +628,8 @@ def test_html_table_content(report: Report) -> None:
         "Threshold": "200",
         "Target": "2,000",
         "Action": "refill 1,950",
-        "Why": "available 50 < 200; 1 active workflow",
+        "Why": "available 50 < 200; 1 active workflow"
+        "codes NOT registered with the shop (no [shop] sink)",  # on a line of its own
         "Rule": "rule 'welcome'",
     }
     assert _text(welcome["Workflows"]) == (
@@ -846,7 +857,7 @@ def test_forecast_markdown(fc_report: Report) -> None:
 
 def test_forecast_csv(fc_report: Report) -> None:
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO(render(fc_report, "csv")))}
-    assert list(next(iter(rows.values())))[-4:] == [
+    assert list(next(iter(rows.values())))[-6:-2] == [
         "burn_per_day", "days_left", "empty_at", "forecast_note"]
     hot = rows[F_HOT]
     assert (hot["burn_per_day"], hot["days_left"], hot["empty_at"]) == (
@@ -1120,5 +1131,6 @@ def test_render_run_lists_each_refill_and_a_total(the_plan: Plan) -> None:
     assert lines[4].strip() == "error report: https://files.example/r.csv"
     assert lines[5].split()[-4:] == ["-", "FAILED", "-", "-"]
     assert lines[7].strip() == "the import was refused"
-    assert lines[-1] == f"0 of 2 refills succeeded; {refills[0].count - 2:,} codes imported."
+    assert f"0 of 2 refills succeeded; {refills[0].count - 2:,} codes imported." in lines
+    assert "were NOT registered with the shop (no [shop] sink)" in " ".join(text.split())
     assert render_run(RunResult(the_plan, ())) == "Nothing to do: 8 sets checked.\n"

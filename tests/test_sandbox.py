@@ -899,3 +899,22 @@ def test_conformance_script_passes() -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert result.stdout.rstrip().endswith("0 failure(s)")
     assert time.monotonic() - started < 60
+
+
+def test_one_date_header_that_follows_the_sandbox_clock() -> None:
+    """Over real HTTP: http.server must not add a wall-clock Date beside the app's own."""
+    import http.client
+    from email.utils import parsedate_to_datetime
+
+    with start_sandbox(SandboxConfig(api_key="k")) as sb:
+        sb.state.advance(3 * 86400)
+        conn = http.client.HTTPConnection("127.0.0.1", sb.port, timeout=10)
+        try:
+            conn.request("GET", "/coupon-sets/", headers={"Authorization": "apiKey k"})
+            response = conn.getresponse()
+            response.read()
+            dates = response.msg.get_all("Date") or []
+        finally:
+            conn.close()
+        assert len(dates) == 1
+        assert abs(parsedate_to_datetime(dates[0]).timestamp() - sb.state.now()) < 2

@@ -22,21 +22,27 @@ from werkzeug import Request, Response
 
 from voucherbot import __version__
 from voucherbot.errors import ConfigError
+from voucherbot.shop import ShopSettings, SinkSettings, parse_shop
 from voucherbot.sinks import (
     CommandSink,
     FileSink,
     NoneSink,
     SinkBatch,
     SinkError,
-    SinkSettings,
     WebhookSink,
     csv_bytes,
     make_sink,
-    origin,
-    parse_sink,
 )
+from voucherbot.tables import origin
 
 SET_ID = "64b7f0000000000000000001"
+
+
+def parse_sink(table: Any, where: str, base_dir: Path | None) -> SinkSettings:
+    """The sink part of a [shop] table."""
+    return parse_shop(table, where, base_dir).sink
+
+
 SECRET = "whsec-9f8e7d6c5b4a-do-not-print"
 TOKEN = "T0KEN-in-the-path"
 CODES = ["WEL-7KQ2M9XR", "WEL-P4HC8N3W", "WEL-Z2TB6Y9D"]
@@ -54,7 +60,9 @@ def many(n: int) -> list[str]:
 
 
 def test_defaults_are_no_sink() -> None:
-    assert parse_sink({}, "rules.toml", None) == SinkSettings()
+    assert parse_shop({}, "rules.toml", None) == ShopSettings()
+    assert not ShopSettings().registers_codes
+    assert "NOT registered with the shop" in ShopSettings().describe()
     sink = make_sink(SinkSettings())
     assert isinstance(sink, NoneSink)
     assert sink.kind == "none" and sink.registers_codes is False
@@ -105,7 +113,7 @@ def test_parse_webhook_sink() -> None:
 HOOK = {"sink": "webhook", "url": "https://shop.example.com/h", "secret_env": "S"}
 
 BAD_TABLES: list[tuple[dict[str, Any], str]] = [
-    ({"sinc": "file"}, "unknown key 'sinc' (did you mean 'sink'?); known keys: sink, "),
+    ({"sinc": "file"}, "unknown key 'sinc' (did you mean 'sink'?); known keys: source, sink, "),
     (
         {"sink": "fiel"},
         "'sink' must be one of none, file, command, webhook, not 'fiel' (did you mean 'file'?)",
@@ -142,7 +150,10 @@ BAD_TABLES: list[tuple[dict[str, Any], str]] = [
         '\'timeout\' is only used by sink = "command" or "webhook", but sink is "file"',
     ),
     ({"directory": "d"}, "'directory' is only used by sink = \"file\""),
-    ({"sink": "file", "directory": "d", "pool": "p"}, "give either 'sink'"),
+    ({"sink": "file", "directory": "d", "pool": "p"}, "'pool' is only used with source"),
+    ({"source": "pool", "pool": "p", "sink": "file", "directory": "d"}, "give either 'sink'"),
+    ({"source": "pool"}, "source = \"pool\" needs 'pool'"),
+    ({"source": "pol"}, "'source' must be one of generate, pool, not 'pol' (did you mean"),
 ]
 
 

@@ -34,8 +34,13 @@ log = logging.getLogger("voucherbot")
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    secret = os.environ.get("CONNECTIF_API_KEY")
-    click.echo(f"Error: {redact(message, secret)}", err=True)
+    from voucherbot.logs import json_logging
+
+    text = redact(message, os.environ.get("CONNECTIF_API_KEY"))
+    if json_logging():
+        log.error(text, extra={"exit_code": code})
+    else:
+        click.echo(f"Error: {text}", err=True)
     sys.exit(code)
 
 
@@ -61,15 +66,18 @@ class VoucherbotGroup(click.Group):
 @click.group(cls=VoucherbotGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="voucherbot")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              envvar="VOUCHERBOT_LOG_FORMAT", show_envvar=True, show_default=True,
+              help="Log lines on stderr as text, or one JSON object per line.")
+def cli(verbose: int, log_format: str) -> None:
     """Keep Connectif coupon sets full: plan refills, generate codes, import them.
 
     Set CONNECTIF_API_KEY (and CONNECTIF_BASE_URL for a sandbox) in the environment; the rules
     come from ./rules.toml or VOUCHERBOT_RULES.
     """
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    from voucherbot.logs import configure
+
+    configure(verbose, log_format)
 
 
 # --- shared options and helpers ----------------------------------------------------------------
@@ -230,8 +238,11 @@ def run(
     follows all the imports together. Exit status: 0 all refills clean or nothing to do,
     1 a refill failed, 2 configuration error, 3 API key refused, 75 another run is going on.
     """
+    from datetime import UTC, datetime
+
+    from voucherbot.errors import LockedError
     from voucherbot.report_text import render_run
-    from voucherbot.runner import make_client
+    from voucherbot.runner import make_client, notify, run_notice
     from voucherbot.runner import run as run_job
 
     config = _config(rules_path, required=True)
@@ -239,12 +250,18 @@ def run(
     if dry_run:
         _print_plan(config, ledger_file)
         return
-    with (
-        _ledger(config, ledger_file) as ledger,
-        make_client(config) as client,
-        _progress(quiet, "importing") as bar,
-    ):
-        result = run_job(client, config, ledger, poll=poll, on_progress=bar)
+    started = datetime.now(UTC)
+    with make_client(config) as client:
+        try:
+            with _ledger(config, ledger_file) as ledger, \
+                    _progress(quiet, "importing") as bar:
+                result = run_job(client, config, ledger, poll=poll, on_progress=bar)
+        except LockedError:
+            raise  # another run is at work: nothing has failed
+        except VoucherbotError as exc:  # a run that stopped must not stop silently
+            notify(config, run_notice(None, client.base_url, started, error=str(exc)))
+            raise
+        notify(config, run_notice(result, client.base_url, started))
     _warn(result.plan.warnings)
     if not quiet or not result.ok:
         click.echo(render_run(result), nl=False, err=quiet)

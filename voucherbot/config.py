@@ -25,7 +25,9 @@ from typing import Any
 from voucherbot.codes import DEFAULT_GUESS_FLOOR, DEFAULT_GUESS_RATE, CodeSpec
 from voucherbot.errors import ConfigError
 from voucherbot.forecast import ForecastSettings, format_duration
+from voucherbot.notify import NotifySettings, parse_notify
 from voucherbot.poll import PollSettings
+from voucherbot.shop import ShopSettings, parse_shop
 
 DEFAULT_RULES_FILE = "rules.toml"
 DEFAULT_ACTIVE_STATUSES = ("active",)
@@ -42,7 +44,8 @@ RULE_KEYS = (
 CODE_KEYS = ("length", "pattern", "alphabet", "prefix", "suffix", "group", "separator",
              "check_symbol", "blocklist")
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
-    "": ("connectif", "polling", "security", "ledger", "forecast", "defaults", "rule"),
+    "": ("connectif", "polling", "security", "ledger", "forecast", "shop", "notify", "defaults",
+         "rule"),
     "connectif": ("base_url", "requests_per_minute", "timeout", "retry_backoff",
                   "active_workflow_statuses", "inactive_workflow_statuses"),
     "polling": ("interval", "growth", "max_interval", "timeout"),
@@ -50,7 +53,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "ledger": ("path",),
     "forecast": ("window", "half_life", "min_snapshots", "min_span"),
     "defaults": RULE_KEYS,
-    "rule": ("name", "match", *RULE_KEYS),
+    "rule": ("name", "match", *RULE_KEYS, "shop"),
     "match": ("id", "name"),
     "code": CODE_KEYS,
 }
@@ -73,6 +76,8 @@ class RuleSettings:
     #: with a known forecast, refill enough for this many days of demand (instead of refill_to)
     cover_days: float | None = None
     safety_factor: float = 1.2  #: cover_days demand is multiplied by this
+    #: where the codes come from and how the shop hears of them ([shop], a rule's ``shop``)
+    shop: ShopSettings = field(default_factory=ShopSettings)
 
     def threshold(self, quantity: int | None) -> int:
         """Refill when ``available`` is below this many codes."""
@@ -133,6 +138,7 @@ class Config:
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
     #: the ledger file as written in rules.toml (relative paths are relative to the rules file)
     ledger_path: Path | None = None
+    notify: NotifySettings = field(default_factory=NotifySettings)  #: [notify]
     digest: str = ""  #: sha256 of the file's bytes ("" for built-in defaults)
 
     def rule_for(self, set_id: str, set_name: str) -> tuple[Rule | None, RuleSettings]:
@@ -270,8 +276,15 @@ class _Parser:
                 path.parent / where)
         values["forecast"] = self.forecast(self.table(doc, "forecast", ""))
         defaults_table = self.table(doc, "defaults", "")
-        defaults = self.rule_settings(defaults_table, RuleSettings(), "[defaults]", "defaults")
+        base_dir = path.parent if path is not None else None
+        values["notify"] = parse_notify(doc.get("notify", {}), self.where)
+        shop_table = self.table(doc, "shop", "")
+        defaults = replace(
+            self.rule_settings(defaults_table, RuleSettings(), "[defaults]", "defaults"),
+            shop=parse_shop(shop_table, self.where, base_dir))
         rules = self.rules(doc.get("rule", []), defaults, defaults_table.get("code", {}))
+        rules = tuple(self.rule_shop(rule, doc["rule"][rule.index - 1], shop_table, base_dir)
+                      for rule in rules)
         return replace(base, path=path, defaults=defaults, rules=rules, digest=digest, **values)
 
     def polling(self, table: Mapping[str, Any]) -> PollSettings:
@@ -331,6 +344,26 @@ class _Parser:
             settings = self.rule_settings(table, defaults, ctx, "rule", default_code)
             rules.append(Rule(index=index, match=match, settings=settings, name=name))
         return tuple(rules)
+
+    def rule_shop(self, rule: Rule, table: Mapping[str, Any], shop: Mapping[str, Any],
+                  base_dir: Path | None) -> Rule:
+        """A rule's ``shop`` laid over ``[shop]``; switching ``source`` or ``sink`` drops the
+        inherited keys of the other kind (a pool rule does not inherit a webhook)."""
+        own = table.get("shop")
+        if own is None:
+            return rule
+        if not isinstance(own, Mapping):
+            raise self.fail(self.match_context(rule), "'shop' must be a table such as "
+                                                "{ source = \"pool\", pool = \"pools/welcome\" }")
+        # the same kind of source: key by key; another source or sink: start afresh
+        merged = {} if "source" in own or "sink" in own else dict(shop)
+        merged.update(own)
+        settings = parse_shop(merged, self.where, base_dir, f"{self.match_context(rule)} shop")
+        return replace(rule, settings=replace(rule.settings, shop=settings))
+
+    @staticmethod
+    def match_context(rule: Rule) -> str:
+        return f"rule '{rule.name}' (#{rule.index})" if rule.name else f"rule #{rule.index}"
 
     def match(self, table: Mapping[str, Any], ctx: str) -> Match:
         if "match" not in table:

@@ -154,7 +154,9 @@ class ConnectifClient:
         return when + timedelta(seconds=time.monotonic() - seen)
 
     def _note_server_time(self, value: str | None) -> None:
-        if not value:
+        # one HTTP date has exactly one comma ("Fri, 27 Nov 2026 ..."); several Date headers
+        # folded into one value are ambiguous, so they are ignored
+        if not value or value.count(",") != 1:
             return
         try:
             when = parsedate_to_datetime(value)

@@ -8,9 +8,10 @@ from voucherbot.config import Config
 from voucherbot.connectif import ConnectifClient
 from voucherbot.ledger import Ledger
 from voucherbot.poll import PollSettings
-from voucherbot.refill import Refiller, RunResult
+from voucherbot.refill import Refiller
 from voucherbot.report import build_report, render
 from voucherbot.report_text import render_run
+from voucherbot.results import RunResult
 from voucherbot.runner import make_plan
 from voucherbot.sandbox import SandboxConfig, start_sandbox
 

@@ -35,6 +35,7 @@ import os
 import secrets
 import socket
 import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -106,6 +107,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             quantity INTEGER,
             PRIMARY KEY (coupon_set_id, run_id)
         );
+    """,
+    ),
+    (
+        "m002_ledger_id",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('ledger_id', lower(hex(randomblob(6))));
     """,
     ),
 )
@@ -234,6 +242,8 @@ class Ledger:
         self.readonly = readonly
         self._secret = secret
         self._lock_fd: int | None = None
+        self._pending: Path | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -296,6 +306,8 @@ class Ledger:
     def close(self) -> None:
         self.unlock()
         self.db.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     def __enter__(self) -> Ledger:
         return self
@@ -495,15 +507,20 @@ class Ledger:
     # --- batches -------------------------------------------------------------------------------
 
     def new_batch(
-        self, run_id: int | None, coupon_set: CouponSet, codes: Sequence[str], spec: CodeSpec
+        self, run_id: int | None, coupon_set: CouponSet, codes: Sequence[str],
+        spec: CodeSpec | None,
     ) -> Batch:
-        """Commit a batch and the fingerprints of its codes, before any code leaves."""
+        """Commit a batch and the fingerprints of its codes, before any code leaves.
+
+        ``spec`` is the shape of generated codes; None for codes taken from the shop's pool.
+        """
         try:
             with self._transaction():
                 cursor = self.db.execute(
                     "INSERT INTO batches (run_id, coupon_set_id, coupon_set_name, count, shape, "
                     "status, created_at) VALUES (?, ?, ?, ?, ?, 'prepared', ?)",
-                    (run_id, coupon_set.id, coupon_set.name, len(codes), shape_key(spec), _now()),
+                    (run_id, coupon_set.id, coupon_set.name, len(codes),
+                     shape_key(spec) if spec is not None else "pool", _now()),
                 )
                 batch_id = int(cursor.lastrowid or 0)
                 self.db.executemany(
@@ -571,6 +588,49 @@ class Ledger:
             "(SELECT MAX(id) FROM batches WHERE coupon_set_id = b.coupon_set_id AND status != "
             "'abandoned') AND status IN ('finished', 'failed') AND import_id IS NOT NULL")
         return {set_id: missed for set_id, missed in rows if missed > 0}
+
+    @property
+    def ledger_id(self) -> str:
+        """A random id of this ledger, so batch ids from another ledger never collide."""
+        return str(self.db.execute("SELECT value FROM meta WHERE key = 'ledger_id'")
+                   .fetchone()[0])
+
+    def sink_batch_id(self, batch: Batch) -> str:
+        """The id a shop sink sees for a batch: the same on every re-delivery."""
+        return f"{self.ledger_id}-{batch.id}"
+
+    # --- codes kept for re-delivery (undelivered batches only) ---------------------------------
+
+    def _pending_dir(self) -> Path:
+        if self._pending is None:
+            if self.path is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="voucherbot-pending-")
+                self._pending = Path(self._tmp.name)
+            else:
+                self._pending = self.path.with_name(self.path.name + ".pending")
+                self._pending.mkdir(mode=0o700, exist_ok=True)
+        return self._pending
+
+    def keep_codes(self, batch_id: int, codes: Sequence[str]) -> None:
+        """Keep a batch's codes (mode 0600) until it is delivered and submitted."""
+        path = self._pending_dir() / f"batch-{batch_id}.txt"
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write("\n".join(codes) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def kept_codes(self, batch_id: int) -> list[str] | None:
+        """The kept codes of a batch, or None when none were kept."""
+        path = self._pending_dir() / f"batch-{batch_id}.txt"
+        try:
+            return [c for c in path.read_text(encoding="utf-8").splitlines() if c]
+        except FileNotFoundError:
+            return None
+
+    def forget_codes(self, batch_id: int) -> None:
+        (self._pending_dir() / f"batch-{batch_id}.txt").unlink(missing_ok=True)
 
     def known_import_ids(self) -> set[str]:
         return {

@@ -20,13 +20,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-
 from voucherbot import __version__
-from voucherbot.sinks import TableReader, origin, url_problem
+
+if TYPE_CHECKING:
+    import requests
+from voucherbot.tables import TableReader, origin, url_problem
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,8 @@ def send(
     Never raises: any failure (an exception, a non-2xx answer, a timeout) is logged as a
     warning naming only the webhook's ``scheme://host``, and False is returned.
     """
+    import requests  # here, not at the top: `config check` must start fast
+
     if not settings.url or not should_notify(settings, notice):
         return False
     where = origin(settings.url)

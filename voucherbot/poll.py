@@ -11,12 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from voucherbot.connectif import ConnectifClient
 from voucherbot.errors import ConfigError, RefillError
-from voucherbot.models import Import
 
-ProgressCallback = Callable[[Import], None]
+if TYPE_CHECKING:  # the settings are read by `config check`, which must not load requests
+    from voucherbot.connectif import ConnectifClient
+    from voucherbot.models import Import
+
+ProgressCallback = Callable[["Import"], None]
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,11 @@ import csv
 import os
 import re
 from array import array
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from voucherbot.errors import VoucherbotError
-from voucherbot.sinks import SHOP_KEYS, TableReader
 
 POOL_SUFFIXES = (".csv", ".txt")
 MAX_CODE_LENGTH = 64
@@ -43,23 +41,6 @@ _BAD_CHARS = re.compile(r'[,;"\s]')
 
 class PoolError(VoucherbotError):
     """The code pool cannot be read."""
-
-
-@dataclass(frozen=True)
-class PoolSettings:
-    directory: Path | None = None  #: None: no pool (voucherbot generates the codes)
-
-
-def parse_pool(table: Mapping[str, Any], where: str, base_dir: Path | None) -> PoolSettings:
-    """Read ``pool`` from ``[shop]`` (a directory; relative paths are relative to ``base_dir``)."""
-    read = TableReader(table, where, "[shop]", SHOP_KEYS)
-    directory = read.path("pool", base_dir)
-    if directory is not None and read.table.get("sink", "none") != "none":
-        raise read.fail(
-            "give either 'sink' (voucherbot generates the codes and registers them with the "
-            "shop) or 'pool' (the shop generates them), not both"
-        )
-    return PoolSettings(directory)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from voucherbot import failpoints
 from voucherbot.codes import CodeSpec
+from voucherbot.config import Config, RuleSettings
 from voucherbot.connectif import ConnectifClient
 from voucherbot.errors import (
     ApiError,
@@ -49,6 +50,10 @@ from voucherbot.ledger import Batch, Ledger
 from voucherbot.models import CouponSet, Import
 from voucherbot.planner import Plan
 from voucherbot.poll import PollSettings, PollTimeoutError, ProgressCallback, poll_imports
+from voucherbot.pool import CodePool, PoolError
+from voucherbot.results import RefillResult, RunResult, result_of
+from voucherbot.shop import ShopSettings, SinkSettings
+from voucherbot.sinks import Sink, SinkBatch, SinkError, make_sink
 
 log = logging.getLogger(__name__)
 
@@ -59,71 +64,6 @@ CLOCK_SKEW = timedelta(minutes=5)
 #: Abandoned batches younger than this are matched again at every settle, in case their
 #: import shows up late in Connectif's list.
 READOPT_WINDOW = timedelta(days=2)
-
-
-@dataclass(frozen=True)
-class RefillResult:
-    """What one refill did: the set, how many codes were sent, and how its import ended."""
-
-    coupon_set: CouponSet
-    requested: int
-    final: Import | None = None
-    dry_run: bool = False
-    error: str | None = None  #: why the refill did not start or did not end
-    batch_id: int | None = None
-    resumed: bool = False  #: a batch an earlier run left open
-    abandoned: bool = False  #: its codes never reached Connectif
-
-    @property
-    def ok(self) -> bool:
-        """True for a dry run, nothing to do, or an import that finished with no error rows.
-
-        An earlier run's batch found abandoned is not a failure of this run: its codes never
-        left, and the set is planned afresh.
-        """
-        if self.resumed and self.abandoned:
-            return True
-        if self.error is not None:
-            return False
-        return self.final is None or self.final.succeeded_cleanly
-
-    def summary(self) -> str:
-        name = f"{self.coupon_set.name} ({self.coupon_set.id})"
-        if self.error is not None:
-            return f"{name}: FAILED: {self.error}"
-        if self.requested == 0:
-            return f"{name}: nothing to do, {self.coupon_set.available} available"
-        if self.dry_run or self.final is None:
-            return f"{name}: would import {self.requested:,} new codes (dry run)"
-        imp = self.final
-        text = (
-            f"{name}: import {imp.id} {imp.status}: {imp.success:,} imported, "
-            f"{imp.errors:,} failed of {self.requested:,} sent"
-        )
-        if imp.errors and imp.error_report_file_url:
-            text += f"; error report: {imp.error_report_file_url}"
-        return text
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """The outcome of a run: the batches settled from earlier runs, then this run's refills."""
-
-    plan: Plan
-    results: tuple[RefillResult, ...]
-    settled: tuple[RefillResult, ...] = ()
-
-    @property
-    def all(self) -> tuple[RefillResult, ...]:
-        return self.settled + self.results
-
-    @property
-    def ok(self) -> bool:
-        return all(r.ok for r in self.all)
-
-    @property
-    def failed(self) -> tuple[RefillResult, ...]:
-        return tuple(r for r in self.all if not r.ok)
 
 
 def write_codes_csv(path: Path, codes: Iterable[str]) -> int:
@@ -144,47 +84,6 @@ def write_codes_csv(path: Path, codes: Iterable[str]) -> int:
     return count
 
 
-def result_of(batch: Batch, *, resumed: bool = False) -> RefillResult:
-    """A batch as the ledger records it, as a RefillResult."""
-    coupon_set = CouponSet(
-        id=batch.coupon_set_id,
-        name=batch.coupon_set_name or batch.coupon_set_id,
-        type="multiple",
-        assigned=0,
-    )
-    final = None
-    if batch.import_id is not None:
-        final = Import(
-            id=batch.import_id,
-            status=batch.import_status or "queued",
-            total=batch.total,
-            success=batch.success or 0,
-            errors=batch.errors or 0,
-            error_report_file_url=batch.error_report_url,
-            coupon_set_id=batch.coupon_set_id,
-        )
-    error = None
-    if batch.status == "submitted":
-        status = final.status if final else "running"
-        error = (
-            f"import {batch.import_id} still {status} when the poll deadline passed; "
-            f"the next run follows it (or: voucherbot imports {batch.import_id})"
-        )
-    elif batch.status in ("failed", "abandoned"):
-        error = batch.error or batch.status
-    elif batch.status != "finished":
-        error = f"batch {batch.id} is still {batch.status}"
-    return RefillResult(
-        coupon_set,
-        batch.count,
-        final,
-        error=error,
-        batch_id=batch.id,
-        resumed=resumed,
-        abandoned=batch.status == "abandoned",
-    )
-
-
 @dataclass
 class Refiller:
     """Carries out refills for one run, recording every step in the ledger."""
@@ -197,15 +96,13 @@ class Refiller:
     on_progress: ProgressCallback | None = None
     sleep: Callable[[float], None] = time.sleep
     post_retries: int = 2
+    #: the rules, to find the shop sink of a batch an earlier run left undelivered
+    config: Config | None = None
+    sink_factory: Callable[[SinkSettings], Sink] = make_sink
+    _sinks: dict[SinkSettings, Sink] = field(default_factory=dict, repr=False)
+    _notes: dict[int, str] = field(default_factory=dict, repr=False)
 
     # --- one batch -----------------------------------------------------------------------------
-
-    def prepare(self, coupon_set: CouponSet, count: int, spec: CodeSpec) -> tuple[Batch, list[str]]:
-        """Fresh codes, committed with their batch before any of them leaves the process."""
-        codes = self.ledger.fresh_codes(spec, count)
-        batch = self.ledger.new_batch(self.run_id, coupon_set, codes, spec)
-        failpoints.hit("after-batch")
-        return batch, codes
 
     def submit(self, batch: Batch, codes: list[str]) -> Batch:
         """Upload the batch's codes; returns the batch as ``submitted``, ``failed`` or
@@ -383,6 +280,8 @@ class Refiller:
         for b in open_batches:
             if b.status == "submitting":
                 b = self.reconcile(b, imports)
+            elif b.status in ("delivering", "delivered"):
+                b = self._resume_delivery(b)
             elif b.status != "submitted":  # codes never left the process
                 b = self.ledger.update(
                     b.id, status="abandoned", error="the run stopped before sending the codes"
@@ -397,33 +296,117 @@ class Refiller:
                 to_follow.append(adopted)
         return results + [replace(r, resumed=True) for r in self.follow(to_follow)]
 
-    def refill(self, coupon_set: CouponSet, count: int, spec: CodeSpec) -> Batch | RefillResult:
-        """Prepare and submit one refill; a RefillResult when it could not start."""
+    def _resume_delivery(self, batch: Batch) -> Batch:
+        """Deliver an interrupted batch again (same codes, same id), then import it."""
+        codes = self.ledger.kept_codes(batch.id)
+        shop = self._shop_of(batch)
+        if codes is None or shop is None:
+            why = "its kept codes are gone" if codes is None else "no rules to find its sink"
+            return self.ledger.update(batch.id, status="abandoned",
+                                      error=f"could not deliver the batch again: {why}")
+        if batch.status == "delivering":
+            batch = self.deliver(batch, codes, shop, again=True)
+        if batch.status == "delivered":
+            batch = self.submit(batch, codes)
+        self.ledger.forget_codes(batch.id)
+        return batch
+
+    def _shop_of(self, batch: Batch) -> ShopSettings | None:
+        if self.config is None:
+            return None
+        return self.config.rule_for(batch.coupon_set_id, batch.coupon_set_name)[1].shop
+
+    # --- where codes come from, and the shop -----------------------------------------------------
+
+    def _sink(self, shop: ShopSettings) -> Sink:
+        if shop.sink not in self._sinks:
+            self._sinks[shop.sink] = self.sink_factory(shop.sink)
+        return self._sinks[shop.sink]
+
+    def take_codes(self, coupon_set: CouponSet, count: int,
+                   settings: RuleSettings) -> tuple[list[str], CodeSpec | None, str | None]:
+        """The codes for a refill: fresh ones, or the next unused ones of the shop's pool
+        (with a note when the pool held fewer than wanted, or when lines were skipped)."""
+        shop = settings.shop
+        if shop.source != "pool" or shop.pool is None:
+            return self.ledger.fresh_codes(settings.code, count), settings.code, None
+        take = CodePool(shop.pool).take(count, self.ledger.issued)
+        skipped = [f"{n:,} {what}" for n, what in (
+            (take.skipped_blank, "blank"), (take.skipped_duplicate, "duplicate"),
+            (take.skipped_issued, "already issued"), (take.skipped_invalid, "invalid"))
+            if n]
+        said = f" (skipped {', '.join(skipped)})" if skipped else ""
+        if not take.codes:
+            raise PoolError(f"the code pool in {shop.pool} has no unused codes left{said}; "
+                            "add the shop's new codes there")
+        note = None
+        if len(take.codes) < count:
+            note = (f"the pool in {shop.pool} held only {len(take.codes):,} unused codes of the "
+                    f"{count:,} wanted{said}")
+        elif skipped:
+            note = f"pool lines skipped: {', '.join(skipped)}"
+        return take.codes, None, note
+
+    def deliver(self, batch: Batch, codes: list[str], shop: ShopSettings, *,
+                again: bool = False) -> Batch:
+        """Hand generated codes to the shop's sink before Connectif gets them.
+
+        The codes are kept (mode 0600, beside the ledger) until the batch is submitted, so an
+        interrupted delivery can be made again with the same codes and batch id. A refusal
+        fails the batch: nothing of it is imported.
+        """
+        sink = self._sink(shop)
+        if shop.source == "pool" or not sink.registers_codes:
+            return batch
+        if not again:
+            self.ledger.keep_codes(batch.id, codes)
+            batch = self.ledger.update(batch.id, status="delivering")
+        failpoints.hit("delivering")
         try:
-            batch, codes = self.prepare(coupon_set, count, spec)
+            sink.deliver(SinkBatch(batch.coupon_set_id, batch.coupon_set_name,
+                                   self.ledger.sink_batch_id(batch), codes))
+        except SinkError as exc:
+            self.ledger.forget_codes(batch.id)
+            return self.ledger.update(
+                batch.id, status="failed",
+                error=f"{sink.describe()} did not take the codes, so none were imported: {exc}")
+        return self.ledger.update(batch.id, status="delivered")
+
+    def refill(self, coupon_set: CouponSet, count: int,
+               settings: RuleSettings) -> Batch | RefillResult:
+        """Take the codes, commit the batch, deliver it to the shop and submit the import;
+        a RefillResult when it stopped before the import was created."""
+        try:
+            codes, spec, note = self.take_codes(coupon_set, count, settings)
+            batch = self.ledger.new_batch(self.run_id, coupon_set, codes, spec)
+            failpoints.hit("after-batch")
         except (AuthError, PermissionDeniedError):
             raise
         except VoucherbotError as exc:
-            log.error(
-                "%s (%s): refill of %d codes not started: %s",
-                coupon_set.name,
-                coupon_set.id,
-                count,
-                exc,
-            )
+            log.error("%s (%s): refill of %d codes not started: %s", coupon_set.name,
+                      coupon_set.id, count, exc)
             return RefillResult(coupon_set, count, error=str(exc))
-        submitted = self.submit(batch, codes)
+        if note:
+            self._notes[batch.id] = note
+        batch = self.deliver(batch, codes, settings.shop)
+        if batch.status == "delivered" or batch.status == "prepared":
+            batch = self.submit(batch, codes)
+        self.ledger.forget_codes(batch.id)
         del codes
-        if submitted.status != "submitted":
-            return replace(result_of(submitted), coupon_set=coupon_set)
-        return submitted
+        if batch.status != "submitted":
+            return replace(result_of(batch), coupon_set=coupon_set, note=note)
+        return batch
+
+    def note(self, batch_id: int | None) -> str | None:
+        """What to know about a batch that is not a failure (a short pool), if anything."""
+        return self._notes.get(batch_id) if batch_id is not None else None
 
     def run_plan(self, plan: Plan, settled: Iterable[RefillResult] = ()) -> RunResult:
         """Submit one import per refill decision, then follow them all together."""
         started: list[Batch] = []
         early: dict[str, RefillResult] = {}
         for decision in plan.refills:
-            outcome = self.refill(decision.coupon_set, decision.count, decision.settings.code)
+            outcome = self.refill(decision.coupon_set, decision.count, decision.settings)
             if isinstance(outcome, RefillResult):
                 early[decision.coupon_set.id] = outcome
             else:
@@ -432,7 +415,13 @@ class Refiller:
         results = []
         for decision in plan.refills:
             cs = decision.coupon_set
-            results.append(
-                early[cs.id] if cs.id in early else replace(followed[cs.id], coupon_set=cs)
-            )
-        return RunResult(plan, tuple(results), tuple(settled))
+            if cs.id in early:
+                results.append(early[cs.id])
+            else:
+                done = followed[cs.id]
+                results.append(replace(done, coupon_set=cs, note=self.note(done.batch_id)))
+        pools = {d.coupon_set.id: d.settings.shop.pool for d in plan.refills
+                 if d.settings.shop.source == "pool" and d.settings.shop.pool is not None}
+        remaining = {set_id: CodePool(pool).remaining(self.ledger.issued)
+                     for set_id, pool in pools.items()}
+        return RunResult(plan, tuple(results), tuple(settled), remaining)

@@ -74,6 +74,10 @@ change (keys may be added). Numbers are plain integers, except ``burnPerDay`` an
           "forecastNote": "weighted over 14 days (56 intervals, half-life 3 days)",
                                        // how the forecast was made or why it is unknown
                                        // ("not enough history (...)"); null: no forecast
+          "shop": "codes NOT registered with the shop (no [shop] sink)",
+                                       // where its codes come from and whether the shop
+                                       // hears of them ([shop]); null for single sets
+          "poolRemaining": null,       // unused codes left in its pool (source = "pool")
           "activeWorkflows": [         // active workflows that use the set
             {"id": "6685d73edf561d802a759159", "name": "Browse abandonment – headphones"}
           ],
@@ -91,14 +95,15 @@ CSV columns
 
 ``id, name, type, available, quantity, assigned, threshold, target, rule, action, count,
 skip, reason, active_workflows, active_workflow_ids, workflows, workflow_ids, burn_per_day,
-days_left, empty_at, forecast_note``
+days_left, empty_at, forecast_note, shop, pool_remaining``
 
 The first thirteen are the JSON fields of a set; numbers are plain integers (no separators)
 and a missing value is an empty cell. ``active_workflows`` holds the names of the active
 workflows and ``workflows`` every referencing workflow as ``name (status)``, each joined with
-``"; "``; ``active_workflow_ids`` and ``workflow_ids`` hold their ids in the same order. The
-last four are the forecast fields, as in JSON (``burn_per_day`` and ``days_left`` with up to
-two decimals, empty when null; ``empty_at`` in ISO 8601 UTC). A text
+``"; "``; ``active_workflow_ids`` and ``workflow_ids`` hold their ids in the same order. Then
+the four forecast fields, as in JSON (``burn_per_day`` and ``days_left`` with up to two
+decimals, empty when null; ``empty_at`` in ISO 8601 UTC), then ``shop`` and
+``pool_remaining`` (``shop`` and ``poolRemaining`` in JSON). A text
 cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
 ``'`` so that spreadsheet programs show it as text instead of running it as a formula (CSV
 injection). Lines end with ``\\n``; write the text as UTF-8 (``utf-8-sig`` helps Excel).
@@ -111,7 +116,7 @@ import io
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -132,7 +137,8 @@ FORMATS = ("table", "markdown", "csv", "json", "html")
 CSV_COLUMNS = (
     "id", "name", "type", "available", "quantity", "assigned", "threshold", "target", "rule",
     "action", "count", "skip", "reason", "active_workflows", "active_workflow_ids", "workflows",
-    "workflow_ids", "burn_per_day", "days_left", "empty_at", "forecast_note",
+    "workflow_ids", "burn_per_day", "days_left", "empty_at", "forecast_note", "shop",
+    "pool_remaining",
 )  # fmt: skip
 LIST_SEPARATOR = "; "
 
@@ -165,6 +171,8 @@ class ReportRow:
     empty_at: datetime | None = None  #: when it runs out at that rate (UTC)
     forecast_note: str = ""  #: how the forecast was made or why it is unknown; "": none made
     history: tuple[tuple[datetime, int], ...] = ()  #: (time, available), oldest first
+    shop: str = ""  #: where its codes come from / whether the shop registers them
+    pool_remaining: int | None = None  #: unused codes left in its pool (source = "pool")
 
     @property
     def is_refill(self) -> bool:
@@ -227,13 +235,15 @@ def build_report(
     generated_at: datetime,
     source: str,
     history: Mapping[str, Sequence[Snapshot]] | None = None,
+    pool_remaining: Mapping[str, int] | None = None,
 ) -> Report:
     """The report of ``plan``; ``workflows`` give the names and statuses of referenced workflows.
 
     ``generated_at`` must be timezone-aware (it is shown in UTC); ``source`` names where the
     data came from, usually the API base URL (any ``user:password@`` or query is dropped).
     ``history`` (snapshots by coupon set id, as given to the planner) feeds the sparklines;
-    the forecast figures come from the plan's decisions.
+    the forecast figures come from the plan's decisions. ``pool_remaining`` gives the unused
+    codes left in the pool of each set whose codes come from a pool.
     """
     if generated_at.tzinfo is None or generated_at.utcoffset() is None:
         raise ValueError("generated_at must be a timezone-aware datetime, e.g. datetime.now(UTC)")
@@ -243,7 +253,10 @@ def build_report(
         generated_at=generated_at.astimezone(UTC),
         source=safe_source(source),
         rows=tuple(
-            _row(d, known, _levels(d, (history or {}).get(d.coupon_set.id, ()), read_at))
+            replace(
+                _row(d, known, _levels(d, (history or {}).get(d.coupon_set.id, ()), read_at)),
+                pool_remaining=(pool_remaining or {}).get(d.coupon_set.id),
+            )
             for d in plan.decisions
         ),
         warnings=tuple(encodable(w) for w in plan.warnings),
@@ -299,6 +312,7 @@ def _row(
         empty_at=fc.empty_at.astimezone(UTC) if fc and fc.empty_at else None,
         forecast_note=encodable(fc.note) if fc else "",
         history=history,
+        shop=encodable(d.settings.shop.describe()) if cs.is_multiple else "",
     )
 
 
@@ -362,8 +376,9 @@ def render_csv(report: Report) -> str:
             "" if v is None else str(v) if isinstance(v, int | float) else _csv_text(v)
             for v in _forecast_fields(r).values()
         ]
+        shop = [_csv_text(r.shop), "" if r.pool_remaining is None else str(r.pool_remaining)]
         writer.writerow(
-            cells + [_csv_text(LIST_SEPARATOR.join(items)) for items in lists] + forecast
+            cells + [_csv_text(LIST_SEPARATOR.join(items)) for items in lists] + forecast + shop
         )
     return buffer.getvalue()
 
@@ -404,6 +419,8 @@ def to_json(report: Report) -> dict[str, Any]:
             {
                 **_scalars(r),
                 **_forecast_fields(r),
+                "shop": r.shop or None,
+                "poolRemaining": r.pool_remaining,
                 "activeWorkflows": [{"id": i, "name": n} for i, n in r.active_workflows],
                 "workflows": [{"id": i, "name": n, "status": s} for i, n, s in r.workflows],
             }

@@ -246,7 +246,7 @@ def _row(position: int, r: ReportRow, forecasts: bool = False) -> str:
         _num(r.threshold),
         _num(r.target),
         _td(_e(action_text(r)), sort=str(r.count), cls="action"),
-        _td(_e(r.reason)),
+        _td(_e(r.reason) + _shop_note(r)),
         _td(_workflows(r), sort=str(len(r.active_workflows))),
         _td(_e(r.rule)),
     ]  # fmt: skip
@@ -307,3 +307,11 @@ def _bar(r: ReportRow) -> str:
             )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _shop_note(r: ReportRow) -> str:
+    """Where the codes come from, under the reason (refills and pooled sets only)."""
+    if not r.shop or not (r.is_refill or r.pool_remaining is not None):
+        return ""
+    left = "" if r.pool_remaining is None else f"; {r.pool_remaining:,} left"
+    return f'<br /><small class="shop">{_e(r.shop + left)}</small>'

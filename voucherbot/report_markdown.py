@@ -53,7 +53,7 @@ def render_markdown(report: Report) -> str:
             ("Burn/day", True), ("Days left", True), ("Empty by", False),
             ("Action", False), ("Count", True), ("Skip", False), ("Reason", False),
             ("Rule", False), ("Active workflows", False), ("Workflows", False),
-            ("Forecast", False),
+            ("Forecast", False), ("Shop", False), ("Pool left", True),
         ]  # fmt: skip
         lines.append("| " + " | ".join(h for h, _ in headers) + " |")
         lines.append("|" + "|".join("---:" if num else "---" for _, num in headers) + "|")
@@ -66,7 +66,7 @@ def render_markdown(report: Report) -> str:
                 number(r.count), r.skip or "", _md(r.reason), _md(r.rule),
                 _md(", ".join(name for _, name in r.active_workflows)),
                 _md(", ".join(_workflow_with_id(w) for w in r.workflows)),
-                _md(r.forecast_note),
+                _md(r.forecast_note), _md(r.shop), number(r.pool_remaining, ""),
             ]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines).rstrip("\n") + "\n"

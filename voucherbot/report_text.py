@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
-    from voucherbot.refill import RunResult
     from voucherbot.report import Report, ReportRow
+    from voucherbot.results import RunResult
 
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 #: Bidirectional overrides and isolates could reorder the rest of a line in a terminal.
@@ -222,6 +222,9 @@ def _table_lines(rows: Sequence[ReportRow], width: int) -> list[str]:
         if row.active_workflows:
             names = ", ".join(clean(name) for _, name in row.active_workflows)
             out.append(f"{_INDENT}active: {names}")
+        if row.shop and (row.is_refill or row.pool_remaining is not None):
+            left = "" if row.pool_remaining is None else f"; {row.pool_remaining:,} left"
+            out += _reason_lines(f"{_INDENT}shop: ", clean(row.shop) + left, width)
     return out
 
 
@@ -280,6 +283,13 @@ def render_run(result: RunResult, *, width: int = 100) -> str:
     total = f"{done} of {plural(len(result.results), 'refill')} succeeded; " if result.results \
         else "No new refills; "
     lines += ["", f"{total}{plural(imported, 'code')} imported."]
+    for set_id, left in sorted(result.pool_remaining.items()):
+        lines.append(f"Pool of {set_id}: {left:,} unused codes left.")
+    unregistered = [d for d in result.plan.refills if not d.settings.shop.registers_codes]
+    if unregistered:
+        lines += wrapped(
+            f"Note: the codes of {plural(len(unregistered), 'set')} were NOT registered with "
+            "the shop (no [shop] sink): make sure its checkout accepts them.")
     failed_earlier = [r for r in result.settled if not r.ok]
     if failed_earlier:
         n = len(failed_earlier)

@@ -21,9 +21,11 @@ from voucherbot.errors import ConfigError, NotFoundError, VoucherbotError
 from voucherbot.forecast import Snapshot
 from voucherbot.ledger import Batch, Ledger, default_ledger_path
 from voucherbot.models import CouponSet, Import, Workflow
+from voucherbot.notify import RunNotice, send
 from voucherbot.planner import Plan, plan
 from voucherbot.poll import PollSettings, ProgressCallback
-from voucherbot.refill import Refiller, RefillResult, RunResult
+from voucherbot.refill import Refiller
+from voucherbot.results import RefillResult, RunResult
 
 #: How many pages of GET /imports/ a run reads to find imports in flight and the last import
 #: of each set (for ``cooldown``). The sandbox lists imports newest first.
@@ -149,7 +151,8 @@ def run(
 ) -> RunResult:
     """The cron job: settle what earlier runs left open, plan, refill, follow, record."""
     with _recorded_run(ledger, "run", config, client) as run_id:
-        refiller = Refiller(client, ledger, run_id, poll or config.poll, workdir, on_progress)
+        refiller = Refiller(client, ledger, run_id, poll or config.poll, workdir, on_progress,
+                            config=config)
         settled = refiller.settle()
         the_plan, _ = make_plan(client, config, ledger, run_id)
         return refiller.run_plan(the_plan, settled)
@@ -189,7 +192,8 @@ def refill_set(
         return RunResult(empty, (RefillResult(coupon_set, wanted, dry_run=True),))
     ledger = ledger or Ledger.memory()
     with _recorded_run(ledger, "refill", config, client) as run_id:
-        refiller = Refiller(client, ledger, run_id, poll or config.poll, workdir, on_progress)
+        refiller = Refiller(client, ledger, run_id, poll or config.poll, workdir, on_progress,
+                            config=config)
         settled = tuple(refiller.settle())
         coupon_set = _refillable(client, set_id)
         wanted = count if count is not None else max(0, (to or 0) - (coupon_set.available or 0))
@@ -201,12 +205,15 @@ def refill_set(
                 coupon_set, wanted, batch_id=busy[0].id,
                 error=f"batch {busy[0].id} (import {busy[0].import_id}) is still in flight "
                       "for this set; a set never gets two refills at once"),), settled)
-        spec = spec or config.rule_for(coupon_set.id, coupon_set.name)[1].code
-        outcome = refiller.refill(coupon_set, wanted, spec)
+        settings = config.rule_for(coupon_set.id, coupon_set.name)[1]
+        if spec is not None:
+            settings = replace(settings, code=spec)
+        outcome = refiller.refill(coupon_set, wanted, settings)
         if isinstance(outcome, RefillResult):
             return RunResult(empty, (outcome,), settled)
         (followed,) = refiller.follow([outcome])
-        return RunResult(empty, (replace(followed, coupon_set=coupon_set),), settled)
+        note = refiller.note(outcome.id)
+        return RunResult(empty, (replace(followed, coupon_set=coupon_set, note=note),), settled)
 
 
 def _refillable(client: ConnectifClient, set_id: str) -> CouponSet:
@@ -222,3 +229,30 @@ def _refillable(client: ConnectifClient, set_id: str) -> CouponSet:
             f"coupon set {coupon_set.name!r} ({set_id}) is a {coupon_set.type!r} set with one "
             "shared code; only 'multiple' sets hold codes to refill")
     return coupon_set
+
+
+def run_notice(result: RunResult | None, source: str, started_at: datetime,
+               error: str | None = None) -> RunNotice:
+    """What a run did (or the error that stopped it), for the [notify] webhook."""
+    refills: list[tuple[str, str, int, str | None, str]] = []
+    failures: list[str] = []
+    if result is not None:
+        for r in result.all:
+            imported = r.final.success if r.final is not None and not r.abandoned else 0
+            import_id = r.final.id if r.final is not None else None
+            if r.ok:
+                status = "abandoned (never sent)" if r.abandoned else (
+                    r.final.status if r.final else "nothing to do")
+            else:
+                status = "failed"
+                failures.append(r.summary())
+            refills.append((r.coupon_set.name, r.coupon_set.id, imported, import_id, status))
+    if error is not None:
+        failures.append(error)
+    return RunNotice(ok=not failures, refills=refills, failures=failures, source=source,
+                     started_at=started_at)
+
+
+def notify(config: Config, notice: RunNotice) -> bool:
+    """Send the run's notification if [notify] asks for it; never raises."""
+    return send(config.notify, notice)

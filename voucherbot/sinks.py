@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import difflib
 import hashlib
 import hmac
 import io
@@ -31,7 +30,6 @@ import math
 import os
 import random
 import re
-import shlex
 import signal
 import subprocess
 import tempfile
@@ -39,32 +37,17 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
-from urllib.parse import urlsplit
+from typing import IO, Protocol
 
 import requests
 
 from voucherbot import __version__
 from voucherbot.errors import ConfigError, VoucherbotError, redact
+from voucherbot.shop import SinkSettings
+from voucherbot.tables import origin, url_problem
 
 log = logging.getLogger(__name__)
 
-SINK_KINDS = ("none", "file", "command", "webhook")
-#: which sink kinds use each key; a key set for another kind is an error (a forgotten
-#: ``sink = "webhook"`` must not silently leave the codes unregistered)
-_USED_BY = {
-    "directory": ("file",),
-    "command": ("command",),
-    "timeout": ("command", "webhook"),
-    "url": ("webhook",),
-    "secret_env": ("webhook",),
-    "chunk_size": ("webhook",),
-    "retries": ("webhook",),
-}
-#: every key of [shop]: the sink's and the code pool's (see voucherbot.pool)
-SHOP_KEYS = ("sink", *_USED_BY, "pool")
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-MAX_RETRIES = 10
 MAX_BACKOFF = 30.0
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -88,185 +71,6 @@ class Sink(Protocol):
     def deliver(self, batch: SinkBatch) -> None: ...
 
     def describe(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class SinkSettings:
-    kind: str = "none"
-    directory: Path | None = None  #: file sink (parse_sink resolves it against base_dir)
-    command: tuple[str, ...] = ()  #: command sink: argv
-    timeout: float = 60.0  #: command: run time limit; webhook: read timeout per request
-    url: str | None = None  #: webhook sink
-    secret_env: str | None = None  #: webhook sink: name of the variable holding the secret
-    chunk_size: int = 1000  #: webhook sink: codes per request
-    retries: int = 4  #: webhook sink: retries of a chunk after 5xx, 429 or a network failure
-
-
-# --- rules.toml ------------------------------------------------------------------------------
-
-
-class TableReader:
-    """Reads one TOML table; every error reads ``<where>: <context>: <what is wrong>``."""
-
-    def __init__(self, table: Any, where: str, context: str, known: Sequence[str]) -> None:
-        self.where, self.context = where, context
-        if not isinstance(table, Mapping):
-            raise self.fail(f"must be a table, not {_kind(table)}")
-        self.table: Mapping[str, Any] = table
-        for key in table:
-            if key not in known:
-                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise self.fail(f"unknown key '{key}'{hint}; known keys: {', '.join(known)}")
-
-    def fail(self, message: str) -> ConfigError:
-        return ConfigError(f"{self.where}: {self.context}: {message}")
-
-    def string(self, key: str) -> str | None:
-        value = self.table.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(f"'{key}' must be a non-empty string, not {_kind(value)}")
-        return value
-
-    def choice(self, key: str, choices: Sequence[str], default: str) -> str:
-        value = self.string(key) or default
-        if value not in choices:
-            close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise self.fail(f"'{key}' must be one of {', '.join(choices)}, not {value!r}{hint}")
-        return value
-
-    def number(
-        self,
-        key: str,
-        default: float,
-        *,
-        integer: bool = False,
-        minimum: float = 0,
-        above: bool = False,
-        maximum: float = math.inf,
-    ) -> Any:
-        value = self.table.get(key, default)
-        ok = isinstance(value, int) if integer else isinstance(value, int | float)
-        if isinstance(value, bool) or not ok:
-            raise self.fail(
-                f"'{key}' must be {'a whole number' if integer else 'a number'}, not {_kind(value)}"
-            )
-        if not math.isfinite(value) or value < minimum or (above and value == minimum):
-            raise self.fail(
-                f"'{key}' must be {'above' if above else 'at least'} {minimum:g}, not {value}"
-            )
-        if value > maximum:
-            raise self.fail(f"'{key}' must be at most {maximum:g}, not {value}")
-        return value
-
-    def path(self, key: str, base_dir: Path | None) -> Path | None:
-        text = self.string(key)
-        if text is None:
-            return None
-        path = Path(text).expanduser()
-        return path if path.is_absolute() or base_dir is None else base_dir / path
-
-    def url(self, key: str) -> str | None:
-        value = self.string(key)
-        problem = url_problem(value) if value is not None else None
-        if problem:
-            raise self.fail(f"'{key}' {problem}")
-        return value
-
-
-def parse_sink(table: Mapping[str, Any], where: str, base_dir: Path | None) -> SinkSettings:
-    """Validate the sink keys of ``[shop]`` (relative paths are relative to ``base_dir``)."""
-    read = TableReader(table, where, "[shop]", SHOP_KEYS)
-    kind = read.choice("sink", SINK_KINDS, "none")
-    for key, kinds in _USED_BY.items():
-        if key in read.table and kind not in kinds:
-            uses = " or ".join(f'"{k}"' for k in kinds)
-            raise read.fail(
-                f"'{key}' is only used by sink = {uses}, but sink is \"{kind}\"; "
-                f"set sink or remove '{key}'"
-            )
-    if kind != "none" and "pool" in read.table:
-        raise read.fail(
-            "give either 'sink' (voucherbot generates the codes and registers them "
-            "with the shop) or 'pool' (the shop generates them), not both"
-        )
-    command: tuple[str, ...] = ()
-    if "command" in read.table:
-        command = _command(read, base_dir)
-    secret_env = read.string("secret_env")
-    if secret_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", secret_env):
-        raise read.fail(
-            "'secret_env' must be the name of an environment variable, such as "
-            '"SHOP_WEBHOOK_SECRET" (not the secret itself)'
-        )
-    settings = SinkSettings(
-        kind=kind,
-        directory=read.path("directory", base_dir),
-        command=command,
-        timeout=float(read.number("timeout", 60.0, above=True)),
-        url=read.url("url"),
-        secret_env=secret_env,
-        chunk_size=read.number("chunk_size", 1000, integer=True, minimum=1),
-        retries=read.number("retries", 4, integer=True, maximum=MAX_RETRIES),
-    )
-    needs = {"file": ("directory",), "command": ("command",), "webhook": ("url", "secret_env")}
-    for key in needs.get(kind, ()):
-        if getattr(settings, key) in (None, ()):
-            raise read.fail(f"sink = \"{kind}\" needs '{key}'")
-    return settings
-
-
-def _command(read: TableReader, base_dir: Path | None) -> tuple[str, ...]:
-    raw = read.table["command"]
-    if isinstance(raw, str):
-        try:
-            argv = shlex.split(raw)
-        except ValueError as exc:
-            raise read.fail(f"'command' cannot be split into words: {exc}") from None
-    elif isinstance(raw, list) and all(isinstance(word, str) and word for word in raw):
-        argv = list(raw)
-    else:
-        raise read.fail(
-            "'command' must be a list of strings such as [\"/usr/local/bin/add-codes\""
-            ', "--shop", "main"], or one string'
-        )
-    if not argv:
-        raise read.fail("'command' is empty")
-    if "/" in argv[0] and not os.path.isabs(argv[0]) and base_dir is not None:
-        argv[0] = str(base_dir / argv[0])  # "./add-codes.sh" is beside the rules file
-    return tuple(argv)
-
-
-def url_problem(url: str) -> str | None:
-    """Why ``url`` may not carry codes or secrets (https only; http just for loopback), or None."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        return "is not a valid URL"
-    if parts.scheme == "https" and host:
-        return None
-    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
-        return None
-    return (
-        "must be an https:// URL (plain http:// is allowed only for 127.0.0.1, localhost "
-        "and ::1, for testing)"
-    )
-
-
-def origin(url: str) -> str:
-    """``scheme://host[:port]`` of a URL: no credentials, path or query (they may be secret)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<invalid URL>"
-    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}"
 
 
 # --- the sinks ---------------------------------------------------------------------------------
@@ -629,9 +433,3 @@ def _detail(response: requests.Response, codes: Sequence[str], secret: str) -> s
 
 def _seconds(value: str | None) -> float | None:
     return float(value) if value and value.strip().isdigit() else None
-
-
-def _kind(value: Any) -> str:
-    names = {bool: "a boolean", int: "a whole number", float: "a number", str: "a string"}
-    shown = isinstance(value, int | float | str) and not isinstance(value, bool)
-    return names.get(type(value), f"a {type(value).__name__}") + (f" ({value!r})" if shown else "")

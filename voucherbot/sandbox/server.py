@@ -24,6 +24,13 @@ class _Handler(WSGIRequestHandler):
     ) -> None:
         self.close_connection = True
 
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """As http.server's, but without its own Date header: the app sends one that follows
+        the sandbox clock, and a second (wall-clock) one would contradict it."""
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Server", self.version_string())
+
 
 class _QuietHandler(_Handler):
     """Logs errors but not the line per request."""

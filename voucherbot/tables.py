@@ -1,0 +1,124 @@
+"""Reading small TOML tables with clear errors, and checking URLs that carry secrets.
+
+Shared by the ``[shop]`` and ``[notify]`` settings: every error reads
+``<file>: <table>: <what is wrong>``, with a "did you mean" for a misspelt key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from voucherbot.errors import ConfigError
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class TableReader:
+    """Reads one TOML table; every error reads ``<where>: <context>: <what is wrong>``."""
+
+    def __init__(self, table: Any, where: str, context: str, known: Sequence[str]) -> None:
+        self.where, self.context = where, context
+        if not isinstance(table, Mapping):
+            raise self.fail(f"must be a table, not {kind_of(table)}")
+        self.table: Mapping[str, Any] = table
+        for key in table:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise self.fail(f"unknown key '{key}'{hint}; known keys: {', '.join(known)}")
+
+    def fail(self, message: str) -> ConfigError:
+        return ConfigError(f"{self.where}: {self.context}: {message}")
+
+    def string(self, key: str) -> str | None:
+        value = self.table.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(f"'{key}' must be a non-empty string, not {kind_of(value)}")
+        return value
+
+    def choice(self, key: str, choices: Sequence[str], default: str) -> str:
+        value = self.string(key) or default
+        if value not in choices:
+            close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise self.fail(f"'{key}' must be one of {', '.join(choices)}, not {value!r}{hint}")
+        return value
+
+    def number(
+        self,
+        key: str,
+        default: float,
+        *,
+        integer: bool = False,
+        minimum: float = 0,
+        above: bool = False,
+        maximum: float = math.inf,
+    ) -> Any:
+        value = self.table.get(key, default)
+        ok = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok:
+            wanted = "a whole number" if integer else "a number"
+            raise self.fail(f"'{key}' must be {wanted}, not {kind_of(value)}")
+        if not math.isfinite(value) or value < minimum or (above and value == minimum):
+            raise self.fail(
+                f"'{key}' must be {'above' if above else 'at least'} {minimum:g}, not {value}"
+            )
+        if value > maximum:
+            raise self.fail(f"'{key}' must be at most {maximum:g}, not {value}")
+        return value
+
+    def path(self, key: str, base_dir: Path | None) -> Path | None:
+        text = self.string(key)
+        if text is None:
+            return None
+        path = Path(text).expanduser()
+        return path if path.is_absolute() or base_dir is None else base_dir / path
+
+    def url(self, key: str) -> str | None:
+        value = self.string(key)
+        problem = url_problem(value) if value is not None else None
+        if problem:
+            raise self.fail(f"'{key}' {problem}")
+        return value
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` may not carry codes or secrets (https only; http just for loopback), or None."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
+        return None
+    return (
+        "must be an https:// URL (plain http:// is allowed only for 127.0.0.1, localhost "
+        "and ::1, for testing)"
+    )
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL: no credentials, path or query (they may be secret)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid URL>"
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}"
+
+
+def kind_of(value: Any) -> str:
+    names = {bool: "a boolean", int: "a whole number", float: "a number", str: "a string"}
+    shown = isinstance(value, int | float | str) and not isinstance(value, bool)
+    return names.get(type(value), f"a {type(value).__name__}") + (f" ({value!r})" if shown else "")
