@@ -27,7 +27,8 @@ def test_history_shows_runs_and_batches(cli: Cli) -> None:
     doc = json.loads(cli.run("history", "--format", "json").stdout)
     assert doc["version"] == 1
     (run,) = doc["runs"]
-    assert run["command"] == "run" and run["outcome"] == "ok" and run["stats"]["import"] == 3
+    assert run["command"] == "run" and run["outcome"] == "ok"
+    assert run["stats"]["requests"]["import"] == 3 and run["stats"]["rateLimited"] == 0
     assert sorted(b["couponSetId"] for b in doc["batches"]) == sorted(planned)
     assert all(b["status"] == "finished" for b in doc["batches"])
     one = next(iter(planned))

@@ -176,15 +176,9 @@ def test_import_with_error_rows_exits_1(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/imports/", method="POST").respond_with_json(
         dict(base, status="queued", success=0, errors=0), status=201
     )
-    httpserver.expect_request("/imports/i1").respond_with_json(
-        dict(
-            base,
-            status="finished",
-            success=1,
-            errors=2,
-            errorReportFileUrl=report_url,
-        )
-    )
+    finished = dict(base, status="finished", success=1, errors=2, errorReportFileUrl=report_url)
+    httpserver.expect_request("/imports/", method="GET").respond_with_json(
+        {"results": [finished]})
     result = invoke(httpserver.url_for("/").rstrip("/"), "refill", "s1", "--count", "3", *FAST_POLL)
     assert result.exit_code == 1
     assert "import i1 finished: 1 imported, 2 failed of 3 sent" in result.stdout

@@ -42,7 +42,7 @@ def test_new_ledger_files_are_private_and_in_wal_mode(path: Path) -> None:
         wal = path.with_name(path.name + "-wal")
         assert wal.exists() and mode(wal) == 0o600
     applied = sqlite3.connect(path).execute("SELECT name FROM _voucherbot_migrations").fetchall()
-    assert applied == [("m001_initial",), ("m002_ledger_id",)]
+    assert applied == [("m001_initial",), ("m002_ledger_id",), ("m003_batch_parts",)]
 
 
 def test_reopening_keeps_data_and_applies_no_migration_twice(path: Path) -> None:

@@ -145,6 +145,19 @@ def _poll(config: Config, interval: float | None, timeout: float | None) -> Poll
     return poll
 
 
+stats_option = click.option("--stats", is_flag=True,
+                            help="Print the requests made (by kind), 429s met, time waited for "
+                                 "the request budget and wall time, on stderr.")
+
+
+def _stats_line(client: Any, started: float) -> str:
+    import time
+
+    from voucherbot.runner import describe_stats, request_stats
+
+    return describe_stats(request_stats(client, time.monotonic() - started))
+
+
 def poll_options(fn: Any) -> Any:
     fn = click.option("--timeout", "poll_timeout", type=click.FloatRange(min=0, min_open=True),
                       help="Give up waiting for imports after this many seconds "
@@ -222,6 +235,7 @@ def _warn(lines: Any) -> None:
     is_flag=True,
     help="Print nothing on success (for cron); failures still go to stderr.",
 )
+@stats_option
 def run(
     rules_path: Path | None,
     ledger_file: Path | None,
@@ -229,6 +243,7 @@ def run(
     poll_interval: float | None,
     poll_timeout: float | None,
     quiet: bool,
+    stats: bool,
 ) -> None:
     """Refill every coupon set the rules say needs it (the cron job).
 
@@ -238,6 +253,7 @@ def run(
     follows all the imports together. Exit status: 0 all refills clean or nothing to do,
     1 a refill failed, 2 configuration error, 3 API key refused, 75 another run is going on.
     """
+    import time
     from datetime import UTC, datetime
 
     from voucherbot.errors import LockedError
@@ -250,7 +266,7 @@ def run(
     if dry_run:
         _print_plan(config, ledger_file)
         return
-    started = datetime.now(UTC)
+    started, clock = datetime.now(UTC), time.monotonic()
     with make_client(config) as client:
         try:
             with _ledger(config, ledger_file) as ledger, \
@@ -262,9 +278,20 @@ def run(
             notify(config, run_notice(None, client.base_url, started, error=str(exc)))
             raise
         notify(config, run_notice(result, client.base_url, started))
+        cost = _stats_line(client, clock)
     _warn(result.plan.warnings)
-    if not quiet or not result.ok:
-        click.echo(render_run(result), nl=False, err=quiet)
+    if not quiet:
+        click.echo(render_run(result), nl=False)
+    elif not result.ok:  # quiet: only the failures, on stderr
+        from voucherbot.logs import json_logging
+
+        if json_logging():
+            for failed in result.failed:
+                log.error(failed.summary())
+        else:
+            click.echo(render_run(result), nl=False, err=True)
+    if stats:
+        click.echo(cost, err=True)
     if not result.ok:
         sys.exit(EXIT_FAILED)
 
@@ -298,25 +325,36 @@ def _print_plan(config: Config, ledger_file: Path | None) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the report to this file instead of stdout.",
 )
+@stats_option
 def report(
-    rules_path: Path | None, ledger_file: Path | None, fmt: str, output: Path | None
+    rules_path: Path | None, ledger_file: Path | None, fmt: str, output: Path | None,
+    stats: bool,
 ) -> None:
     """Show every coupon set and what the bot would do, without changing anything.
 
     For marketing: name, type, available of quantity, the active workflows that use each set,
     the rule that applies and the decision with its reason; sets that need codes first.
     """
+    import time
+
+    from voucherbot.refill import pools_left
     from voucherbot.report import build_report, render
     from voucherbot.runner import make_client, make_plan
 
+    started = time.monotonic()
     config = _config(rules_path, required=False)
     with _ledger(config, ledger_file, readonly=True) as ledger, make_client(config) as client:
         the_plan, state = make_plan(client, config, ledger)
         source = client.base_url
+        pools = pools_left(the_plan.decisions,
+                           ledger.issued if ledger is not None else lambda codes: set())
+        cost = _stats_line(client, started)
+    if stats:
+        click.echo(cost, err=True)
     if fmt == "csv":  # the only format without a place for warnings
         _warn(the_plan.warnings)
     report = build_report(the_plan, state.workflows, generated_at=state.read_at, source=source,
-                          history=state.history)
+                          history=state.history, pool_remaining=pools)
     text = render(report, fmt, width=_width() if output is None else 100)
     if output is None:
         click.echo(text, nl=False)
@@ -371,6 +409,7 @@ def _describe_settings(s: Any) -> str:
 @ledger_option
 @poll_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@stats_option
 def refill(
     set_id: str,
     count: int | None,
@@ -381,6 +420,7 @@ def refill(
     poll_interval: float | None,
     poll_timeout: float | None,
     quiet: bool,
+    stats: bool,
 ) -> None:
     """Top up one coupon set now with fresh unique codes.
 
@@ -390,8 +430,11 @@ def refill(
     rows, 1 when it failed or some rows were rejected, 2 for bad arguments, 3 when the API
     key is refused, 75 when another run holds the lock.
     """
+    import time
+
     from voucherbot.runner import make_client, refill_set
 
+    started = time.monotonic()
     config = _config(rules_path, required=False)
     poll = _poll(config, poll_interval, poll_timeout)
     with make_client(config) as client:
@@ -412,8 +455,11 @@ def refill(
                     poll=poll,
                     on_progress=bar,
                 )
+        cost = _stats_line(client, started)
     for line in result.all:
         click.echo(("earlier batch: " if line.resumed else "") + line.summary())
+    if stats:
+        click.echo(cost, err=True)
     if not result.ok:
         sys.exit(EXIT_FAILED)
 

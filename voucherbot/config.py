@@ -47,7 +47,8 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "": ("connectif", "polling", "security", "ledger", "forecast", "shop", "notify", "defaults",
          "rule"),
     "connectif": ("base_url", "requests_per_minute", "timeout", "retry_backoff",
-                  "active_workflow_statuses", "inactive_workflow_statuses"),
+                  "max_imports_in_flight", "import_pages", "active_workflow_statuses",
+                  "inactive_workflow_statuses"),
     "polling": ("interval", "growth", "max_interval", "timeout"),
     "security": ("guess_rate", "min_guess_time"),
     "ledger": ("path",),
@@ -125,6 +126,10 @@ class Config:
     timeout: float = 60.0
     #: seconds before the first retry of a failed request; doubled each time (with jitter)
     retry_backoff: float = 1.0
+    #: at most this many of our imports queued or running at once (Connectif takes ten)
+    max_imports_in_flight: int = 8
+    #: pages of GET /imports/ read to find other imports in flight (0: none)
+    import_pages: int = 1
     active_workflow_statuses: frozenset[str] = frozenset(DEFAULT_ACTIVE_STATUSES)
     inactive_workflow_statuses: frozenset[str] = frozenset(DEFAULT_INACTIVE_STATUSES)
     poll: PollSettings = field(default_factory=PollSettings)
@@ -248,6 +253,15 @@ class _Parser:
         if "requests_per_minute" in connectif:
             values["requests_per_minute"] = self.number(connectif, "requests_per_minute", ctx,
                                                         integer=True, minimum=1)
+        if "max_imports_in_flight" in connectif:
+            values["max_imports_in_flight"] = self.number(
+                connectif, "max_imports_in_flight", ctx, integer=True, minimum=1)
+            if values["max_imports_in_flight"] > 10:
+                raise self.fail(ctx, "'max_imports_in_flight' must be at most 10 (Connectif "
+                                     "refuses an eleventh queued import)")
+        if "import_pages" in connectif:
+            values["import_pages"] = self.number(connectif, "import_pages", ctx, integer=True,
+                                                 minimum=0)
         for key in ("timeout", "retry_backoff"):
             if key in connectif:
                 values[key] = float(self.number(connectif, key, ctx, integer=False, minimum=0,

@@ -190,6 +190,18 @@ class ConnectifClient:
         """Imports as the server lists them (the sandbox: newest first)."""
         return self._paginate("/imports/", Import.from_json, max_pages=max_pages)
 
+    def imports_page(self, url: str | None = None) -> tuple[list[Import], str | None]:
+        """One page of ``GET /imports/`` (the first, or the one ``url`` names) and the URL of
+        the next page, if any. Counted as polling: it is how imports in flight are followed."""
+        doc = self._get_json(url or "/imports/", "poll")
+        where = f"GET {_path_of(url or '/imports/')}"
+        if not isinstance(doc, Mapping) or not isinstance(doc.get("results"), list):
+            raise BadResponseError(f"the server answered {where} without a 'results' list")
+        links = doc.get("links")
+        nxt = links.get("next") if isinstance(links, Mapping) else None
+        items = [_parsed(Import.from_json, item, where) for item in doc["results"]]
+        return items, nxt if isinstance(nxt, str) and nxt else None
+
     def list_imports(self, *, max_pages: int | None = None) -> list[Import]:
         return list(self.iter_imports(max_pages=max_pages))
 

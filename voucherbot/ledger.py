@@ -116,6 +116,16 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         INSERT INTO meta VALUES ('ledger_id', lower(hex(randomblob(6))));
     """,
     ),
+    (
+        # A refill too big for one import file is split into parts, one import each; the
+        # parts of one refill may be open together (new_batch enforces one refill per set).
+        "m003_batch_parts",
+        """
+        ALTER TABLE batches ADD COLUMN part_of INTEGER REFERENCES batches(id);
+        DROP INDEX one_open_batch_per_set;
+        CREATE INDEX open_batches_by_set ON batches(coupon_set_id, status);
+    """,
+    ),
 )
 
 
@@ -149,6 +159,7 @@ class Batch:
     created_at: datetime
     submitted_at: datetime | None
     settled_at: datetime | None
+    part_of: int | None = None  #: the first batch of a refill split into several imports
 
     @property
     def is_open(self) -> bool:
@@ -508,31 +519,40 @@ class Ledger:
 
     def new_batch(
         self, run_id: int | None, coupon_set: CouponSet, codes: Sequence[str],
-        spec: CodeSpec | None,
+        spec: CodeSpec | None, *, part_of: int | None = None,
     ) -> Batch:
         """Commit a batch and the fingerprints of its codes, before any code leaves.
 
         ``spec`` is the shape of generated codes; None for codes taken from the shop's pool.
+        ``part_of`` names the first batch of a refill split into several imports. A set never
+        has two refills open at once: another open batch of the set is refused.
         """
         try:
             with self._transaction():
+                marks = ",".join("?" * len(OPEN_STATUSES))
+                busy = self.db.execute(
+                    f"SELECT id FROM batches WHERE coupon_set_id = ? AND status IN ({marks}) "  # noqa: S608
+                    "AND COALESCE(part_of, id) != ? LIMIT 1",
+                    (coupon_set.id, *OPEN_STATUSES, part_of or -1)).fetchone()
+                if busy is not None:
+                    raise _SetBusy
                 cursor = self.db.execute(
                     "INSERT INTO batches (run_id, coupon_set_id, coupon_set_name, count, shape, "
-                    "status, created_at) VALUES (?, ?, ?, ?, ?, 'prepared', ?)",
+                    "status, created_at, part_of) VALUES (?, ?, ?, ?, ?, 'prepared', ?, ?)",
                     (run_id, coupon_set.id, coupon_set.name, len(codes),
-                     shape_key(spec) if spec is not None else "pool", _now()),
+                     shape_key(spec) if spec is not None else "pool", _now(), part_of),
                 )
                 batch_id = int(cursor.lastrowid or 0)
                 self.db.executemany(
                     "INSERT INTO codes (fingerprint, batch_id) VALUES (?, ?)",
                     ((self.fingerprint(c), batch_id) for c in codes),
                 )
-        except sqlite3.IntegrityError as exc:
-            if "one_open_batch_per_set" in str(exc) or "batches.coupon_set_id" in str(exc):
-                raise VoucherbotError(
-                    f"coupon set {coupon_set.id} already has a refill in "
-                    "flight; it is finished before a new one starts"
-                ) from None
+        except _SetBusy:
+            raise VoucherbotError(
+                f"coupon set {coupon_set.id} already has a refill in "
+                "flight; it is finished before a new one starts"
+            ) from None
+        except sqlite3.IntegrityError:
             raise VoucherbotError(
                 "a code of this batch was issued before; not sending it "
                 "(the ledger refuses duplicates)"
@@ -632,6 +652,12 @@ class Ledger:
     def forget_codes(self, batch_id: int) -> None:
         (self._pending_dir() / f"batch-{batch_id}.txt").unlink(missing_ok=True)
 
+    def latest_closed_batches(self) -> list[Batch]:
+        """The newest finished or failed batch of each coupon set."""
+        return self._batches(
+            "WHERE id IN (SELECT MAX(id) FROM batches WHERE status IN ('finished', 'failed') "
+            "GROUP BY coupon_set_id) ORDER BY id", ())
+
     def known_import_ids(self) -> set[str]:
         return {
             row[0]
@@ -673,6 +699,10 @@ class Ledger:
                 Snapshot(datetime.fromisoformat(taken), available, assigned, quantity)
             )
         return history
+
+
+class _SetBusy(Exception):
+    """Another refill of the set is open (raised inside new_batch's transaction)."""
 
 
 def secret_path_of(path: Path) -> Path:

@@ -28,18 +28,21 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from voucherbot import failpoints
 from voucherbot.codes import CodeSpec
+from voucherbot.codespec import compile_spec
 from voucherbot.config import Config, RuleSettings
-from voucherbot.connectif import ConnectifClient
+from voucherbot.connectif import MAX_IMPORT_BYTES, ConnectifClient
 from voucherbot.errors import (
     ApiError,
     AuthError,
+    ImportQueueFullError,
     NetworkError,
     PermissionDeniedError,
     RateLimitedError,
@@ -48,8 +51,15 @@ from voucherbot.errors import (
 )
 from voucherbot.ledger import Batch, Ledger
 from voucherbot.models import CouponSet, Import
-from voucherbot.planner import Plan
-from voucherbot.poll import PollSettings, PollTimeoutError, ProgressCallback, poll_imports
+from voucherbot.planner import Decision, Plan
+from voucherbot.poll import (
+    PollSettings,
+    PollTimeoutError,
+    ProgressCallback,
+    Tracker,
+    poll_imports,
+    timeout_error,
+)
 from voucherbot.pool import CodePool, PoolError
 from voucherbot.results import RefillResult, RunResult, result_of
 from voucherbot.shop import ShopSettings, SinkSettings
@@ -84,6 +94,43 @@ def write_codes_csv(path: Path, codes: Iterable[str]) -> int:
     return count
 
 
+def pools_left(decisions: Iterable[Decision],
+               issued: Callable[[Sequence[str]], set[str]]) -> dict[str, int]:
+    """Unused codes left in the pool of each set (among ``decisions``) fed from a pool."""
+    pools = {d.coupon_set.id: d.settings.shop.pool for d in decisions
+             if d.settings.shop.source == "pool" and d.settings.shop.pool is not None}
+    return {set_id: CodePool(pool).remaining(issued) for set_id, pool in pools.items()}
+
+
+@dataclass(frozen=True, eq=False)
+class Part:
+    """One import of a refill: the whole refill, or a part of one too big for one file."""
+
+    decision: Decision
+    count: int
+    index: int
+    sizes: list[int]
+
+    @property
+    def of(self) -> int:
+        return len(self.sizes)
+
+
+def code_length(spec: CodeSpec) -> int:
+    """How many characters every code of this shape has."""
+    return len(compile_spec(spec).cells)
+
+
+class QueueFull(Exception):
+    """Connectif refused the POST because ten imports are queued; nothing was created, and
+    the batch (back in its status before the POST) can be posted again later."""
+
+    def __init__(self, batch: Batch, codes: list[str]) -> None:
+        super().__init__(f"batch {batch.id}: the import queue is full")
+        self.batch = batch
+        self.codes = codes
+
+
 @dataclass
 class Refiller:
     """Carries out refills for one run, recording every step in the ledger."""
@@ -96,10 +143,24 @@ class Refiller:
     on_progress: ProgressCallback | None = None
     sleep: Callable[[float], None] = time.sleep
     post_retries: int = 2
+    #: at most this many of our imports queued or running at Connectif at once (it takes ten)
+    max_in_flight: int = 8
+    #: largest import file: Connectif's 50 MB, less room for the multipart envelope
+    max_import_bytes: int = MAX_IMPORT_BYTES - 64 * 1024
+    clock: Callable[[], float] = time.monotonic
     #: the rules, to find the shop sink of a batch an earlier run left undelivered
     config: Config | None = None
     sink_factory: Callable[[SinkSettings], Sink] = make_sink
     _sinks: dict[SinkSettings, Sink] = field(default_factory=dict, repr=False)
+
+    def check_sinks(self) -> None:
+        """Build every sink the rules name now, so a missing secret or a bad URL stops the
+        run before any API call (not half-way, with a batch prepared)."""
+        if self.config is not None:
+            shops = [self.config.defaults.shop, *(r.settings.shop for r in self.config.rules)]
+            for shop in shops:
+                if shop.source == "generate":
+                    self._sink(shop)
     _notes: dict[int, str] = field(default_factory=dict, repr=False)
 
     # --- one batch -----------------------------------------------------------------------------
@@ -110,8 +171,9 @@ class Refiller:
         with tempfile.TemporaryDirectory(prefix="voucherbot-", dir=self.workdir) as tmp:
             csv_path = Path(tmp) / f"codes-{batch.coupon_set_id}-{batch.id}.csv"
             write_codes_csv(csv_path, codes)
+            before = batch.status
             batch = self.ledger.update(
-                batch.id, status="submitting", submitted_at=datetime.now(UTC).isoformat()
+                batch.id, status="submitting", submitted_at=self.client.now().isoformat()
             )
             failpoints.hit("after-submitting")
             attempt = 0
@@ -141,6 +203,8 @@ class Refiller:
                 except (AuthError, PermissionDeniedError) as exc:
                     self.ledger.update(batch.id, status="failed", error=str(exc))
                     raise
+                except ImportQueueFullError as exc:  # nothing created: try again later
+                    raise QueueFull(self.ledger.update(batch.id, status=before), codes) from exc
                 except ApiError as exc:  # any other answer: refused, nothing created
                     return self.ledger.update(batch.id, status="failed", error=str(exc))
         failpoints.hit("post-answered")
@@ -253,6 +317,7 @@ class Refiller:
                     on_progress=progress,
                     on_done=done,
                     wait_first=True,
+                    clock=self.clock,
                     sleep=self.sleep,
                 )
             except PollTimeoutError as exc:
@@ -268,7 +333,7 @@ class Refiller:
     def settle(self) -> list[RefillResult]:
         """Finish the story of every batch an earlier run left open (see the module doc)."""
         open_batches = self.ledger.open_batches()
-        since = datetime.now(UTC) - READOPT_WINDOW
+        since = self.client.now() - READOPT_WINDOW
         abandoned = self.ledger.recently_abandoned(since)
         if not open_batches and not abandoned:
             return []
@@ -372,13 +437,13 @@ class Refiller:
                 error=f"{sink.describe()} did not take the codes, so none were imported: {exc}")
         return self.ledger.update(batch.id, status="delivered")
 
-    def refill(self, coupon_set: CouponSet, count: int,
-               settings: RuleSettings) -> Batch | RefillResult:
+    def refill(self, coupon_set: CouponSet, count: int, settings: RuleSettings, *,
+               part_of: int | None = None) -> Batch | RefillResult:
         """Take the codes, commit the batch, deliver it to the shop and submit the import;
         a RefillResult when it stopped before the import was created."""
         try:
             codes, spec, note = self.take_codes(coupon_set, count, settings)
-            batch = self.ledger.new_batch(self.run_id, coupon_set, codes, spec)
+            batch = self.ledger.new_batch(self.run_id, coupon_set, codes, spec, part_of=part_of)
             failpoints.hit("after-batch")
         except (AuthError, PermissionDeniedError):
             raise
@@ -389,39 +454,116 @@ class Refiller:
         if note:
             self._notes[batch.id] = note
         batch = self.deliver(batch, codes, settings.shop)
-        if batch.status == "delivered" or batch.status == "prepared":
-            batch = self.submit(batch, codes)
+        if batch.status in ("delivered", "prepared"):
+            batch = self.submit(batch, codes)  # may raise QueueFull
+        return self._submitted(batch, coupon_set)
+
+    def _submitted(self, batch: Batch, coupon_set: CouponSet) -> Batch | RefillResult:
+        """After the POST: the codes kept for re-delivery are no longer needed."""
         self.ledger.forget_codes(batch.id)
-        del codes
         if batch.status != "submitted":
-            return replace(result_of(batch), coupon_set=coupon_set, note=note)
+            return replace(result_of(batch), coupon_set=coupon_set, note=self.note(batch.id))
         return batch
 
     def note(self, batch_id: int | None) -> str | None:
         """What to know about a batch that is not a failure (a short pool), if anything."""
         return self._notes.get(batch_id) if batch_id is not None else None
 
+    def parts(self, decision: Decision) -> list[int]:
+        """How many codes each import of a refill carries: one import, unless its file would
+        pass Connectif's 50 MB limit (``max_import_bytes``); then parts that each fit."""
+        shop = decision.settings.shop
+        per_code = (64 if shop.source == "pool" else code_length(decision.settings.code)) + 1
+        most = max(1, (self.max_import_bytes - len("code\n")) // per_code)
+        count = decision.count
+        return [min(most, count - start) for start in range(0, count, most)]
+
     def run_plan(self, plan: Plan, settled: Iterable[RefillResult] = ()) -> RunResult:
-        """Submit one import per refill decision, then follow them all together."""
-        started: list[Batch] = []
-        early: dict[str, RefillResult] = {}
-        for decision in plan.refills:
-            outcome = self.refill(decision.coupon_set, decision.count, decision.settings)
-            if isinstance(outcome, RefillResult):
-                early[decision.coupon_set.id] = outcome
-            else:
-                started.append(outcome)
-        followed = {r.coupon_set.id: r for r in self.follow(started)}
-        results = []
-        for decision in plan.refills:
-            cs = decision.coupon_set
-            if cs.id in early:
-                results.append(early[cs.id])
-            else:
-                done = followed[cs.id]
-                results.append(replace(done, coupon_set=cs, note=self.note(done.batch_id)))
-        pools = {d.coupon_set.id: d.settings.shop.pool for d in plan.refills
-                 if d.settings.shop.source == "pool" and d.settings.shop.pool is not None}
-        remaining = {set_id: CodePool(pool).remaining(self.ledger.issued)
-                     for set_id, pool in pools.items()}
-        return RunResult(plan, tuple(results), tuple(settled), remaining)
+        """Carry out every refill of ``plan``, keeping at most ``max_in_flight`` imports
+        queued at Connectif (it refuses more than ten), and follow them all in one loop.
+
+        A refill whose file would pass the 50 MB limit goes as several imports (parts),
+        queued like the others."""
+        todo = deque(Part(d, n, i, total) for d in plan.refills
+                     for total in [self.parts(d)] for i, n in enumerate(total))
+        deferred: deque[tuple[Part, QueueFull]] = deque()  # refused with E0401: post again
+        results: dict[Part, RefillResult] = {}
+        by_import: dict[str, tuple[Part, Batch]] = {}
+        first_batch: dict[str, int] = {}  # the first part's batch, by set id
+
+        def done(imp: Import) -> None:
+            self.record(by_import[imp.id][1], imp)
+
+        def progress(imp: Import) -> None:
+            failpoints.hit("polling")
+            if self.on_progress is not None:
+                self.on_progress(imp)
+
+        tracker = Tracker(self.client, self.poll, on_progress=progress, on_done=done,
+                          clock=self.clock)
+        deadline = self.clock() + self.poll.timeout
+        while todo or deferred or tracker.pending:
+            while (todo or deferred) and len(tracker.pending) < self.max_in_flight:
+                waiting: QueueFull | None = None
+                if deferred:
+                    part, waiting = deferred[0]
+                else:
+                    part = todo[0]
+                cs = part.decision.coupon_set
+                try:
+                    if waiting is not None:
+                        outcome = self._submitted(self.submit(waiting.batch, waiting.codes), cs)
+                    else:
+                        outcome = self.refill(cs, part.count, part.decision.settings,
+                                              part_of=first_batch.get(cs.id))
+                except QueueFull as refused:
+                    if waiting is None:  # a new batch: post it again when there is room
+                        todo.popleft()
+                        deferred.append((part, refused))
+                        first_batch.setdefault(cs.id, refused.batch.id)
+                    break
+                if waiting is not None:
+                    deferred.popleft()
+                else:
+                    todo.popleft()
+                if isinstance(outcome, RefillResult):
+                    results[part] = outcome
+                else:
+                    first_batch.setdefault(cs.id, outcome.id)
+                    by_import[outcome.import_id or ""] = (part, outcome)
+                    tracker.add(self._import_of(outcome))
+            if not (todo or deferred or tracker.pending):
+                break
+            wait = tracker.next_wait()
+            if self.clock() + wait > deadline:
+                break
+            self.sleep(wait)
+            if tracker.pending:
+                tracker.tick()
+        if tracker.pending:  # the deadline passed: they stay in flight for the next run
+            for import_id, last in timeout_error(tracker).pending.items():
+                self.ledger.update(by_import[import_id][1].id, import_status=last.status,
+                                   success=last.success, errors=last.errors)
+        for part, never in deferred:
+            self.ledger.forget_codes(never.batch.id)
+            failed = self.ledger.update(never.batch.id, status="failed", error=(
+                "Connectif's import queue stayed full (E0401) until the poll deadline; "
+                "the next run tries again"))
+            results[part] = replace(result_of(failed), coupon_set=part.decision.coupon_set)
+        for part, batch in by_import.values():
+            results[part] = replace(result_of(self.ledger.batch(batch.id)),
+                                    coupon_set=part.decision.coupon_set, note=self.note(batch.id))
+        ordered = []
+        for part in sorted(results, key=lambda p: (plan.refills.index(p.decision), p.index)):
+            result = results[part]
+            if part.of > 1:
+                result = replace(result, note="; ".join(filter(None, [
+                    f"part {part.index + 1} of {part.of}", result.note])))
+            ordered.append(result)
+        remaining = pools_left(plan.refills, self.ledger.issued)
+        return RunResult(plan, tuple(ordered), tuple(settled), remaining)
+
+    @staticmethod
+    def _import_of(batch: Batch) -> Import:
+        return Import(id=batch.import_id or "", status=batch.import_status or "queued",
+                      total=batch.total, coupon_set_id=batch.coupon_set_id)

@@ -274,6 +274,8 @@ def render_run(result: RunResult, *, width: int = 100) -> str:
         lines.append(line(cells))
         earlier = f" (batch {r.batch_id}, left open by an earlier run)" if r.resumed else ""
         lines.append(f"{_INDENT}{r.coupon_set.id}{earlier}")
+        if r.note:
+            lines += wrapped(r.note)
         if r.error:
             lines += wrapped(r.error)
         elif r.final is not None and r.final.errors and r.final.error_report_file_url:

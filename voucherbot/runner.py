@@ -8,28 +8,26 @@ import, the pure planner, and the :class:`~voucherbot.refill.Refiller`.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from voucherbot.codes import CodeSpec
 from voucherbot.config import Config
 from voucherbot.connectif import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, ConnectifClient
 from voucherbot.errors import ConfigError, NotFoundError, VoucherbotError
 from voucherbot.forecast import Snapshot
-from voucherbot.ledger import Batch, Ledger, default_ledger_path
+from voucherbot.ledger import Ledger, default_ledger_path
 from voucherbot.models import CouponSet, Import, Workflow
 from voucherbot.notify import RunNotice, send
-from voucherbot.planner import Plan, plan
+from voucherbot.planner import Action, Decision, Plan, plan
 from voucherbot.poll import PollSettings, ProgressCallback
 from voucherbot.refill import Refiller
 from voucherbot.results import RefillResult, RunResult
-
-#: How many pages of GET /imports/ a run reads to find imports in flight and the last import
-#: of each set (for ``cooldown``). The sandbox lists imports newest first.
-IMPORT_PAGES = 10
 
 
 def make_client(config: Config, env: Mapping[str, str] | None = None) -> ConnectifClient:
@@ -69,49 +67,72 @@ class AccountState:
     history: Mapping[str, Sequence[Snapshot]] = field(default_factory=dict)
 
 
-def read_state(client: ConnectifClient, *, import_pages: int = IMPORT_PAGES) -> AccountState:
-    """Every coupon set and workflow, and the most recent pages of imports."""
-    sets = tuple(client.iter_coupon_sets())
-    workflows = tuple(client.iter_workflows())
-    imports = tuple(client.iter_imports(max_pages=import_pages))
-    return AccountState(sets, workflows, imports, client.now())
+def ledger_imports(ledger: Ledger) -> list[Import]:
+    """The ledger's batches as imports: the open ones (so the planner leaves their sets
+    alone) and the latest closed one of each set (for its cooldown)."""
+    found = []
+    for b in [*ledger.open_batches(), *ledger.latest_closed_batches()]:
+        status = b.import_status or ("queued" if b.is_open else "error")
+        if not b.is_open and status not in ("finished", "error", "cancelled"):
+            status = "error"
+        found.append(Import(id=b.import_id or f"batch {b.id}", status=status,
+                            coupon_set_id=b.coupon_set_id, total=b.count,
+                            created_at=b.submitted_at or b.created_at))
+    return found
 
 
-def in_flight(batches: list[Batch]) -> list[Import]:
-    """The ledger's open batches as imports, so the planner leaves their sets alone."""
-    return [
-        Import(
-            id=b.import_id or f"batch {b.id}",
-            status=b.import_status or "queued",
-            coupon_set_id=b.coupon_set_id,
-            total=b.count,
-            created_at=b.created_at,
-        )
-        for b in batches
-    ]
-
-
-def make_plan(
-    client: ConnectifClient, config: Config, ledger: Ledger | None = None, run_id: int | None = None
-) -> tuple[Plan, AccountState]:
+def make_plan(client: ConnectifClient, config: Config, ledger: Ledger | None = None,
+              run_id: int | None = None, *, lean: bool = False) -> tuple[Plan, AccountState]:
     """Read the account and plan every set against the rules.
 
-    With a ledger, open batches count as imports in flight and, when ``run_id`` is given, the
-    counters of every set are recorded as this run's snapshots.
+    With a ledger, its batches count as imports (in flight, or the last one of a set for
+    its cooldown) and, when ``run_id`` is given, the counters of every set are recorded as
+    this run's snapshots. ``lean`` (the cron job) spares the shop's request budget: it reads
+    the workflows and imports only when some set could need a refill whatever they say.
     """
-    state = read_state(client)
-    imports = list(state.imports)
+    sets = tuple(client.iter_coupon_sets())
+    read_at = client.now()
+    known: list[Import] = []
     shortfalls: dict[str, int] = {}
+    history: Mapping[str, Sequence[Snapshot]] = {}
     if ledger is not None:
         shortfalls = ledger.shortfalls()
         if run_id is not None:
-            ledger.record_snapshots(run_id, state.coupon_sets, state.read_at)
-        imports += in_flight(ledger.open_batches())
-        since = state.read_at - timedelta(days=config.forecast.window_days + 1)
-        state = replace(state, history=ledger.snapshots(since=since))
-    the_plan = plan(state.coupon_sets, state.workflows, config, imports, state.read_at,
-                    history=state.history, shortfalls=shortfalls)
+            ledger.record_snapshots(run_id, sets, read_at)
+        known = ledger_imports(ledger)
+        history = ledger.snapshots(since=read_at - timedelta(days=config.forecast.window_days + 1))
+    if lean:  # every referenced workflow taken as active, no other imports: the most eager plan
+        status = min(config.active_workflow_statuses)
+        assumed = {w: Workflow(w, w, status) for cs in sets for w in cs.used_in_workflows}
+        eager = plan(sets, assumed.values(), config, known, read_at, history=history,
+                     shortfalls=shortfalls)
+        if not eager.refills:
+            return eager, AccountState(sets, (), (), read_at, history)
+    workflows = tuple(client.iter_workflows())
+    imports = tuple(client.iter_imports(max_pages=config.import_pages)) \
+        if config.import_pages else ()
+    state = AccountState(sets, workflows, imports, read_at, history)
+    the_plan = plan(sets, workflows, config, [*imports, *known], read_at, history=history,
+                    shortfalls=shortfalls)
     return the_plan, state
+
+
+KINDS = ("list", "get", "import", "poll", "error-report")
+
+
+def request_stats(client: ConnectifClient, wall: float) -> dict[str, Any]:
+    """What a run cost: requests by kind, 429s met, time waited for the budget, wall time."""
+    counts = {kind: client.stats.get(kind, 0) for kind in KINDS}
+    return {"requests": counts, "total": sum(counts.values()), "rateLimited": client.stats["429"],
+            "budgetWait": round(client.budget.waited, 3), "wall": round(wall, 3)}
+
+
+def describe_stats(stats: Mapping[str, Any]) -> str:
+    """One line for people: ``requests: 42 (list 30, poll 9, import 3); 429s: 0; ...``."""
+    used = ", ".join(f"{kind} {n}" for kind, n in stats["requests"].items() if n)
+    return (f"requests: {stats['total']} ({used or 'none'}); 429s: {stats['rateLimited']}; "
+            f"waited for the request budget {stats['budgetWait']:.1f} s; "
+            f"wall time {stats['wall']:.1f} s")
 
 
 @contextmanager
@@ -121,6 +142,7 @@ def _recorded_run(
     """Hold the lock and record the run, with its outcome, whatever happens inside."""
     with ledger.lock(f"voucherbot {command}"):
         run_id = ledger.start_run(command, config.digest)
+        started = time.monotonic()
         outcome = "crashed"
         try:
             yield run_id
@@ -129,7 +151,7 @@ def _recorded_run(
             outcome = f"error: {exc}"
             raise
         finally:
-            stats = dict(client.stats)
+            stats = request_stats(client, time.monotonic() - started)
             if outcome == "done":
                 row = ledger.db.execute(
                     "SELECT COUNT(*), SUM(status != 'finished' OR "
@@ -150,11 +172,13 @@ def run(
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
     """The cron job: settle what earlier runs left open, plan, refill, follow, record."""
+    refiller = Refiller(client, ledger, None, poll or config.poll, workdir, on_progress,
+                        config=config, max_in_flight=config.max_imports_in_flight)
+    refiller.check_sinks()
     with _recorded_run(ledger, "run", config, client) as run_id:
-        refiller = Refiller(client, ledger, run_id, poll or config.poll, workdir, on_progress,
-                            config=config)
+        refiller.run_id = run_id
         settled = refiller.settle()
-        the_plan, _ = make_plan(client, config, ledger, run_id)
+        the_plan, _ = make_plan(client, config, ledger, run_id, lean=True)
         return refiller.run_plan(the_plan, settled)
 
 
@@ -191,9 +215,11 @@ def refill_set(
         wanted = count if count is not None else max(0, (to or 0) - (coupon_set.available or 0))
         return RunResult(empty, (RefillResult(coupon_set, wanted, dry_run=True),))
     ledger = ledger or Ledger.memory()
+    refiller = Refiller(client, ledger, None, poll or config.poll, workdir, on_progress,
+                        config=config, max_in_flight=config.max_imports_in_flight)
+    refiller.check_sinks()
     with _recorded_run(ledger, "refill", config, client) as run_id:
-        refiller = Refiller(client, ledger, run_id, poll or config.poll, workdir, on_progress,
-                            config=config)
+        refiller.run_id = run_id
         settled = tuple(refiller.settle())
         coupon_set = _refillable(client, set_id)
         wanted = count if count is not None else max(0, (to or 0) - (coupon_set.available or 0))
@@ -205,15 +231,12 @@ def refill_set(
                 coupon_set, wanted, batch_id=busy[0].id,
                 error=f"batch {busy[0].id} (import {busy[0].import_id}) is still in flight "
                       "for this set; a set never gets two refills at once"),), settled)
-        settings = config.rule_for(coupon_set.id, coupon_set.name)[1]
+        rule, settings = config.rule_for(coupon_set.id, coupon_set.name)
         if spec is not None:
             settings = replace(settings, code=spec)
-        outcome = refiller.refill(coupon_set, wanted, settings)
-        if isinstance(outcome, RefillResult):
-            return RunResult(empty, (outcome,), settled)
-        (followed,) = refiller.follow([outcome])
-        note = refiller.note(outcome.id)
-        return RunResult(empty, (replace(followed, coupon_set=coupon_set, note=note),), settled)
+        decision = Decision(coupon_set, Action.REFILL, f"refill of {wanted:,} codes asked for",
+                            count=wanted, rule=rule, settings=settings)
+        return refiller.run_plan(Plan((decision,)), settled)
 
 
 def _refillable(client: ConnectifClient, set_id: str) -> CouponSet:

@@ -89,7 +89,9 @@ def make_sink(
     if settings.kind == "file" and settings.directory is not None:
         return FileSink(settings.directory)
     if settings.kind == "command" and settings.command:
-        return CommandSink(settings.command, settings.timeout, env)
+        # the shop's program gets the environment, but never the Connectif API key
+        private = {k: v for k, v in env.items() if k != "CONNECTIF_API_KEY"}
+        return CommandSink(settings.command, settings.timeout, private)
     if settings.kind == "webhook" and settings.url and settings.secret_env:
         problem = url_problem(settings.url)
         if problem:

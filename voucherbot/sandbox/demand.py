@@ -202,6 +202,10 @@ class DemandModel:
     def rates(self) -> dict[str, float]:
         return {set_id: float(d.per_day) for set_id, d in self._sets.items()}
 
+    def add(self, set_id: str, seed: int) -> None:
+        """Follow a new set, with no demand until a rate is set."""
+        self._sets[set_id] = SetDemand(amount(0), _set_key(seed, set_id))
+
     def set_rate(self, set_id: str, per_day: float) -> None:
         """Change a rate from now on (the fraction of a code already owed is kept)."""
         self._sets[set_id].per_day = amount(check_rate(per_day))

@@ -190,6 +190,26 @@ class SandboxState:
         with self._lock:
             return self._demand.rates()
 
+    def add_coupon_set(self, name: str, *, quantity: int, available: int,
+                       workflow_ids: tuple[str, ...] = ()) -> str:
+        """Add a ``multiple`` set (for tests and benchmarks with many sets); returns its id.
+
+        Its demand is 0 until :meth:`set_demand_rate`; unknown workflow ids are refused.
+        """
+        with self._lock:
+            missing = [w for w in workflow_ids if w not in self._workflows]
+            if missing:
+                raise KeyError(missing[0])
+            now = self.now()
+            set_id = f"{int(now) & 0xFFFFFFFF:08x}{secrets.randbits(64):016x}"
+            self._sets[set_id] = CouponSetRecord(
+                id=set_id, name=name, type="multiple", assigned=quantity - available,
+                quantity=quantity, available=available, created_at=now, updated_at=now,
+                workflow_ids=list(workflow_ids))
+            self._codes[set_id] = {}
+            self._demand.add(set_id, self.config.seed)
+            return set_id
+
     def set_demand_rate(self, set_id: str, per_day: float) -> None:
         """Set a set's demand in codes per day from now on (KeyError if unknown)."""
         with self._lock:
