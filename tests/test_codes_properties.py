@@ -7,12 +7,13 @@ import itertools
 import math
 import re
 
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, assume, event, given, reject, settings
 from hypothesis import strategies as st
 
 from voucherbot.checksum import check_system
 from voucherbot.codes import (
     PRESETS,
+    CapacityError,
     CodeSpec,
     _build,
     blocked_word,
@@ -231,7 +232,12 @@ def test_bulk_scan_equals_code_by_code_search(spec: CodeSpec, rows: int) -> None
 @SETTINGS
 @given(spec=specs(), data=st.data())
 def test_unique_and_never_issued(spec: CodeSpec, data: st.DataObject) -> None:
-    issued = set(generate(spec, data.draw(st.integers(0, 300))))
-    codes = generate(spec, data.draw(st.integers(1, 300)), issued=issued, max_fill=1.0)
+    try:
+        issued = set(generate(spec, data.draw(st.integers(0, 300))))
+        codes = generate(spec, data.draw(st.integers(1, 300)), issued=issued, max_fill=1.0)
+    except CapacityError:
+        # a shape whose codes nearly all hold a blocked word, or too small a space: the
+        # generator stops with a clear error (bounded rounds) instead of looping; no codes
+        reject()
     assert len(codes) == len(set(codes))
     assert not issued & set(codes)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 
 from voucherbot.cli import cli
 
@@ -57,8 +58,13 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
         assert f"voucherbot {name}" in README, f"README.md does not mention voucherbot {name}"
 
 
-def test_help_does_not_import_heavy_modules() -> None:
-    code = ("import sys\nfrom voucherbot.cli import main\nsys.argv = ['voucherbot', '--help']\n"
+@pytest.mark.parametrize("argv", [["--help"], ["config", "check", "--rules",
+                                                str(ROOT / "rules.toml")]],
+                         ids=["help", "config-check"])
+def test_fast_commands_do_not_import_heavy_modules(argv: list[str]) -> None:
+    """They must start fast (bench/startup_bench.py measures it): no requests, faker,
+    werkzeug or sqlite3 until a command needs them."""
+    code = (f"import sys\nfrom voucherbot.cli import main\nsys.argv = ['voucherbot', *{argv!r}]\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in ('requests', 'faker', 'werkzeug', 'sqlite3') "
             "if m in sys.modules))")

@@ -17,7 +17,7 @@ import pytest
 from voucherbot.codes import CapacityError, CodeSpec
 from voucherbot.errors import ConfigError, LockedError, VoucherbotError
 from voucherbot.forecast import Snapshot
-from voucherbot.ledger import Ledger, lock_path_of, secret_path_of
+from voucherbot.ledger import MIGRATIONS, Ledger, lock_path_of, secret_path_of
 from voucherbot.models import CouponSet
 
 SET = CouponSet(id="s1", name="Welcome", type="multiple", assigned=0, available=10, quantity=50)
@@ -42,7 +42,8 @@ def test_new_ledger_files_are_private_and_in_wal_mode(path: Path) -> None:
         wal = path.with_name(path.name + "-wal")
         assert wal.exists() and mode(wal) == 0o600
     applied = sqlite3.connect(path).execute("SELECT name FROM _voucherbot_migrations").fetchall()
-    assert applied == [("m001_initial",), ("m002_ledger_id",), ("m003_batch_parts",)]
+    assert [name for (name,) in applied] == [name for name, _ in MIGRATIONS]
+    assert len(applied) == 4
 
 
 def test_reopening_keeps_data_and_applies_no_migration_twice(path: Path) -> None:
@@ -206,3 +207,27 @@ def test_the_lock_dies_with_its_process(path: Path) -> None:
         holder.wait()
         assert holder.stdout is not None
         holder.stdout.close()
+
+
+def test_an_old_ledger_is_migrated_on_open_and_keeps_its_data(path: Path) -> None:
+    """A ledger made by the first schema gains every later migration, in order, once."""
+    path.parent.mkdir(parents=True)
+    secret_path_of(path).write_text("ab" * 32)
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE _voucherbot_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    old.executescript(MIGRATIONS[0][1])
+    old.execute("INSERT INTO _voucherbot_migrations VALUES ('m001_initial', 'then')")
+    old.execute("INSERT INTO batches (coupon_set_id, count, status, created_at) "
+                "VALUES ('s1', 1, 'finished', '2026-01-01T00:00:00+00:00')")
+    old.commit()
+    old.close()
+    with Ledger.open(path) as ledger:
+        old_code_print = ledger.fingerprint("OLDCODE")
+        ledger.db.execute("INSERT INTO codes (fingerprint, batch_id) VALUES (?, 1)",
+                          (old_code_print,))
+        assert ledger.issued(["OLDCODE", "NEWCODE"]) == {"OLDCODE"}
+        assert ledger.batch(1).status == "finished" and ledger.batch(1).part_of is None
+        assert len(ledger.ledger_id) == 12
+    applied = sqlite3.connect(path).execute(
+        "SELECT name FROM _voucherbot_migrations ORDER BY name").fetchall()
+    assert [name for (name,) in applied] == [name for name, _ in MIGRATIONS]

@@ -337,9 +337,9 @@ def report(
     """
     import time
 
-    from voucherbot.refill import pools_left
     from voucherbot.report import build_report, render
     from voucherbot.runner import make_client, make_plan
+    from voucherbot.schedule import pools_left
 
     started = time.monotonic()
     config = _config(rules_path, required=False)

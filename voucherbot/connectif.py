@@ -27,21 +27,12 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from voucherbot import __version__
+from voucherbot.apierrors import api_error, kind_of, network_error
 from voucherbot.errors import (
     ApiError,
-    AuthError,
-    BadRequestError,
     BadResponseError,
     ConfigError,
-    ImportQueueFullError,
-    NetworkError,
-    NotFoundError,
     PayloadTooLargeError,
-    PermissionDeniedError,
-    RateLimitedError,
-    ServerError,
-    UnsupportedMediaTypeError,
-    ValidationFailedError,
 )
 from voucherbot.models import CouponSet, Import, Workflow
 from voucherbot.multipart import MultipartBody
@@ -55,15 +46,6 @@ USER_AGENT = f"voucherbot/{__version__} python-requests/{requests.__version__}"
 DEFAULT_TIMEOUT = (10.0, 60.0)
 #: the Connectif import file limit (413 above it)
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
-
-# Connectif does not publish its scope labels for coupon sets and workflows; these are the
-# names its UI uses for other resources ("Read Contacts", Imports: Read/Write/Delete).
-PERMISSIONS = {
-    "coupon-sets": "Coupons: Read",
-    "workflows": "Workflows: Read",
-    "imports": "Imports: Read",
-    "imports:post": "Imports: Write",
-}
 
 T = TypeVar("T")
 
@@ -352,7 +334,7 @@ class ConnectifClient:
                         allow_redirects=not same_origin,
                     )
             except requests.RequestException as exc:
-                error = _network_error(exc, what, self.timeout)
+                error = network_error(exc, what, self.timeout)
                 if (method == "GET" or not error.sent) and attempts < self.retries:
                     attempts += 1
                     log.info("%s; retrying (%d/%d)", error, attempts, self.retries)
@@ -382,7 +364,7 @@ class ConnectifClient:
                     status=status,
                 )
             if status >= 400:
-                raise _api_error(response, what, kind_of(full, method))
+                raise api_error(response, what, kind_of(full, method))
             return response
 
     def _backoff(self, attempt: int) -> float:
@@ -431,15 +413,6 @@ def _path_of(url: str) -> str:
     return urlsplit(url).path or "/"
 
 
-def kind_of(url: str, method: str) -> str:
-    """Which permission a request needs, as a key of PERMISSIONS."""
-    path = _path_of(url)
-    for resource in ("coupon-sets", "workflows", "imports"):
-        if path.startswith(f"/{resource}"):
-            return "imports:post" if resource == "imports" and method == "POST" else resource
-    return ""
-
-
 def _retry_after_seconds(value: str, now: float) -> float | None:
     value = value.strip()
     if value.isdigit():
@@ -449,124 +422,3 @@ def _retry_after_seconds(value: str, now: float) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - now)
-
-
-def _network_error(
-    exc: requests.RequestException, what: str, timeout: float | tuple[float, float]
-) -> NetworkError:
-    """Translate a requests failure, noting whether the request can have reached the server."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return NetworkError(
-            f"{what}: could not connect to the server in time; "
-            "check the network and CONNECTIF_BASE_URL",
-            sent=False,
-        )
-    if isinstance(exc, requests.Timeout):
-        read = timeout[1] if isinstance(timeout, tuple) else timeout
-        return NetworkError(f"{what}: the server did not answer within {read:g} s", sent=True)
-    if isinstance(exc, requests.ConnectionError):
-        text = repr(exc.args[0]) if exc.args else ""
-        refused = any(
-            s in text
-            for s in (
-                "NewConnectionError",
-                "NameResolutionError",
-                "Connection refused",
-                "Failed to resolve",
-            )
-        )
-        if refused:
-            return NetworkError(
-                f"{what}: cannot connect to the server (connection refused or "
-                "unknown host); check CONNECTIF_BASE_URL and the network",
-                sent=False,
-            )
-        return NetworkError(f"{what}: the connection broke before the server answered", sent=True)
-    return NetworkError(f"{what}: request failed ({type(exc).__name__})", sent=True)
-
-
-def _error_body(response: requests.Response) -> dict[str, Any]:
-    if "json" not in response.headers.get("Content-Type", ""):
-        return {}
-    try:
-        doc = response.json()
-    except ValueError:
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
-def _api_error(response: requests.Response, what: str, kind: str) -> ApiError:
-    """Turn an error answer into the matching ApiError, with a message that says what to do."""
-    status = response.status_code
-    body = _error_body(response)
-    detail = body.get("detail") if isinstance(body.get("detail"), str) else None
-    said = f": {detail}" if detail else ""
-    if status == 401:
-        return AuthError(
-            f"Connectif rejected the API key (401 Unauthorized) on {what}; check CONNECTIF_API_KEY "
-            "(it is 'keyId:keySecret', as copied from Connectif's API Keys page)",
-            status=status,
-            detail=detail,
-        )
-    if status == 403:
-        permission = PERMISSIONS.get(kind, "the needed")
-        return PermissionDeniedError(
-            f"Connectif refused {what} (403 Forbidden){said}. Enable the '{permission}' "
-            "permission on the API key (Store settings > API and IP access > API Keys), "
-            "or check that the account is not blocked",
-            status=status,
-            detail=detail,
-        )
-    if status == 404:
-        return NotFoundError(f"{what}: not found (404){said}", status=status, detail=detail)
-    if status == 413:
-        return PayloadTooLargeError(
-            f"{what}: the file is over Connectif's 50 MB import limit (413); "
-            "split the refill into smaller imports",
-            status=status,
-            detail=detail,
-        )
-    if status == 415:
-        return UnsupportedMediaTypeError(
-            f"{what}: Connectif did not accept the request's content type (415){said}",
-            status=status,
-            detail=detail,
-        )
-    if status == 422:
-        problems = tuple(
-            (str(item.get("path", "?")), str(item.get("reason", "invalid")))
-            for item in body.get("validationErrors") or []
-            if isinstance(item, dict)
-        )
-        listed = "; ".join(f"{path}: {reason}" for path, reason in problems)
-        return ValidationFailedError(
-            f"{what}: Connectif rejected the request (422){said}"
-            + (f" [{listed}]" if listed else ""),
-            detail=detail,
-            validation_errors=problems,
-        )
-    if status == 400 and body.get("code") == "E0401":
-        return ImportQueueFullError(
-            f"{what}: Connectif already has 10 imports queued for this account (E0401); "
-            "wait until one has finished, then run again",
-            status=status,
-            detail=detail,
-        )
-    if status == 400:
-        return BadRequestError(
-            f"{what}: Connectif rejected the request (400){said}", status=status, detail=detail
-        )
-    if status == 429:
-        return RateLimitedError(
-            f"{what}: still rate limited (429) after waiting; the account's request budget is "
-            "being used up elsewhere too, lower requests_per_minute or run later",
-            status=status,
-            detail=detail,
-        )
-    if status >= 500:
-        return ServerError(
-            f"{what}: Connectif had a server error ({status}){said}; try again later",
-            status=status,
-            detail=detail,
-        )
-    return ApiError(f"{what}: unexpected answer {status}{said}", status=status, detail=detail)

@@ -38,7 +38,6 @@ import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,189 +45,25 @@ from typing import Any
 from voucherbot.codes import CodeSpec, generate
 from voucherbot.errors import ConfigError, LockedError, VoucherbotError
 from voucherbot.forecast import Snapshot
+from voucherbot.ledger_schema import (
+    BATCH_FIELDS,
+    MIGRATIONS,
+    OPEN_STATUSES,
+    TERMINAL_STATUSES,
+    Batch,
+    Run,
+    now_text,
+    shape_key,
+    stored_time,
+)
 from voucherbot.models import CouponSet
+
+__all__ = ["OPEN_STATUSES", "TERMINAL_STATUSES", "Batch", "Ledger", "Run", "shape_key"]
 
 DEFAULT_LEDGER_NAME = "voucherbot.sqlite"
 FINGERPRINT_BYTES = 16
-OPEN_STATUSES = ("prepared", "delivering", "delivered", "submitting", "submitted")
-TERMINAL_STATUSES = ("finished", "failed", "abandoned")
 _CHUNK = 5000
-
-MIGRATIONS: tuple[tuple[str, str], ...] = (
-    (
-        "m001_initial",
-        """
-        CREATE TABLE runs (
-            id INTEGER PRIMARY KEY,
-            command TEXT NOT NULL,
-            started_at TEXT NOT NULL,
-            finished_at TEXT,
-            outcome TEXT,
-            config_hash TEXT NOT NULL DEFAULT '',
-            pid INTEGER,
-            host TEXT,
-            stats TEXT
-        );
-        CREATE TABLE batches (
-            id INTEGER PRIMARY KEY,
-            run_id INTEGER REFERENCES runs(id),
-            coupon_set_id TEXT NOT NULL,
-            coupon_set_name TEXT NOT NULL DEFAULT '',
-            count INTEGER NOT NULL,
-            shape TEXT NOT NULL DEFAULT '',
-            status TEXT NOT NULL,
-            import_id TEXT UNIQUE,
-            import_status TEXT,
-            total INTEGER,
-            success INTEGER,
-            errors INTEGER,
-            rejected INTEGER,
-            error_report_url TEXT,
-            error TEXT,
-            created_at TEXT NOT NULL,
-            submitted_at TEXT,
-            settled_at TEXT
-        );
-        CREATE INDEX batches_by_set ON batches(coupon_set_id, id);
-        CREATE UNIQUE INDEX one_open_batch_per_set ON batches(coupon_set_id)
-            WHERE status IN ('prepared', 'delivering', 'delivered', 'submitting', 'submitted');
-        CREATE TABLE codes (
-            fingerprint BLOB PRIMARY KEY,
-            batch_id INTEGER NOT NULL REFERENCES batches(id),
-            state TEXT NOT NULL DEFAULT 'issued'
-        ) WITHOUT ROWID;
-        CREATE INDEX codes_by_batch ON codes(batch_id);
-        CREATE TABLE snapshots (
-            run_id INTEGER NOT NULL REFERENCES runs(id),
-            coupon_set_id TEXT NOT NULL,
-            taken_at TEXT NOT NULL,
-            available INTEGER,
-            assigned INTEGER NOT NULL,
-            quantity INTEGER,
-            PRIMARY KEY (coupon_set_id, run_id)
-        );
-    """,
-    ),
-    (
-        "m002_ledger_id",
-        """
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        INSERT INTO meta VALUES ('ledger_id', lower(hex(randomblob(6))));
-    """,
-    ),
-    (
-        # A refill too big for one import file is split into parts, one import each; the
-        # parts of one refill may be open together (new_batch enforces one refill per set).
-        "m003_batch_parts",
-        """
-        ALTER TABLE batches ADD COLUMN part_of INTEGER REFERENCES batches(id);
-        DROP INDEX one_open_batch_per_set;
-        CREATE INDEX open_batches_by_set ON batches(coupon_set_id, status);
-    """,
-    ),
-)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-@dataclass(frozen=True)
-class Batch:
-    """One refill of one coupon set, as the ledger knows it."""
-
-    id: int
-    run_id: int | None
-    coupon_set_id: str
-    coupon_set_name: str
-    count: int
-    shape: str
-    status: str
-    import_id: str | None
-    import_status: str | None
-    total: int | None
-    success: int | None
-    errors: int | None
-    rejected: int | None
-    error_report_url: str | None
-    error: str | None
-    created_at: datetime
-    submitted_at: datetime | None
-    settled_at: datetime | None
-    part_of: int | None = None  #: the first batch of a refill split into several imports
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "runId": self.run_id,
-            "couponSetId": self.coupon_set_id,
-            "couponSetName": self.coupon_set_name,
-            "count": self.count,
-            "status": self.status,
-            "importId": self.import_id,
-            "importStatus": self.import_status,
-            "total": self.total,
-            "success": self.success,
-            "errors": self.errors,
-            "rejected": self.rejected,
-            "errorReportUrl": self.error_report_url,
-            "error": self.error,
-            "createdAt": self.created_at.isoformat(),
-            "submittedAt": self.submitted_at.isoformat() if self.submitted_at else None,
-            "settledAt": self.settled_at.isoformat() if self.settled_at else None,
-        }
-
-
-@dataclass(frozen=True)
-class Run:
-    id: int
-    command: str
-    started_at: datetime
-    finished_at: datetime | None
-    outcome: str | None
-    config_hash: str
-    pid: int | None
-    host: str | None
-    stats: dict[str, Any] | None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "command": self.command,
-            "startedAt": self.started_at.isoformat(),
-            "finishedAt": self.finished_at.isoformat() if self.finished_at else None,
-            "outcome": self.outcome,
-            "configHash": self.config_hash,
-            "pid": self.pid,
-            "host": self.host,
-            "stats": self.stats,
-        }
-
-
-_BATCH_FIELDS = tuple(f.name for f in fields(Batch))
-
-
-def shape_key(spec: CodeSpec) -> str:
-    """A stable description of a code shape, to count the codes issued in each space."""
-    return json.dumps(
-        {
-            "alphabet": spec.symbols,
-            "pattern": spec.pattern,
-            "length": None if spec.pattern else spec.length,
-            "prefix": spec.prefix,
-            "suffix": spec.suffix,
-            "check": spec.check_symbol,
-        },
-        sort_keys=True,
-    )
+_INSERT_CHUNK = 100_000
 
 
 def default_ledger_path(rules_path: Path | None) -> Path:
@@ -345,7 +180,8 @@ class Ledger:
                 for statement in sql.split(";"):
                     if statement.strip():
                         self.db.execute(statement)
-                self.db.execute("INSERT INTO _voucherbot_migrations VALUES (?, ?)", (name, _now()))
+                self.db.execute("INSERT INTO _voucherbot_migrations VALUES (?, ?)",
+                                (name, now_text()))
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -392,7 +228,7 @@ class Ledger:
                     "pid": os.getpid(),
                     "host": socket.gethostname(),
                     "command": command,
-                    "started": _now(),
+                    "started": now_text(),
                 }
             ).encode(),
         )
@@ -421,7 +257,7 @@ class Ledger:
             cursor = self.db.execute(
                 "INSERT INTO runs (command, started_at, config_hash, pid, host) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (command, _now(), config_hash, os.getpid(), socket.gethostname()),
+                (command, now_text(), config_hash, os.getpid(), socket.gethostname()),
             )
         return int(cursor.lastrowid or 0)
 
@@ -429,7 +265,7 @@ class Ledger:
         with self._transaction():
             self.db.execute(
                 "UPDATE runs SET finished_at = ?, outcome = ?, stats = ? WHERE id = ?",
-                (_now(), outcome, json.dumps(stats) if stats else None, run_id),
+                (now_text(), outcome, json.dumps(stats) if stats else None, run_id),
             )
 
     def runs(self, limit: int = 20) -> list[Run]:
@@ -443,7 +279,7 @@ class Ledger:
                 r[0],
                 r[1],
                 datetime.fromisoformat(r[2]),
-                _time(r[3]),
+                stored_time(r[3]),
                 r[4],
                 r[5],
                 r[6],
@@ -458,25 +294,21 @@ class Ledger:
     def fingerprint(self, code: str) -> bytes:
         return hmac.digest(self._secret, code.encode(), "sha256")[:FINGERPRINT_BYTES]
 
-    def _known(self, fingerprints: Sequence[bytes]) -> set[bytes]:
-        found: set[bytes] = set()
-        for start in range(0, len(fingerprints), _CHUNK):
-            chunk = fingerprints[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                row[0]
-                for row in self.db.execute(
-                    f"SELECT fingerprint FROM codes WHERE fingerprint IN ({marks})",  # noqa: S608
-                    chunk,
-                )
-            )
-        return found
-
     def issued(self, codes: Sequence[str]) -> set[str]:
-        """The subset of ``codes`` the ledger has issued before (in any batch, any set)."""
-        fps = [self.fingerprint(c) for c in codes]
-        known = self._known(fps)
-        return {c for c, f in zip(codes, fps, strict=True) if f in known}
+        """The subset of ``codes`` the ledger has issued before (in any batch, any set).
+
+        Checked a few thousand at a time, so a million codes cost little memory.
+        """
+        found: set[str] = set()
+        for start in range(0, len(codes), _CHUNK):
+            chunk = codes[start:start + _CHUNK]
+            by_print = {self.fingerprint(c): c for c in chunk}
+            marks = ",".join("?" * len(by_print))
+            for (fp,) in self.db.execute(
+                    f"SELECT fingerprint FROM codes WHERE fingerprint IN ({marks})",  # noqa: S608
+                    list(by_print)):
+                found.add(by_print[bytes(fp)])
+        return found
 
     def issued_count(self, shape: str) -> int:
         row = self.db.execute(
@@ -487,18 +319,20 @@ class Ledger:
 
     def fresh_codes(self, spec: CodeSpec, count: int, *, rounds: int = 8) -> list[str]:
         """``count`` new codes of shape ``spec`` that the ledger has never issued."""
-        shape = shape_key(spec)
-        before = self.issued_count(shape)
-        chosen: list[str] = []
-        taken: set[str] = set()
+        before = self.issued_count(shape_key(spec))
+        chosen = generate(spec, count, issued_count=before)
+        clash = self.issued(chosen)
+        if not clash:  # nearly always: a fresh random code is almost never an old one
+            return chosen
+        chosen = [c for c in chosen if c not in clash]
+        taken = set(chosen)
         for _ in range(rounds):
-            need = count - len(chosen)
-            batch = generate(spec, need, issued=taken, issued_count=before + len(chosen))
-            clash = self.issued(batch)
-            for code in batch:
-                if code not in clash:
-                    chosen.append(code)
-                    taken.add(code)
+            more = generate(spec, count - len(chosen), issued=taken,
+                            issued_count=before + len(chosen))
+            clash = self.issued(more)
+            fresh = [c for c in more if c not in clash]
+            chosen += fresh
+            taken.update(fresh)
             if len(chosen) == count:
                 return chosen
         raise VoucherbotError(
@@ -540,13 +374,16 @@ class Ledger:
                     "INSERT INTO batches (run_id, coupon_set_id, coupon_set_name, count, shape, "
                     "status, created_at, part_of) VALUES (?, ?, ?, ?, ?, 'prepared', ?, ?)",
                     (run_id, coupon_set.id, coupon_set.name, len(codes),
-                     shape_key(spec) if spec is not None else "pool", _now(), part_of),
+                     shape_key(spec) if spec is not None else "pool", now_text(), part_of),
                 )
                 batch_id = int(cursor.lastrowid or 0)
-                self.db.executemany(
-                    "INSERT INTO codes (fingerprint, batch_id) VALUES (?, ?)",
-                    ((self.fingerprint(c), batch_id) for c in codes),
-                )
+                # sorted a chunk at a time: inserts land near each other in the index,
+                # several times faster than in random order, for little memory
+                for start in range(0, len(codes), _INSERT_CHUNK):
+                    prints = sorted(map(self.fingerprint, codes[start:start + _INSERT_CHUNK]))
+                    self.db.executemany(
+                        "INSERT INTO codes (fingerprint, batch_id) VALUES (?, ?)",
+                        ((fp, batch_id) for fp in prints))
         except _SetBusy:
             raise VoucherbotError(
                 f"coupon set {coupon_set.id} already has a refill in "
@@ -562,7 +399,7 @@ class Ledger:
     def update(self, batch_id: int, **fields: Any) -> Batch:
         """Set fields of a batch (status, import_id, totals...) in one committed transaction."""
         if fields.get("status") in TERMINAL_STATUSES:
-            fields.setdefault("settled_at", _now())
+            fields.setdefault("settled_at", now_text())
         columns = ", ".join(f"{name} = ?" for name in fields)
         with self._transaction():
             self.db.execute(
@@ -571,7 +408,7 @@ class Ledger:
             )
         return self.batch(batch_id)
 
-    _BATCH_COLUMNS = ", ".join(_BATCH_FIELDS)
+    _BATCH_COLUMNS = ", ".join(BATCH_FIELDS)
 
     def _batches(self, where: str, args: Sequence[Any]) -> list[Batch]:
         rows = self.db.execute(
@@ -580,10 +417,10 @@ class Ledger:
         ).fetchall()
         batches = []
         for row in rows:
-            values: dict[str, Any] = dict(zip(_BATCH_FIELDS, row, strict=True))
+            values: dict[str, Any] = dict(zip(BATCH_FIELDS, row, strict=True))
             values["created_at"] = datetime.fromisoformat(values["created_at"])
-            values["submitted_at"] = _time(values["submitted_at"])
-            values["settled_at"] = _time(values["settled_at"])
+            values["submitted_at"] = stored_time(values["submitted_at"])
+            values["settled_at"] = stored_time(values["settled_at"])
             batches.append(Batch(**values))
         return batches
 

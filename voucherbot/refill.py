@@ -28,15 +28,13 @@ import logging
 import os
 import tempfile
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
 from voucherbot import failpoints
 from voucherbot.codes import CodeSpec
-from voucherbot.codespec import compile_spec
 from voucherbot.config import Config, RuleSettings
 from voucherbot.connectif import MAX_IMPORT_BYTES, ConnectifClient
 from voucherbot.errors import (
@@ -51,14 +49,12 @@ from voucherbot.errors import (
 )
 from voucherbot.ledger import Batch, Ledger
 from voucherbot.models import CouponSet, Import
-from voucherbot.planner import Decision, Plan
+from voucherbot.planner import Plan
 from voucherbot.poll import (
     PollSettings,
     PollTimeoutError,
     ProgressCallback,
-    Tracker,
     poll_imports,
-    timeout_error,
 )
 from voucherbot.pool import CodePool, PoolError
 from voucherbot.results import RefillResult, RunResult, result_of
@@ -92,33 +88,6 @@ def write_codes_csv(path: Path, codes: Iterable[str]) -> int:
             out.write("\n")
             count += 1
     return count
-
-
-def pools_left(decisions: Iterable[Decision],
-               issued: Callable[[Sequence[str]], set[str]]) -> dict[str, int]:
-    """Unused codes left in the pool of each set (among ``decisions``) fed from a pool."""
-    pools = {d.coupon_set.id: d.settings.shop.pool for d in decisions
-             if d.settings.shop.source == "pool" and d.settings.shop.pool is not None}
-    return {set_id: CodePool(pool).remaining(issued) for set_id, pool in pools.items()}
-
-
-@dataclass(frozen=True, eq=False)
-class Part:
-    """One import of a refill: the whole refill, or a part of one too big for one file."""
-
-    decision: Decision
-    count: int
-    index: int
-    sizes: list[int]
-
-    @property
-    def of(self) -> int:
-        return len(self.sizes)
-
-
-def code_length(spec: CodeSpec) -> int:
-    """How many characters every code of this shape has."""
-    return len(compile_spec(spec).cells)
 
 
 class QueueFull(Exception):
@@ -469,101 +438,13 @@ class Refiller:
         """What to know about a batch that is not a failure (a short pool), if anything."""
         return self._notes.get(batch_id) if batch_id is not None else None
 
-    def parts(self, decision: Decision) -> list[int]:
-        """How many codes each import of a refill carries: one import, unless its file would
-        pass Connectif's 50 MB limit (``max_import_bytes``); then parts that each fit."""
-        shop = decision.settings.shop
-        per_code = (64 if shop.source == "pool" else code_length(decision.settings.code)) + 1
-        most = max(1, (self.max_import_bytes - len("code\n")) // per_code)
-        count = decision.count
-        return [min(most, count - start) for start in range(0, count, most)]
-
     def run_plan(self, plan: Plan, settled: Iterable[RefillResult] = ()) -> RunResult:
-        """Carry out every refill of ``plan``, keeping at most ``max_in_flight`` imports
-        queued at Connectif (it refuses more than ten), and follow them all in one loop.
+        """Carry out every refill of ``plan``: see :func:`voucherbot.schedule.run_plan`."""
+        from voucherbot.schedule import run_plan
 
-        A refill whose file would pass the 50 MB limit goes as several imports (parts),
-        queued like the others."""
-        todo = deque(Part(d, n, i, total) for d in plan.refills
-                     for total in [self.parts(d)] for i, n in enumerate(total))
-        deferred: deque[tuple[Part, QueueFull]] = deque()  # refused with E0401: post again
-        results: dict[Part, RefillResult] = {}
-        by_import: dict[str, tuple[Part, Batch]] = {}
-        first_batch: dict[str, int] = {}  # the first part's batch, by set id
-
-        def done(imp: Import) -> None:
-            self.record(by_import[imp.id][1], imp)
-
-        def progress(imp: Import) -> None:
-            failpoints.hit("polling")
-            if self.on_progress is not None:
-                self.on_progress(imp)
-
-        tracker = Tracker(self.client, self.poll, on_progress=progress, on_done=done,
-                          clock=self.clock)
-        deadline = self.clock() + self.poll.timeout
-        while todo or deferred or tracker.pending:
-            while (todo or deferred) and len(tracker.pending) < self.max_in_flight:
-                waiting: QueueFull | None = None
-                if deferred:
-                    part, waiting = deferred[0]
-                else:
-                    part = todo[0]
-                cs = part.decision.coupon_set
-                try:
-                    if waiting is not None:
-                        outcome = self._submitted(self.submit(waiting.batch, waiting.codes), cs)
-                    else:
-                        outcome = self.refill(cs, part.count, part.decision.settings,
-                                              part_of=first_batch.get(cs.id))
-                except QueueFull as refused:
-                    if waiting is None:  # a new batch: post it again when there is room
-                        todo.popleft()
-                        deferred.append((part, refused))
-                        first_batch.setdefault(cs.id, refused.batch.id)
-                    break
-                if waiting is not None:
-                    deferred.popleft()
-                else:
-                    todo.popleft()
-                if isinstance(outcome, RefillResult):
-                    results[part] = outcome
-                else:
-                    first_batch.setdefault(cs.id, outcome.id)
-                    by_import[outcome.import_id or ""] = (part, outcome)
-                    tracker.add(self._import_of(outcome))
-            if not (todo or deferred or tracker.pending):
-                break
-            wait = tracker.next_wait()
-            if self.clock() + wait > deadline:
-                break
-            self.sleep(wait)
-            if tracker.pending:
-                tracker.tick()
-        if tracker.pending:  # the deadline passed: they stay in flight for the next run
-            for import_id, last in timeout_error(tracker).pending.items():
-                self.ledger.update(by_import[import_id][1].id, import_status=last.status,
-                                   success=last.success, errors=last.errors)
-        for part, never in deferred:
-            self.ledger.forget_codes(never.batch.id)
-            failed = self.ledger.update(never.batch.id, status="failed", error=(
-                "Connectif's import queue stayed full (E0401) until the poll deadline; "
-                "the next run tries again"))
-            results[part] = replace(result_of(failed), coupon_set=part.decision.coupon_set)
-        for part, batch in by_import.values():
-            results[part] = replace(result_of(self.ledger.batch(batch.id)),
-                                    coupon_set=part.decision.coupon_set, note=self.note(batch.id))
-        ordered = []
-        for part in sorted(results, key=lambda p: (plan.refills.index(p.decision), p.index)):
-            result = results[part]
-            if part.of > 1:
-                result = replace(result, note="; ".join(filter(None, [
-                    f"part {part.index + 1} of {part.of}", result.note])))
-            ordered.append(result)
-        remaining = pools_left(plan.refills, self.ledger.issued)
-        return RunResult(plan, tuple(ordered), tuple(settled), remaining)
+        return run_plan(self, plan, settled)
 
     @staticmethod
-    def _import_of(batch: Batch) -> Import:
+    def import_of(batch: Batch) -> Import:
         return Import(id=batch.import_id or "", status=batch.import_status or "queued",
                       total=batch.total, coupon_set_id=batch.coupon_set_id)

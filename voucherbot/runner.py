@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -170,10 +170,16 @@ def run(
     poll: PollSettings | None = None,
     workdir: Path | None = None,
     on_progress: ProgressCallback | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> RunResult:
-    """The cron job: settle what earlier runs left open, plan, refill, follow, record."""
+    """The cron job: settle what earlier runs left open, plan, refill, follow, record.
+
+    ``clock`` and ``sleep`` time the polling (a simulation can pass a virtual clock).
+    """
     refiller = Refiller(client, ledger, None, poll or config.poll, workdir, on_progress,
-                        config=config, max_in_flight=config.max_imports_in_flight)
+                        config=config, max_in_flight=config.max_imports_in_flight,
+                        clock=clock, sleep=sleep)
     refiller.check_sinks()
     with _recorded_run(ledger, "run", config, client) as run_id:
         refiller.run_id = run_id
