@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,16 +36,9 @@ def fake_clock() -> FakeClock:
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No test sees the user's Connectif settings, home directory or rules file."""
-    for name in (
-        "CONNECTIF_API_KEY",
-        "CONNECTIF_BASE_URL",
-        "VOUCHERBOT_RULES",
-        "VOUCHERBOT_LEDGER",
-        "VOUCHERBOT_RAISE_ERRORS",
-        "VOUCHERBOT_SANDBOX_KEY",
-        "VOUCHERBOT_FAILPOINT",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith(("CONNECTIF_", "VOUCHERBOT_")):
+            monkeypatch.delenv(name)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
