@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "ConnectifClient": "voucherbot.connectif",
     "VoucherbotError": "voucherbot.errors",
-    "RefillResult": "voucherbot.refill",
+    "RefillResult": "voucherbot.results",
     "refill_set": "voucherbot.runner",
 }
 

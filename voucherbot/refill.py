@@ -3,13 +3,16 @@
 A :class:`Refiller` carries out refills under the ledger's write-ahead protocol (see
 :mod:`voucherbot.ledger`):
 
-1. fresh codes, checked against every fingerprint in the ledger, are committed with their
-   batch (``prepared``) before anything leaves the process;
-2. the batch is marked ``submitting``, the CSV (mode 0600, in a private temporary directory)
+1. the codes (fresh ones, checked against every fingerprint in the ledger, or the next unused
+   ones of the shop's pool) are committed with their batch (``prepared``) before anything
+   leaves the process;
+2. generated codes go to the shop's sink first (``delivering``, then ``delivered``; kept in a
+   0600 file until imported, so an interrupted delivery can be made again);
+3. the batch is marked ``submitting``, the CSV (mode 0600, in a private temporary directory)
    is uploaded, and the import id is committed (``submitted``) as soon as the POST answers;
-3. all imports in flight are followed in one poll loop, and each outcome is committed as soon
-   as it is known (``finished``, with the rows rejected marked from the error report; or
-   ``failed``).
+4. the imports in flight are followed together (:mod:`voucherbot.schedule` runs a whole plan)
+   and each outcome is committed as soon as it is known (``finished``, with the rows rejected
+   marked from the error report; or ``failed``).
 
 The POST is retried only when no import can have been created (a 5xx or 429 answer, or a
 connection refused before sending). After an ambiguous failure (the connection broke after the
@@ -121,6 +124,7 @@ class Refiller:
     config: Config | None = None
     sink_factory: Callable[[SinkSettings], Sink] = make_sink
     _sinks: dict[SinkSettings, Sink] = field(default_factory=dict, repr=False)
+    _notes: dict[int, str] = field(default_factory=dict, repr=False)
 
     def check_sinks(self) -> None:
         """Build every sink the rules name now, so a missing secret or a bad URL stops the
@@ -130,7 +134,6 @@ class Refiller:
             for shop in shops:
                 if shop.source == "generate":
                     self._sink(shop)
-    _notes: dict[int, str] = field(default_factory=dict, repr=False)
 
     # --- one batch -----------------------------------------------------------------------------
 
