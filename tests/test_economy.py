@@ -127,3 +127,15 @@ def test_stats_are_printed_and_recorded(sandbox: RunningSandbox, tmp_path: objec
     stats = json.loads(history.stdout)["runs"][0]["stats"]
     assert stats["requests"]["import"] == 3 and stats["rateLimited"] == 0
     assert stats["total"] == sum(stats["requests"].values())
+
+
+def test_a_crowded_code_shape_is_warned_about(sandbox: RunningSandbox) -> None:
+    """Codes issued past a tenth of their shape's space: the run says so (and still works)."""
+    text = "\n[defaults.code]\nlength = 4\nalphabet = \"digits\"\ncheck_symbol = false\n"
+    with client_for(sandbox) as client, Ledger.memory() as ledger:
+        cfg = replace(config(), defaults=replace(
+            config().defaults, max_per_run=1500, code=parse_config(text.encode()).defaults.code))
+        cfg = replace(cfg, rules=())
+        result = run(client, cfg, ledger)
+    notes = [r.note for r in result.results if r.note]
+    assert notes and "possible codes of this shape" in notes[0], notes

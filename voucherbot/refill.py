@@ -37,7 +37,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from voucherbot import failpoints
-from voucherbot.codes import CodeSpec
+from voucherbot.codes import CodeSpec, fill_warning
 from voucherbot.config import Config, RuleSettings
 from voucherbot.connectif import MAX_IMPORT_BYTES, ConnectifClient
 from voucherbot.errors import (
@@ -50,7 +50,7 @@ from voucherbot.errors import (
     ServerError,
     VoucherbotError,
 )
-from voucherbot.ledger import Batch, Ledger
+from voucherbot.ledger import Batch, Ledger, shape_key
 from voucherbot.models import CouponSet, Import
 from voucherbot.planner import Plan
 from voucherbot.poll import (
@@ -363,10 +363,16 @@ class Refiller:
     def take_codes(self, coupon_set: CouponSet, count: int,
                    settings: RuleSettings) -> tuple[list[str], CodeSpec | None, str | None]:
         """The codes for a refill: fresh ones, or the next unused ones of the shop's pool
-        (with a note when the pool held fewer than wanted, or when lines were skipped)."""
+        (with a note when the pool held fewer than wanted, when lines were skipped, or when
+        the codes issued fill a worrying share of their shape's space)."""
         shop = settings.shop
         if shop.source != "pool" or shop.pool is None:
-            return self.ledger.fresh_codes(settings.code, count), settings.code, None
+            spec = settings.code
+            codes = self.ledger.fresh_codes(spec, count)
+            crowded = fill_warning(spec, self.ledger.issued_count(shape_key(spec)) + count)
+            if crowded:
+                log.warning("%s (%s): %s", coupon_set.name, coupon_set.id, crowded)
+            return codes, spec, crowded
         take = CodePool(shop.pool).take(count, self.ledger.issued)
         skipped = [f"{n:,} {what}" for n, what in (
             (take.skipped_blank, "blank"), (take.skipped_duplicate, "duplicate"),
