@@ -275,32 +275,26 @@ class Refiller:
         def done(imp: Import) -> None:
             self.record(by_import[imp.id], imp)
 
-        def progress(imp: Import) -> None:
-            failpoints.hit("polling")
-            if self.on_progress is not None:
-                self.on_progress(imp)
-
         if by_import:
             try:
-                poll_imports(
-                    self.client,
-                    list(by_import),
-                    settings=self.poll,
-                    on_progress=progress,
-                    on_done=done,
-                    wait_first=True,
-                    clock=self.clock,
-                    sleep=self.sleep,
-                )
+                poll_imports(self.client, list(by_import), settings=self.poll,
+                             on_progress=self.progress, on_done=done, wait_first=True,
+                             clock=self.clock, sleep=self.sleep)
             except PollTimeoutError as exc:
                 for import_id, last in exc.pending.items():
-                    self.ledger.update(
-                        by_import[import_id].id,
-                        import_status=last.status,
-                        success=last.success,
-                        errors=last.errors,
-                    )
+                    self.still_running(by_import[import_id], last)
         return [result_of(self.ledger.batch(b.id)) for b in batches]
+
+    def progress(self, imp: Import) -> None:
+        """Each state seen of an import in flight (the crash tests' 'polling' point)."""
+        failpoints.hit("polling")
+        if self.on_progress is not None:
+            self.on_progress(imp)
+
+    def still_running(self, batch: Batch, last: Import) -> Batch:
+        """The poll deadline passed: the batch stays open, with the last state seen."""
+        return self.ledger.update(batch.id, import_status=last.status, success=last.success,
+                                  errors=last.errors)
 
     def settle(self) -> list[RefillResult]:
         """Finish the story of every batch an earlier run left open (see the module doc)."""

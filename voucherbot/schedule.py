@@ -12,7 +12,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from voucherbot import failpoints
 from voucherbot.codes import CodeSpec
 from voucherbot.codespec import compile_spec
 from voucherbot.ledger import Batch
@@ -77,12 +76,7 @@ def run_plan(refiller: Refiller, plan: Plan, settled: Iterable[RefillResult] = (
     def done(imp: Import) -> None:
         refiller.record(by_import[imp.id][1], imp)
 
-    def progress(imp: Import) -> None:
-        failpoints.hit("polling")
-        if refiller.on_progress is not None:
-            refiller.on_progress(imp)
-
-    tracker = Tracker(refiller.client, refiller.poll, on_progress=progress, on_done=done,
+    tracker = Tracker(refiller.client, refiller.poll, on_progress=refiller.progress, on_done=done,
                       clock=refiller.clock)
     deadline = refiller.clock() + refiller.poll.timeout
     while todo or deferred or tracker.pending:
@@ -125,8 +119,7 @@ def run_plan(refiller: Refiller, plan: Plan, settled: Iterable[RefillResult] = (
             tracker.tick()
     if tracker.pending:  # the deadline passed: they stay in flight for the next run
         for import_id, last in timeout_error(tracker).pending.items():
-            refiller.ledger.update(by_import[import_id][1].id, import_status=last.status,
-                               success=last.success, errors=last.errors)
+            refiller.still_running(by_import[import_id][1], last)
     for part, never in deferred:
         refiller.ledger.forget_codes(never.batch.id)
         failed = refiller.ledger.update(never.batch.id, status="failed", error=(
