@@ -35,10 +35,13 @@ def fake_clock() -> FakeClock:
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No test sees the user's Connectif settings, home directory or rules file."""
+    """No test sees the user's Connectif settings, home directory or rules file, and an
+    unexpected exception escapes (``VOUCHERBOT_RAISE_ERRORS=1``)."""
     for name in list(os.environ):
         if name.startswith(("CONNECTIF_", "VOUCHERBOT_")):
             monkeypatch.delenv(name)
+    # an unexpected exception fails the test instead of becoming an exit code
+    monkeypatch.setenv("VOUCHERBOT_RAISE_ERRORS", "1")
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))

@@ -62,7 +62,8 @@ class Cli:
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VOUCHERBOT_",
                                                                          "CONNECTIF_"))}
-        env.update(CONNECTIF_BASE_URL=self.sandbox.url, CONNECTIF_API_KEY=API_KEY, **extra)
+        env.update(CONNECTIF_BASE_URL=self.sandbox.url, CONNECTIF_API_KEY=API_KEY,
+                   VOUCHERBOT_RAISE_ERRORS="1", **extra)
         return env
 
     def run(self, *args: str, failpoint: str | None = None, timeout: float = 60,

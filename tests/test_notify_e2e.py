@@ -20,7 +20,8 @@ from werkzeug import Request, Response
 from tests.support import API_KEY, Cli
 
 REFERRAL = "66377977d9ed17e3cc0e95ee"  # the emptiest set: the first import of a run
-REFILLED = {REFERRAL: "Referral reward Long", "67c7d4929f9d01298a449ebe": "Win-back 20% February",
+REFILLED = {REFERRAL: "Referral reward Chapman",
+            "67c7d4929f9d01298a449ebe": "Win-back 20% September",
             "676a5e55f320cd576d14475b": "VIP Spring 20% off"}
 SLACK_PATH = "/services/T0VB0T/B0VB0T/xoxT0kenInThePath"  # secret: never in output
 WRONG_KEY = "65f0c0ffee:Wr0ngS3cr3t-Also-Not-To-Print"
@@ -100,7 +101,7 @@ def test_a_failed_import_sends_one_message_naming_it_without_codes_or_key(
     body = slack.bodies[0].decode()
     failures = next(b["text"]["text"] for b in message["blocks"]
                     if b["type"] == "section" and b["text"]["text"].startswith("*Failures*"))
-    assert "Referral reward Long" in failures and REFERRAL in failures
+    assert "Referral reward Chapman" in failures and REFERRAL in failures
     assert f"import {failed.id} ended as error" in failures
     for name in REFILLED.values():
         assert name in body

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from voucherbot.sandbox import (
     make_app,
     start_sandbox,
 )
+from voucherbot.sandbox.config import DEFAULT_ANCHOR
 from voucherbot.sandbox.data import generate
 from voucherbot.sandbox.imports import (
     REASON_DUPLICATE_IN_FILE,
@@ -203,11 +205,35 @@ def test_same_seed_gives_identical_data_and_other_seeds_differ() -> None:
     assert [w["name"] for w in one[1]] != [w["name"] for w in other[1]]
 
 
-def test_default_anchor_is_the_start_of_the_utc_day() -> None:
+def test_default_anchor_is_fixed_and_every_seed_timestamp_falls_before_it() -> None:
     state = SandboxState()
-    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert state.config.anchor == DEFAULT_ANCHOR
     newest = max(s.updated_at for s in state.coupon_sets())
-    assert newest <= midnight.timestamp() + 1
+    assert newest <= DEFAULT_ANCHOR.timestamp()
+
+
+SEED_DUMP = """
+import json
+from voucherbot.sandbox import SandboxConfig, SandboxState
+state = SandboxState(SandboxConfig(seed=1, demand=False))
+print(json.dumps([[s.to_json() for s in state.coupon_sets()],
+                  [w.to_json() for w in state.workflows()]]))
+"""
+
+
+@pytest.mark.skipif(shutil.which("faketime") is None, reason="needs faketime (.ci/run installs it)")
+def test_seed_data_does_not_depend_on_the_clock() -> None:
+    """The same seed, with the clock moved by months either way: byte-identical data."""
+
+    def dump(*prefix: str) -> str:
+        out = subprocess.run([*prefix, sys.executable, "-c", SEED_DUMP], capture_output=True,
+                             text=True, timeout=60, check=True, cwd=ROOT)
+        return out.stdout
+
+    today = dump()
+    assert "Win-back" in today
+    for shift in ("+104d", "-200d", "+3y"):
+        assert dump("faketime", "-f", shift) == today, shift
 
 
 def _is_low(s: dict[str, Any]) -> bool:

@@ -202,7 +202,9 @@ def test_file_sink_writes_one_private_csv_per_batch_before_its_import(
 RECORDER = """#!{python}
 import json, os, sys
 data = sys.stdin.buffer.read().decode()
-env = {{k: v for k, v in os.environ.items() if k.startswith("VOUCHERBOT_")}}
+batch_keys = ("VOUCHERBOT_COUPON_SET_ID", "VOUCHERBOT_COUPON_SET_NAME", "VOUCHERBOT_BATCH_ID",
+              "VOUCHERBOT_COUNT")
+env = {{k: os.environ[k] for k in batch_keys if k in os.environ}}
 doc = {{"argv": sys.argv[1:], "env": env, "stdin": data}}
 name = os.path.join(sys.argv[1], env["VOUCHERBOT_COUPON_SET_ID"] + ".json")
 with open(name + ".tmp", "w") as out:
@@ -346,7 +348,7 @@ def test_webhook_sink_signs_every_chunk_and_the_chunks_add_up_to_the_import(
     assert [(d["chunk"], d["chunks"], len(d["codes"])) for d in docs] == [
         (1, 3, 1000), (2, 3, 1000), (3, 3, 500)]
     assert {(d["couponSetId"], d["couponSetName"], d["batchId"]) for d in docs} == {
-        (REFERRAL, "Referral reward Long", batch_id)}
+        (REFERRAL, "Referral reward Chapman", batch_id)}
     assert [h["Idempotency-Key"] for _, h in hook.requests] == [
         f"{batch_id}-1", f"{batch_id}-2", f"{batch_id}-3"]
     assert len(cli.sandbox.state.imports) == 1
