@@ -68,6 +68,7 @@ class Sandbox:
 
     def __init__(self, **config: Any) -> None:
         config.setdefault("anchor", ANCHOR)
+        config.setdefault("counter_lag", 0)  # tests of the lag ask for it
         self.state = SandboxState(SandboxConfig(**config))
         self.client = Client(make_app(self.state))
         self.auth = {"Authorization": f"apiKey {self.state.api_key}"}
@@ -585,6 +586,28 @@ def test_clock_only_moves_forward(sbx: Sandbox) -> None:
 
 
 # --- import lifecycle -------------------------------------------------------------------
+
+
+def test_listed_counters_trail_an_import_by_counter_lag() -> None:
+    sb = Sandbox(counter_lag=10, **SLOW)
+    set_id = sb.multiple_id()
+    listed = sb.get(f"/coupon-sets/{set_id}").json
+    imp = sb.post_import(("code\n" + "".join(f"LAG{n}\n" for n in range(20))).encode(),
+                         set_id).json
+    sb.state.advance(12)  # 10 s queued, then 20 rows at 10 a second: finished at +12 s
+    assert sb.get(f"/imports/{imp['id']}").json["status"] == "finished"
+    true = sb.state.get_set(set_id)
+    assert true.available == listed["available"] + 20  # the truth, for tests
+    for path in (f"/coupon-sets/{set_id}", "/coupon-sets/?limit=100"):
+        body = sb.get(path).json
+        shown = body if "id" in body else next(r for r in body["results"] if r["id"] == set_id)
+        assert (shown["available"], shown["quantity"]) == (listed["available"],
+                                                           listed["quantity"])
+    sb.state.advance(9.5)  # the last rows were applied 9.5 s ago: still hidden
+    assert sb.get(f"/coupon-sets/{set_id}").json["available"] < true.available
+    sb.state.advance(0.6)
+    shown = sb.get(f"/coupon-sets/{set_id}").json
+    assert (shown["available"], shown["quantity"]) == (true.available, true.quantity)
 
 
 def test_import_lifecycle_queued_in_progress_finished(make_sbx: Callable[..., Sandbox]) -> None:

@@ -66,6 +66,7 @@ class Api:
 
 
 def _api(**config: Any) -> Iterator[Api]:
+    config.setdefault("counter_lag", 0)
     with start_sandbox(SandboxConfig(seed=4, **config)) as sandbox:
         api = Api(sandbox)
         yield api
@@ -286,6 +287,28 @@ def test_drop_after_accept_on_any_method_and_path(api: Api) -> None:
         with pytest.raises(requests.ConnectionError):
             api("GET", "/coupon-sets/")
     assert api("GET", "/coupon-sets/").status_code == 200
+
+
+@pytest.mark.parametrize(("status", "body", "content_type", "shown"), [
+    (502, None, "text/html", "<h1>502 Bad Gateway</h1>"),
+    (201, "Created", "text/plain", "Created"),
+], ids=["502-page", "201-not-json"])
+def test_answer_after_accept_creates_the_import_then_answers_otherwise(
+    api: Api, status: int, body: str | None, content_type: str, shown: str
+) -> None:
+    set_id = api.multiple_id()
+    api.faults.answer_after_accept(status, body, content_type=content_type)
+    refused = api.post_import(["X"], set_id="no-such-set")
+    assert refused.status_code == 422 and api.state.imports == []  # not served: not used up
+    answer = api.post_import(["LOST1", "LOST2"], set_id)
+    assert answer.status_code == status and shown in answer.text
+    assert answer.headers["Content-Type"].startswith(content_type)
+    [imp] = api.state.imports
+    assert (imp.coupon_set_id, imp.total) == (set_id, 2)
+    assert api.faults.log == [FaultEvent("POST", "/imports/", "answer_after_accept")]
+    api.state.advance(1)
+    assert api.state.codes_in_set(set_id) == {"LOST1", "LOST2"}
+    assert api.post_import(["LOST3"], set_id).status_code == 201  # used up: answered again
 
 
 def test_hang_before_accept_delays_the_import(api: Api) -> None:
@@ -512,6 +535,7 @@ def test_admin_api_adds_lists_and_removes_faults(api: Api) -> None:
         {"kind": "import_outcome", "outcome": "slow", "rowsPerSecond": 0.5},
         {"kind": "import_outcome", "outcome": "error", "afterRows": 1, "times": 2},
         {"kind": "import_outcome", "outcome": "cancelled", "couponSetId": api.multiple_id()},
+        {"kind": "answer_after_accept", "status": 201, "body": "ok", "contentType": "text/plain"},
     ]
     created = []
     for body in bodies:
@@ -533,6 +557,9 @@ def test_admin_api_adds_lists_and_removes_faults(api: Api) -> None:
     assert created[4]["method"] == "POST" and created[4]["path"] == "/imports/"
     assert created[4]["remaining"] == 1 and created[3]["remaining"] is None
     assert created[7]["rowsPerSecond"] == 0.5 and created[8]["afterRows"] == 1
+    assert created[10] == {"id": created[10]["id"], "kind": "answer_after_accept",
+                           "method": "POST", "path": "/imports/", "remaining": 1, "status": 201,
+                           "body": "ok", "contentType": "text/plain", "headers": {}}
 
     page = api("GET", "/workflows/")
     assert (page.status_code, page.text, page.headers["X-Cache"]) == (
@@ -571,6 +598,8 @@ def test_admin_api_adds_lists_and_removes_faults(api: Api) -> None:
         ({"kind": "rate_limit_storm", "times": 2, "headers": "no"}, "headers"),
         ({"kind": "latency", "seconds": -1}, "seconds"),
         ({"kind": "hang_before_accept", "seconds": 1, "path": "/x/"}, "path"),
+        ({"kind": "answer_after_accept", "status": 99}, "status"),
+        ({"kind": "answer_after_accept", "seconds": 1}, "seconds"),
         ({"kind": "import_outcome", "outcome": "reject_rows"}, "rows"),
         ({"kind": "import_outcome", "outcome": "slow", "rowsPerSecond": -2}, "rowsPerSecond"),
         ({"kind": "import_outcome", "outcome": "error", "couponSetId": "nope"}, "couponSetId"),

@@ -40,6 +40,12 @@ _FAULT_FIELDS: dict[str, dict[str, str]] = {
     RATE_LIMIT_STORM: {"times": "n", "headers": "headers", "method": "method", "path": "path"},
     LATENCY: {"seconds": "seconds", **_SCOPE},
     "drop_after_accept": dict(_SCOPE),
+    "answer_after_accept": {
+        "status": "status",
+        "body": "body",
+        "contentType": "content_type",
+        **_SCOPE,
+    },
     HANG_BEFORE_ACCEPT: {"seconds": "seconds", "times": "times"},
     IMPORT_OUTCOME: {
         "outcome": "outcome",

@@ -144,6 +144,8 @@ class SandboxApp:
                 served = faults is not None and response.status_code // 100 == 2
                 if served and faults is not None and faults.take_drop(request):
                     drop_connection(environ, "sandbox fault: drop_after_accept")
+                if served and faults is not None:
+                    response = faults.take_answer(request) or response
             # The Date header follows the sandbox clock, so a client that dates its readings
             # by the server (as voucherbot does) sees advance() as the passing of time.
             response.headers["Date"] = http_date(self.state.now())
@@ -226,7 +228,7 @@ class SandboxApp:
 
     def list_sets(self, request: Request) -> Response:
         return self.page(
-            request, [cs.to_json() for cs in self.state.coupon_sets()], "/coupon-sets/"
+            request, [cs.to_json() for cs in self.state.listed_sets()], "/coupon-sets/"
         )
 
     def list_workflows(self, request: Request) -> Response:
@@ -240,7 +242,7 @@ class SandboxApp:
 
     def get_set(self, request: Request, set_id: str) -> Response:
         try:
-            return json_response(self.state.get_set(set_id).to_json())
+            return json_response(self.state.listed_set(set_id).to_json())
         except KeyError:
             raise Problem(404, f"Coupon set {_shown(set_id)} not found") from None
 

@@ -30,10 +30,13 @@ class SandboxConfig:
     ``X-RateLimit-*`` headers). ``workflow_statuses`` renames the four workflow statuses, in the
     order of :data:`WORKFLOW_STATUSES`. ``anchor`` is the moment seed timestamps are placed
     before; it is fixed by default, so the same seed gives byte-identical data on any day.
-    ``demand`` seeds a per-day rate at which active workflows hand out each set's codes as the
-    clock is advanced, varying over time by ``demand_pattern`` (``steady``, ``weekly`` or
-    ``bursty``); with ``demand=False`` every rate starts at 0 (see
-    :mod:`voucherbot.sandbox.demand`).
+    ``counter_lag`` models Connectif's documented delay (CONNECTIF_API.md §4.2: counters are
+    "updated in batches, up to ~10 s" late): the rows an import adds show in the listed
+    ``quantity`` and ``available`` only ``counter_lag`` seconds (sandbox clock) after they
+    were applied; 0 shows them at once (fast tests). ``demand`` seeds a per-day rate at which
+    active workflows hand out each set's codes as the clock is advanced, varying over time by
+    ``demand_pattern`` (``steady``, ``weekly`` or ``bursty``); with ``demand=False`` every
+    rate starts at 0 (see :mod:`voucherbot.sandbox.demand`).
     """
 
     host: str = "127.0.0.1"
@@ -49,6 +52,7 @@ class SandboxConfig:
     import_rows_per_second: float = 100_000.0
     workflow_statuses: tuple[str, str, str, str] = WORKFLOW_STATUSES
     anchor: datetime = DEFAULT_ANCHOR
+    counter_lag: float = 10.0
     log_requests: bool = False
     demand: bool = True
     demand_pattern: str = "steady"
@@ -67,6 +71,8 @@ class SandboxConfig:
             problems.append("max_queued_imports must be positive")
         if self.import_queue_delay < 0:
             problems.append("import_queue_delay must not be negative")
+        if not 0 <= self.counter_lag <= 3600:
+            problems.append("counter_lag must be between 0 and 3600 seconds")
         if self.import_rows_per_second <= 0:
             problems.append("import_rows_per_second must be positive")
         statuses = self.workflow_statuses

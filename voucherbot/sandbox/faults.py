@@ -44,6 +44,14 @@ affects before it expires (``None``: until cleared).
     "Remote end closed connection without response" (``requests.ConnectionError``). It fires
     only on requests that were served with a 2xx status; refused requests (422, 429, ...) are
     answered normally and do not use it up.
+``answer_after_accept(status=502, body=None, *, content_type="text/html",``
+``method="POST", path="/imports/", times=1)``
+    Serve the request completely (for ``POST /imports/``: the import IS created), then send
+    ``status`` and ``body`` instead of the real answer: what a gateway does when the upstream
+    answer is lost after the work was done. ``body`` is as for ``error``; ``None`` sends a
+    gateway's HTML page for the status. A 201 with a body that is not JSON is
+    ``answer_after_accept(201, "<html>Created</html>")``. Like ``drop_after_accept`` it fires
+    only on requests that were served with a 2xx status.
 ``hang_before_accept(seconds, *, times=1)``
     For ``POST /imports/``: after the request has been read and validated, wait ``seconds``
     BEFORE creating the import, then proceed normally. If the client disconnects during the
@@ -86,7 +94,7 @@ Bad bodies get a 422 with ``validationErrors``.
 
 ``POST /_sandbox/faults``
     Adds one fault; answers 201 with it (including its ``id``). The body is a JSON object:
-    ``kind`` (one of the six names above) plus the options of that kind in camelCase::
+    ``kind`` (one of the seven names above) plus the options of that kind in camelCase::
 
         {"kind": "error", "status": 502, "body": "<html>Bad Gateway</html>",
          "contentType": "text/html", "headers": {"X-Cache": "MISS"},
@@ -96,6 +104,9 @@ Bad bodies get a 422 with ``validationErrors``.
         {"kind": "rate_limit_storm", "times": 5, "headers": false}
         {"kind": "latency", "seconds": 3.5, "path": "/imports/", "times": null}
         {"kind": "drop_after_accept"}                   (POST /imports/, once)
+        {"kind": "answer_after_accept", "status": 502}  (the import is created; a 502 page)
+        {"kind": "answer_after_accept", "status": 201, "body": "Created",
+         "contentType": "text/plain"}
         {"kind": "hang_before_accept", "seconds": 10}
         {"kind": "import_outcome", "outcome": "error", "afterRows": 5}
         {"kind": "import_outcome", "outcome": "slow", "rowsPerSecond": 0.5}
@@ -136,6 +147,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from voucherbot.sandbox.faultspec import (
+    ANSWER_AFTER_ACCEPT,
     DROP_AFTER_ACCEPT,
     ERROR,
     HANG_BEFORE_ACCEPT,
@@ -199,37 +211,10 @@ class FaultInjector:
         times: int | None = None,
     ) -> Fault:
         """Answer matching requests with ``status`` and ``body`` instead of serving them."""
-        if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
-            raise InvalidFault("status", "must be an HTTP status code from 200 to 599")
-        if body is None:
+        if body is None and _valid_status(status):
             body = {"status": status, "title": title(status), "detail": "Injected sandbox fault"}
-        if isinstance(body, dict | list):
-            data = json.dumps(body).encode()
-        elif isinstance(body, str):
-            data = body.encode()
-        elif isinstance(body, bytes):
-            data = body
-        else:
-            raise InvalidFault("body", "must be text, bytes, a dict, a list or None")
-        if not isinstance(content_type, str) or not content_type or "\n" in content_type:
-            raise InvalidFault("content_type", "must be a media type such as 'text/html'")
-        if headers is not None and not isinstance(headers, Mapping):
-            raise InvalidFault("headers", "must map header names to one-line strings")
-        extra = dict(headers or {})
-        for name, value in extra.items():
-            text = f"{name}{value}" if isinstance(name, str) and isinstance(value, str) else "\n"
-            if not name or "\n" in text or "\r" in text:
-                raise InvalidFault("headers", "must map header names to one-line strings")
-        return self._add(
-            ERROR,
-            method,
-            path,
-            times,
-            status=status,
-            body=data,
-            content_type=content_type,
-            headers=extra,
-        )
+        return self._add(ERROR, method, path, times,
+                         **_answer(status, body, content_type, headers))
 
     def rate_limit_storm(
         self,
@@ -263,6 +248,24 @@ class FaultInjector:
     ) -> Fault:
         """Serve matching requests, then close the connection without an answer."""
         return self._add(DROP_AFTER_ACCEPT, method, path, times)
+
+    def answer_after_accept(
+        self,
+        status: int = 502,
+        body: str | bytes | dict[str, Any] | list[Any] | None = None,
+        *,
+        content_type: str = "text/html",
+        method: str | None = "POST",
+        path: str | None = IMPORTS_PATH,
+        times: int | None = 1,
+    ) -> Fault:
+        """Serve matching requests, then answer ``status`` and ``body`` in place of the real
+        answer (the work is done; the client is told something else)."""
+        if body is None and _valid_status(status):
+            body = (f"<html><head><title>{status} {title(status)}</title></head><body>"
+                    f"<h1>{status} {title(status)}</h1></body></html>")
+        return self._add(ANSWER_AFTER_ACCEPT, method, path, times,
+                         **_answer(status, body, content_type, None))
 
     def hang_before_accept(self, seconds: float, *, times: int | None = 1) -> Fault:
         """Wait ``seconds`` before creating the next import(s) posted over HTTP."""
@@ -364,9 +367,7 @@ class FaultInjector:
         if answer is None:
             return None
         if answer.kind == ERROR:
-            response = Response(answer.body, status=answer.status, content_type=answer.content_type)
-            response.headers.update(answer.headers)
-            return response
+            return _respond(answer)
         doc = {"status": 429, "title": title(429), "detail": "Requests rate limit reached"}
         response = Response(json.dumps(doc), status=429, mimetype="application/json")
         if answer.rate_limit_headers:
@@ -385,6 +386,13 @@ class FaultInjector:
         with self._lock:
             return self._take((DROP_AFTER_ACCEPT,), request.method, request.path) is not None
 
+    def take_answer(self, request: Request) -> Response | None:
+        """The answer to send instead of the real one for a request served with a 2xx (uses
+        the fault), or None."""
+        with self._lock:
+            fault = self._take((ANSWER_AFTER_ACCEPT,), request.method, request.path)
+        return _respond(fault) if fault is not None else None
+
     def take_hang(self, request: Request) -> float:
         """Seconds to wait before creating the import this request posts (0: none)."""
         with self._lock:
@@ -399,3 +407,39 @@ class FaultInjector:
                     self._use(fault, "POST", IMPORTS_PATH)
                     return fault.outcome
         return None
+
+
+def _valid_status(status: object) -> bool:
+    return isinstance(status, int) and not isinstance(status, bool) and 200 <= status <= 599
+
+
+def _answer(
+    status: int, body: object, content_type: object, headers: object
+) -> dict[str, Any]:
+    """The checked options of an injected answer (``error``, ``answer_after_accept``)."""
+    if not _valid_status(status):
+        raise InvalidFault("status", "must be an HTTP status code from 200 to 599")
+    if isinstance(body, dict | list):
+        data = json.dumps(body).encode()
+    elif isinstance(body, str):
+        data = body.encode()
+    elif isinstance(body, bytes):
+        data = body
+    else:
+        raise InvalidFault("body", "must be text, bytes, a dict, a list or None")
+    if not isinstance(content_type, str) or not content_type or "\n" in content_type:
+        raise InvalidFault("content_type", "must be a media type such as 'text/html'")
+    if headers is not None and not isinstance(headers, Mapping):
+        raise InvalidFault("headers", "must map header names to one-line strings")
+    extra = dict(headers or {})
+    for name, value in extra.items():
+        text = f"{name}{value}" if isinstance(name, str) and isinstance(value, str) else "\n"
+        if not name or "\n" in text or "\r" in text:
+            raise InvalidFault("headers", "must map header names to one-line strings")
+    return {"status": status, "body": data, "content_type": content_type, "headers": extra}
+
+
+def _respond(fault: Fault) -> Response:
+    response = Response(fault.body, status=fault.status, content_type=fault.content_type)
+    response.headers.update(fault.headers)
+    return response

@@ -13,9 +13,11 @@ ERROR = "error"
 RATE_LIMIT_STORM = "rate_limit_storm"
 LATENCY = "latency"
 DROP_AFTER_ACCEPT = "drop_after_accept"
+ANSWER_AFTER_ACCEPT = "answer_after_accept"
 HANG_BEFORE_ACCEPT = "hang_before_accept"
 IMPORT_OUTCOME = "import_outcome"
-KINDS = (ERROR, RATE_LIMIT_STORM, LATENCY, DROP_AFTER_ACCEPT, HANG_BEFORE_ACCEPT, IMPORT_OUTCOME)
+KINDS = (ERROR, RATE_LIMIT_STORM, LATENCY, DROP_AFTER_ACCEPT, ANSWER_AFTER_ACCEPT,
+         HANG_BEFORE_ACCEPT, IMPORT_OUTCOME)
 OUTCOMES = ("error", "cancelled", "slow", "reject_rows")
 DEFAULT_SLOW_ROWS_PER_SECOND = 0.1
 IMPORTS_PATH = "/imports/"
@@ -90,7 +92,7 @@ class Fault:
             "path": self.path,
             "remaining": self.remaining,
         }
-        if self.kind == ERROR:
+        if self.kind in (ERROR, ANSWER_AFTER_ACCEPT):
             doc.update(
                 status=self.status,
                 body=self.body.decode("utf-8", "replace"),

@@ -13,6 +13,11 @@ then is ``inProgress`` while rows are processed at ``import_rows_per_second``, t
 ``finished``. While imports are paused (:meth:`SandboxState.pause_imports`) time passes but
 no import moves.
 
+The API shows each set's counters as Connectif does, up to ``counter_lag`` seconds behind:
+:meth:`SandboxState.listed_sets` leaves out the rows an import applied less than
+``counter_lag`` seconds ago (demand is shown at once). :meth:`SandboxState.coupon_sets` is
+the truth, for tests.
+
 Demand (codes handed out by active workflows, :mod:`.demand`) moves only with
 :meth:`SandboxState.advance`, interleaved in time order with the imports running during the
 advance. Faults (:mod:`.faults`) live in ``state.faults``.
@@ -62,6 +67,8 @@ class SandboxState:
         self._workflows = {wf.id: wf for wf in seed.workflows}
         self._codes: dict[str, dict[str, str]] = {cs.id: {} for cs in seed.coupon_sets}
         self._imports: dict[str, ImportRecord] = {}
+        #: (when, set id, rows added) of import rows not yet shown in the listed counters
+        self._lagging: deque[tuple[float, str, int]] = deque()
         self._pending: deque[ImportRecord] = deque()
         self._reports: dict[str, str] = {}
         self._paused = False
@@ -135,6 +142,35 @@ class SandboxState:
         with self._lock:
             return copy.deepcopy(self._sets[set_id])
 
+    def listed_sets(self) -> list[CouponSetRecord]:
+        """The coupon sets as the API lists them: counters up to ``counter_lag`` behind."""
+        with self._lock:
+            hidden = self._hidden_rows()
+            return [self._as_listed(cs, hidden.get(cs.id, 0)) for cs in self._sets.values()]
+
+    def listed_set(self, set_id: str) -> CouponSetRecord:
+        """One coupon set as the API shows it (KeyError if unknown); see :meth:`listed_sets`."""
+        with self._lock:
+            return self._as_listed(self._sets[set_id], self._hidden_rows().get(set_id, 0))
+
+    def _hidden_rows(self) -> dict[str, int]:
+        """Rows added by imports that the listed counters do not show yet, by set (lock held)."""
+        shown_before = self.now() - self.config.counter_lag
+        while self._lagging and self._lagging[0][0] <= shown_before:
+            self._lagging.popleft()
+        hidden: dict[str, int] = {}
+        for _, set_id, rows in self._lagging:
+            hidden[set_id] = hidden.get(set_id, 0) + rows
+        return hidden
+
+    @staticmethod
+    def _as_listed(cs: CouponSetRecord, hidden: int) -> CouponSetRecord:
+        shown = copy.deepcopy(cs)
+        if hidden:
+            shown.quantity = max(0, (shown.quantity or 0) - hidden)
+            shown.available = max(0, (shown.available or 0) - hidden)
+        return shown
+
     def codes_in_set(self, set_id: str) -> set[str]:
         """Codes imported into a set through the API (seeded sets hold counters only)."""
         with self._lock:
@@ -154,6 +190,7 @@ class SandboxState:
                 cs.quantity = cs.assigned + available
             cs.available = available
             cs.updated_at = self.now()
+            self._lagging = deque(e for e in self._lagging if e[1] != set_id)  # shown at once
 
     def workflows(self) -> list[WorkflowRecord]:
         with self._lock:
@@ -383,3 +420,5 @@ class SandboxState:
             cs.quantity = (cs.quantity or 0) + added
             cs.available = (cs.available or 0) + added
             cs.updated_at = max(cs.updated_at, when)
+            if self.config.counter_lag > 0:
+                self._lagging.append((when, imp.coupon_set_id, added))
