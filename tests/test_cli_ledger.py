@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.support import Cli, assert_consistent, available, planned_refills
 
@@ -100,6 +104,7 @@ def test_a_ledger_that_is_not_sqlite_changes_nothing(cli: Cli) -> None:
 
 def test_ledger_location_precedence(cli: Cli, tmp_path: Path) -> None:
     by_option = tmp_path / "opt" / "l.sqlite"
+    by_option.parent.mkdir()
     assert cli.run("run", "--ledger", str(by_option)).returncode == 0
     assert by_option.exists() and not cli.ledger.exists()
     by_rules = tmp_path / "fromrules.sqlite"
@@ -107,3 +112,28 @@ def test_ledger_location_precedence(cli: Cli, tmp_path: Path) -> None:
     assert cli.run("history").returncode == 2  # no ledger at the rules' path yet
     assert cli.run("run").returncode == 0
     assert by_rules.exists()
+
+
+@pytest.mark.parametrize("how", ["option", "env", "rules"])
+def test_a_ledger_in_a_folder_that_does_not_exist_is_refused_not_started_afresh(
+    cli: Cli, tmp_path: Path, how: str
+) -> None:
+    """A typo in the path, or a volume not mounted, must not start an empty ledger."""
+    where = tmp_path / "not-mounted" / "ledger.sqlite"
+    args: list[str] = ["run"]
+    env: dict[str, str] = {}
+    if how == "option":
+        args += ["--ledger", str(where)]
+    elif how == "env":
+        env["VOUCHERBOT_LEDGER"] = str(where)
+    else:
+        cli.rules.write_text(cli.rules.read_text() + f'\n[ledger]\npath = "{where}"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "voucherbot", *args, "--rules", str(cli.rules)],
+        capture_output=True, text=True, timeout=60, env=cli.env(**env), cwd=cli.rules.parent)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"Error: {where.parent}: the ledger's folder does not exist; create it, or point "
+        "[ledger] path (or --ledger, VOUCHERBOT_LEDGER) at the ledger you use. A ledger is "
+        "never started afresh in a new folder: an empty one would forget every code issued\n")
+    assert not where.parent.exists() and cli.sandbox.state.imports == []

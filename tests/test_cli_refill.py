@@ -189,6 +189,7 @@ def test_import_ending_in_error_exits_1(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/coupon-sets/s1").respond_with_json(
         {"id": "s1", "name": "Hot", "type": "multiple", "available": 1, "assigned": 0}
     )
+    httpserver.expect_request("/imports/", method="GET").respond_with_json({"results": []})
     httpserver.expect_request("/imports/", method="POST").respond_with_json(
         {"id": "i1", "status": "error", "total": 2, "errors": 0}, status=201
     )

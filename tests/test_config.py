@@ -10,6 +10,7 @@ from voucherbot.codes import CodeSpec
 from voucherbot.config import Config, RuleSettings, load_config, parse_config, parse_duration
 from voucherbot.errors import ConfigError
 from voucherbot.forecast import ForecastSettings
+from voucherbot.posting import ImportPolicy
 
 REPO_RULES = Path(__file__).resolve().parents[1] / "rules.toml"
 
@@ -42,6 +43,11 @@ timeout = 30
 retry_backoff = 0.5
 active_workflow_statuses = ["active", "running"]
 inactive_workflow_statuses = ["draft"]
+post_attempts = 5
+lookup_delay = "30s"
+clock_skew = 2
+lookup_pages = 20
+counter_lag = "1m"
 
 [security]
 guess_rate = 5
@@ -80,6 +86,8 @@ enabled = false
     assert (config.requests_per_minute, config.timeout, config.retry_backoff) == (60, 30.0, 0.5)
     assert config.active_workflow_statuses == {"active", "running"}
     assert config.inactive_workflow_statuses == {"draft"}
+    assert config.imports == ImportPolicy(post_attempts=5, lookup_delay=30, clock_skew=2,
+                                          lookup_pages=20, counter_lag=60)
     assert (config.poll.interval, config.poll.growth, config.poll.max_interval,
             config.poll.timeout) == (1, 2, 10, 600)
     assert (config.guess_rate, config.min_guess_time) == (5.0, 2 * 365.25 * 86400)
@@ -145,6 +153,18 @@ code = { length = 8 }
          "rules.toml: [defaults] code: unknown key 'lenght' (did you mean 'length'?)"),
         ("[polling]\nintervall = 9\n",
          "rules.toml: [polling]: unknown key 'intervall' (did you mean 'interval'?)"),
+        ("[connectif]\npost_attempts = 0\n",
+         "rules.toml: [connectif]: 'post_attempts' must be at least 1, not 0"),
+        ("[connectif]\npost_attempts = 11\n",
+         "rules.toml: [connectif]: 'post_attempts' must be between 1 and 10"),
+        ("[connectif]\nlookup_pages = 1001\n",
+         "rules.toml: [connectif]: 'lookup_pages' must be between 1 and 1000"),
+        ("[connectif]\ncounter_lag = \"2h\"\n",
+         "rules.toml: [connectif]: 'counter_lag' must be between 0 and 3600 seconds"),
+        ("[connectif]\nlookup_delay = \"soon\"\n",
+         "rules.toml: [connectif]: 'lookup_delay' must be seconds or a duration such as"),
+        ("[connectif]\nclock_skw = 3\n",
+         "rules.toml: [connectif]: unknown key 'clock_skw' (did you mean 'clock_skew'?)"),
         ("[defaults]\nmin_available = \"500\"\n",
          "rules.toml: [defaults]: 'min_available' must be a whole number, not a string ('500')"),
         ("[defaults]\nmin_available = 1.5\n",

@@ -24,6 +24,7 @@ from voucherbot.errors import (
     BadResponseError,
     ConfigError,
     ImportQueueFullError,
+    ImportUnconfirmedError,
     NetworkError,
     NotFoundError,
     PayloadTooLargeError,
@@ -386,15 +387,27 @@ def test_get_gives_up_after_bounded_retries(
     assert len(httpserver.log) == 1 + client.retries
 
 
-def test_post_is_not_retried_on_5xx(
-    httpserver: HTTPServer, client: ConnectifClient, tmp_path: Path
+@pytest.mark.parametrize(("status", "body", "content_type", "words"), [
+    (500, "boom", "text/plain", "Connectif had a server error (500)"),
+    (502, "<html>Bad Gateway</html>", "text/html", "Connectif had a server error (502)"),
+    (201, "<html>Created</html>", "text/html", "a body that is not JSON (text/html)"),
+    (201, '{"status": "queued"}', "application/json", "without a valid 'id' field"),
+    (200, "[]", "application/json", "that is not a JSON object"),
+], ids=["500", "502-html", "201-html", "201-no-id", "200-list"])
+def test_an_import_answer_that_may_mean_created_is_unconfirmed_and_never_resent(
+    httpserver: HTTPServer, client: ConnectifClient, tmp_path: Path, status: int, body: str,
+    content_type: str, words: str,
 ) -> None:
     csv = tmp_path / "c.csv"
     csv.write_bytes(b"code\nX\n")
-    httpserver.expect_request("/imports/", method="POST").respond_with_data("boom", status=500)
-    with pytest.raises(ServerError):
-        client.create_coupon_import("s1", csv)
-    assert len(httpserver.log) == 1
+    httpserver.expect_request("/imports/", method="POST").respond_with_data(
+        body, status=status, content_type=content_type)
+    sent_at = []
+    with pytest.raises(ImportUnconfirmedError) as caught:
+        client.create_coupon_import("s1", csv, on_sent=lambda: sent_at.append(len(httpserver.log)))
+    assert words in str(caught.value)
+    assert str(caught.value).endswith("; the import may or may not have been created")
+    assert len(httpserver.log) == 1 and sent_at == [0]  # told before the upload left, once
 
 
 def test_429_waits_until_ratelimit_reset(
@@ -411,9 +424,10 @@ def test_429_waits_until_ratelimit_reset(
     assert client.stats["429"] == 1
 
 
-def test_429_honours_retry_after(
+def test_a_429_on_the_import_post_pauses_the_budget_and_is_raised_not_retried(
     httpserver: HTTPServer, client: ConnectifClient, fake_clock: FakeClock, tmp_path: Path
 ) -> None:
+    """The POST's one retry policy is in voucherbot.posting; the client only waits."""
     csv = tmp_path / "c.csv"
     csv.write_bytes(b"code\nX\n")
     httpserver.expect_ordered_request("/imports/", method="POST").respond_with_data(
@@ -423,9 +437,12 @@ def test_429_honours_retry_after(
         IMPORT, status=201
     )
     before = fake_clock.time()
-    assert client.create_coupon_import("s1", csv).id == IMPORT["id"]
+    with pytest.raises(RateLimitedError, match=r"rate limited \(429\); pausing [78]\.\d s"):
+        client.create_coupon_import("s1", csv)
+    assert len(httpserver.log) == 1 and fake_clock.time() == before
+    assert client.create_coupon_import("s1", csv).id == IMPORT["id"]  # after the pause
     assert 7 <= fake_clock.time() - before <= 8.5
-    # the retried POST carried the whole file again
+    # the second POST carried the whole file again
     assert upload_of(sent(httpserver)[1])[3] == b"code\nX\n"
 
 
@@ -487,7 +504,7 @@ def test_connection_refused_is_a_clear_network_error(fake_clock: FakeClock, tmp_
     assert posted.value.sent is False
 
 
-def test_read_timeout_is_reported_as_possibly_sent(
+def test_a_read_timeout_on_the_import_post_is_unconfirmed(
     httpserver: HTTPServer, fake_clock: FakeClock, tmp_path: Path
 ) -> None:
     release = threading.Event()
@@ -500,11 +517,13 @@ def test_read_timeout_is_reported_as_possibly_sent(
     client = ConnectifClient(API_KEY, httpserver.url_for("/"), timeout=0.2, sleep=fake_clock.sleep)
     csv = tmp_path / "c.csv"
     csv.write_bytes(b"code\nX\n")
-    with pytest.raises(NetworkError) as caught:
-        client.create_coupon_import("s1", csv)
-    assert caught.value.sent is True
+    try:
+        with pytest.raises(ImportUnconfirmedError) as caught:
+            client.create_coupon_import("s1", csv)
+    finally:
+        release.set()
     assert "did not answer within 0.2 s" in str(caught.value)
-    release.set()
+    assert "may or may not have been created" in str(caught.value)
     deadline = time.monotonic() + 5
     while not httpserver.log and time.monotonic() < deadline:
         time.sleep(0.01)

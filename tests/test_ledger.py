@@ -26,6 +26,7 @@ OTHER = CouponSet(id="s2", name="Cart", type="multiple", assigned=0, available=1
 
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
+    (tmp_path / "ledger").mkdir()
     return tmp_path / "ledger" / "voucherbot.sqlite"
 
 
@@ -43,7 +44,7 @@ def test_new_ledger_files_are_private_and_in_wal_mode(path: Path) -> None:
         assert wal.exists() and mode(wal) == 0o600
     applied = sqlite3.connect(path).execute("SELECT name FROM _voucherbot_migrations").fetchall()
     assert [name for (name,) in applied] == [name for name, _ in MIGRATIONS]
-    assert len(applied) == 4
+    assert len(applied) == 5
 
 
 def test_reopening_keeps_data_and_applies_no_migration_twice(path: Path) -> None:
@@ -140,7 +141,6 @@ def test_snapshots_round_trip() -> None:
 
 
 def test_not_a_database(path: Path) -> None:
-    path.parent.mkdir(parents=True)
     path.write_text("hello, I am a text file\n" * 100)
     secret_path_of(path).write_text("00" * 32)
     with pytest.raises(ConfigError, match="is not a voucherbot ledger"):
@@ -166,6 +166,82 @@ def test_missing_secret(path: Path) -> None:
     secret_path_of(path).unlink()
     with pytest.raises(ConfigError, match=r"secret file .* is missing"):
         Ledger.open(path)
+
+
+def test_a_replaced_secret_is_refused_naming_the_secret_file(path: Path) -> None:
+    """Another valid-looking secret would make every fingerprint meaningless: codes already
+    issued would pass as fresh."""
+    with Ledger.open(path) as ledger:
+        ledger.new_batch(None, SET, ["OLD1", "OLD2"], None)
+    original = secret_path_of(path).read_text()
+    secret_path_of(path).write_text("cd" * 32)
+    for readonly in (False, True):
+        with pytest.raises(ConfigError) as refused:
+            Ledger.open(path, readonly=readonly)
+        assert str(refused.value) == (
+            f"{secret_path_of(path)} is not the secret of the ledger {path}: with another secret "
+            "voucherbot cannot recognise the codes it issued and could issue them again. "
+            "Restore the ledger's own secret file from a backup")
+    secret_path_of(path).write_text(original)
+    with Ledger.open(path) as ledger:
+        assert ledger.issued(["OLD1", "NEW1"]) == {"OLD1"}
+
+
+def test_a_ledger_from_before_the_secret_check_learns_its_secret_at_first_open(
+    path: Path,
+) -> None:
+    with Ledger.open(path) as ledger:
+        ledger.db.execute("DELETE FROM meta WHERE key = 'secret_check'")
+    with Ledger.open(path, readonly=True):  # a reader does not write it...
+        pass
+    with Ledger.open(path):  # ...the first writer does, and from then on it is checked
+        pass
+    secret_path_of(path).write_text("cd" * 32)
+    with pytest.raises(ConfigError, match="is not the secret of the ledger"):
+        Ledger.open(path)
+
+
+def test_the_lock_is_taken_on_the_real_file_behind_a_symbolic_link(
+    path: Path, tmp_path: Path
+) -> None:
+    Ledger.open(path).close()
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(path)
+    secret_path_of(link).symlink_to(secret_path_of(path))  # looked for beside the path given
+    with Ledger.open(path) as real, real.lock("voucherbot run"), Ledger.open(link) as linked, \
+            pytest.raises(LockedError), linked.lock("other"):
+        pass
+    assert not lock_path_of(link).exists()
+
+
+def test_write_ahead_marks_keep_the_first_moment(path: Path) -> None:
+    first, later = datetime(2026, 5, 1, 12, tzinfo=UTC), datetime(2026, 5, 1, 13, tzinfo=UTC)
+    with Ledger.open(path) as ledger:
+        batch = ledger.new_batch(None, SET, ["A1"], None)
+        assert ledger.mark_submitting(batch.id, first).submitted_at == first
+        ledger.mark_posted(batch.id, first)
+        again = ledger.mark_submitting(batch.id, later)  # sent again: its import is not older
+        ledger.mark_posted(batch.id, later)
+        assert (again.submitted_at, ledger.batch(batch.id).posted_at) == (first, first)
+        unsent = ledger.mark_unsent(batch.id, "prepared")  # E0401: as if never sent
+        assert (unsent.status, unsent.submitted_at, unsent.posted_at) == ("prepared", None, None)
+
+
+def test_sweep_removes_the_plaintext_codes_of_settled_batches(path: Path) -> None:
+    with Ledger.open(path) as ledger:
+        delivering = ledger.new_batch(None, SET, ["D1"], None)
+        ledger.update(delivering.id, status="delivering")
+        done = ledger.new_batch(None, OTHER, ["F1"], None)
+        ledger.update(done.id, status="finished")
+        for batch_id in (delivering.id, done.id):
+            ledger.keep_codes(batch_id, ["CODE"])
+        ledger.upload_path(done.id).write_text("code\nF1\n")
+        pending = path.with_name(path.name + ".pending")
+        (pending / "notes.txt").write_text("not ours")
+        assert ledger.sweep_pending() == 2
+        assert sorted(p.name for p in pending.iterdir()) == [f"batch-{delivering.id}.txt",
+                                                              "notes.txt"]
+        assert mode(pending) == 0o700
 
 
 def test_the_lock_names_its_holder(path: Path) -> None:
@@ -211,7 +287,6 @@ def test_the_lock_dies_with_its_process(path: Path) -> None:
 
 def test_an_old_ledger_is_migrated_on_open_and_keeps_its_data(path: Path) -> None:
     """A ledger made by the first schema gains every later migration, in order, once."""
-    path.parent.mkdir(parents=True)
     secret_path_of(path).write_text("ab" * 32)
     old = sqlite3.connect(path)
     old.execute("CREATE TABLE _voucherbot_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
@@ -227,6 +302,7 @@ def test_an_old_ledger_is_migrated_on_open_and_keeps_its_data(path: Path) -> Non
                           (old_code_print,))
         assert ledger.issued(["OLDCODE", "NEWCODE"]) == {"OLDCODE"}
         assert ledger.batch(1).status == "finished" and ledger.batch(1).part_of is None
+        assert ledger.batch(1).posted_at is None and ledger.batch(1).import_finished_at is None
         assert len(ledger.ledger_id) == 12
     applied = sqlite3.connect(path).execute(
         "SELECT name FROM _voucherbot_migrations ORDER BY name").fetchall()

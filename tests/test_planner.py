@@ -32,9 +32,14 @@ def cs(set_id: str = "s1", *, name: str | None = None, type: str = "multiple",
                      available=available, quantity=quantity, used_in_workflows=workflows)
 
 
-def imp(set_id: str, status: str, minutes_ago: float, import_id: str = "i1") -> Import:
-    return Import(id=import_id, status=status, coupon_set_id=set_id,
-                  created_at=NOW - timedelta(minutes=minutes_ago))
+def imp(set_id: str, status: str, minutes_ago: float, import_id: str = "i1", *,
+        success: int | None = None, ended_seconds_ago: float | None = None) -> Import:
+    """An import created ``minutes_ago``; a finished one brought 100 codes unless told."""
+    if success is None:
+        success = 100 if status == "finished" else 0
+    ended = None if ended_seconds_ago is None else NOW - timedelta(seconds=ended_seconds_ago)
+    return Import(id=import_id, status=status, coupon_set_id=set_id, success=success,
+                  created_at=NOW - timedelta(minutes=minutes_ago), finished_at=ended)
 
 
 def config(text: str = "") -> Config:
@@ -83,8 +88,32 @@ CASES: list[tuple[str, CouponSet, str, list[Import], Action, Skip | None, int, s
     ("cooldown-over", cs(), "[defaults]\ncooldown = '1h'", [imp("s1", "finished", 61)],
      Action.REFILL, None, 4900, ""),
     ("cooldown-uses-latest", cs(), "[defaults]\ncooldown = '1h'",
-     [imp("s1", "finished", 600, "old"), imp("s1", "error", 5, "new")], Action.SKIP,
+     [imp("s1", "finished", 600, "old"), imp("s1", "finished", 5, "new")], Action.SKIP,
      Skip.COOLDOWN, 0, "last import 5 min ago; cooldown is 60 min"),
+    # a refill that failed starts no cooldown: the set is tried again at once
+    ("cooldown-not-after-error", cs(), "[defaults]\ncooldown = '1h'",
+     [imp("s1", "finished", 600, "old"), imp("s1", "error", 5, "new")], Action.REFILL,
+     None, 4900, "available 100 < 500"),
+    ("cooldown-not-after-cancel", cs(), "[defaults]\ncooldown = '1h'",
+     [imp("s1", "cancelled", 5)], Action.REFILL, None, 4900, ""),
+    ("cooldown-not-after-nothing-imported", cs(), "[defaults]\ncooldown = '1h'",
+     [imp("s1", "finished", 5, success=0)], Action.REFILL, None, 4900, ""),
+    # the counters trail an import by up to counter_lag (15 s): they may not show it yet
+    ("counters-lag", cs(), "", [imp("s1", "finished", 1, ended_seconds_ago=5)], Action.SKIP,
+     Skip.COUNTERS_LAG, 0, "import i1 ended 5 s ago; Connectif's counters may not show its "
+     "codes yet (they trail imports by up to counter_lag 15 s)"),
+    ("counters-lag-errored-with-rows", cs(), "",
+     [imp("s1", "error", 1, success=7, ended_seconds_ago=3)], Action.SKIP, Skip.COUNTERS_LAG,
+     0, "ended 3 s ago"),
+    ("counters-lag-no-end-time", cs(), "", [imp("s1", "finished", 0.1)], Action.SKIP,
+     Skip.COUNTERS_LAG, 0, "ended 6 s ago"),
+    ("counters-lag-over", cs(), "", [imp("s1", "finished", 1, ended_seconds_ago=16)],
+     Action.REFILL, None, 4900, ""),
+    ("counters-lag-nothing-added", cs(), "",
+     [imp("s1", "error", 1, success=0, ended_seconds_ago=2)], Action.REFILL, None, 4900, ""),
+    ("counters-lag-configured", cs(), "[connectif]\ncounter_lag = '1m'",
+     [imp("s1", "finished", 1, ended_seconds_ago=30)], Action.SKIP, Skip.COUNTERS_LAG, 0,
+     "counter_lag 60 s"),
     ("percent", cs(available=99, quantity=1000), "[defaults]\nmin_available_percent = 10",
      [], Action.REFILL, None, 4901, "available 99 < 100"),
     ("percent-above", cs(available=100, quantity=1000),
@@ -171,6 +200,17 @@ def test_plan_reads_nothing_but_its_arguments() -> None:
     later = plan([cs()], WORKFLOWS, config(rules), imports, NOW + timedelta(hours=1))
     assert early.decisions[0].skip is Skip.COOLDOWN
     assert later.decisions[0].is_refill
+
+
+@pytest.mark.parametrize("rules", ["", "[defaults]\nenabled = false"], ids=["on", "disabled"])
+def test_a_set_held_by_an_unresolved_batch_is_skipped_and_warned_about(rules: str) -> None:
+    why = "batch 3 is unresolved: two imports could be its own"
+    result = plan([cs(available=0), cs("s2", available=0)], WORKFLOWS, config(rules), [], NOW,
+                  held={"s1": why})
+    by_id = {d.coupon_set.id: d for d in result.decisions}
+    assert (by_id["s1"].skip, by_id["s1"].reason) == (Skip.UNRESOLVED, why)
+    assert by_id["s2"].skip is (Skip.DISABLED if rules else None)
+    assert result.warnings == (f"coupon set 'Set s1' (s1) is held: {why}",)
 
 
 def test_weak_code_shapes_are_warned_about() -> None:

@@ -138,6 +138,21 @@ def test_deadline_gives_the_pending_and_the_done(fake_clock: FakeClock) -> None:
     assert sum(fake_clock.sleeps) <= 30
 
 
+@pytest.mark.parametrize("timeout", [3, 8, 30, 100])
+def test_the_wait_lasts_the_whole_timeout_and_the_last_look_is_at_the_deadline(
+    fake_clock: FakeClock, timeout: float
+) -> None:
+    """Reproduced before: a timeout of 3 s gave up after 0.6 s (the next wait would pass it)."""
+    server = ScriptedServer(fake_clock)
+    server.add("slow", total=10_000, rows_per_second=0)
+    started = fake_clock.now
+    with pytest.raises(PollTimeoutError):
+        poll_imports(server, ["slow"], settings=settings(timeout=timeout, interval=0.5),  # type: ignore[arg-type]
+                     wait_first=True, clock=fake_clock.monotonic, sleep=fake_clock.sleep)
+    assert fake_clock.now - started == pytest.approx(timeout)
+    assert server.calls[-1] == "page 0"  # it looked once more, at the deadline
+
+
 @pytest.mark.parametrize("kwargs", [
     {"interval": 0}, {"interval": 5, "max_interval": 1}, {"growth": 0.5}, {"timeout": 0},
 ])

@@ -168,27 +168,35 @@ def poll_options(fn: Any) -> Any:
 
 
 class _ImportProgress:
-    """One progress bar on stderr for any number of imports; silent when off."""
+    """One progress bar on stderr for any number of imports; silent when off. Its end is
+    the codes :meth:`expect` announced (the whole run's), else those of the imports seen."""
 
-    def __init__(self, enabled: bool, label: str, total: int | None = None) -> None:
+    def __init__(self, enabled: bool, label: str) -> None:
         self.enabled = enabled
         self.label = label
-        self.total = total
+        self.total = 0
         self._bar: Any = None
         self._seen: dict[str, tuple[int, int]] = {}
         self._shown = 0
+
+    def expect(self, codes: int) -> None:
+        """More imports, of ``codes`` codes in all, are about to be followed."""
+        self.total += codes
+        if self._bar is not None:
+            self._bar.length = max(self._bar.length, self.total)
 
     def __call__(self, imp: Import) -> None:
         if not self.enabled:
             return
         self._seen[imp.id] = (imp.processed, imp.total or 0)
-        total = self.total or sum(t for _, t in self._seen.values())
+        total = max(self.total, sum(t for _, t in self._seen.values()))
         if not total:
             return
         if self._bar is None:
             self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr,
                                           show_percent=True, show_pos=True)
             self._bar.__enter__()
+        self._bar.length = max(self._bar.length, total)
         done = min(sum(min(p, t) for p, t in self._seen.values()), total)
         if done > self._shown:
             self._bar.update(done - self._shown)
@@ -201,8 +209,8 @@ class _ImportProgress:
 
 
 @contextmanager
-def _progress(quiet: bool, label: str, total: int | None = None) -> Iterator[_ImportProgress]:
-    bar = _ImportProgress(not quiet and sys.stderr.isatty(), label, total)
+def _progress(quiet: bool, label: str) -> Iterator[_ImportProgress]:
+    bar = _ImportProgress(not quiet and sys.stderr.isatty(), label)
     try:
         yield bar
     finally:
@@ -271,7 +279,8 @@ def run(
         try:
             with _ledger(config, ledger_file) as ledger, \
                     _progress(quiet, "importing") as bar:
-                result = run_job(client, config, ledger, poll=poll, on_progress=bar)
+                result = run_job(client, config, ledger, poll=poll, on_progress=bar,
+                                 on_total=bar.expect)
         except LockedError:
             raise  # another run is at work: nothing has failed
         except VoucherbotError as exc:  # a run that stopped must not stop silently
@@ -306,6 +315,15 @@ def _print_plan(config: Config, ledger_file: Path | None) -> None:
         report = build_report(the_plan, state.workflows, generated_at=state.read_at,
                               source=client.base_url, history=state.history)
     click.echo(render(report, "table", width=_width()), nl=False)
+    _exit_if_held(the_plan)
+
+
+def _exit_if_held(the_plan: Any) -> None:
+    """Exit 1 when a set is held by an unresolved batch: a person must settle it."""
+    from voucherbot.planner import Skip
+
+    if any(d.skip is Skip.UNRESOLVED for d in the_plan.decisions):
+        sys.exit(EXIT_FAILED)
 
 
 @cli.command()
@@ -358,12 +376,13 @@ def report(
     text = render(report, fmt, width=_width() if output is None else 100)
     if output is None:
         click.echo(text, nl=False)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise click.FileError(str(output), exc.strerror) from None
-    click.echo(f"Wrote the {fmt} report to {output}", err=True)
+    else:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise click.FileError(str(output), exc.strerror) from None
+        click.echo(f"Wrote the {fmt} report to {output}", err=True)
+    _exit_if_held(the_plan)
 
 
 @cli.group()
@@ -454,6 +473,7 @@ def refill(
                     ledger=ledger,
                     poll=poll,
                     on_progress=bar,
+                    on_total=bar.expect,
                 )
         cost = _stats_line(client, started)
     for line in result.all:
@@ -465,6 +485,46 @@ def refill(
 
 
 # --- the ledger and imports ------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("batch_id", type=int)
+@click.option("--adopt", "import_id", metavar="IMPORT_ID",
+              help="The import in Connectif that is this batch's own: adopt it, follow it.")
+@click.option("--abandon", is_flag=True,
+              help="The batch has no import (or none to keep): plan the set afresh.")
+@rules_option
+@ledger_option
+@poll_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def resolve(batch_id: int, import_id: str | None, abandon: bool, rules_path: Path | None,
+            ledger_file: Path | None, poll_interval: float | None, poll_timeout: float | None,
+            quiet: bool) -> None:
+    """Settle a batch left unresolved (its POST's answer was lost and Connectif's list of
+    imports could not show what happened): adopt its import, or abandon it.
+
+    Until then the batch's coupon set is held, and every run and report says so (exit 1).
+    Look for the import in Connectif first ('voucherbot imports'): one into the set, with the
+    batch's row count, created when the batch was sent. Its codes are never issued again
+    either way. Exit status: 0 settled (an adopted import finished cleanly), 1 an adopted
+    import failed, 2 no such unresolved batch or an import that cannot be the batch's.
+    """
+    from voucherbot.runner import make_client
+    from voucherbot.runner import resolve as resolve_batch
+
+    config = _config(rules_path, required=False)
+    poll = _poll(config, poll_interval, poll_timeout)
+    with make_client(config) as client, _ledger(config, ledger_file) as ledger, \
+            _progress(quiet, f"import {import_id}") as bar:
+        result = resolve_batch(client, config, ledger, batch_id, adopt=import_id,
+                               abandon=abandon, poll=poll, on_progress=bar)
+    if result.abandoned:
+        click.echo(f"{result.coupon_set.name} ({result.coupon_set.id}): batch {batch_id} "
+                   "abandoned; the next run plans the set afresh")
+    else:
+        click.echo(result.summary())
+    if not result.ok:
+        sys.exit(EXIT_FAILED)
 
 
 @cli.command()
@@ -728,14 +788,18 @@ def codes_info(live: int, rate: float, rules_path: Path | None, rule_name: str |
               help="Items per list page.")
 @click.option("--rate-limit", type=click.IntRange(0), default=100, show_default=True,
               help="Requests per rolling minute before 429 (0 = unlimited).")
+@click.option("--counter-lag", type=click.FloatRange(0, 3600), default=10.0, show_default=True,
+              help="Seconds a set's counters trail the rows an import added, as Connectif's "
+                   "do (0 = at once).")
 def sandbox(host: str, port: int, seed: int, api_key: str | None, page_size: int,
-            rate_limit: int) -> None:
+            rate_limit: int, counter_lag: float) -> None:
     """Run a local Connectif-compatible API with realistic fake data."""
     from voucherbot.errors import ConfigError
     from voucherbot.sandbox import SandboxConfig, serve
 
     settings = SandboxConfig(host=host, port=port, seed=seed, api_key=api_key,
-                             page_size=page_size, rate_limit=rate_limit)
+                             page_size=page_size, rate_limit=rate_limit,
+                             counter_lag=counter_lag)
     try:
         serve(settings)
     except OSError as exc:

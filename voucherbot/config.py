@@ -27,6 +27,7 @@ from voucherbot.errors import ConfigError
 from voucherbot.forecast import ForecastSettings, format_duration
 from voucherbot.notify import NotifySettings, parse_notify
 from voucherbot.poll import PollSettings
+from voucherbot.posting import ImportPolicy
 from voucherbot.shop import ShopSettings, parse_shop
 
 DEFAULT_RULES_FILE = "rules.toml"
@@ -35,6 +36,8 @@ DEFAULT_ACTIVE_STATUSES = ("active",)
 #: neither list is reported as unknown and treated as not active.
 DEFAULT_INACTIVE_STATUSES = ("draft", "paused", "finalized", "finished", "inactive", "stopped")
 
+IMPORT_POLICY_KEYS = ("post_attempts", "lookup_delay", "clock_skew", "lookup_pages",
+                      "counter_lag")
 THRESHOLD_KEYS = ("min_available", "min_available_percent")
 FORECAST_RULE_KEYS = ("min_days_left", "cover_days", "safety_factor")
 RULE_KEYS = (
@@ -48,7 +51,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
          "rule"),
     "connectif": ("base_url", "requests_per_minute", "timeout", "retry_backoff",
                   "max_imports_in_flight", "import_pages", "active_workflow_statuses",
-                  "inactive_workflow_statuses"),
+                  "inactive_workflow_statuses", *IMPORT_POLICY_KEYS),
     "polling": ("interval", "growth", "max_interval", "timeout"),
     "security": ("guess_rate", "min_guess_time"),
     "ledger": ("path",),
@@ -133,6 +136,8 @@ class Config:
     active_workflow_statuses: frozenset[str] = frozenset(DEFAULT_ACTIVE_STATUSES)
     inactive_workflow_statuses: frozenset[str] = frozenset(DEFAULT_INACTIVE_STATUSES)
     poll: PollSettings = field(default_factory=PollSettings)
+    #: how imports are sent and confirmed, and how long the set counters may trail them
+    imports: ImportPolicy = field(default_factory=ImportPolicy)
     #: guesses per second an attacker is assumed to manage at the shop's checkout
     guess_rate: float = DEFAULT_GUESS_RATE
     #: warn when a live code could be guessed faster than this many seconds, on average
@@ -274,6 +279,7 @@ class _Parser:
             raise self.fail(ctx, "'active_workflow_statuses' must list at least one status")
         values["inactive_workflow_statuses"] = (
             values.get("inactive_workflow_statuses", base.inactive_workflow_statuses) - active)
+        values["imports"] = self.import_policy(connectif)
         values["poll"] = self.polling(self.table(doc, "polling", ""))
         security = self.table(doc, "security", "")
         self.keys(security, "security", "[security]")
@@ -300,6 +306,20 @@ class _Parser:
         rules = tuple(self.rule_shop(rule, doc["rule"][rule.index - 1], shop_table, base_dir)
                       for rule in rules)
         return replace(base, path=path, defaults=defaults, rules=rules, digest=digest, **values)
+
+    def import_policy(self, connectif: Mapping[str, Any]) -> ImportPolicy:
+        ctx = "[connectif]"
+        values: dict[str, Any] = {}
+        for key in ("post_attempts", "lookup_pages"):
+            if key in connectif:
+                values[key] = self.number(connectif, key, ctx, integer=True, minimum=1)
+        for key in ("lookup_delay", "clock_skew", "counter_lag"):
+            if key in connectif:
+                values[key] = self.duration(connectif, key, ctx)
+        try:
+            return ImportPolicy(**values)
+        except ConfigError as exc:
+            raise self.fail(ctx, str(exc)) from None
 
     def polling(self, table: Mapping[str, Any]) -> PollSettings:
         ctx = "[polling]"

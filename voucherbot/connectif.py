@@ -4,8 +4,10 @@ One ``requests.Session`` carries the ``Authorization: apiKey <key>`` header and 
 User-Agent; every request has a timeout, spends from the :class:`~voucherbot.ratelimit.RateBudget`
 and has its failures translated into :mod:`voucherbot.errors` exceptions whose messages say
 what to do. GETs are retried on connection failures and 5xx answers with bounded, jittered
-backoff; the import POST is only ever retried when it is certain that the server did not take
-it (a 429 answer, or a connection refused before anything was sent).
+backoff, and wait out 429s. The import POST is sent exactly once per call: its one retry
+policy lives in :mod:`voucherbot.posting`, and an answer that may mean "created" (a 5xx, a 2xx
+without a usable import, a connection broken after the upload began) is raised as
+:class:`~voucherbot.errors.ImportUnconfirmedError`.
 
 The API key never appears in a message, a log line or ``repr(client)``.
 """
@@ -32,7 +34,11 @@ from voucherbot.errors import (
     ApiError,
     BadResponseError,
     ConfigError,
+    ImportUnconfirmedError,
+    NetworkError,
     PayloadTooLargeError,
+    RateLimitedError,
+    ServerError,
 )
 from voucherbot.models import CouponSet, Import, Workflow
 from voucherbot.multipart import MultipartBody
@@ -199,11 +205,15 @@ class ConnectifClient:
         override_existing: bool = False,
         update_only_empty_fields: bool = False,
         filename: str | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> Import:
-        """Upload a coupon CSV (header ``code``) into a coupon set: ``POST /imports/``.
+        """Upload a coupon CSV (header ``code``) into a coupon set: ``POST /imports/``, once.
 
-        The file is streamed from disk. The POST is not retried after anything may have reached
-        the server; the caller reconciles an ambiguous failure (see ``NetworkError.sent``).
+        The file is streamed from disk; ``on_sent`` is called just before its first byte goes
+        out. Nothing is retried here. A refused connection (or one that broke before the upload
+        began) is a ``NetworkError`` with ``sent=False``; a 429 is a ``RateLimitedError``
+        after the budget has been paused as the server asked; an answer that may mean the
+        import was created is an :class:`ImportUnconfirmedError`.
         """
         if delimiter not in (",", ";"):
             raise ConfigError(f"the CSV delimiter must be ',' or ';', not {delimiter!r}")
@@ -231,9 +241,22 @@ class ConnectifClient:
             Path(csv_path),
             filename=filename or Path(csv_path).name,
             content_type="text/csv",
+            on_first_read=on_sent,
         )
-        response = self._send("POST", "/imports/", "import", body=body)
-        return _parsed(Import.from_json, self._json(response, "POST /imports/"), "POST /imports/")
+        maybe = "; the import may or may not have been created"
+        try:
+            response = self._send("POST", "/imports/", "import", body=body, once=True)
+        except NetworkError as exc:
+            if exc.sent and body.started:
+                raise ImportUnconfirmedError(f"{exc}{maybe}") from None
+            raise NetworkError(str(exc), sent=False) from None
+        except ServerError as exc:
+            raise ImportUnconfirmedError(f"{exc}{maybe}", status=exc.status) from None
+        try:
+            return _parsed(Import.from_json, self._json(response, "POST /imports/"),
+                           "POST /imports/")
+        except BadResponseError as exc:
+            raise ImportUnconfirmedError(f"{exc}{maybe}", status=exc.status) from None
 
     def download(self, url: str, *, kind: str = "error-report") -> bytes:
         """GET a file the API pointed to (an error report).
@@ -302,8 +325,11 @@ class ConnectifClient:
         return full, (parts.scheme, parts.netloc) == self._origin
 
     def _send(
-        self, method: str, url: str, kind: str, *, body: MultipartBody | None = None
+        self, method: str, url: str, kind: str, *, body: MultipartBody | None = None,
+        once: bool = False,
     ) -> requests.Response:
+        """One request through the budget, with the retries of idempotent calls; ``once``
+        sends it a single time (a 429 pauses the budget, then raises RateLimitedError)."""
         full, same_origin = self._url(url)
         what = f"{method} {_path_of(full)}"
         headers = dict(self._auth) if same_origin else {}
@@ -335,27 +361,30 @@ class ConnectifClient:
                     )
             except requests.RequestException as exc:
                 error = network_error(exc, what, self.timeout)
-                if (method == "GET" or not error.sent) and attempts < self.retries:
+                if not once and attempts < self.retries:
                     attempts += 1
                     log.info("%s; retrying (%d/%d)", error, attempts, self.retries)
-                    self._sleep(self._backoff(attempts))
+                    self._sleep(self.backoff_delay(attempts))
                     continue
                 raise error from None
             self.budget.observe(response.headers)
             self._note_server_time(response.headers.get("Date"))
             status = response.status_code
-            if status == 429 and limited < self.max_429_retries:
+            if status == 429 and (once or limited < self.max_429_retries):
                 limited += 1
                 self.stats["429"] += 1
                 wait = self._wait_for_429(response, limited)
                 log.info("%s: rate limited (429); waiting %.1f s", what, wait)
+                if once:
+                    raise RateLimitedError(f"{what}: rate limited (429); pausing {wait:.1f} s",
+                                           status=429)
                 continue
-            if status >= 500 and method == "GET" and attempts < self.retries:
+            if status >= 500 and not once and attempts < self.retries:
                 attempts += 1
                 log.info(
                     "%s: server error %d; retrying (%d/%d)", what, status, attempts, self.retries
                 )
-                self._sleep(self._backoff(attempts))
+                self._sleep(self.backoff_delay(attempts))
                 continue
             if 300 <= status < 400:
                 where = response.headers.get("Location", "elsewhere")
@@ -367,7 +396,8 @@ class ConnectifClient:
                 raise api_error(response, what, kind_of(full, method))
             return response
 
-    def _backoff(self, attempt: int) -> float:
+    def backoff_delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (doubling, jittered, capped)."""
         base = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
         return float(base * self._jitter.uniform(0.5, 1.0))
 
@@ -384,7 +414,7 @@ class ConnectifClient:
         elif retry_after:
             wait = _retry_after_seconds(retry_after, now)
         if wait is None:
-            wait = self._backoff(attempt)
+            wait = self.backoff_delay(attempt)
         wait = min(wait + jitter, self.budget.max_wait)
         self.budget.pause_for(wait)
         return wait

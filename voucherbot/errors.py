@@ -117,6 +117,12 @@ class BadResponseError(ApiError):
     """The server answered, but not with what the API documents (non-JSON, missing fields)."""
 
 
+class ImportUnconfirmedError(ApiError):
+    """The import POST may have created an import, but its answer does not say so: a 5xx, a
+    2xx without a usable import, or a connection that broke after the upload went out.
+    Nothing may be sent again until GET /imports/ shows whether the import exists."""
+
+
 class NetworkError(ApiError):
     """The server could not be reached, or the connection broke or timed out."""
 

@@ -10,17 +10,27 @@ One SQLite file (WAL mode, mode 0600) holds:
 * ``snapshots``: every coupon set's counters at every run (for forecasting).
 
 The HMAC key is a per-ledger secret kept outside the database in ``<ledger>.secret`` (mode
-0600): a copy of the database alone does not reveal whether a given code was issued.
+0600): a copy of the database alone does not reveal whether a given code was issued. The
+database keeps a check value derived from the secret, so a replaced or foreign secret file
+(which would make every fingerprint meaningless) is refused.
 
 **Write-ahead protocol.** A batch and the fingerprints of its codes are committed before any
 code leaves the process (status ``prepared``); the batch is marked ``submitting`` before the
 import POST and ``submitted`` with the import id as soon as the POST answers; it ends as
-``finished``, ``failed`` or ``abandoned`` (its codes never reached Connectif). Batches in any
-other status are *open*; :mod:`voucherbot.settle` finishes their story at the start of every run.
-At most one batch per coupon set is open at a time (a unique index enforces it).
+``finished``, ``failed`` or ``abandoned`` (its codes never reached Connectif), or stays
+``unresolved`` until a person settles it. ``posted_at`` is committed just before the upload's
+first byte leaves: a ``submitting`` batch without it never reached Connectif. Batches in any
+other status are *open*; :meth:`voucherbot.refill.Refiller.settle` finishes their story at the
+start of every run. A coupon set has at most one refill open at a time.
 
-**One run at a time.** :meth:`Ledger.lock` takes an exclusive ``flock`` on ``<ledger>.lock``;
-the operating system releases it when the process dies, however it dies.
+Plaintext codes live on disk only while they are needed, in ``<ledger>.pending/`` (mode 0700,
+files 0600): the upload CSV of a batch during its POST, and the codes of a batch being
+delivered to the shop until its import is created. :meth:`Ledger.sweep_pending` removes what
+belongs to settled batches at the start of every run.
+
+**One run at a time.** :meth:`Ledger.lock` takes an exclusive ``flock`` on ``<ledger>.lock``
+(beside the ledger's real file, symbolic links resolved); the operating system releases it
+when the process dies, however it dies.
 
 Schema changes are numbered migrations (``m001_...``) recorded in ``_voucherbot_migrations``
 and applied on every open.
@@ -31,6 +41,7 @@ from __future__ import annotations
 import fcntl
 import hmac
 import json
+import logging
 import os
 import secrets
 import socket
@@ -56,14 +67,18 @@ from voucherbot.ledger_schema import (
     shape_key,
     stored_time,
 )
-from voucherbot.models import CouponSet
+from voucherbot.models import CouponSet, Import
 
 __all__ = ["OPEN_STATUSES", "TERMINAL_STATUSES", "Batch", "Ledger", "Run", "shape_key"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LEDGER_NAME = "voucherbot.sqlite"
 FINGERPRINT_BYTES = 16
 _CHUNK = 5000
 _INSERT_CHUNK = 100_000
+#: What the check value kept in the database is the HMAC of (see :func:`_secret_check`).
+_CHECK_LABEL = b"voucherbot: this is the ledger's secret"
 
 
 def default_ledger_path(rules_path: Path | None) -> Path:
@@ -95,10 +110,11 @@ class Ledger:
 
     @classmethod
     def open(cls, path: Path, *, readonly: bool = False) -> Ledger:
-        """Open (creating it, its secret and its directory's files with mode 0600 if needed).
+        """Open (creating it and its secret, mode 0600, in an existing folder, if needed).
 
-        Raises ConfigError with a one-line message for a file that is not an SQLite database,
-        a read-only ledger, or a ledger whose secret file is missing.
+        Raises ConfigError with a one-line message for a folder that does not exist, a file
+        that is not an SQLite database, a read-only ledger, or a ledger whose secret file is
+        missing or is not its own.
         """
         path = Path(path)
         secret_path = secret_path_of(path)
@@ -113,9 +129,10 @@ class Ledger:
                         f"{secret_path} exists but the ledger {path} does not; move the old "
                         "secret away (or restore the ledger from a backup)"
                     )
-                path.parent.mkdir(parents=True, exist_ok=True)
                 _create_private(secret_path, secrets.token_hex(32).encode())
                 _create_private(path)
+                log.info("created a new ledger %s and its secret %s: back both up", path,
+                         secret_path)
         try:
             secret = bytes.fromhex(secret_path.read_text().strip())
         except FileNotFoundError:
@@ -136,9 +153,27 @@ class Ledger:
                 db.execute("PRAGMA synchronous = FULL")
             ledger = cls(path, db, secret, readonly=readonly)
             ledger._migrate()
+            ledger._check_secret(secret_path)
         except sqlite3.DatabaseError as exc:
             raise _db_error(path, exc) from None
         return ledger
+
+    def _check_secret(self, secret_path: Path) -> None:
+        """Refuse a secret file that is not this ledger's (kept from its first open on)."""
+        check = _secret_check(self._secret)
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'secret_check'").fetchone()
+        if row is None:
+            if not self.readonly:
+                with self._transaction():
+                    self.db.execute("INSERT INTO meta VALUES ('secret_check', ?)", (check,))
+            return
+        if not hmac.compare_digest(str(row[0]), check):
+            self.db.close()
+            raise ConfigError(
+                f"{secret_path} is not the secret of the ledger {self.path}: with another "
+                "secret voucherbot cannot recognise the codes it issued and could issue them "
+                "again. Restore the ledger's own secret file from a backup"
+            )
 
     @classmethod
     def memory(cls) -> Ledger:
@@ -147,6 +182,7 @@ class Ledger:
         db.execute("PRAGMA foreign_keys = ON")
         ledger = cls(None, db, secrets.token_bytes(32), readonly=False)
         ledger._migrate()
+        ledger._check_secret(Path("(in memory)"))
         return ledger
 
     def close(self) -> None:
@@ -201,7 +237,7 @@ class Ledger:
         if self.path is None:  # an in-memory ledger belongs to this process alone
             yield
             return
-        lock_path = lock_path_of(self.path)
+        lock_path = lock_path_of(self.path.resolve())  # one lock, whatever link led here
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -396,6 +432,37 @@ class Ledger:
             ) from None
         return self.batch(batch_id)
 
+    # --- the steps of the write-ahead protocol (the module doc) --------------------------------
+
+    def mark_submitting(self, batch_id: int, when: datetime) -> Batch:
+        """About to POST the batch (``when``: the server's clock). A batch sent again keeps
+        its first mark: its import cannot be older than that."""
+        batch = self.batch(batch_id)
+        if batch.status == "submitting":
+            return batch
+        return self.update(batch_id, status="submitting", submitted_at=_stamp(when),
+                           posted_at=None)
+
+    def mark_posted(self, batch_id: int, when: datetime) -> None:
+        """The upload's first byte is about to leave (the first upload's time is kept)."""
+        with self._transaction():
+            self.db.execute("UPDATE batches SET posted_at = COALESCE(posted_at, ?) WHERE id = ?",
+                            (_stamp(when), batch_id))
+
+    def mark_unsent(self, batch_id: int, status: str) -> Batch:
+        """The POST was refused with nothing created (E0401): back to ``status``, as if it
+        had never been sent."""
+        return self.update(batch_id, status=status, submitted_at=None, posted_at=None)
+
+    def mark_submitted(self, batch_id: int, imp: Import) -> Batch:
+        """The batch's import exists (answered by the POST, or adopted): commit its id."""
+        return self.update(batch_id, status="submitted", import_id=imp.id,
+                           import_status=imp.status, total=imp.total, error=None)
+
+    def mark_unresolved(self, batch_id: int, why: str) -> Batch:
+        """Nobody can tell whether the batch's import exists: hold the set for a person."""
+        return self.update(batch_id, status="unresolved", error=why)
+
     def update(self, batch_id: int, **fields: Any) -> Batch:
         """Set fields of a batch (status, import_id, totals...) in one committed transaction."""
         if fields.get("status") in TERMINAL_STATUSES:
@@ -419,14 +486,18 @@ class Ledger:
         for row in rows:
             values: dict[str, Any] = dict(zip(BATCH_FIELDS, row, strict=True))
             values["created_at"] = datetime.fromisoformat(values["created_at"])
-            values["submitted_at"] = stored_time(values["submitted_at"])
-            values["settled_at"] = stored_time(values["settled_at"])
+            for name in ("submitted_at", "settled_at", "posted_at", "import_finished_at"):
+                values[name] = stored_time(values[name])
             batches.append(Batch(**values))
         return batches
 
     def batch(self, batch_id: int) -> Batch:
         (found,) = self._batches("WHERE id = ?", (batch_id,))
         return found
+
+    def find_batch(self, batch_id: int) -> Batch | None:
+        found = self._batches("WHERE id = ?", (batch_id,))
+        return found[0] if found else None
 
     def open_batches(self) -> list[Batch]:
         marks = ",".join("?" * len(OPEN_STATUSES))
@@ -489,6 +560,26 @@ class Ledger:
     def forget_codes(self, batch_id: int) -> None:
         (self._pending_dir() / f"batch-{batch_id}.txt").unlink(missing_ok=True)
 
+    def upload_path(self, batch_id: int) -> Path:
+        """Where a batch's upload CSV is written during its POST (a fresh path: an earlier
+        file of the batch is removed)."""
+        path = self._pending_dir() / f"upload-{batch_id}.csv"
+        path.unlink(missing_ok=True)
+        return path
+
+    def sweep_pending(self) -> int:
+        """Remove the plaintext codes no batch needs any more: every upload CSV (a POST is
+        over when a run starts) and the kept codes of batches no longer being delivered.
+        Call it under the run lock. Returns how many files went."""
+        keep = {f"batch-{b.id}.txt" for b in self.open_batches()
+                if b.status in ("delivering", "delivered")}
+        removed = 0
+        for path in self._pending_dir().iterdir():
+            if path.name not in keep and path.name.startswith(("batch-", "upload-")):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def latest_closed_batches(self) -> list[Batch]:
         """The newest finished or failed batch of each coupon set."""
         return self._batches(
@@ -501,12 +592,6 @@ class Ledger:
             for row in self.db.execute("SELECT import_id FROM batches WHERE import_id IS NOT NULL")
         }
 
-    def recently_abandoned(self, since: datetime) -> list[Batch]:
-        return self._batches(
-            "WHERE status = 'abandoned' AND import_id IS NULL AND "
-            "submitted_at IS NOT NULL AND submitted_at >= ? ORDER BY id",
-            (since.isoformat(timespec="milliseconds"),),
-        )
 
     # --- snapshots -----------------------------------------------------------------------------
 
@@ -542,6 +627,15 @@ class _SetBusy(Exception):
     """Another refill of the set is open (raised inside new_batch's transaction)."""
 
 
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _secret_check(secret: bytes) -> str:
+    """A value the database keeps to recognise its secret (it reveals nothing of it)."""
+    return hmac.digest(secret, _CHECK_LABEL, "sha256")[:12].hex()
+
+
 def secret_path_of(path: Path) -> Path:
     return path.with_name(path.name + ".secret")
 
@@ -552,6 +646,12 @@ def lock_path_of(path: Path) -> Path:
 
 def _check_writable(path: Path) -> None:
     folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigError(
+            f"{folder}: the ledger's folder does not exist; create it, or point [ledger] path "
+            "(or --ledger, VOUCHERBOT_LEDGER) at the ledger you use. A ledger is never started "
+            "afresh in a new folder: an empty one would forget every code issued"
+        )
     if path.exists() and not os.access(path, os.W_OK):
         raise ConfigError(
             f"{path}: the ledger is read-only; voucherbot must be able to write it "

@@ -13,7 +13,10 @@ from typing import Any
 
 from voucherbot.codes import CodeSpec
 
-OPEN_STATUSES = ("prepared", "delivering", "delivered", "submitting", "submitted")
+#: A batch in one of these holds its set: no other refill of the set starts. ``unresolved``
+#: (its POST's answer was lost and GET /imports/ could not show what happened) is settled only
+#: by a person, with ``voucherbot resolve``.
+OPEN_STATUSES = ("prepared", "delivering", "delivered", "submitting", "submitted", "unresolved")
 TERMINAL_STATUSES = ("finished", "failed", "abandoned")
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
@@ -96,6 +99,16 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         DROP INDEX codes_by_batch;
     """,
     ),
+    (
+        # posted_at: when the upload's first byte went out (a batch 'submitting' without it
+        # never reached Connectif); import_finished_at: when its import ended, by Connectif's
+        # clock (the set's counters may trail it).
+        "m005_posted_and_finished",
+        """
+        ALTER TABLE batches ADD COLUMN posted_at TEXT;
+        ALTER TABLE batches ADD COLUMN import_finished_at TEXT;
+    """,
+    ),
 )
 
 
@@ -130,6 +143,8 @@ class Batch:
     submitted_at: datetime | None
     settled_at: datetime | None
     part_of: int | None = None  #: the first batch of a refill split into several imports
+    posted_at: datetime | None = None  #: when the upload began (server clock)
+    import_finished_at: datetime | None = None  #: when the import ended (server clock)
 
     @property
     def is_open(self) -> bool:
@@ -153,6 +168,9 @@ class Batch:
             "error": self.error,
             "createdAt": self.created_at.isoformat(),
             "submittedAt": self.submitted_at.isoformat() if self.submitted_at else None,
+            "postedAt": self.posted_at.isoformat() if self.posted_at else None,
+            "importFinishedAt": (self.import_finished_at.isoformat()
+                                 if self.import_finished_at else None),
             "settledAt": self.settled_at.isoformat() if self.settled_at else None,
         }
 

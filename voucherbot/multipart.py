@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,7 +19,11 @@ def _quote(value: str) -> str:
 
 
 class MultipartBody:
-    """Form fields, then one file part; read once from the start (``open()`` again to retry)."""
+    """Form fields, then one file part; read once from the start (``open()`` again to retry).
+
+    ``on_first_read`` is called once, before the first byte is handed out: the moment the
+    upload can first have reached the server (:attr:`started` tells afterwards).
+    """
 
     def __init__(
         self,
@@ -28,7 +33,11 @@ class MultipartBody:
         *,
         filename: str,
         content_type: str,
+        on_first_read: Callable[[], None] | None = None,
     ) -> None:
+        self._on_first_read = on_first_read
+        #: whether any byte of the body has been handed out to be sent
+        self.started = False
         self.boundary = "voucherbot-" + secrets.token_hex(16)
         head = bytearray()
         for name, value in fields.items():
@@ -62,6 +71,10 @@ class MultipartBody:
         return self
 
     def read(self, size: int = -1) -> bytes:
+        if not self.started and size != 0:
+            self.started = True
+            if self._on_first_read is not None:
+                self._on_first_read()
         out = bytearray()
         while self._parts and (size < 0 or len(out) < size):
             part = self._parts[0]

@@ -6,15 +6,19 @@ knows about, ``now`` and (optionally) the recorded ``history`` of each set, and 
 checks run in this order, and the first that applies decides:
 
 1. ``single`` set: one shared code, nothing to refill;
-2. the matching rule (or ``[defaults]``) has ``enabled = false``;
-3. ``require_active_workflow`` and no workflow that uses the set has an active status;
-4. an import for the set is still ``queued`` or ``inProgress``;
-5. ``available`` is at or above the threshold (``min_available`` or ``min_available_percent``)
+2. a batch of the set is *unresolved* (``held``: nobody can tell whether its import exists);
+3. the matching rule (or ``[defaults]``) has ``enabled = false``;
+4. ``require_active_workflow`` and no workflow that uses the set has an active status;
+5. an import for the set is still ``queued`` or ``inProgress``, or one ended less than
+   ``counter_lag`` ago (Connectif's counters trail imports by up to ~10 s: the set's
+   ``available`` may not show it yet, and planning from it would refill the set twice);
+6. ``available`` is at or above the threshold (``min_available`` or ``min_available_percent``)
    and, with ``min_days_left``, the forecast does not say the set empties within that many
    days (or the forecast is unknown);
-6. the last import into the set started less than ``cooldown`` ago;
-7. ``available`` already reaches the target;
-8. otherwise: refill ``target - available`` codes, capped at ``max_per_run``.
+7. the last import that brought codes into the set started less than ``cooldown`` ago (an
+   import that failed, or brought none, starts no cooldown: the set is tried again);
+8. ``available`` already reaches the target;
+9. otherwise: refill ``target - available`` codes, capped at ``max_per_run``.
 
 The target is ``refill_to``; with ``cover_days`` and a known forecast it is
 ``ceil(burn_per_day * cover_days * safety_factor)`` instead, but never below the threshold
@@ -59,9 +63,11 @@ class Skip(StrEnum):
     """Why a set is left alone (stable strings: they appear in the JSON report)."""
 
     SINGLE = "single-set"
+    UNRESOLVED = "unresolved-batch"
     DISABLED = "disabled"
     NO_ACTIVE_WORKFLOW = "no-active-workflow"
     IN_FLIGHT = "import-in-flight"
+    COUNTERS_LAG = "counters-lag"
     ABOVE_THRESHOLD = "above-threshold"
     COOLDOWN = "cooldown"
     AT_TARGET = "at-target"
@@ -125,6 +131,56 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
+@dataclass(frozen=True)
+class ImportActivity:
+    """What the imports say about each coupon set (by id): an import still in flight, one
+    that ended so recently that the counters may not show it, and when the last import that
+    brought codes in started (for the cooldown)."""
+
+    in_flight: Mapping[str, Import]
+    settling: Mapping[str, Import]
+    last_refill: Mapping[str, datetime]
+    counter_lag: float = 0.0
+
+    @classmethod
+    def of(cls, imports: Iterable[Import], now: datetime, counter_lag: float) -> ImportActivity:
+        in_flight: dict[str, Import] = {}
+        settling: dict[str, Import] = {}
+        last: dict[str, datetime] = {}
+        for imp in imports:
+            set_id = imp.coupon_set_id
+            if set_id is None:
+                continue
+            if not imp.is_terminal:
+                in_flight.setdefault(set_id, imp)
+                continue
+            if imp.success <= 0:
+                continue  # it changed no counter, and starts no cooldown
+            # when it ended; its start is a lower bound when the server gives no end. ``now``
+            # comes from whole-second Date headers: an import may seem to end after it
+            ended = imp.finished_at or imp.cancelled_at or imp.created_at
+            if ended is not None and max(0.0, (now - ended).total_seconds()) < counter_lag:
+                settling.setdefault(set_id, imp)
+            if imp.status == "finished" and imp.created_at is not None and (
+                    set_id not in last or imp.created_at > last[set_id]):
+                last[set_id] = imp.created_at
+        return cls(in_flight, settling, last, counter_lag)
+
+    def hold(self, set_id: str, now: datetime) -> tuple[Skip, str] | None:
+        """Why the set must not be refilled now because of its imports, if it must not."""
+        imp = self.in_flight.get(set_id)
+        if imp is not None:
+            return Skip.IN_FLIGHT, f"import {imp.id} is still {imp.status}"
+        imp = self.settling.get(set_id)
+        if imp is not None:
+            ended = imp.finished_at or imp.cancelled_at or imp.created_at or now
+            return Skip.COUNTERS_LAG, (
+                f"import {imp.id} ended {_ago(max(0.0, (now - ended).total_seconds()))} ago; "
+                "Connectif's counters may not show its codes yet (they trail imports by up to "
+                f"counter_lag {_ago(self.counter_lag)})")
+        return None
+
+
 def plan(
     coupon_sets: Iterable[CouponSet],
     workflows: Iterable[Workflow],
@@ -134,6 +190,7 @@ def plan(
     *,
     history: Mapping[str, Sequence[Snapshot]] | None = None,
     shortfalls: Mapping[str, int] | None = None,
+    held: Mapping[str, str] | None = None,
 ) -> Plan:
     """Decide, for every coupon set, whether to refill it and by how much (see module doc).
 
@@ -141,7 +198,8 @@ def plan(
     forecast is made and ``min_days_left`` / ``cover_days`` fall back to the absolute keys.
     ``shortfalls`` maps coupon set ids to the codes their last refill failed to import (rows
     rejected, or an import that ended in error): a set above its threshold but below its
-    target is topped up by that many (see :func:`_top_up`).
+    target is topped up by that many (see :func:`_top_up`). ``held`` maps coupon set ids to
+    why a person must settle one of their batches first.
     """
     by_id = {w.id: w for w in workflows}
     warnings: list[str] = []
@@ -155,18 +213,8 @@ def plan(
                 f"workflow {w.name!r} ({w.id}) has unknown status {status!r}; treated as not "
                 "active (add it to active_workflow_statuses or inactive_workflow_statuses)"
             )
-    in_flight: dict[str, Import] = {}
-    last_started: dict[str, datetime] = {}
-    for imp in imports:
-        set_id = imp.coupon_set_id
-        if set_id is None:
-            continue
-        if not imp.is_terminal:
-            in_flight.setdefault(set_id, imp)
-        if imp.created_at is not None and (
-            set_id not in last_started or imp.created_at > last_started[set_id]
-        ):
-            last_started[set_id] = imp.created_at
+    activity = ImportActivity.of(imports, now, config.imports.counter_lag)
+    last_started = activity.last_refill
     decisions = []
     for cs in coupon_sets:
         missing = [wid for wid in cs.used_in_workflows if wid not in by_id]
@@ -179,8 +227,9 @@ def plan(
         if history is not None and cs.is_multiple:
             current = Snapshot(now, cs.available, cs.assigned, cs.quantity)
             fc = forecast([*history.get(cs.id, ()), current], now, config.forecast)
-        decision = _decide(cs, by_id, config, in_flight.get(cs.id), last_started.get(cs.id),
-                           now, fc)
+        decision = _decide(cs, by_id, config, activity, (held or {}).get(cs.id), now, fc)
+        if decision.skip is Skip.UNRESOLVED:
+            warnings.append(f"coupon set {cs.name!r} ({cs.id}) is held: {decision.reason}")
         missed = (shortfalls or {}).get(cs.id, 0)
         if missed > 0 and decision.skip in (Skip.ABOVE_THRESHOLD, Skip.AT_TARGET):
             decision = _top_up(decision, missed, last_started.get(cs.id), now)
@@ -261,8 +310,8 @@ def _decide(
     cs: CouponSet,
     workflows: dict[str, Workflow],
     config: Config,
-    in_flight: Import | None,
-    last_started: datetime | None,
+    activity: ImportActivity,
+    held: str | None,
     now: datetime,
     fc: Forecast | None = None,
 ) -> Decision:
@@ -300,6 +349,8 @@ def _decide(
 
     if not cs.is_multiple:
         return skip(Skip.SINGLE, f"{cs.type} set: one shared code, nothing to refill")
+    if held is not None:
+        return skip(Skip.UNRESOLVED, held)
     if not settings.enabled:
         return skip(Skip.DISABLED, f"disabled by {base.rule_label}")
     n_refs = len(cs.used_in_workflows)
@@ -310,8 +361,10 @@ def _decide(
             Skip.NO_ACTIVE_WORKFLOW,
             f"none of the {_plural(n_refs, 'workflow')} that use it is active",
         )
-    if in_flight is not None:
-        return skip(Skip.IN_FLIGHT, f"import {in_flight.id} is still {in_flight.status}")
+    busy = activity.hold(cs.id, now)
+    if busy is not None:
+        return skip(*busy)
+    last_started = activity.last_refill.get(cs.id)
     assert threshold is not None and target is not None
 
     # What the forecast says, and what stands in for it when it is unknown.

@@ -9,9 +9,10 @@ followed), then ``GET /imports/{id}`` only for those no page showed. Between tic
   time it should take to finish at the rate observed (within ``interval`` and
   ``max_interval``), so a long import is not polled needlessly and a short one not waited on.
 
-:func:`poll_imports` runs ticks until every import has ended, or until ``timeout`` passes:
-then :class:`PollTimeoutError` carries the imports still running. They go on at Connectif;
-the next run (or ``voucherbot imports ID``) follows them.
+:func:`poll_imports` runs ticks until every import has ended, or until ``timeout`` passes
+(the last tick falls on the deadline itself): then :class:`PollTimeoutError` carries the
+imports still running. They go on at Connectif; the next run (or ``voucherbot imports ID``)
+follows them.
 """
 
 from __future__ import annotations
@@ -177,15 +178,15 @@ def poll_imports(
         tracker.latest[import_id] = Import(id=import_id, status="queued")
     deadline = clock() + settings.timeout
     if wait_first and tracker.pending:
-        sleep(settings.interval)
+        sleep(min(settings.interval, settings.timeout))
     while tracker.pending:
         tracker.tick()
         if not tracker.pending:
             break
-        wait = tracker.next_wait()
-        if clock() + wait > deadline:
+        left = deadline - clock()
+        if left <= 0:
             raise timeout_error(tracker)
-        sleep(wait)
+        sleep(min(tracker.next_wait(), left))  # the last look falls on the deadline
     return dict(tracker.done)
 
 

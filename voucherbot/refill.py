@@ -8,19 +8,20 @@ A :class:`Refiller` carries out refills under the ledger's write-ahead protocol 
    leaves the process;
 2. generated codes go to the shop's sink first (``delivering``, then ``delivered``; kept in a
    0600 file until imported, so an interrupted delivery can be made again);
-3. the batch is marked ``submitting``, the CSV (mode 0600, in a private temporary directory)
-   is uploaded, and the import id is committed (``submitted``) as soon as the POST answers;
+3. the batch is marked ``submitting``, the CSV (mode 0600, in the ledger's private
+   ``.pending`` folder) is uploaded, ``posted_at`` is committed as its first byte leaves, and
+   the import id is committed (``submitted``) as soon as the POST answers;
 4. the imports in flight are followed together (:mod:`voucherbot.schedule` runs a whole plan)
    and each outcome is committed as soon as it is known (``finished``, with the rows rejected
    marked from the error report; or ``failed``).
 
-The POST is retried only when no import can have been created (a 5xx or 429 answer, or a
-connection refused before sending). After an ambiguous failure (the connection broke after the
-request went out) the refiller looks for the import in ``GET /imports/`` (same coupon set, same
-row count, created after the batch was submitted, not known to the ledger) and adopts it; if
-there is none, the batch is ``abandoned``: its codes never reached Connectif and are never
-issued again. :meth:`Refiller.settle` applies the same rules, at the start of every run, to
-batches an earlier run left open.
+The POST and its one retry policy are in :mod:`voucherbot.posting`: an answer that may mean
+"created" is looked up in ``GET /imports/`` before anything is sent again, and an import is
+adopted only when it is provably the batch's own; otherwise the batch is ``unresolved`` and
+holds its set until ``voucherbot resolve`` settles it. :meth:`Refiller.settle` finishes, at
+the start of every run, what an earlier run left open: a ``submitting`` batch whose upload
+never began is abandoned (its codes never left), one whose upload began is looked up the same
+way.
 """
 
 from __future__ import annotations
@@ -29,11 +30,9 @@ import csv
 import io
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from pathlib import Path
 
 from voucherbot import failpoints
@@ -44,10 +43,7 @@ from voucherbot.errors import (
     ApiError,
     AuthError,
     ImportQueueFullError,
-    NetworkError,
     PermissionDeniedError,
-    RateLimitedError,
-    ServerError,
     VoucherbotError,
 )
 from voucherbot.ledger import Batch, Ledger, shape_key
@@ -60,19 +56,17 @@ from voucherbot.poll import (
     poll_imports,
 )
 from voucherbot.pool import CodePool, PoolError
+from voucherbot.posting import Finding, ImportPolicy, Verdict, look, post_batch
 from voucherbot.results import RefillResult, RunResult, result_of
 from voucherbot.shop import ShopSettings, SinkSettings
 from voucherbot.sinks import Sink, SinkBatch, SinkError, make_sink
 
 log = logging.getLogger(__name__)
 
-#: Pages of GET /imports/ searched when adopting an import whose POST answer was lost.
-RECONCILE_PAGES = 5
-#: How far the server's clock may lag behind ours when matching an import to a batch.
-CLOCK_SKEW = timedelta(minutes=5)
-#: Abandoned batches younger than this are matched again at every settle, in case their
-#: import shows up late in Connectif's list.
-READOPT_WINDOW = timedelta(days=2)
+#: What ``voucherbot resolve`` is for, said wherever a batch is left unresolved.
+RESOLVE_HINT = ("the set is held until it is settled: look for the import in Connectif, then "
+                "'voucherbot resolve {id} --adopt IMPORT_ID' or 'voucherbot resolve {id} "
+                "--abandon'")
 
 
 def write_codes_csv(path: Path, codes: Iterable[str]) -> int:
@@ -111,10 +105,12 @@ class Refiller:
     ledger: Ledger
     run_id: int | None = None
     poll: PollSettings = field(default_factory=PollSettings)
-    workdir: Path | None = None
     on_progress: ProgressCallback | None = None
+    #: told the codes the imports about to be followed carry, so a progress bar knows its end
+    on_total: Callable[[int], None] | None = None
     sleep: Callable[[float], None] = time.sleep
-    post_retries: int = 2
+    #: how imports are sent and confirmed (attempts, lookups, the counters' lag)
+    policy: ImportPolicy = field(default_factory=ImportPolicy)
     #: at most this many of our imports queued or running at Connectif at once (it takes ten)
     max_in_flight: int = 8
     #: largest import file: Connectif's 50 MB, less room for the multipart envelope
@@ -138,55 +134,51 @@ class Refiller:
     # --- one batch -----------------------------------------------------------------------------
 
     def submit(self, batch: Batch, codes: list[str]) -> Batch:
-        """Upload the batch's codes; returns the batch as ``submitted``, ``failed`` or
-        ``abandoned``. A refused API key is recorded, then raised."""
-        with tempfile.TemporaryDirectory(prefix="voucherbot-", dir=self.workdir) as tmp:
-            csv_path = Path(tmp) / f"codes-{batch.coupon_set_id}-{batch.id}.csv"
+        """Upload the batch's codes (see :mod:`voucherbot.posting`); returns the batch as
+        ``submitted``, ``finished`` (an import that ended at once), ``failed`` or
+        ``unresolved``. A refused API key is recorded, then raised; a full import queue
+        (E0401) puts the batch back as it was and raises :class:`QueueFull`."""
+        csv_path = self.ledger.upload_path(batch.id)
+        try:
             write_codes_csv(csv_path, codes)
             before = batch.status
-            batch = self.ledger.update(
-                batch.id, status="submitting", submitted_at=self.client.now().isoformat()
-            )
+            batch = self.ledger.mark_submitting(batch.id, self.client.now())
             failpoints.hit("after-submitting")
-            attempt = 0
-            while True:
-                try:
-                    imp = self.client.create_coupon_import(
-                        batch.coupon_set_id, csv_path, filename=f"voucherbot-batch-{batch.id}.csv"
-                    )
-                    break
-                except NetworkError as exc:
-                    if not exc.sent and attempt < self.post_retries:
-                        attempt += 1
-                        self.sleep(self.poll.interval * attempt)
-                        continue
-                    if not exc.sent:
-                        return self.ledger.update(batch.id, status="failed", error=str(exc))
-                    log.warning(
-                        "batch %d: %s; looking for the import it may have created", batch.id, exc
-                    )
-                    return self.reconcile(batch)
-                except (ServerError, RateLimitedError) as exc:
-                    if attempt < self.post_retries:  # an answer: no import was created
-                        attempt += 1
-                        self.sleep(self.poll.interval * attempt)
-                        continue
-                    return self.ledger.update(batch.id, status="failed", error=str(exc))
-                except (AuthError, PermissionDeniedError) as exc:
-                    self.ledger.update(batch.id, status="failed", error=str(exc))
-                    raise
-                except ImportQueueFullError as exc:  # nothing created: try again later
-                    raise QueueFull(self.ledger.update(batch.id, status=before), codes) from exc
-                except ApiError as exc:  # any other answer: refused, nothing created
-                    return self.ledger.update(batch.id, status="failed", error=str(exc))
+
+            def send() -> Import:
+                return self.client.create_coupon_import(
+                    batch.coupon_set_id, csv_path, filename=f"voucherbot-batch-{batch.id}.csv",
+                    on_sent=lambda: self.ledger.mark_posted(batch.id, self.client.now()))
+
+            try:
+                posted = post_batch(send, lambda: self.find(batch.id), self.policy,
+                                    backoff=self.client.backoff_delay, sleep=self.sleep,
+                                    label=f"batch {batch.id}")
+            except (AuthError, PermissionDeniedError) as exc:
+                self.ledger.update(batch.id, status="failed", error=str(exc))
+                raise
+            except ImportQueueFullError as exc:  # nothing created: try again later
+                raise QueueFull(self.ledger.mark_unsent(batch.id, before), codes) from exc
+            except ApiError as exc:  # any other answer: refused, nothing created
+                return self.ledger.update(batch.id, status="failed", error=str(exc))
+        finally:
+            csv_path.unlink(missing_ok=True)
+        if posted.failed is not None:
+            return self.ledger.update(batch.id, status="failed", error=posted.failed)
+        if posted.unresolved is not None:
+            return self.unresolved(batch, posted.unresolved)
+        assert posted.imp is not None
         failpoints.hit("post-answered")
-        batch = self.ledger.update(
-            batch.id,
-            status="submitted",
-            import_id=imp.id,
-            import_status=imp.status,
-            total=imp.total,
-        )
+        return self.accepted(batch, posted.imp)
+
+    def find(self, batch_id: int) -> Finding:
+        """What GET /imports/ says about the import of a batch whose POST may have made one."""
+        return look(self.client, self.ledger.batch(batch_id), self.ledger.known_import_ids(),
+                    self.policy, self.sleep)
+
+    def accepted(self, batch: Batch, imp: Import) -> Batch:
+        """The batch's import exists: commit its id, and its end if it has already ended."""
+        batch = self.ledger.mark_submitted(batch.id, imp)
         failpoints.hit("after-import-id")
         if self.on_progress is not None:
             self.on_progress(imp)
@@ -194,54 +186,21 @@ class Refiller:
             batch = self.record(batch, imp)
         return batch
 
-    def reconcile(self, batch: Batch, imports: list[Import] | None = None) -> Batch:
-        """Adopt the import a lost POST answer created, or mark the batch abandoned."""
-        if imports is None:
-            imports = self.client.list_imports(max_pages=RECONCILE_PAGES)
-        found = self._match(batch, imports)
-        if found is not None:
-            log.warning("batch %d: adopted import %s (%s)", batch.id, found.id, found.status)
-            return self.ledger.update(
-                batch.id,
-                status="submitted",
-                import_id=found.id,
-                import_status=found.status,
-                total=found.total,
-                error=None,
-            )
-        if batch.status == "abandoned":
-            return batch
-        return self.ledger.update(
-            batch.id,
-            status="abandoned",
-            error="the import was never created: its codes did not reach Connectif",
-        )
-
-    def _match(self, batch: Batch, imports: list[Import]) -> Import | None:
-        if batch.submitted_at is None:
-            return None
-        known = self.ledger.known_import_ids()
-        earliest = batch.submitted_at - CLOCK_SKEW
-        candidates = [
-            imp
-            for imp in imports
-            if imp.coupon_set_id == batch.coupon_set_id
-            and imp.id not in known
-            and imp.total in (None, batch.count)
-            and imp.origin in (None, "api")
-            and imp.created_at is not None
-            and imp.created_at >= earliest
-        ]
-        return min(candidates, key=lambda i: (i.created_at, i.id)) if candidates else None
+    def unresolved(self, batch: Batch, why: str) -> Batch:
+        log.error("batch %d (%s): %s; %s", batch.id, batch.coupon_set_id, why,
+                  RESOLVE_HINT.format(id=batch.id))
+        return self.ledger.mark_unresolved(batch.id, f"{why}; {RESOLVE_HINT.format(id=batch.id)}")
 
     def record(self, batch: Batch, imp: Import) -> Batch:
         """Commit how an import ended; mark the rejected codes from its error report."""
+        ended = imp.finished_at or imp.cancelled_at or self.client.now()
         fields: dict[str, object] = {
             "import_status": imp.status,
             "total": imp.total,
             "success": imp.success,
             "errors": imp.errors,
             "error_report_url": imp.error_report_file_url,
+            "import_finished_at": ended.isoformat(timespec="milliseconds"),
         }
         if imp.status == "finished":
             fields["status"] = "finished"
@@ -297,23 +256,16 @@ class Refiller:
                                   errors=last.errors)
 
     def settle(self) -> list[RefillResult]:
-        """Finish the story of every batch an earlier run left open (see the module doc)."""
-        open_batches = self.ledger.open_batches()
-        since = self.client.now() - READOPT_WINDOW
-        abandoned = self.ledger.recently_abandoned(since)
-        if not open_batches and not abandoned:
-            return []
-        imports: list[Import] | None = None
-        if abandoned or any(b.status == "submitting" for b in open_batches):
-            imports = self.client.list_imports(max_pages=RECONCILE_PAGES)
+        """Finish the story of every batch an earlier run left open (see the module doc);
+        unresolved batches are reported again, as failures, until a person settles them."""
         results: list[RefillResult] = []
         to_follow: list[Batch] = []
-        for b in open_batches:
+        for b in self.ledger.open_batches():
             if b.status == "submitting":
-                b = self.reconcile(b, imports)
+                b = self._settle_submitting(b)
             elif b.status in ("delivering", "delivered"):
                 b = self._resume_delivery(b)
-            elif b.status != "submitted":  # codes never left the process
+            elif b.status not in ("submitted", "unresolved"):  # codes never left the process
                 b = self.ledger.update(
                     b.id, status="abandoned", error="the run stopped before sending the codes"
                 )
@@ -321,11 +273,27 @@ class Refiller:
                 to_follow.append(b)
             else:
                 results.append(result_of(b, resumed=True))
-        for b in abandoned:
-            adopted = self.reconcile(b, imports)
-            if adopted.status == "submitted":
-                to_follow.append(adopted)
+        self.ledger.sweep_pending()
+        if to_follow and self.on_total is not None:
+            self.on_total(sum(b.count for b in to_follow))
         return results + [replace(r, resumed=True) for r in self.follow(to_follow)]
+
+    def _settle_submitting(self, batch: Batch) -> Batch:
+        """A run stopped during the POST of this batch: find out what it did."""
+        if batch.posted_at is None:
+            return self.ledger.update(batch.id, status="abandoned", error=(
+                "the run stopped before the upload began: its codes never reached Connectif"))
+        found = self.find(batch.id)
+        if found.verdict is Verdict.ADOPT:
+            assert found.imp is not None
+            log.warning("batch %d: adopted import %s (%s), created by the upload of a run that "
+                        "stopped", batch.id, found.imp.id, found.imp.status)
+            return self.accepted(batch, found.imp)
+        if found.verdict is Verdict.UNRESOLVED:
+            return self.unresolved(batch, f"a run stopped during the upload, and {found.why}")
+        return self.ledger.update(batch.id, status="abandoned", error=(
+            "a run stopped during the upload, and GET /imports/ shows that no import was "
+            "created: its codes never reached Connectif"))
 
     def _resume_delivery(self, batch: Batch) -> Batch:
         """Deliver an interrupted batch again (same codes, same id), then import it."""
@@ -338,7 +306,11 @@ class Refiller:
         if batch.status == "delivering":
             batch = self.deliver(batch, codes, shop, again=True)
         if batch.status == "delivered":
-            batch = self.submit(batch, codes)
+            try:
+                batch = self.submit(batch, codes)
+            except QueueFull as full:  # nothing created: it stays delivered, codes kept
+                return self.ledger.update(full.batch.id, error=(
+                    "Connectif's import queue is full (E0401); the next run sends it"))
         self.ledger.forget_codes(batch.id)
         return batch
 
@@ -428,10 +400,15 @@ class Refiller:
         batch = self.deliver(batch, codes, settings.shop)
         if batch.status in ("delivered", "prepared"):
             batch = self.submit(batch, codes)  # may raise QueueFull
-        return self._submitted(batch, coupon_set)
+        return self._posted(batch, coupon_set)
 
-    def _submitted(self, batch: Batch, coupon_set: CouponSet) -> Batch | RefillResult:
-        """After the POST: the codes kept for re-delivery are no longer needed."""
+    def retry_queued(self, refused: QueueFull, coupon_set: CouponSet) -> Batch | RefillResult:
+        """Post a batch again that E0401 turned away (may raise QueueFull again)."""
+        return self._posted(self.submit(refused.batch, refused.codes), coupon_set)
+
+    def _posted(self, batch: Batch, coupon_set: CouponSet) -> Batch | RefillResult:
+        """After the POST: the batch to follow, or its result when its import is not running
+        (the codes kept for re-delivery are no longer needed either way)."""
         self.ledger.forget_codes(batch.id)
         if batch.status != "submitted":
             return replace(result_of(batch), coupon_set=coupon_set, note=self.note(batch.id))

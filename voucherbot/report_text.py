@@ -251,6 +251,8 @@ def render_run(result: RunResult, *, width: int = 100) -> str:
         imp = r.final
         if r.abandoned:
             status = "abandoned"
+        elif r.unresolved:
+            status = "UNRESOLVED"
         elif r.error and (imp is None or not imp.is_terminal):
             status = "FAILED"
         else:

@@ -22,6 +22,8 @@ class RefillResult:
     batch_id: int | None = None
     resumed: bool = False  #: a batch an earlier run left open
     abandoned: bool = False  #: its codes never reached Connectif
+    #: nobody can tell whether its import exists; the set is held until a person settles it
+    unresolved: bool = False
     note: str | None = None  #: something to know that is not a failure (a short pool...)
 
     @property
@@ -40,7 +42,7 @@ class RefillResult:
     def summary(self) -> str:
         name = f"{self.coupon_set.name} ({self.coupon_set.id})"
         if self.error is not None:
-            return f"{name}: FAILED: {self.error}"
+            return f"{name}: {'UNRESOLVED' if self.unresolved else 'FAILED'}: {self.error}"
         if self.requested == 0:
             return f"{name}: nothing to do, {self.coupon_set.available} available"
         if self.dry_run or self.final is None:
@@ -106,10 +108,10 @@ def result_of(batch: Batch, *, resumed: bool = False) -> RefillResult:
             f"import {batch.import_id} still {status} when the poll deadline passed; "
             f"the next run follows it (or: voucherbot imports {batch.import_id})"
         )
-    elif batch.status in ("failed", "abandoned"):
+    elif batch.status in ("failed", "abandoned", "unresolved"):
         error = batch.error or batch.status
     elif batch.status != "finished":
-        error = f"batch {batch.id} is still {batch.status}"
+        error = batch.error or f"batch {batch.id} is still {batch.status}"
     return RefillResult(
         coupon_set,
         batch.count,
@@ -118,4 +120,5 @@ def result_of(batch: Batch, *, resumed: bool = False) -> RefillResult:
         batch_id=batch.id,
         resumed=resumed,
         abandoned=batch.status == "abandoned",
+        unresolved=batch.status == "unresolved",
     )

@@ -24,10 +24,10 @@ from voucherbot.forecast import Snapshot
 from voucherbot.ledger import Ledger, default_ledger_path
 from voucherbot.models import CouponSet, Import, Workflow
 from voucherbot.notify import RunNotice, send
-from voucherbot.planner import Action, Decision, Plan, plan
+from voucherbot.planner import Action, Decision, ImportActivity, Plan, Skip, plan
 from voucherbot.poll import PollSettings, ProgressCallback
 from voucherbot.refill import Refiller
-from voucherbot.results import RefillResult, RunResult
+from voucherbot.results import RefillResult, RunResult, result_of
 
 
 def make_client(config: Config, env: Mapping[str, str] | None = None) -> ConnectifClient:
@@ -69,16 +69,26 @@ class AccountState:
 
 def ledger_imports(ledger: Ledger) -> list[Import]:
     """The ledger's batches as imports: the open ones (so the planner leaves their sets
-    alone) and the latest closed one of each set (for its cooldown)."""
+    alone) and the latest closed one of each set (for its cooldown and the counters' lag).
+    Unresolved batches are not among them: they hold their sets in their own right."""
     found = []
     for b in [*ledger.open_batches(), *ledger.latest_closed_batches()]:
+        if b.status == "unresolved":
+            continue
         status = b.import_status or ("queued" if b.is_open else "error")
         if not b.is_open and status not in ("finished", "error", "cancelled"):
             status = "error"
         found.append(Import(id=b.import_id or f"batch {b.id}", status=status,
                             coupon_set_id=b.coupon_set_id, total=b.count,
-                            created_at=b.submitted_at or b.created_at))
+                            success=b.success or 0, created_at=b.submitted_at or b.created_at,
+                            finished_at=b.import_finished_at))
     return found
+
+
+def held_sets(ledger: Ledger) -> dict[str, str]:
+    """Coupon sets a person must settle first, by id: why (their unresolved batch)."""
+    return {b.coupon_set_id: f"batch {b.id} is unresolved: {b.error}"
+            for b in ledger.open_batches() if b.status == "unresolved"}
 
 
 def make_plan(client: ConnectifClient, config: Config, ledger: Ledger | None = None,
@@ -94,9 +104,11 @@ def make_plan(client: ConnectifClient, config: Config, ledger: Ledger | None = N
     read_at = client.now()
     known: list[Import] = []
     shortfalls: dict[str, int] = {}
+    held: dict[str, str] = {}
     history: Mapping[str, Sequence[Snapshot]] = {}
     if ledger is not None:
         shortfalls = ledger.shortfalls()
+        held = held_sets(ledger)
         if run_id is not None:
             ledger.record_snapshots(run_id, sets, read_at)
         known = ledger_imports(ledger)
@@ -105,7 +117,7 @@ def make_plan(client: ConnectifClient, config: Config, ledger: Ledger | None = N
         status = min(config.active_workflow_statuses)
         assumed = {w: Workflow(w, w, status) for cs in sets for w in cs.used_in_workflows}
         eager = plan(sets, assumed.values(), config, known, read_at, history=history,
-                     shortfalls=shortfalls)
+                     shortfalls=shortfalls, held=held)
         if not eager.refills:
             return eager, AccountState(sets, (), (), read_at, history)
     workflows = tuple(client.iter_workflows())
@@ -113,7 +125,7 @@ def make_plan(client: ConnectifClient, config: Config, ledger: Ledger | None = N
         if config.import_pages else ()
     state = AccountState(sets, workflows, imports, read_at, history)
     the_plan = plan(sets, workflows, config, [*imports, *known], read_at, history=history,
-                    shortfalls=shortfalls)
+                    shortfalls=shortfalls, held=held)
     return the_plan, state
 
 
@@ -168,24 +180,34 @@ def run(
     ledger: Ledger,
     *,
     poll: PollSettings | None = None,
-    workdir: Path | None = None,
     on_progress: ProgressCallback | None = None,
+    on_total: Callable[[int], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RunResult:
     """The cron job: settle what earlier runs left open, plan, refill, follow, record.
 
+    ``on_total`` is told the codes of the imports about to be followed (for a progress bar);
     ``clock`` and ``sleep`` time the polling (a simulation can pass a virtual clock).
     """
-    refiller = Refiller(client, ledger, None, poll or config.poll, workdir, on_progress,
-                        config=config, max_in_flight=config.max_imports_in_flight,
-                        clock=clock, sleep=sleep)
+    refiller = _refiller(client, config, ledger, poll, on_progress, on_total, clock=clock,
+                         sleep=sleep)
     refiller.check_sinks()
     with _recorded_run(ledger, "run", config, client) as run_id:
         refiller.run_id = run_id
         settled = refiller.settle()
         the_plan, _ = make_plan(client, config, ledger, run_id, lean=True)
         return refiller.run_plan(the_plan, settled)
+
+
+def _refiller(client: ConnectifClient, config: Config, ledger: Ledger,
+              poll: PollSettings | None, on_progress: ProgressCallback | None,
+              on_total: Callable[[int], None] | None, **timing: Any) -> Refiller:
+    refiller = Refiller(client, ledger, poll=poll or config.poll, on_progress=on_progress,
+                        on_total=on_total, policy=config.imports, config=config,
+                        max_in_flight=config.max_imports_in_flight, **timing)
+    refiller.check_sinks()
+    return refiller
 
 
 def refill_set(
@@ -198,15 +220,17 @@ def refill_set(
     config: Config | None = None,
     ledger: Ledger | None = None,
     poll: PollSettings | None = None,
-    workdir: Path | None = None,
     dry_run: bool = False,
     on_progress: ProgressCallback | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Top up one ``multiple`` coupon set with ``count`` new codes, or up to ``to`` available.
 
-    Settles open batches first, refuses a set that still has a refill in flight, and takes the
-    code shape from ``spec``, else the rule in ``config`` that matches the set. Without a
-    ``ledger`` an in-memory one is used (nothing is remembered across calls).
+    Settles open batches first, and refuses a set that still has a refill in flight, in the
+    ledger or at Connectif (another ledger's import, say), or whose counters may not show an
+    import that just ended (with ``to``). Takes the code shape from ``spec``, else the rule in
+    ``config`` that matches the set. Without a ``ledger`` an in-memory one is used (nothing is
+    remembered across calls).
     """
     config = config or Config()
     if (count is None) == (to is None):
@@ -221,22 +245,31 @@ def refill_set(
         wanted = count if count is not None else max(0, (to or 0) - (coupon_set.available or 0))
         return RunResult(empty, (RefillResult(coupon_set, wanted, dry_run=True),))
     ledger = ledger or Ledger.memory()
-    refiller = Refiller(client, ledger, None, poll or config.poll, workdir, on_progress,
-                        config=config, max_in_flight=config.max_imports_in_flight)
-    refiller.check_sinks()
+    refiller = _refiller(client, config, ledger, poll, on_progress, on_total)
     with _recorded_run(ledger, "refill", config, client) as run_id:
         refiller.run_id = run_id
         settled = tuple(refiller.settle())
         coupon_set = _refillable(client, set_id)
+        read_at = client.now()
         wanted = count if count is not None else max(0, (to or 0) - (coupon_set.available or 0))
-        if wanted == 0:
-            return RunResult(empty, (RefillResult(coupon_set, 0),), settled)
         busy = [b for b in ledger.open_batches() if b.coupon_set_id == coupon_set.id]
         if busy:
+            what = "is unresolved" if busy[0].status == "unresolved" else (
+                f"(import {busy[0].import_id}) is still in flight")
             return RunResult(empty, (RefillResult(
                 coupon_set, wanted, batch_id=busy[0].id,
-                error=f"batch {busy[0].id} (import {busy[0].import_id}) is still in flight "
-                      "for this set; a set never gets two refills at once"),), settled)
+                error=f"batch {busy[0].id} {what} for this set; a set never gets two refills "
+                      "at once"),), settled)
+        activity = ImportActivity.of(
+            client.iter_imports(max_pages=max(1, config.import_pages)), read_at,
+            config.imports.counter_lag)
+        held = activity.hold(coupon_set.id, read_at)
+        if held is not None and (held[0] is Skip.IN_FLIGHT or to is not None):
+            return RunResult(empty, (RefillResult(coupon_set, wanted, error=(
+                f"{held[1]}; a set never gets two refills at once, try again when it has "
+                "ended and the counters show it")),), settled)
+        if wanted == 0:
+            return RunResult(empty, (RefillResult(coupon_set, 0),), settled)
         rule, settings = config.rule_for(coupon_set.id, coupon_set.name)
         if spec is not None:
             settings = replace(settings, code=spec)
@@ -285,3 +318,56 @@ def run_notice(result: RunResult | None, source: str, started_at: datetime,
 def notify(config: Config, notice: RunNotice) -> bool:
     """Send the run's notification if [notify] asks for it; never raises."""
     return send(config.notify, notice)
+
+
+def resolve(
+    client: ConnectifClient,
+    config: Config,
+    ledger: Ledger,
+    batch_id: int,
+    *,
+    adopt: str | None = None,
+    abandon: bool = False,
+    poll: PollSettings | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> RefillResult:
+    """Settle an unresolved batch by hand: adopt the import a person found to be its own
+    (``adopt``: the import id; then follow it to its end), or ``abandon`` it (the set is
+    planned afresh; its codes are never issued again either way)."""
+    if (adopt is None) == (not abandon):
+        raise ConfigError("give exactly one of --adopt IMPORT_ID or --abandon")
+    with _recorded_run(ledger, "resolve", config, client):
+        batch = ledger.find_batch(batch_id)
+        if batch is None:
+            raise ConfigError(f"the ledger has no batch {batch_id}; 'voucherbot history' "
+                              "lists them")
+        if batch.status != "unresolved":
+            raise ConfigError(f"batch {batch_id} is {batch.status}, not unresolved; only an "
+                              "unresolved batch is settled by hand")
+        if abandon:
+            done = ledger.update(batch.id, status="abandoned", error=(
+                "abandoned by hand (voucherbot resolve --abandon); its codes are never issued "
+                "again"))
+            return result_of(done, resumed=True)
+        assert adopt is not None
+        try:
+            imp = client.get_import(adopt)
+        except NotFoundError:
+            raise ConfigError(f"Connectif has no import {adopt!r}; 'voucherbot imports' lists "
+                              "the recent ones") from None
+        wrong = []
+        if imp.coupon_set_id not in (None, batch.coupon_set_id):
+            wrong.append(f"it imports into coupon set {imp.coupon_set_id}, not "
+                         f"{batch.coupon_set_id}")
+        if imp.total not in (None, batch.count):
+            wrong.append(f"it has {imp.total:,} rows, not the batch's {batch.count:,}")
+        if imp.id in ledger.known_import_ids():
+            wrong.append("the ledger already has it as another batch's import")
+        if wrong:
+            raise ConfigError(f"import {imp.id} cannot be batch {batch_id}'s: "
+                              + "; ".join(wrong))
+        refiller = _refiller(client, config, ledger, poll, on_progress, None)
+        adopted = refiller.accepted(batch, imp)
+        if adopted.status == "submitted":
+            return refiller.follow([adopted])[0]
+        return result_of(adopted)

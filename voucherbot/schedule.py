@@ -78,6 +78,8 @@ def run_plan(refiller: Refiller, plan: Plan, settled: Iterable[RefillResult] = (
 
     tracker = Tracker(refiller.client, refiller.poll, on_progress=refiller.progress, on_done=done,
                       clock=refiller.clock)
+    if refiller.on_total is not None and plan.total_codes:
+        refiller.on_total(plan.total_codes)
     deadline = refiller.clock() + refiller.poll.timeout
     while todo or deferred or tracker.pending:
         while (todo or deferred) and len(tracker.pending) < refiller.max_in_flight:
@@ -89,7 +91,7 @@ def run_plan(refiller: Refiller, plan: Plan, settled: Iterable[RefillResult] = (
             cs = part.decision.coupon_set
             try:
                 if waiting is not None:
-                    outcome = refiller._submitted(refiller.submit(waiting.batch, waiting.codes), cs)
+                    outcome = refiller.retry_queued(waiting, cs)
                 else:
                     outcome = refiller.refill(cs, part.count, part.decision.settings,
                                           part_of=first_batch.get(cs.id))
@@ -111,15 +113,19 @@ def run_plan(refiller: Refiller, plan: Plan, settled: Iterable[RefillResult] = (
                 tracker.add(refiller.import_of(outcome))
         if not (todo or deferred or tracker.pending):
             break
-        wait = tracker.next_wait()
-        if refiller.clock() + wait > deadline:
+        left = deadline - refiller.clock()
+        if left <= 0:
             break
-        refiller.sleep(wait)
+        refiller.sleep(min(tracker.next_wait(), left))  # the last look falls on the deadline
         if tracker.pending:
             tracker.tick()
     if tracker.pending:  # the deadline passed: they stay in flight for the next run
         for import_id, last in timeout_error(tracker).pending.items():
             refiller.still_running(by_import[import_id][1], last)
+    for part in todo:  # never started: our imports filled Connectif's queue until the deadline
+        results[part] = RefillResult(part.decision.coupon_set, part.count, error=(
+            f"not started: {len(tracker.pending)} of voucherbot's imports were still running "
+            "when the poll deadline passed; the next run plans it again"))
     for part, never in deferred:
         refiller.ledger.forget_codes(never.batch.id)
         failed = refiller.ledger.update(never.batch.id, status="failed", error=(
