@@ -22,13 +22,18 @@ from pathlib import Path
 import pytest
 
 from tests.support import (
+    API_KEY,
     Cli,
     assert_consistent,
     available,
     planned_refills,
     sandbox_cli,
 )
-from voucherbot.ledger import secret_path_of
+from voucherbot.config import load_config
+from voucherbot.connectif import ConnectifClient
+from voucherbot.ledger import Ledger, secret_path_of
+from voucherbot.refill import Refiller
+from voucherbot.results import RefillResult
 
 REFERRAL = "66377977d9ed17e3cc0e95ee"  # the emptiest set: the first import of every run
 PLANNED = {REFERRAL: 4993, "67c7d4929f9d01298a449ebe": 4907, "676a5e55f320cd576d14475b": 4860}
@@ -231,15 +236,28 @@ def test_two_imports_that_could_be_the_batch_leave_it_unresolved_until_a_person_
         held = cli.run("run")
         assert held.returncode == 1, held.stdout + held.stderr
         assert "UNRESOLVED" in held.stdout and "left open by an earlier run" in held.stdout
-    report = cli.run("report")
-    assert report.returncode == 1
-    assert f"is held: batch {batch['id']} is unresolved" in " ".join(report.stdout.split())
+    for command in (["report"], ["run", "--dry-run"]):
+        report = cli.run(*command)
+        assert report.returncode == 1, command
+        assert f"is held: batch {batch['id']} is unresolved" in " ".join(report.stdout.split())
     refused = cli.run("refill", REFERRAL, "--count", "5")
     assert refused.returncode == 1 and "is unresolved for this set" in refused.stdout
     assert len(imports_into(cli, REFERRAL)) == 2
 
-    wrong = cli.run("resolve", str(batch["id"]), "--adopt", "0123456789abcdef01234567")
-    assert wrong.returncode == 2 and "Connectif has no import" in wrong.stderr
+    for args, words in [
+        (["--adopt", "0123456789abcdef01234567"], "Connectif has no import"),
+        (["--adopt", foreign, "--abandon"], "give exactly one of --adopt IMPORT_ID or --abandon"),
+        ([], "give exactly one of --adopt IMPORT_ID or --abandon"),
+    ]:
+        wrong = cli.run("resolve", str(batch["id"]), *args)
+        assert wrong.returncode == 2 and words in wrong.stderr, wrong.stderr
+    other_set = next(i.id for i in cli.sandbox.state.imports if i.coupon_set_id != REFERRAL)
+    wrong = cli.run("resolve", str(batch["id"]), "--adopt", other_set)
+    assert wrong.returncode == 2 and "it imports into coupon set" in wrong.stderr
+    assert "the ledger already has it as another batch's import" in wrong.stderr
+    missing = cli.run("resolve", "999", "--abandon")
+    assert missing.returncode == 2 and "the ledger has no batch 999" in missing.stderr
+    assert cli.batches()[0]["status"] == "unresolved"  # none of that changed anything
     settled = cli.run("resolve", str(batch["id"]), "--adopt", ours)
     assert settled.returncode == 0, settled.stdout + settled.stderr
     assert f"import {ours} finished: {planned[REFERRAL]:,} imported" in settled.stdout
@@ -449,3 +467,28 @@ def test_a_batch_delivered_again_into_a_full_queue_waits_with_its_codes_for_the_
     assert imports_into(cli, REFERRAL) == []
     settle_and_check(cli, before, planned)
     assert pending(cli) == []
+
+
+def test_a_failed_search_after_an_ambiguous_answer_leaves_the_batch_for_the_next_run(
+    cli: Cli,
+) -> None:
+    """Neither 'failed' (its import may exist) nor sent again: the next run looks again."""
+    before, planned = available(cli.sandbox), planned_refills(cli)
+    config = load_config(cli.rules)
+    faults = cli.sandbox.state.faults
+    with ConnectifClient(API_KEY, cli.sandbox.url, backoff=0.01) as client, \
+            Ledger.open(cli.ledger) as ledger:
+        refiller = Refiller(client, ledger, policy=config.imports, config=config)
+        coupon_set = client.get_coupon_set(REFERRAL)
+        faults.answer_after_accept(502)  # created, but the answer is a gateway's page...
+        faults.error(503, method="GET", path="/imports/", times=4)  # ...and the list fails
+        outcome = refiller.refill(coupon_set, planned[REFERRAL],
+                                  config.rule_for(REFERRAL, coupon_set.name)[1])
+    assert isinstance(outcome, RefillResult) and outcome.error is not None
+    assert "GET /imports/ failed" in outcome.error
+    assert "the next run looks for its import" in outcome.error
+    (batch,) = cli.batches()
+    assert batch["status"] == "submitting" and batch["posted_at"] is not None
+    assert len(imports_into(cli, REFERRAL)) == 1
+    settle_and_check(cli, before, planned)
+    assert cli.batches()[0]["import_id"] == imports_into(cli, REFERRAL)[0]

@@ -18,12 +18,14 @@ from voucherbot.errors import (
     ImportUnconfirmedError,
     NetworkError,
     RateLimitedError,
+    ServerError,
 )
 from voucherbot.ledger import Batch
 from voucherbot.models import Import
 from voucherbot.posting import (
     Finding,
     ImportPolicy,
+    LookupFailed,
     Verdict,
     look,
     match,
@@ -168,6 +170,21 @@ def test_attempts_per_batch_are_bounded(failure: Exception) -> None:
                                             if failure is UNCONFIRMED else "") + (
         " (gave up after 3 attempts; no import was created)")
     assert script.slept == ([0.5, 1.0] if failure is REFUSED else [])
+
+
+def test_a_search_that_fails_is_raised_as_such_and_nothing_is_sent_again() -> None:
+    script = Script(UNCONFIRMED, CREATED)
+
+    def broken() -> Finding:
+        raise ServerError("GET /imports/: server error (503)", status=503)
+
+    with pytest.raises(LookupFailed) as caught:
+        post_batch(script.send, broken, ImportPolicy(), backoff=lambda a: 0.0,
+                   sleep=script.slept.append, label="batch 7")
+    assert caught.value.answer is UNCONFIRMED and isinstance(caught.value.cause, ServerError)
+    assert str(caught.value) == f"{UNCONFIRMED}, and GET /imports/ failed: GET /imports/: " \
+        "server error (503)"
+    assert script.sent == 1
 
 
 def test_an_answer_that_says_nothing_was_created_is_raised_for_the_caller() -> None:

@@ -35,7 +35,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from voucherbot.errors import ConfigError, ImportUnconfirmedError, NetworkError, RateLimitedError
+from voucherbot.errors import (
+    ApiError,
+    ConfigError,
+    ImportUnconfirmedError,
+    NetworkError,
+    RateLimitedError,
+)
 
 if TYPE_CHECKING:  # the settings are read by `config check`, which must not load requests
     from voucherbot.connectif import ConnectifClient
@@ -160,6 +166,16 @@ def look(client: ConnectifClient, batch: Batch, known: set[str], policy: ImportP
     return found
 
 
+class LookupFailed(Exception):
+    """GET /imports/ failed while looking for the import an ambiguous answer may have made:
+    nobody knows yet whether it exists (the next run looks again)."""
+
+    def __init__(self, answer: ImportUnconfirmedError, cause: ApiError) -> None:
+        super().__init__(f"{answer}, and GET /imports/ failed: {cause}")
+        self.answer = answer
+        self.cause = cause
+
+
 @dataclass(frozen=True)
 class Posted:
     """How the POSTs of one batch ended: its import (answered or adopted), or why not."""
@@ -177,14 +193,18 @@ def post_batch(send: Callable[[], Import], find: Callable[[], Finding], policy: 
                *, backoff: Callable[[int], float], sleep: Callable[[float], None],
                label: str) -> Posted:
     """Send a batch by calling ``send()`` under the rules of the module doc; ``find()``
-    looks for its import after an ambiguous answer. Other API errors are raised."""
+    looks for its import after an ambiguous answer (:class:`LookupFailed` when that fails).
+    Other API errors are raised: they say that nothing was created."""
     reason = ""
     for attempt in range(1, policy.post_attempts + 1):
         try:
             return Posted(imp=send(), attempts=attempt)
         except ImportUnconfirmedError as exc:
             log.warning("%s: %s; looking for the import before anything else", label, exc)
-            found = find()
+            try:
+                found = find()
+            except ApiError as failure:
+                raise LookupFailed(exc, failure) from None
             if found.verdict is Verdict.ADOPT:
                 assert found.imp is not None
                 log.warning("%s: adopted import %s (%s), created by that POST", label,

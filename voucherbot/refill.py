@@ -56,7 +56,7 @@ from voucherbot.poll import (
     poll_imports,
 )
 from voucherbot.pool import CodePool, PoolError
-from voucherbot.posting import Finding, ImportPolicy, Verdict, look, post_batch
+from voucherbot.posting import Finding, ImportPolicy, LookupFailed, Verdict, look, post_batch
 from voucherbot.results import RefillResult, RunResult, result_of
 from voucherbot.shop import ShopSettings, SinkSettings
 from voucherbot.sinks import Sink, SinkBatch, SinkError, make_sink
@@ -135,9 +135,11 @@ class Refiller:
 
     def submit(self, batch: Batch, codes: list[str]) -> Batch:
         """Upload the batch's codes (see :mod:`voucherbot.posting`); returns the batch as
-        ``submitted``, ``finished`` (an import that ended at once), ``failed`` or
-        ``unresolved``. A refused API key is recorded, then raised; a full import queue
-        (E0401) puts the batch back as it was and raises :class:`QueueFull`."""
+        ``submitted``, ``finished`` (an import that ended at once), ``failed``,
+        ``unresolved``, or still ``submitting`` when the search for the import an ambiguous
+        answer may have made failed (the next run searches again). A refused API key is
+        recorded, then raised; a full import queue (E0401) puts the batch back as it was and
+        raises :class:`QueueFull`."""
         csv_path = self.ledger.upload_path(batch.id)
         try:
             write_codes_csv(csv_path, codes)
@@ -154,6 +156,12 @@ class Refiller:
                 posted = post_batch(send, lambda: self.find(batch.id), self.policy,
                                     backoff=self.client.backoff_delay, sleep=self.sleep,
                                     label=f"batch {batch.id}")
+            except LookupFailed as lost:  # the import may exist: the next run looks again
+                batch = self.ledger.update(batch.id, error=(
+                    f"{lost}; the batch stays open and the next run looks for its import"))
+                if isinstance(lost.cause, AuthError | PermissionDeniedError):
+                    raise lost.cause from None
+                return batch
             except (AuthError, PermissionDeniedError) as exc:
                 self.ledger.update(batch.id, status="failed", error=str(exc))
                 raise

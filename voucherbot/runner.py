@@ -192,7 +192,6 @@ def run(
     """
     refiller = _refiller(client, config, ledger, poll, on_progress, on_total, clock=clock,
                          sleep=sleep)
-    refiller.check_sinks()
     with _recorded_run(ledger, "run", config, client) as run_id:
         refiller.run_id = run_id
         settled = refiller.settle()
@@ -203,6 +202,7 @@ def run(
 def _refiller(client: ConnectifClient, config: Config, ledger: Ledger,
               poll: PollSettings | None, on_progress: ProgressCallback | None,
               on_total: Callable[[int], None] | None, **timing: Any) -> Refiller:
+    """A Refiller for the configuration, its shop sinks checked before any API call."""
     refiller = Refiller(client, ledger, poll=poll or config.poll, on_progress=on_progress,
                         on_total=on_total, policy=config.imports, config=config,
                         max_in_flight=config.max_imports_in_flight, **timing)
