@@ -116,6 +116,8 @@ def test_a_dropped_answer_counts_what_connectif_imported(cli: Cli) -> None:
     said 0 for the adopted import."""
     before, planned = available(cli.sandbox), planned_refills(cli)
     cli.sandbox.state.faults.drop_after_accept(times=None)
+    # a slow list: by the time it answers, each import has already finished
+    cli.sandbox.state.faults.latency(0.3, method="GET", path="/imports/")
     result = cli.run("run")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{sum(planned.values()):,} codes imported." in result.stdout

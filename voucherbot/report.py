@@ -62,8 +62,9 @@ change (keys may be added). Numbers are plain integers, except ``burnPerDay`` an
           "rule": "rule 'vip'",        // the rules.toml rule that applies, or "defaults"
           "action": "refill",          // "refill" or "skip"
           "count": 4977,               // codes the bot would import (0 when skipping)
-          "skip": null,                // why it skips: "single-set", "disabled",
-                                       // "no-active-workflow", "import-in-flight",
+          "skip": null,                // why it skips: "single-set", "unresolved-batch",
+                                       // "disabled", "no-active-workflow",
+                                       // "import-in-flight", "counters-lag",
                                        // "above-threshold", "cooldown", "at-target"; or null
           "reason": "available 23 < 500; 1 active workflow",  // the same, for people
           "burnPerDay": 410.25,        // codes handed out per day (forecast); null: unknown
