@@ -46,7 +46,8 @@ inactive_workflow_statuses = ["draft"]
 post_attempts = 5
 lookup_delay = "30s"
 clock_skew = 2
-lookup_pages = 20
+lookup_pages = 30
+imports_newest_first = true
 counter_lag = "1m"
 
 [security]
@@ -87,7 +88,7 @@ enabled = false
     assert config.active_workflow_statuses == {"active", "running"}
     assert config.inactive_workflow_statuses == {"draft"}
     assert config.imports == ImportPolicy(post_attempts=5, lookup_delay=30, clock_skew=2,
-                                          lookup_pages=20, counter_lag=60)
+                                          lookup_pages=30, newest_first=True, counter_lag=60)
     assert (config.poll.interval, config.poll.growth, config.poll.max_interval,
             config.poll.timeout) == (1, 2, 10, 600)
     assert (config.guess_rate, config.min_guess_time) == (5.0, 2 * 365.25 * 86400)
@@ -163,6 +164,8 @@ code = { length = 8 }
          "rules.toml: [connectif]: 'counter_lag' must be between 0 and 3600 seconds"),
         ("[connectif]\nlookup_delay = \"soon\"\n",
          "rules.toml: [connectif]: 'lookup_delay' must be seconds or a duration such as"),
+        ("[connectif]\nimports_newest_first = 1\n",
+         "rules.toml: [connectif]: 'imports_newest_first' must be true or false"),
         ("[connectif]\nclock_skw = 3\n",
          "rules.toml: [connectif]: unknown key 'clock_skw' (did you mean 'clock_skew'?)"),
         ("[defaults]\nmin_available = \"500\"\n",

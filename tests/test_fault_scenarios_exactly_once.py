@@ -32,7 +32,7 @@ from tests.support import (
 from voucherbot.config import load_config
 from voucherbot.connectif import ConnectifClient
 from voucherbot.ledger import Ledger, secret_path_of
-from voucherbot.refill import Refiller
+from voucherbot.refill import QueueFull, Refiller
 from voucherbot.results import RefillResult
 
 REFERRAL = "66377977d9ed17e3cc0e95ee"  # the emptiest set: the first import of every run
@@ -217,6 +217,9 @@ def test_two_imports_that_could_be_the_batch_leave_it_unresolved_until_a_person_
 ) -> None:
     before, planned = available(cli.sandbox), planned_refills(cli)
     faults = cli.sandbox.state.faults
+    faults.import_outcome("error", coupon_set_id=REFERRAL)  # an older one, that added nothing
+    older = another_tool_imports(cli, REFERRAL, planned[REFERRAL], "OLD")
+    cli.sandbox.state.advance(60)
     faults.hang_before_accept(1.0)  # the first POST waits before creating its import...
     faults.drop_after_accept()  # ...and its answer is lost
     proc = cli.start("run")
@@ -227,7 +230,7 @@ def test_two_imports_that_could_be_the_batch_leave_it_unresolved_until_a_person_
     foreign = another_tool_imports(cli, REFERRAL, planned[REFERRAL], "RACE")  # meanwhile
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, out + err
-    (ours,) = [i for i in imports_into(cli, REFERRAL) if i != foreign]
+    (ours,) = [i for i in imports_into(cli, REFERRAL) if i not in (foreign, older)]
     batch = next(b for b in cli.batches() if b["coupon_set_id"] == REFERRAL)
     assert (batch["status"], batch["import_id"]) == ("unresolved", None)
     assert f"more than one import could be batch {batch['id']}'s" in batch["error"]
@@ -244,9 +247,10 @@ def test_two_imports_that_could_be_the_batch_leave_it_unresolved_until_a_person_
         assert f"is held: batch {batch['id']} is unresolved" in " ".join(report.stdout.split())
     refused = cli.run("refill", REFERRAL, "--count", "5")
     assert refused.returncode == 1 and "is unresolved for this set" in refused.stdout
-    assert len(imports_into(cli, REFERRAL)) == 2
+    assert len(imports_into(cli, REFERRAL)) == 3
 
     for args, words in [
+        (["--adopt", older], "before the batch was sent"),
         (["--adopt", "0123456789abcdef01234567"], "Connectif has no import"),
         (["--adopt", foreign, "--abandon"], "give exactly one of --adopt IMPORT_ID or --abandon"),
         ([], "give exactly one of --adopt IMPORT_ID or --abandon"),
@@ -259,13 +263,17 @@ def test_two_imports_that_could_be_the_batch_leave_it_unresolved_until_a_person_
     assert "the ledger already has it as another batch's import" in wrong.stderr
     missing = cli.run("resolve", "999", "--abandon")
     assert missing.returncode == 2 and "the ledger has no batch 999" in missing.stderr
+    elsewhere = cli.run("resolve", str(batch["id"]), "--abandon", "--ledger",
+                        str(cli.rules.parent / "elsewhere.sqlite"))
+    assert elsewhere.returncode == 2 and "no ledger yet" in elsewhere.stderr
+    assert not (cli.rules.parent / "elsewhere.sqlite").exists()
     assert cli.batches()[0]["status"] == "unresolved"  # none of that changed anything
     settled = cli.run("resolve", str(batch["id"]), "--adopt", ours)
     assert settled.returncode == 0, settled.stdout + settled.stderr
     assert f"import {ours} finished: {planned[REFERRAL]:,} imported" in settled.stdout
     again = cli.run("resolve", str(batch["id"]), "--abandon")
     assert again.returncode == 2 and "not unresolved" in again.stderr
-    settle_and_check(cli, before, planned, foreign=[foreign])
+    settle_and_check(cli, before, planned, foreign=[foreign, older])
 
 
 def test_an_unresolved_batch_with_no_import_of_its_own_is_abandoned_by_hand(cli: Cli) -> None:
@@ -494,3 +502,31 @@ def test_a_failed_search_after_an_ambiguous_answer_leaves_the_batch_for_the_next
     assert len(imports_into(cli, REFERRAL)) == 1
     settle_and_check(cli, before, planned)
     assert cli.batches()[0]["import_id"] == imports_into(cli, REFERRAL)[0]
+
+
+def test_a_full_queue_after_an_ambiguous_answer_keeps_the_batchs_marks_for_recovery(
+    cli: Cli,
+) -> None:
+    """The first POST's answer was ambiguous (none was listed), the second met E0401: the
+    batch waits with the first mark kept, and a run that finds it so looks for that first
+    upload's import before doing anything else."""
+    before, planned = available(cli.sandbox), planned_refills(cli)
+    config = load_config(cli.rules)
+    faults = cli.sandbox.state.faults
+    with ConnectifClient(API_KEY, cli.sandbox.url, backoff=0.01) as client, \
+            Ledger.open(cli.ledger) as ledger:
+        refiller = Refiller(client, ledger, policy=config.imports, config=config)
+        coupon_set = client.get_coupon_set(REFERRAL)
+        faults.error(502, method="POST", path="/imports/", times=1)
+        faults.error(400, body={"status": 400, "code": "E0401", "detail": "10 queued"},
+                     method="POST", path="/imports/", times=1)
+        with pytest.raises(QueueFull) as refused:
+            refiller.refill(coupon_set, planned[REFERRAL],
+                            config.rule_for(REFERRAL, coupon_set.name)[1])
+    held = refused.value.batch
+    assert held.status == "prepared" and held.posted_at is not None
+    assert held.submitted_at is not None and held.submitted_at <= held.posted_at
+    assert imports_into(cli, REFERRAL) == []
+    settle_and_check(cli, before, planned)  # looked up, none: abandoned, the set refilled
+    first = cli.batches()[0]
+    assert (first["status"], first["import_id"]) == ("abandoned", None)

@@ -220,11 +220,16 @@ def test_write_ahead_marks_keep_the_first_moment(path: Path) -> None:
         batch = ledger.new_batch(None, SET, ["A1"], None)
         assert ledger.mark_submitting(batch.id, first).submitted_at == first
         ledger.mark_posted(batch.id, first)
-        again = ledger.mark_submitting(batch.id, later)  # sent again: its import is not older
-        ledger.mark_posted(batch.id, later)
-        assert (again.submitted_at, ledger.batch(batch.id).posted_at) == (first, first)
-        unsent = ledger.mark_unsent(batch.id, "prepared")  # E0401: as if never sent
+        ledger.mark_posted(batch.id, later)  # sent again: its import is not older
+        assert ledger.batch(batch.id).posted_at == first
+        # E0401 after an ambiguous answer: waiting, with the first marks kept...
+        kept = ledger.mark_unsent(batch.id, "prepared", uploaded_before=True)
+        assert (kept.status, kept.submitted_at, kept.posted_at) == ("prepared", first, first)
+        assert ledger.mark_submitting(batch.id, later).submitted_at == first
+        # ...and E0401 at the first POST: as if never sent
+        unsent = ledger.mark_unsent(batch.id, "prepared", uploaded_before=False)
         assert (unsent.status, unsent.submitted_at, unsent.posted_at) == ("prepared", None, None)
+        assert ledger.mark_submitting(batch.id, later).submitted_at == later
 
 
 def test_sweep_removes_the_plaintext_codes_of_settled_batches(path: Path) -> None:
@@ -294,6 +299,10 @@ def test_an_old_ledger_is_migrated_on_open_and_keeps_its_data(path: Path) -> Non
     old.execute("INSERT INTO _voucherbot_migrations VALUES ('m001_initial', 'then')")
     old.execute("INSERT INTO batches (coupon_set_id, count, status, created_at) "
                 "VALUES ('s1', 1, 'finished', '2026-01-01T00:00:00+00:00')")
+    # left 'submitting' by an old version, which may have uploaded it
+    old.execute("INSERT INTO batches (coupon_set_id, count, status, created_at, submitted_at) "
+                "VALUES ('s2', 1, 'submitting', '2026-01-01T00:00:00+00:00', "
+                "'2026-01-01T00:00:05+00:00')")
     old.commit()
     old.close()
     with Ledger.open(path) as ledger:
@@ -303,6 +312,7 @@ def test_an_old_ledger_is_migrated_on_open_and_keeps_its_data(path: Path) -> Non
         assert ledger.issued(["OLDCODE", "NEWCODE"]) == {"OLDCODE"}
         assert ledger.batch(1).status == "finished" and ledger.batch(1).part_of is None
         assert ledger.batch(1).posted_at is None and ledger.batch(1).import_finished_at is None
+        assert ledger.batch(2).posted_at == datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
         assert len(ledger.ledger_id) == 12
     applied = sqlite3.connect(path).execute(
         "SELECT name FROM _voucherbot_migrations ORDER BY name").fetchall()

@@ -86,13 +86,20 @@ def test_only_what_is_provably_the_batchs_own_is_adopted(
     assert why in found.why
 
 
-def test_absent_needs_a_list_read_back_far_enough() -> None:
+def test_absent_or_ours_needs_a_list_read_back_far_enough() -> None:
     found = match(batch(), [imp("other-size", 1, total=5)], set(), SINCE, complete=False)
     assert found.verdict is Verdict.UNRESOLVED
-    assert "could not be read back to 2026-06-01 11:59:50 UTC" in found.why
-    # one that is provably ours needs no more pages
-    assert match(batch(), [imp("ours", 1)], set(), SINCE, complete=False).verdict \
-        is Verdict.ADOPT
+    assert "could not be read back to 2026-06-01 11:59:50 UTC, and another import" in found.why
+    # one that looks like ours is not proof either: a second may be further down the list
+    found = match(batch(), [imp("ours", 1)], set(), SINCE, complete=False)
+    assert found.verdict is Verdict.UNRESOLVED and "; ours could be it, but" in found.why
+
+
+def test_an_import_another_open_batch_of_the_set_could_own_is_not_adopted() -> None:
+    found = match(batch(), [imp("ours", 1)], set(), SINCE, complete=True, rivals=[6])
+    assert found.verdict is Verdict.UNRESOLVED
+    assert found.why == ("import ours could be batch 7's or batch 6's (same set, same size, "
+                         "imports not known either)")
 
 
 # --- the policy -----------------------------------------------------------------------------
@@ -225,33 +232,40 @@ def test_a_newest_first_list_is_read_only_back_to_the_mark(
 ) -> None:
     pages(httpserver, [listed("n1", 30), listed("n2", 20)], [listed("n3", 5), listed("o1", -60)],
           [listed("o2", -120)])
-    imports, complete = read_back(client, SINCE, 5)
+    imports, complete = read_back(client, SINCE, 5, newest_first=True)
     assert complete and [i.id for i in imports] == ["n1", "n2", "n3", "o1"]
     assert len(httpserver.log) == 2
+    # without imports_newest_first the order proves nothing: the list is read to its end
+    imports, complete = read_back(client, SINCE, 5)
+    assert complete and len(imports) == 5 and len(httpserver.log) == 2 + 3
+    assert read_back(client, SINCE, 2)[1] is False
 
 
-def test_a_list_in_another_order_is_read_to_its_end_or_left_incomplete(
+def test_a_list_that_is_not_newest_first_is_read_to_its_end_whatever_the_setting(
     httpserver: HTTPServer, client: ConnectifClient
 ) -> None:
     pages(httpserver, [listed("o1", -60), listed("n1", 30)], [listed("o2", -120)],
           [listed("n2", 40)])
-    assert read_back(client, SINCE, 3)[1] is True
-    assert read_back(client, SINCE, 2)[1] is False
+    assert read_back(client, SINCE, 3, newest_first=True)[1] is True  # read to its end
+    assert read_back(client, SINCE, 2, newest_first=True)[1] is False
 
 
-def test_an_import_not_listed_yet_is_looked_for_again_once_the_upload_is_old_enough(
+@pytest.mark.parametrize(("answered", "waits"), [(3, 7), (0, 10), (12, 0)],
+                         ids=["3-s-ago", "just-now", "long-ago"])
+def test_the_list_is_read_once_the_ambiguous_answer_is_lookup_delay_old(
     httpserver: HTTPServer, client: ConnectifClient, fake_clock: FakeClock,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, answered: float, waits: float,
 ) -> None:
-    httpserver.expect_ordered_request("/imports/").respond_with_json({"results": []})
-    httpserver.expect_ordered_request("/imports/").respond_with_json(
-        {"results": [listed("late", 1)]})
-    # by the server's clock, the upload began 3 s ago
-    monkeypatch.setattr(client, "now", lambda: MARK + timedelta(seconds=3 + sum(
-        fake_clock.sleeps)))
-    found = look(client, batch(), set(), ImportPolicy(lookup_delay=10), fake_clock.sleep)
+    """Connectif may list a new import a moment late: it is looked for only once the answer
+    is lookup_delay old, however long ago the upload began (a 429 wait, a big file)."""
+    httpserver.expect_request("/imports/").respond_with_json({"results": [listed("late", 1)]})
+    upload_began = MARK - timedelta(minutes=5)
+    now = MARK + timedelta(seconds=answered)  # by the server's clock, the answer came at MARK
+    monkeypatch.setattr(client, "now", lambda: now + timedelta(seconds=sum(fake_clock.sleeps)))
+    found = look(client, batch(posted_at=upload_began), set(), ImportPolicy(lookup_delay=10),
+                 fake_clock.sleep, answered_at=MARK)
     assert found.verdict is Verdict.ADOPT and found.imp is not None and found.imp.id == "late"
-    assert fake_clock.sleeps == [pytest.approx(7)] and len(httpserver.log) == 2
+    assert sum(fake_clock.sleeps) == pytest.approx(waits) and len(httpserver.log) == 1
 
 
 def test_a_batch_never_sent_has_nothing_to_look_for(client: ConnectifClient) -> None:

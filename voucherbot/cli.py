@@ -509,11 +509,13 @@ def resolve(batch_id: int, import_id: str | None, abandon: bool, rules_path: Pat
     either way. Exit status: 0 settled (an adopted import finished cleanly), 1 an adopted
     import failed, 2 no such unresolved batch or an import that cannot be the batch's.
     """
-    from voucherbot.runner import make_client
+    from voucherbot.runner import ledger_path, make_client
     from voucherbot.runner import resolve as resolve_batch
 
     config = _config(rules_path, required=False)
     poll = _poll(config, poll_interval, poll_timeout)
+    if not ledger_path(config, ledger_file).exists():  # a batch to settle is in a ledger
+        raise _no_ledger(config, ledger_file)
     with make_client(config) as client, _ledger(config, ledger_file) as ledger, \
             _progress(quiet, f"import {import_id}") as bar:
         result = resolve_batch(client, config, ledger, batch_id, adopt=import_id,

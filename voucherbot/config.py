@@ -37,7 +37,7 @@ DEFAULT_ACTIVE_STATUSES = ("active",)
 DEFAULT_INACTIVE_STATUSES = ("draft", "paused", "finalized", "finished", "inactive", "stopped")
 
 IMPORT_POLICY_KEYS = ("post_attempts", "lookup_delay", "clock_skew", "lookup_pages",
-                      "counter_lag")
+                      "imports_newest_first", "counter_lag")
 THRESHOLD_KEYS = ("min_available", "min_available_percent")
 FORECAST_RULE_KEYS = ("min_days_left", "cover_days", "safety_factor")
 RULE_KEYS = (
@@ -316,6 +316,8 @@ class _Parser:
         for key in ("lookup_delay", "clock_skew", "counter_lag"):
             if key in connectif:
                 values[key] = self.duration(connectif, key, ctx)
+        if "imports_newest_first" in connectif:
+            values["newest_first"] = self.boolean(connectif, "imports_newest_first", ctx)
         try:
             return ImportPolicy(**values)
         except ConfigError as exc:

@@ -435,13 +435,13 @@ class Ledger:
     # --- the steps of the write-ahead protocol (the module doc) --------------------------------
 
     def mark_submitting(self, batch_id: int, when: datetime) -> Batch:
-        """About to POST the batch (``when``: the server's clock). A batch sent again keeps
-        its first mark: its import cannot be older than that."""
-        batch = self.batch(batch_id)
-        if batch.status == "submitting":
-            return batch
-        return self.update(batch_id, status="submitting", submitted_at=_stamp(when),
-                           posted_at=None)
+        """About to POST the batch (``when``: the server's clock). A batch whose earlier
+        upload may have made an import keeps its first mark: that import is not older."""
+        with self._transaction():
+            self.db.execute("UPDATE batches SET status = 'submitting', "
+                            "submitted_at = COALESCE(submitted_at, ?) WHERE id = ?",
+                            (_stamp(when), batch_id))
+        return self.batch(batch_id)
 
     def mark_posted(self, batch_id: int, when: datetime) -> None:
         """The upload's first byte is about to leave (the first upload's time is kept)."""
@@ -449,9 +449,12 @@ class Ledger:
             self.db.execute("UPDATE batches SET posted_at = COALESCE(posted_at, ?) WHERE id = ?",
                             (_stamp(when), batch_id))
 
-    def mark_unsent(self, batch_id: int, status: str) -> Batch:
-        """The POST was refused with nothing created (E0401): back to ``status``, as if it
-        had never been sent."""
+    def mark_unsent(self, batch_id: int, status: str, *, uploaded_before: bool) -> Batch:
+        """The POST was refused with nothing created (E0401): back to ``status``. Its marks
+        are cleared, unless an earlier upload of it had an ambiguous answer
+        (``uploaded_before``): then they stay, and recovery looks for that import first."""
+        if uploaded_before:
+            return self.update(batch_id, status=status)
         return self.update(batch_id, status=status, submitted_at=None, posted_at=None)
 
     def mark_submitted(self, batch_id: int, imp: Import) -> Batch:

@@ -102,11 +102,14 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
         # posted_at: when the upload's first byte went out (a batch 'submitting' without it
         # never reached Connectif); import_finished_at: when its import ended, by Connectif's
-        # clock (the set's counters may trail it).
+        # clock (the set's counters may trail it). A batch an earlier version left
+        # 'submitting' may have been uploaded: it is looked up, not abandoned.
         "m005_posted_and_finished",
         """
         ALTER TABLE batches ADD COLUMN posted_at TEXT;
         ALTER TABLE batches ADD COLUMN import_finished_at TEXT;
+        UPDATE batches SET posted_at = COALESCE(submitted_at, created_at)
+            WHERE status = 'submitting';
     """,
     ),
 )

@@ -33,6 +33,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 from voucherbot import failpoints
@@ -42,7 +43,6 @@ from voucherbot.connectif import MAX_IMPORT_BYTES, ConnectifClient
 from voucherbot.errors import (
     ApiError,
     AuthError,
-    ImportQueueFullError,
     PermissionDeniedError,
     VoucherbotError,
 )
@@ -153,9 +153,10 @@ class Refiller:
                     on_sent=lambda: self.ledger.mark_posted(batch.id, self.client.now()))
 
             try:
-                posted = post_batch(send, lambda: self.find(batch.id), self.policy,
-                                    backoff=self.client.backoff_delay, sleep=self.sleep,
-                                    label=f"batch {batch.id}")
+                posted = post_batch(
+                    send, lambda: self.find(batch.id, answered_at=self.client.now()),
+                    self.policy, backoff=self.client.backoff_delay, sleep=self.sleep,
+                    label=f"batch {batch.id}")
             except LookupFailed as lost:  # the import may exist: the next run looks again
                 batch = self.ledger.update(batch.id, error=(
                     f"{lost}; the batch stays open and the next run looks for its import"))
@@ -165,12 +166,13 @@ class Refiller:
             except (AuthError, PermissionDeniedError) as exc:
                 self.ledger.update(batch.id, status="failed", error=str(exc))
                 raise
-            except ImportQueueFullError as exc:  # nothing created: try again later
-                raise QueueFull(self.ledger.mark_unsent(batch.id, before), codes) from exc
             except ApiError as exc:  # any other answer: refused, nothing created
                 return self.ledger.update(batch.id, status="failed", error=str(exc))
         finally:
             csv_path.unlink(missing_ok=True)
+        if posted.queue_full is not None:  # nothing created: try again when there is room
+            held = self.ledger.mark_unsent(batch.id, before, uploaded_before=posted.was_ambiguous)
+            raise QueueFull(held, codes) from posted.queue_full
         if posted.failed is not None:
             return self.ledger.update(batch.id, status="failed", error=posted.failed)
         if posted.unresolved is not None:
@@ -179,10 +181,15 @@ class Refiller:
         failpoints.hit("post-answered")
         return self.accepted(batch, posted.imp)
 
-    def find(self, batch_id: int) -> Finding:
-        """What GET /imports/ says about the import of a batch whose POST may have made one."""
-        return look(self.client, self.ledger.batch(batch_id), self.ledger.known_import_ids(),
-                    self.policy, self.sleep)
+    def find(self, batch_id: int, *, answered_at: datetime | None = None) -> Finding:
+        """What GET /imports/ says about the import of a batch whose POST may have made one
+        (``answered_at``: when the ambiguous answer came, by the server's clock)."""
+        batch = self.ledger.batch(batch_id)
+        rivals = [b.id for b in self.ledger.open_batches()
+                  if b.coupon_set_id == batch.coupon_set_id and b.id != batch.id
+                  and b.import_id is None and b.posted_at is not None and b.count == batch.count]
+        return look(self.client, batch, self.ledger.known_import_ids(), self.policy,
+                    self.sleep, answered_at=answered_at, rivals=rivals)
 
     def accepted(self, batch: Batch, imp: Import) -> Batch:
         """The batch's import exists: commit its id, and its end if it has already ended."""
@@ -269,6 +276,10 @@ class Refiller:
         results: list[RefillResult] = []
         to_follow: list[Batch] = []
         for b in self.ledger.open_batches():
+            if b.status in ("prepared", "delivered") and b.posted_at is not None:
+                # an E0401 put it back after an upload with an ambiguous answer: that
+                # upload's import, if it exists, is found first
+                b = self._look_for_upload(b, "an earlier upload had an ambiguous answer") or b
             if b.status == "submitting":
                 b = self._settle_submitting(b)
             elif b.status in ("delivering", "delivered"):
@@ -291,17 +302,23 @@ class Refiller:
         if batch.posted_at is None:
             return self.ledger.update(batch.id, status="abandoned", error=(
                 "the run stopped before the upload began: its codes never reached Connectif"))
+        return self._look_for_upload(batch, "a run stopped during the upload") or \
+            self.ledger.update(batch.id, status="abandoned", error=(
+                "a run stopped during the upload, and GET /imports/ shows that no import was "
+                "created: its codes never reached Connectif"))
+
+    def _look_for_upload(self, batch: Batch, what: str) -> Batch | None:
+        """Adopt the import an upload of the batch made, or leave the batch unresolved;
+        None when GET /imports/ shows that there is none."""
         found = self.find(batch.id)
         if found.verdict is Verdict.ADOPT:
             assert found.imp is not None
-            log.warning("batch %d: adopted import %s (%s), created by the upload of a run that "
-                        "stopped", batch.id, found.imp.id, found.imp.status)
+            log.warning("batch %d: adopted import %s (%s): %s", batch.id, found.imp.id,
+                        found.imp.status, what)
             return self.accepted(batch, found.imp)
         if found.verdict is Verdict.UNRESOLVED:
-            return self.unresolved(batch, f"a run stopped during the upload, and {found.why}")
-        return self.ledger.update(batch.id, status="abandoned", error=(
-            "a run stopped during the upload, and GET /imports/ shows that no import was "
-            "created: its codes never reached Connectif"))
+            return self.unresolved(batch, f"{what}, and {found.why}")
+        return None
 
     def _resume_delivery(self, batch: Batch) -> Batch:
         """Deliver an interrupted batch again (same codes, same id), then import it."""

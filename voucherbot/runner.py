@@ -100,8 +100,15 @@ def make_plan(client: ConnectifClient, config: Config, ledger: Ledger | None = N
     this run's snapshots. ``lean`` (the cron job) spares the shop's request budget: it reads
     the workflows and imports only when some set could need a refill whatever they say.
     """
-    sets = tuple(client.iter_coupon_sets())
-    read_at = client.now()
+    listed: list[CouponSet] = []
+    read_at: datetime | None = None
+    for coupon_set in client.iter_coupon_sets():
+        # the first page's time: later pages are newer, so the counters' lag is not
+        # under-counted for the sets read first
+        read_at = read_at or client.now()
+        listed.append(coupon_set)
+    read_at = read_at or client.now()
+    sets = tuple(listed)
     known: list[Import] = []
     shortfalls: dict[str, int] = {}
     held: dict[str, str] = {}
@@ -363,6 +370,14 @@ def resolve(
             wrong.append(f"it has {imp.total:,} rows, not the batch's {batch.count:,}")
         if imp.id in ledger.known_import_ids():
             wrong.append("the ledger already has it as another batch's import")
+        if imp.type not in (None, "coupons"):
+            wrong.append(f"it is a {imp.type} import, not a coupon import")
+        if imp.origin == "app":
+            wrong.append("it was made in Connectif's app, not through the API")
+        skew = timedelta(seconds=config.imports.clock_skew)
+        if batch.submitted_at and imp.created_at and imp.created_at < batch.submitted_at - skew:
+            wrong.append(f"it was created at {imp.created_at:%Y-%m-%d %H:%M:%S} UTC, before the "
+                         f"batch was sent ({batch.submitted_at:%Y-%m-%d %H:%M:%S} UTC)")
         if wrong:
             raise ConfigError(f"import {imp.id} cannot be batch {batch_id}'s: "
                               + "; ".join(wrong))
