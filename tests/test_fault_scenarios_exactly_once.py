@@ -16,8 +16,9 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,6 +68,18 @@ def requests_of(result: subprocess.CompletedProcess[str], kind: str) -> int:
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:
     return " ".join((result.stdout + " " + result.stderr).split())
+
+
+def refill_in_this_process(cli: Cli, count: int, arm: Callable[[], None]) -> Any:
+    """REFERRAL refilled by a Refiller in this process, with the faults ``arm`` sets once
+    the set has been read (so they meet the refill's own requests)."""
+    config = load_config(cli.rules)
+    with ConnectifClient(API_KEY, cli.sandbox.url, backoff=0.01) as client, \
+            Ledger.open(cli.ledger) as ledger:
+        coupon_set = client.get_coupon_set(REFERRAL)
+        arm()
+        refiller = Refiller(client, ledger, policy=config.imports, config=config)
+        return refiller.refill(coupon_set, count, config.rule_for(REFERRAL, coupon_set.name)[1])
 
 
 # --- answers that may mean "created" --------------------------------------------------------
@@ -484,16 +497,13 @@ def test_a_failed_search_after_an_ambiguous_answer_leaves_the_batch_for_the_next
 ) -> None:
     """Neither 'failed' (its import may exist) nor sent again: the next run looks again."""
     before, planned = available(cli.sandbox), planned_refills(cli)
-    config = load_config(cli.rules)
     faults = cli.sandbox.state.faults
-    with ConnectifClient(API_KEY, cli.sandbox.url, backoff=0.01) as client, \
-            Ledger.open(cli.ledger) as ledger:
-        refiller = Refiller(client, ledger, policy=config.imports, config=config)
-        coupon_set = client.get_coupon_set(REFERRAL)
+
+    def arm() -> None:
         faults.answer_after_accept(502)  # created, but the answer is a gateway's page...
         faults.error(503, method="GET", path="/imports/", times=4)  # ...and the list fails
-        outcome = refiller.refill(coupon_set, planned[REFERRAL],
-                                  config.rule_for(REFERRAL, coupon_set.name)[1])
+
+    outcome = refill_in_this_process(cli, planned[REFERRAL], arm)
     assert isinstance(outcome, RefillResult) and outcome.error is not None
     assert "GET /imports/ failed" in outcome.error
     assert "the next run looks for its import" in outcome.error
@@ -511,18 +521,15 @@ def test_a_full_queue_after_an_ambiguous_answer_keeps_the_batchs_marks_for_recov
     batch waits with the first mark kept, and a run that finds it so looks for that first
     upload's import before doing anything else."""
     before, planned = available(cli.sandbox), planned_refills(cli)
-    config = load_config(cli.rules)
     faults = cli.sandbox.state.faults
-    with ConnectifClient(API_KEY, cli.sandbox.url, backoff=0.01) as client, \
-            Ledger.open(cli.ledger) as ledger:
-        refiller = Refiller(client, ledger, policy=config.imports, config=config)
-        coupon_set = client.get_coupon_set(REFERRAL)
+
+    def arm() -> None:
         faults.error(502, method="POST", path="/imports/", times=1)
         faults.error(400, body={"status": 400, "code": "E0401", "detail": "10 queued"},
                      method="POST", path="/imports/", times=1)
-        with pytest.raises(QueueFull) as refused:
-            refiller.refill(coupon_set, planned[REFERRAL],
-                            config.rule_for(REFERRAL, coupon_set.name)[1])
+
+    with pytest.raises(QueueFull) as refused:
+        refill_in_this_process(cli, planned[REFERRAL], arm)
     held = refused.value.batch
     assert held.status == "prepared" and held.posted_at is not None
     assert held.submitted_at is not None and held.submitted_at <= held.posted_at
