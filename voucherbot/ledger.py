@@ -49,7 +49,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ from voucherbot.ledger_schema import (
     Run,
     now_text,
     shape_key,
+    stamp,
     stored_time,
 )
 from voucherbot.models import CouponSet, Import
@@ -440,14 +441,14 @@ class Ledger:
         with self._transaction():
             self.db.execute("UPDATE batches SET status = 'submitting', "
                             "submitted_at = COALESCE(submitted_at, ?) WHERE id = ?",
-                            (_stamp(when), batch_id))
+                            (stamp(when), batch_id))
         return self.batch(batch_id)
 
     def mark_posted(self, batch_id: int, when: datetime) -> None:
         """The upload's first byte is about to leave (the first upload's time is kept)."""
         with self._transaction():
             self.db.execute("UPDATE batches SET posted_at = COALESCE(posted_at, ?) WHERE id = ?",
-                            (_stamp(when), batch_id))
+                            (stamp(when), batch_id))
 
     def mark_unsent(self, batch_id: int, status: str, *, uploaded_before: bool) -> Batch:
         """The POST was refused with nothing created (E0401): back to ``status``. Its marks
@@ -595,13 +596,12 @@ class Ledger:
             for row in self.db.execute("SELECT import_id FROM batches WHERE import_id IS NOT NULL")
         }
 
-
     # --- snapshots -----------------------------------------------------------------------------
 
     def record_snapshots(
         self, run_id: int, coupon_sets: Iterable[CouponSet], taken_at: datetime
     ) -> None:
-        when = taken_at.astimezone(UTC).isoformat(timespec="milliseconds")
+        when = stamp(taken_at)
         with self._transaction():
             self.db.executemany(
                 "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?)",
@@ -613,7 +613,7 @@ class Ledger:
 
     def snapshots(self, *, since: datetime | None = None) -> dict[str, list[Snapshot]]:
         """Every recorded snapshot by coupon set id, oldest first."""
-        floor = since.astimezone(UTC).isoformat(timespec="milliseconds") if since else ""
+        floor = stamp(since) if since else ""
         history: dict[str, list[Snapshot]] = {}
         for set_id, taken, available, assigned, quantity in self.db.execute(
             "SELECT coupon_set_id, taken_at, available, assigned, quantity FROM snapshots "
@@ -628,10 +628,6 @@ class Ledger:
 
 class _SetBusy(Exception):
     """Another refill of the set is open (raised inside new_batch's transaction)."""
-
-
-def _stamp(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def _secret_check(secret: bytes) -> str:

@@ -115,8 +115,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
 )
 
 
+def stamp(when: datetime) -> str:
+    """A moment as the ledger stores it: UTC, ISO 8601, milliseconds."""
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
 def now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return stamp(datetime.now(UTC))
 
 
 def stored_time(value: str | None) -> datetime | None:

@@ -47,6 +47,7 @@ from voucherbot.errors import (
     VoucherbotError,
 )
 from voucherbot.ledger import Batch, Ledger, shape_key
+from voucherbot.ledger_schema import stamp
 from voucherbot.models import CouponSet, Import
 from voucherbot.planner import Plan
 from voucherbot.poll import (
@@ -215,7 +216,7 @@ class Refiller:
             "success": imp.success,
             "errors": imp.errors,
             "error_report_url": imp.error_report_file_url,
-            "import_finished_at": ended.isoformat(timespec="milliseconds"),
+            "import_finished_at": stamp(ended),
         }
         if imp.status == "finished":
             fields["status"] = "finished"
