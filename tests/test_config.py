@@ -243,7 +243,7 @@ code = { length = 8 }
          "rules.toml: [forecast]: 'window' must be seconds or a duration such as \"6h\""),
         ("[forecast]\nhalf_life = 0\n",
          "rules.toml: [forecast]: 'half_life' must be a duration above 0 such as \"14d\", not 0"),
-        ("[forecast]\nwindow = inf\n", "'window' must be a duration above 0"),
+        ("[forecast]\nwindow = inf\n", "'window' must be at most 10 years"),
         ("[forecast]\nmin_snapshots = 1\n",
          "rules.toml: [forecast]: 'min_snapshots' must be at least 2, not 1"),
         ("[forecast]\nmin_snapshots = 2.5\n", "'min_snapshots' must be a whole number"),

@@ -355,13 +355,17 @@ def test_lenient_parsing_ignores_unknown_and_null_fields(
                     "usedInWorkflows": None,
                     "brandNewField": {"x": 1},
                 },
-                {"id": "b", "type": "multiple", "available": "many", "updatedAt": "not a date"},
+                {"id": "b", "type": "multiple", "updatedAt": "not a date"},
+                {"id": "c", "type": "multiple", "available": "many"},
             ]
         )
     )
     a, b = client.list_coupon_sets()
     assert (a.code, a.quantity, a.available, a.used_in_workflows) == ("WELCOME15", None, None, ())
     assert (b.name, b.available, b.assigned, b.updated_at) == ("b", None, 0, None)
+    # a counter that is not a count makes the set untrustworthy: skipped, with a warning
+    assert client.warnings == ["GET /coupon-sets/: coupon set c has a 'available' field that "
+                               "is not a count ('many'); skipped"]
 
 
 # --- retries, rate limits, network failures -------------------------------------------------
@@ -564,7 +568,7 @@ def test_bad_keys_are_refused_before_any_request(key: str) -> None:
 
 @pytest.mark.parametrize("url", ["ftp://x", "api.connectif.cloud", ""])
 def test_bad_base_urls_are_refused(url: str) -> None:
-    with pytest.raises(ConfigError, match="CONNECTIF_BASE_URL"):
+    with pytest.raises(ConfigError, match="the Connectif base URL must be an https:// URL"):
         ConnectifClient(API_KEY, url)
 
 

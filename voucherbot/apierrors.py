@@ -27,6 +27,7 @@ from voucherbot.errors import (
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
+from voucherbot.tables import origin
 
 # Connectif does not publish its scope labels for coupon sets and workflows; these are the
 # names its UI uses for other resources ("Read Contacts", Imports: Read/Write/Delete).
@@ -48,9 +49,21 @@ def kind_of(url: str, method: str) -> str:
 
 
 def network_error(
-    exc: requests.RequestException, what: str, timeout: float | tuple[float, float]
+    exc: requests.RequestException, what: str, timeout: float | tuple[float, float],
+    url: str = "",
 ) -> NetworkError:
     """Translate a requests failure, noting whether the request can have reached the server."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return NetworkError(
+            f"{what}: the TLS handshake with {origin(url)} failed; the server may not speak "
+            "https on that port (plain http?), or its certificate is not trusted: check "
+            "CONNECTIF_BASE_URL",
+            sent=False,
+        )
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema
+                  | requests.exceptions.MissingSchema):
+        return NetworkError(f"{what}: {url!r} is not a valid URL; check CONNECTIF_BASE_URL",
+                            sent=False)
     if isinstance(exc, requests.ConnectTimeout):
         return NetworkError(
             f"{what}: could not connect to the server in time; "

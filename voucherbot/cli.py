@@ -15,7 +15,7 @@ import itertools
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -35,8 +35,9 @@ log = logging.getLogger("voucherbot")
 
 def _fail(message: str, code: int) -> NoReturn:
     from voucherbot.logs import json_logging
+    from voucherbot.text import clean
 
-    text = redact(message, os.environ.get("CONNECTIF_API_KEY"))
+    text = clean(redact(message, os.environ.get("CONNECTIF_API_KEY")))
     if json_logging():
         log.error(text, extra={"exit_code": code})
     else:
@@ -59,16 +60,25 @@ class VoucherbotGroup(click.Group):
         except Exception as exc:
             if os.environ.get("VOUCHERBOT_RAISE_ERRORS"):
                 raise
-            _fail(f"unexpected {type(exc).__name__}: {exc} "
-                  "(set VOUCHERBOT_RAISE_ERRORS=1 to see the traceback)", EXIT_FAILED)
+            _fail(
+                f"unexpected {type(exc).__name__}: {exc} "
+                "(set VOUCHERBOT_RAISE_ERRORS=1 to see the traceback)",
+                EXIT_FAILED,
+            )
 
 
 @click.group(cls=VoucherbotGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="voucherbot")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
-              envvar="VOUCHERBOT_LOG_FORMAT", show_envvar=True, show_default=True,
-              help="Log lines on stderr as text, or one JSON object per line.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    envvar="VOUCHERBOT_LOG_FORMAT",
+    show_envvar=True,
+    show_default=True,
+    help="Log lines on stderr as text, or one JSON object per line.",
+)
 def cli(verbose: int, log_format: str) -> None:
     """Keep Connectif coupon sets full: plan refills, generate codes, import them.
 
@@ -82,10 +92,31 @@ def cli(verbose: int, log_format: str) -> None:
 
 # --- shared options and helpers ----------------------------------------------------------------
 
-rules_option = click.option(
-    "--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path),
-    envvar="VOUCHERBOT_RULES", show_envvar=True,
-    help="The rules file [default: ./rules.toml].")
+
+def rules_option(fn: Any) -> Any:
+    """--rules FILE, and --defaults for the built-in rules when there is no file on purpose."""
+    fn = click.option(
+        "--defaults",
+        "builtin_rules",
+        is_flag=True,
+        help="Use the built-in default rules: no rules file is read.",
+    )(fn)
+    return click.option(
+        "--rules",
+        "rules_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="VOUCHERBOT_RULES",
+        show_envvar=True,
+        help="The rules file [default: ./rules.toml].",
+    )(fn)
+
+
+yes_option = click.option(
+    "--yes",
+    "confirmed",
+    is_flag=True,
+    help="Confirm a count above [limits] confirm_above (1,000,000 by default).",
+)
 
 
 ledger_option = click.option(
@@ -126,12 +157,18 @@ def _no_ledger(config: Config, option: Path | None) -> Exception:
     )
 
 
-def _config(rules_path: Path | None, *, required: bool) -> Config:
-    """Load the rules; a file named on the command line or in the environment must exist."""
-    from voucherbot.config import DEFAULT_RULES_FILE, load_config
+def _config(rules_path: Path | None, builtin: bool = False) -> Config:
+    """Load the rules file (it must exist), or the built-in defaults when asked for."""
+    from voucherbot.config import DEFAULT_RULES_FILE, Config, load_config
+    from voucherbot.errors import ConfigError
 
-    path = rules_path or Path(DEFAULT_RULES_FILE)
-    return load_config(path, required=required or rules_path is not None)
+    if builtin:
+        if rules_path is not None:
+            raise ConfigError(
+                "give either --rules FILE (or VOUCHERBOT_RULES) or --defaults, not both"
+            )
+        return Config()
+    return load_config(rules_path or Path(DEFAULT_RULES_FILE), required=True)
 
 
 def _poll(config: Config, interval: float | None, timeout: float | None) -> PollSettings:
@@ -145,9 +182,12 @@ def _poll(config: Config, interval: float | None, timeout: float | None) -> Poll
     return poll
 
 
-stats_option = click.option("--stats", is_flag=True,
-                            help="Print the requests made (by kind), 429s met, time waited for "
-                                 "the request budget and wall time, on stderr.")
+stats_option = click.option(
+    "--stats",
+    is_flag=True,
+    help="Print the requests made (by kind), 429s met, time waited for "
+    "the request budget and wall time, on stderr.",
+)
 
 
 def _stats_line(client: Any, started: float) -> str:
@@ -159,12 +199,19 @@ def _stats_line(client: Any, started: float) -> str:
 
 
 def poll_options(fn: Any) -> Any:
-    fn = click.option("--timeout", "poll_timeout", type=click.FloatRange(min=0, min_open=True),
-                      help="Give up waiting for imports after this many seconds "
-                           "[default: rules.toml [polling] timeout, else 1800].")(fn)
-    return click.option("--poll-interval", type=click.FloatRange(min=0, min_open=True),
-                        help="Seconds before the first status check; it grows by half each "
-                             "time [default: rules.toml [polling], else 2].")(fn)
+    fn = click.option(
+        "--timeout",
+        "poll_timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Give up waiting for imports after this many seconds "
+        "[default: rules.toml [polling] timeout, else 1800].",
+    )(fn)
+    return click.option(
+        "--poll-interval",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Seconds before the first status check; it grows by half each "
+        "time [default: rules.toml [polling], else 2].",
+    )(fn)
 
 
 class _ImportProgress:
@@ -193,14 +240,22 @@ class _ImportProgress:
         if not total:
             return
         if self._bar is None:
-            self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr,
-                                          show_percent=True, show_pos=True)
+            self._bar = click.progressbar(
+                length=total, label=self.label, file=sys.stderr, show_percent=True, show_pos=True
+            )
             self._bar.__enter__()
         self._bar.length = max(self._bar.length, total)
         done = min(sum(min(p, t) for p, t in self._seen.values()), total)
         if done > self._shown:
             self._bar.update(done - self._shown)
             self._shown = done
+
+    def phase(self, text: str) -> None:
+        """Say what a long refill is doing before its import shows progress."""
+        if self.enabled:
+            if self._bar is not None:
+                click.echo("", err=True)
+            _echo(text, err=True)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -226,7 +281,19 @@ def _width() -> int:
 
 def _warn(lines: Any) -> None:
     for line in lines:
-        click.echo(f"Warning: {line}", err=True)
+        _echo(f"Warning: {line}", err=True)
+
+
+def _echo(text: str, *, err: bool = False, nl: bool = True, raw: bool = False) -> None:
+    """Print text for people: every line cleaned of control characters (outside text may
+    hold terminal escapes). ``raw`` (a data format: CSV, JSON, HTML, Markdown) is cleaned
+    only when it goes to a terminal."""
+    from voucherbot.text import clean_lines
+
+    stream = sys.stderr if err else sys.stdout
+    if not raw or stream.isatty():
+        text = clean_lines(text)
+    click.echo(text, err=err, nl=nl)
 
 
 # --- the cron job, the report, the config check ----------------------------------------------
@@ -244,14 +311,17 @@ def _warn(lines: Any) -> None:
     help="Print nothing on success (for cron); failures still go to stderr.",
 )
 @stats_option
+@yes_option
 def run(
     rules_path: Path | None,
+    builtin_rules: bool,
     ledger_file: Path | None,
     dry_run: bool,
     poll_interval: float | None,
     poll_timeout: float | None,
     quiet: bool,
     stats: bool,
+    confirmed: bool,
 ) -> None:
     """Refill every coupon set the rules say needs it (the cron job).
 
@@ -269,28 +339,33 @@ def run(
     from voucherbot.runner import make_client, notify, run_notice
     from voucherbot.runner import run as run_job
 
-    config = _config(rules_path, required=True)
+    config = _config(rules_path, builtin_rules)
     poll = _poll(config, poll_interval, poll_timeout)
     if dry_run:
-        _print_plan(config, ledger_file)
+        _print_plan(config, ledger_file, confirmed)
         return
     started, clock = datetime.now(UTC), time.monotonic()
     with make_client(config) as client:
         try:
-            with _ledger(config, ledger_file) as ledger, \
-                    _progress(quiet, "importing") as bar:
-                result = run_job(client, config, ledger, poll=poll, on_progress=bar,
-                                 on_total=bar.expect)
+            with _ledger(config, ledger_file) as ledger, _progress(quiet, "importing") as bar:
+                result = run_job(
+                    client, config, ledger, poll=poll, on_progress=bar, on_total=bar.expect,
+                    on_phase=bar.phase, confirmed=confirmed,
+                )
         except LockedError:
             raise  # another run is at work: nothing has failed
         except VoucherbotError as exc:  # a run that stopped must not stop silently
             notify(config, run_notice(None, client.base_url, started, error=str(exc)))
             raise
+        except Exception as exc:  # nor one that met a bug
+            notify(config, run_notice(None, client.base_url, started,
+                                      error=f"unexpected {type(exc).__name__}: {exc}"))
+            raise
         notify(config, run_notice(result, client.base_url, started))
         cost = _stats_line(client, clock)
     _warn(result.plan.warnings)
     if not quiet:
-        click.echo(render_run(result), nl=False)
+        _echo(render_run(result), nl=False)
     elif not result.ok:  # quiet: only the failures, on stderr
         from voucherbot.logs import json_logging
 
@@ -298,23 +373,30 @@ def run(
             for failed in result.failed:
                 log.error(failed.summary())
         else:
-            click.echo(render_run(result), nl=False, err=True)
+            _echo(render_run(result), nl=False, err=True)
     if stats:
         click.echo(cost, err=True)
     if not result.ok:
         sys.exit(EXIT_FAILED)
 
 
-def _print_plan(config: Config, ledger_file: Path | None) -> None:
-    """The dry run: the plan as a table (it lists the warnings itself)."""
+def _print_plan(config: Config, ledger_file: Path | None, confirmed: bool) -> None:
+    """The dry run: the plan as a table (it lists the warnings itself); it refuses what the
+    real run would refuse."""
     from voucherbot.report import build_report, render
     from voucherbot.runner import make_client, make_plan
 
     with _ledger(config, ledger_file, readonly=True) as ledger, make_client(config) as client:
         the_plan, state = make_plan(client, config, ledger)
-        report = build_report(the_plan, state.workflows, generated_at=state.read_at,
-                              source=client.base_url, history=state.history)
-    click.echo(render(report, "table", width=_width()), nl=False)
+        config.check_count(the_plan.total_codes, "this run's refills", confirmed=confirmed)
+        report = build_report(
+            the_plan,
+            state.workflows,
+            generated_at=state.read_at,
+            source=client.base_url,
+            history=state.history,
+        )
+    _echo(render(report, "table", width=_width()), nl=False)
     _exit_if_held(the_plan)
 
 
@@ -345,7 +427,11 @@ def _exit_if_held(the_plan: Any) -> None:
 )
 @stats_option
 def report(
-    rules_path: Path | None, ledger_file: Path | None, fmt: str, output: Path | None,
+    rules_path: Path | None,
+    builtin_rules: bool,
+    ledger_file: Path | None,
+    fmt: str,
+    output: Path | None,
     stats: bool,
 ) -> None:
     """Show every coupon set and what the bot would do, without changing anything.
@@ -355,34 +441,58 @@ def report(
     """
     import time
 
+    from voucherbot.errors import ConfigError
     from voucherbot.report import build_report, render
     from voucherbot.runner import make_client, make_plan
     from voucherbot.schedule import pools_left
 
     started = time.monotonic()
-    config = _config(rules_path, required=False)
+    config = _config(rules_path, builtin_rules)
+    if output is not None:
+        _check_writable(output)  # before any API call, not after them all
     with _ledger(config, ledger_file, readonly=True) as ledger, make_client(config) as client:
         the_plan, state = make_plan(client, config, ledger)
         source = client.base_url
-        pools = pools_left(the_plan.decisions,
-                           ledger.issued if ledger is not None else lambda codes: set())
+        pools = pools_left(
+            the_plan.decisions, ledger.issued if ledger is not None else lambda codes: set()
+        )
         cost = _stats_line(client, started)
     if stats:
         click.echo(cost, err=True)
     if fmt == "csv":  # the only format without a place for warnings
         _warn(the_plan.warnings)
-    report = build_report(the_plan, state.workflows, generated_at=state.read_at, source=source,
-                          history=state.history, pool_remaining=pools)
+    report = build_report(
+        the_plan,
+        state.workflows,
+        generated_at=state.read_at,
+        source=source,
+        history=state.history,
+        pool_remaining=pools,
+    )
     text = render(report, fmt, width=_width() if output is None else 100)
     if output is None:
-        click.echo(text, nl=False)
+        _echo(text, nl=False, raw=fmt != "table")
     else:
         try:
             output.write_text(text, encoding="utf-8")
         except OSError as exc:
-            raise click.FileError(str(output), exc.strerror) from None
-        click.echo(f"Wrote the {fmt} report to {output}", err=True)
+            raise ConfigError(f"cannot write the report to {output}: "
+                              f"{exc.strerror or exc}") from None
+        _echo(f"Wrote the {fmt} report to {output}", err=True)
     _exit_if_held(the_plan)
+
+
+def _check_writable(output: Path) -> None:
+    """Refuse an output file whose folder is missing or not writable, or that is a folder."""
+    from voucherbot.errors import ConfigError
+
+    folder = output.parent
+    if output.is_dir():
+        raise ConfigError(f"-o {output}: that is a folder; name a file")
+    if not folder.is_dir():
+        raise ConfigError(f"-o {output}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        raise ConfigError(f"-o {output}: not writable")
 
 
 @cli.group()
@@ -392,11 +502,13 @@ def config() -> None:
 
 @config.command("check")
 @rules_option
-def config_check(rules_path: Path | None) -> None:
+def config_check(rules_path: Path | None, builtin_rules: bool) -> None:
     """Validate rules.toml without calling the API (exit 2 on the first problem)."""
-    cfg = _config(rules_path, required=True)
-    click.echo(f"{cfg.path}: OK: {len(cfg.rules)} rule(s); defaults: "
-               f"{_describe_settings(cfg.defaults)}")
+    cfg = _config(rules_path, builtin_rules)
+    click.echo(
+        f"{cfg.path or 'the built-in rules'}: OK: {len(cfg.rules)} rule(s); defaults: "
+        f"{_describe_settings(cfg.defaults)}"
+    )
     for rule in cfg.rules:
         click.echo(f"  {rule.label}: {rule.match.describe()}: {_describe_settings(rule.settings)}")
 
@@ -406,8 +518,11 @@ def _describe_settings(s: Any) -> str:
 
     if not s.enabled:
         return "disabled"
-    threshold = (f"below {s.min_available_percent:g}% of quantity"
-                 if s.min_available_percent is not None else f"below {s.min_available:,}")
+    threshold = (
+        f"below {s.min_available_percent:g}% of quantity"
+        if s.min_available_percent is not None
+        else f"below {s.min_available:,}"
+    )
     text = f"refill {threshold} up to {s.refill_to:,} (at most {s.max_per_run:,} a run)"
     if s.cooldown:
         text += f", cooldown {format_duration(s.cooldown)}"
@@ -429,36 +544,40 @@ def _describe_settings(s: Any) -> str:
 @poll_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @stats_option
+@yes_option
 def refill(
     set_id: str,
     count: int | None,
     to: int | None,
     dry_run: bool,
     rules_path: Path | None,
+    builtin_rules: bool,
     ledger_file: Path | None,
     poll_interval: float | None,
     poll_timeout: float | None,
     quiet: bool,
     stats: bool,
+    confirmed: bool,
 ) -> None:
     """Top up one coupon set now with fresh unique codes.
 
-    The code shape comes from the rule in rules.toml that matches the set (if the file
-    exists). Like `run`, it first finishes what an earlier run left open, and refuses a set
-    that still has a refill in flight. Exit status: 0 when the import finished with no error
-    rows, 1 when it failed or some rows were rejected, 2 for bad arguments, 3 when the API
-    key is refused, 75 when another run holds the lock.
+    The code shape comes from the rule in rules.toml that matches the set. Like `run`, it
+    first finishes what an earlier run left open, and refuses a set that still has a refill
+    in flight. More than [limits] confirm_above codes need --yes. Exit status: 0 when the
+    import finished with no error rows, 1 when it failed or some rows were rejected, 2 for
+    bad arguments, 3 when the API key is refused, 75 when another run holds the lock.
     """
     import time
 
     from voucherbot.runner import make_client, refill_set
 
     started = time.monotonic()
-    config = _config(rules_path, required=False)
+    config = _config(rules_path, builtin_rules)
     poll = _poll(config, poll_interval, poll_timeout)
     with make_client(config) as client:
         if dry_run:
-            result = refill_set(client, set_id, count=count, to=to, config=config, dry_run=True)
+            result = refill_set(client, set_id, count=count, to=to, config=config, dry_run=True,
+                                confirmed=confirmed)
         else:
             with (
                 _ledger(config, ledger_file) as ledger,
@@ -474,10 +593,12 @@ def refill(
                     poll=poll,
                     on_progress=bar,
                     on_total=bar.expect,
+                    on_phase=bar.phase,
+                    confirmed=confirmed,
                 )
         cost = _stats_line(client, started)
     for line in result.all:
-        click.echo(("earlier batch: " if line.resumed else "") + line.summary())
+        _echo(("earlier batch: " if line.resumed else "") + line.summary())
     if stats:
         click.echo(cost, err=True)
     if not result.ok:
@@ -489,17 +610,32 @@ def refill(
 
 @cli.command()
 @click.argument("batch_id", type=int)
-@click.option("--adopt", "import_id", metavar="IMPORT_ID",
-              help="The import in Connectif that is this batch's own: adopt it, follow it.")
-@click.option("--abandon", is_flag=True,
-              help="The batch has no import (or none to keep): plan the set afresh.")
+@click.option(
+    "--adopt",
+    "import_id",
+    metavar="IMPORT_ID",
+    help="The import in Connectif that is this batch's own: adopt it, follow it.",
+)
+@click.option(
+    "--abandon",
+    is_flag=True,
+    help="The batch has no import (or none to keep): plan the set afresh.",
+)
 @rules_option
 @ledger_option
 @poll_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def resolve(batch_id: int, import_id: str | None, abandon: bool, rules_path: Path | None,
-            ledger_file: Path | None, poll_interval: float | None, poll_timeout: float | None,
-            quiet: bool) -> None:
+def resolve(
+    batch_id: int,
+    import_id: str | None,
+    abandon: bool,
+    rules_path: Path | None,
+    builtin_rules: bool,
+    ledger_file: Path | None,
+    poll_interval: float | None,
+    poll_timeout: float | None,
+    quiet: bool,
+) -> None:
     """Settle a batch left unresolved (its POST's answer was lost and Connectif's list of
     imports could not show what happened): adopt its import, or abandon it.
 
@@ -512,19 +648,32 @@ def resolve(batch_id: int, import_id: str | None, abandon: bool, rules_path: Pat
     from voucherbot.runner import ledger_path, make_client
     from voucherbot.runner import resolve as resolve_batch
 
-    config = _config(rules_path, required=False)
+    config = _config(rules_path, builtin_rules)
     poll = _poll(config, poll_interval, poll_timeout)
     if not ledger_path(config, ledger_file).exists():  # a batch to settle is in a ledger
         raise _no_ledger(config, ledger_file)
-    with make_client(config) as client, _ledger(config, ledger_file) as ledger, \
-            _progress(quiet, f"import {import_id}") as bar:
-        result = resolve_batch(client, config, ledger, batch_id, adopt=import_id,
-                               abandon=abandon, poll=poll, on_progress=bar)
+    with (
+        make_client(config) as client,
+        _ledger(config, ledger_file) as ledger,
+        _progress(quiet, f"import {import_id}") as bar,
+    ):
+        result = resolve_batch(
+            client,
+            config,
+            ledger,
+            batch_id,
+            adopt=import_id,
+            abandon=abandon,
+            poll=poll,
+            on_progress=bar,
+        )
     if result.abandoned:
-        click.echo(f"{result.coupon_set.name} ({result.coupon_set.id}): batch {batch_id} "
-                   "abandoned; the next run plans the set afresh")
+        click.echo(
+            f"{result.coupon_set.name} ({result.coupon_set.id}): batch {batch_id} "
+            "abandoned; the next run plans the set afresh"
+        )
     else:
-        click.echo(result.summary())
+        _echo(result.summary())
     if not result.ok:
         sys.exit(EXIT_FAILED)
 
@@ -549,12 +698,17 @@ def resolve(batch_id: int, import_id: str | None, abandon: bool, rules_path: Pat
     help="Output format.",
 )
 def history(
-    rules_path: Path | None, ledger_file: Path | None, set_id: str | None, limit: int, fmt: str
+    rules_path: Path | None,
+    builtin_rules: bool,
+    ledger_file: Path | None,
+    set_id: str | None,
+    limit: int,
+    fmt: str,
 ) -> None:
     """Show what the ledger says was issued, when, and how it ended (no API calls)."""
     import json
 
-    config = _config(rules_path, required=False)
+    config = _config(rules_path, builtin_rules)
     with _ledger(config, ledger_file, readonly=True) as ledger:
         if ledger is None:
             raise _no_ledger(config, ledger_file)
@@ -574,7 +728,7 @@ def history(
         return
     from voucherbot.report_history import render_history
 
-    click.echo(render_history(runs, batches), nl=False)
+    _echo(render_history(runs, batches, set_id=set_id), nl=False)
 
 
 @cli.command()
@@ -592,6 +746,7 @@ def history(
 def imports(
     import_id: str | None,
     rules_path: Path | None,
+    builtin_rules: bool,
     poll_interval: float | None,
     poll_timeout: float | None,
     limit: int,
@@ -605,16 +760,16 @@ def imports(
     from voucherbot.report_history import render_imports
     from voucherbot.runner import make_client
 
-    config = _config(rules_path, required=False)
+    config = _config(rules_path, builtin_rules)
     with make_client(config) as client:
         if import_id is None:
             recent = list(itertools.islice(client.iter_imports(), limit))
-            click.echo(render_imports(recent), nl=False)
+            _echo(render_imports(recent), nl=False)
             return
         poll = _poll(config, poll_interval, poll_timeout)
         with _progress(quiet, f"import {import_id}") as bar:
             final = poll_imports(client, [import_id], settings=poll, on_progress=bar)[import_id]
-    click.echo(render_imports([final]), nl=False)
+    _echo(render_imports([final]), nl=False)
     if not final.succeeded_cleanly:
         sys.exit(EXIT_FAILED)
 
@@ -624,34 +779,61 @@ def imports(
 
 def shape_options(fn: Any) -> Any:
     """The code-shape options shared by the `codes` commands."""
-    options = [
-        click.option("--rule", "rule_name", metavar="NAME",
-                     help="Start from the code shape of this [[rule]] in the rules file "
-                          "('defaults' for [defaults.code]); other options override it."),
+    options: list[Callable[[Any], Any]] = [
+        click.option(
+            "--rule",
+            "rule_name",
+            metavar="NAME",
+            help="Start from the code shape of this [[rule]] in the rules file "
+            "('defaults' for [defaults.code]); other options override it.",
+        ),
         rules_option,
-        click.option("--block", "blocklist", multiple=True, metavar="WORD",
-                     help="Extra word codes must not contain (repeatable)."),
-        click.option("--check/--no-check", "check_symbol", default=None,
-                     help="Append a check symbol [default: on]."),
+        click.option(
+            "--block",
+            "blocklist",
+            multiple=True,
+            metavar="WORD",
+            help="Extra word codes must not contain (repeatable).",
+        ),
+        click.option(
+            "--check/--no-check",
+            "check_symbol",
+            default=None,
+            help="Append a check symbol [default: on].",
+        ),
         click.option("--separator", help="Group separator [default: -]."),
-        click.option("--group", type=click.IntRange(0), metavar="K",
-                     help="Put the separator every K symbols (with --length)."),
+        click.option(
+            "--group",
+            type=click.IntRange(0),
+            metavar="K",
+            help="Put the separator every K symbols (with --length).",
+        ),
         click.option("--suffix", help="Fixed text after the code."),
         click.option("--prefix", help="Fixed text before the code, e.g. WEL-."),
-        click.option("--alphabet", metavar="NAME|SYMBOLS",
-                     help="unambiguous (default), digits, alphanumeric, upper, hex, crockford, "
-                          "or the symbols themselves."),
-        click.option("--length", type=click.IntRange(1), metavar="L",
-                     help="Random symbols per code [default: 10]."),
-        click.option("--pattern", metavar="P",
-                     help="A shape where # is a random symbol, e.g. WEL-####-####."),
+        click.option(
+            "--alphabet",
+            metavar="NAME|SYMBOLS",
+            help="unambiguous (default), digits, alphanumeric, upper, hex, crockford, "
+            "or the symbols themselves.",
+        ),
+        click.option(
+            "--length",
+            type=click.IntRange(1),
+            metavar="L",
+            help="Random symbols per code [default: 10].",
+        ),
+        click.option(
+            "--pattern", metavar="P", help="A shape where # is a random symbol, e.g. WEL-####-####."
+        ),
     ]
     for option in options:
         fn = option(fn)
     return fn
 
 
-def _shape(rules_path: Path | None, rule_name: str | None, **given: Any) -> Any:
+def _shape(
+    rules_path: Path | None, builtin_rules: bool, rule_name: str | None, **given: Any
+) -> Any:
     """A CodeSpec from a rule's shape (if asked) with the given options laid over it."""
     from dataclasses import asdict
 
@@ -660,15 +842,16 @@ def _shape(rules_path: Path | None, rule_name: str | None, **given: Any) -> Any:
 
     base: dict[str, Any] = {}
     if rule_name is not None:
-        cfg = _config(rules_path, required=True)
+        cfg = _config(rules_path, builtin_rules)
         if rule_name == "defaults":
             base = asdict(cfg.defaults.code)
         else:
             found = [r for r in cfg.rules if r.name == rule_name]
             if not found:
                 names = ", ".join(repr(r.name) for r in cfg.rules if r.name) or "none"
-                raise ConfigError(f"no [[rule]] named {rule_name!r} in {cfg.path} "
-                                  f"(named rules: {names})")
+                raise ConfigError(
+                    f"no [[rule]] named {rule_name!r} in {cfg.path} (named rules: {names})"
+                )
             base = asdict(found[0].settings.code)
     options = {k: v for k, v in given.items() if v is not None and v != ()}
     if "length" in options:
@@ -688,31 +871,59 @@ def codes() -> None:
 @codes.command("generate")
 @click.option("--count", "-n", type=click.IntRange(1), required=True, help="How many codes.")
 @shape_options
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this new file (mode 0600) instead of stdout.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this new file (mode 0600) instead of stdout.",
+)
 @click.option("--plain", is_flag=True, help="One code per line, without the CSV header.")
-def codes_generate(count: int, output: Path | None, plain: bool, rules_path: Path | None,
-                   rule_name: str | None, **shape: Any) -> None:
-    """Generate unique codes as a Connectif coupon CSV (header `code`) or plain lines."""
-    from voucherbot.codes import fill_warning, generate
+@yes_option
+def codes_generate(
+    count: int,
+    output: Path | None,
+    plain: bool,
+    rules_path: Path | None,
+    builtin_rules: bool,
+    rule_name: str | None,
+    confirmed: bool,
+    **shape: Any,
+) -> None:
+    """Generate unique codes as a Connectif coupon CSV (header `code`) or plain lines.
 
-    spec = _shape(rules_path, rule_name, **shape)
-    new = generate(spec, count)
+    At most [limits] max_codes (10,000,000 by default); above confirm_above (1,000,000) only
+    with --yes."""
+    from voucherbot.codes import fill_warning, generate
+    from voucherbot.config import Config
+    from voucherbot.errors import ConfigError
+
+    limits = _config(rules_path, builtin_rules) if rules_path or rule_name else Config()
+    limits.check_count(count, "codes generate", confirmed=confirmed)
+    spec = _shape(rules_path, builtin_rules, rule_name, **shape)
+    fd = None
+    if output is not None:  # the file first: a bad path costs no generation
+        try:
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise ConfigError(f"{output} already exists; codes are never written over a "
+                              "file") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot create {output}: {exc.strerror or exc}") from None
+    try:
+        new = generate(spec, count)
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+            assert output is not None
+            output.unlink()
+        raise
     warning = fill_warning(spec, count)
     if warning:
         _warn([warning])
     lines = new if plain else ["code", *new]
-    if output is None:
+    if fd is None:
         click.echo("\n".join(lines))
         return
-    from voucherbot.errors import ConfigError
-
-    try:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise ConfigError(f"{output} already exists; codes are never written over a file") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot create {output}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
         out.write("\n".join(lines) + "\n")
     click.echo(f"Wrote {count:,} codes to {output}", err=True)
@@ -721,15 +932,20 @@ def codes_generate(count: int, output: Path | None, plain: bool, rules_path: Pat
 @codes.command("check")
 @click.argument("typed", nargs=-1, required=True, metavar="CODE...")
 @shape_options
-def codes_check(typed: tuple[str, ...], rules_path: Path | None, rule_name: str | None,
-                **shape: Any) -> None:
+def codes_check(
+    typed: tuple[str, ...],
+    rules_path: Path | None,
+    builtin_rules: bool,
+    rule_name: str | None,
+    **shape: Any,
+) -> None:
     """Normalise and validate codes typed by people (shape and check symbol).
 
     Prints the canonical form of each valid code; exit status 1 if any code is invalid.
     """
     from voucherbot.codes import check_code
 
-    spec = _shape(rules_path, rule_name, **shape)
+    spec = _shape(rules_path, builtin_rules, rule_name, **shape)
     bad = 0
     for text in typed:
         result = check_code(spec, text)
@@ -744,12 +960,28 @@ def codes_check(typed: tuple[str, ...], rules_path: Path | None, rule_name: str 
 
 @codes.command("info")
 @shape_options
-@click.option("--live", type=click.IntRange(0), default=10_000, show_default=True,
-              help="Codes live (issued, not yet used) at once.")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=100.0,
-              show_default=True, help="Guesses per second an attacker manages.")
-def codes_info(live: int, rate: float, rules_path: Path | None, rule_name: str | None,
-               **shape: Any) -> None:
+@click.option(
+    "--live",
+    type=click.IntRange(0),
+    default=10_000,
+    show_default=True,
+    help="Codes live (issued, not yet used) at once.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=100.0,
+    show_default=True,
+    help="Guesses per second an attacker manages.",
+)
+def codes_info(
+    live: int,
+    rate: float,
+    rules_path: Path | None,
+    builtin_rules: bool,
+    rule_name: str | None,
+    **shape: Any,
+) -> None:
     """Show a shape's space, entropy and how long guessing a live code takes."""
     from voucherbot.codes import (
         entropy_bits,
@@ -760,15 +992,19 @@ def codes_info(live: int, rate: float, rules_path: Path | None, rule_name: str |
         space_size,
     )
 
-    spec = _shape(rules_path, rule_name, **shape)
+    spec = _shape(rules_path, builtin_rules, rule_name, **shape)
     check = " + 1 check symbol" if spec.check_symbol else ""
     click.echo(f"example:      {generate(spec, 1)[0]}")
-    click.echo(f"symbols:      {spec.random_symbols} random{check}, from {len(spec.symbols)} "
-               f"({spec.symbols})")
+    click.echo(
+        f"symbols:      {spec.random_symbols} random{check}, from {len(spec.symbols)} "
+        f"({spec.symbols})"
+    )
     click.echo(f"space:        {space_size(spec):,} codes ({entropy_bits(spec):.1f} bits)")
     seconds = guess_time_seconds(spec, live, rate)
-    click.echo(f"guessing:     {format_duration(seconds)} on average to hit one of {live:,} live "
-               f"codes at {rate:g} guesses/s")
+    click.echo(
+        f"guessing:     {format_duration(seconds)} on average to hit one of {live:,} live "
+        f"codes at {rate:g} guesses/s"
+    )
     warning = guessability_warning(spec, live, rate)
     if warning:
         _warn([warning])
@@ -778,30 +1014,76 @@ def codes_info(live: int, rate: float, rules_path: Path | None, rule_name: str |
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (keep 127.0.0.1 unless other machines need it).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
-              help="Port to listen on (0 = any free port).")
-@click.option("--seed", type=int, default=1, show_default=True,
-              help="Seed for the fake data: the same seed gives the same sets and workflows.")
-@click.option("--api-key", envvar="VOUCHERBOT_SANDBOX_KEY", show_envvar=True,
-              help="The key clients must send [default: a random one, printed at start].")
-@click.option("--page-size", type=click.IntRange(1, 100), default=5, show_default=True,
-              help="Items per list page.")
-@click.option("--rate-limit", type=click.IntRange(0), default=100, show_default=True,
-              help="Requests per rolling minute before 429 (0 = unlimited).")
-@click.option("--counter-lag", type=click.FloatRange(0, 3600), default=10.0, show_default=True,
-              help="Seconds a set's counters trail the rows an import added, as Connectif's "
-                   "do (0 = at once).")
-def sandbox(host: str, port: int, seed: int, api_key: str | None, page_size: int,
-            rate_limit: int, counter_lag: float) -> None:
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (keep 127.0.0.1 unless other machines need it).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port to listen on (0 = any free port).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Seed for the fake data: the same seed gives the same sets and workflows.",
+)
+@click.option(
+    "--api-key",
+    envvar="VOUCHERBOT_SANDBOX_KEY",
+    show_envvar=True,
+    help="The key clients must send [default: a random one, printed at start].",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 100),
+    default=5,
+    show_default=True,
+    help="Items per list page.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(0),
+    default=100,
+    show_default=True,
+    help="Requests per rolling minute before 429 (0 = unlimited).",
+)
+@click.option(
+    "--counter-lag",
+    type=click.FloatRange(0, 3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds a set's counters trail the rows an import added, as Connectif's "
+    "do (0 = at once).",
+)
+def sandbox(
+    host: str,
+    port: int,
+    seed: int,
+    api_key: str | None,
+    page_size: int,
+    rate_limit: int,
+    counter_lag: float,
+) -> None:
     """Run a local Connectif-compatible API with realistic fake data."""
     from voucherbot.errors import ConfigError
     from voucherbot.sandbox import SandboxConfig, serve
 
-    settings = SandboxConfig(host=host, port=port, seed=seed, api_key=api_key,
-                             page_size=page_size, rate_limit=rate_limit,
-                             counter_lag=counter_lag)
+    settings = SandboxConfig(
+        host=host,
+        port=port,
+        seed=seed,
+        api_key=api_key,
+        page_size=page_size,
+        rate_limit=rate_limit,
+        counter_lag=counter_lag,
+    )
     try:
         serve(settings)
     except OSError as exc:

@@ -62,6 +62,7 @@ from voucherbot.errors import ConfigError, VoucherbotError
 __all__ = [
     "DEFAULT_GUESS_FLOOR",
     "DEFAULT_GUESS_RATE",
+    "MAX_FILL",
     "MAX_LENGTH",
     "MAX_ROUNDS",
     "PRESETS",
@@ -85,6 +86,8 @@ __all__ = [
 ]
 
 MAX_ROUNDS = 40  #: redraw rounds before generation gives up
+#: at most this share of a shape's space is ever issued, so that codes stay hard to guess
+MAX_FILL = 0.5
 
 
 class InvalidCodeError(VoucherbotError):
@@ -125,7 +128,7 @@ def generate(
     *,
     issued: Container[str] = frozenset(),
     issued_count: int | None = None,
-    max_fill: float = 0.5,
+    max_fill: float = MAX_FILL,
 ) -> list[str]:
     """``count`` new unique codes of shape ``spec``, none in ``issued``, none blocked.
 
@@ -145,7 +148,7 @@ def generate_batch(
     *,
     issued: Container[str] = frozenset(),
     issued_count: int | None = None,
-    max_fill: float = 0.5,
+    max_fill: float = MAX_FILL,
 ) -> Batch:
     """Like :func:`generate`, but also report what was drawn, blocked and redrawn."""
     return _generate(spec, count, issued, issued_count, max_fill, vectorised=True)

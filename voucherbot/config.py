@@ -22,19 +22,30 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from voucherbot.codes import DEFAULT_GUESS_FLOOR, DEFAULT_GUESS_RATE, CodeSpec
+from voucherbot.capacity import CapacityError, check_capacity
+from voucherbot.codes import DEFAULT_GUESS_FLOOR, DEFAULT_GUESS_RATE, MAX_FILL, CodeSpec
 from voucherbot.errors import ConfigError
 from voucherbot.forecast import ForecastSettings, format_duration
+from voucherbot.models import valid_id
 from voucherbot.notify import NotifySettings, parse_notify
 from voucherbot.poll import PollSettings
 from voucherbot.posting import ImportPolicy
 from voucherbot.shop import ShopSettings, parse_shop
+from voucherbot.tables import base_url_problem
 
 DEFAULT_RULES_FILE = "rules.toml"
 DEFAULT_ACTIVE_STATUSES = ("active",)
 #: Statuses known to mean "not running" (the sandbox's and Connectif's UI words). A status in
 #: neither list is reported as unknown and treated as not active.
 DEFAULT_INACTIVE_STATUSES = ("draft", "paused", "finalized", "finished", "inactive", "stopped")
+
+#: A command imports or generates at most this many codes unless [limits] max_codes says
+#: otherwise, and needs --yes above CONFIRM_ABOVE.
+MAX_CODES = 10_000_000
+CONFIRM_ABOVE = 1_000_000
+#: The largest whole number any setting takes (JSON's exact integers), and the longest duration.
+MAX_NUMBER = 2**53
+MAX_DURATION = 10 * 365.25 * 86400.0
 
 IMPORT_POLICY_KEYS = ("post_attempts", "lookup_delay", "clock_skew", "lookup_pages",
                       "imports_newest_first", "counter_lag")
@@ -47,11 +58,13 @@ RULE_KEYS = (
 CODE_KEYS = ("length", "pattern", "alphabet", "prefix", "suffix", "group", "separator",
              "check_symbol", "blocklist")
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
-    "": ("connectif", "polling", "security", "ledger", "forecast", "shop", "notify", "defaults",
-         "rule"),
-    "connectif": ("base_url", "requests_per_minute", "timeout", "retry_backoff",
-                  "max_imports_in_flight", "import_pages", "active_workflow_statuses",
-                  "inactive_workflow_statuses", *IMPORT_POLICY_KEYS),
+    "": ("connectif", "limits", "polling", "security", "ledger", "forecast", "shop", "notify",
+         "defaults", "rule"),
+    "connectif": ("base_url", "requests_per_minute", "timeout", "request_deadline",
+                  "max_response_mb", "max_pages", "retry_backoff", "max_imports_in_flight",
+                  "import_pages", "active_workflow_statuses", "inactive_workflow_statuses",
+                  "workflow_status_field", "active_workflows", *IMPORT_POLICY_KEYS),
+    "limits": ("max_codes", "confirm_above"),
     "polling": ("interval", "growth", "max_interval", "timeout"),
     "security": ("guess_rate", "min_guess_time"),
     "ledger": ("path",),
@@ -127,6 +140,20 @@ class Config:
     base_url: str | None = None
     requests_per_minute: int = 100
     timeout: float = 60.0
+    #: seconds a whole request may take, its answer included (a trickling answer is cut off)
+    request_deadline: float = 300.0
+    #: answers larger than this many MB are not read
+    max_response_mb: float = 64.0
+    #: pages of a list (coupon sets, workflows) read before giving up on links.next
+    max_pages: int = 1000
+    #: the workflow field that holds its status (Connectif does not document it)
+    workflow_status_field: str = "status"
+    #: the ids of the active workflows, if GET /workflows/ is not to be read (None: read it)
+    active_workflows: frozenset[str] | None = None
+    #: at most this many codes a command (refill, a run's plan, codes generate)
+    max_codes: int = MAX_CODES
+    #: a command that would import or generate more codes than this needs --yes
+    confirm_above: int = CONFIRM_ABOVE
     #: seconds before the first retry of a failed request; doubled each time (with jitter)
     retry_backoff: float = 1.0
     #: at most this many of our imports queued or running at once (Connectif takes ten)
@@ -150,6 +177,27 @@ class Config:
     ledger_path: Path | None = None
     notify: NotifySettings = field(default_factory=NotifySettings)  #: [notify]
     digest: str = ""  #: sha256 of the file's bytes ("" for built-in defaults)
+
+    @property
+    def needs_workflows(self) -> bool:
+        """Whether GET /workflows/ must be read: some enabled rule (or the defaults) requires
+        an active workflow and no [connectif] active_workflows list says which are active."""
+        if self.active_workflows is not None:
+            return False
+        every = [self.defaults, *(r.settings for r in self.rules)]
+        return any(s.enabled and s.require_active_workflow for s in every)
+
+    def check_count(self, count: int, what: str, *, confirmed: bool) -> None:
+        """Refuse, before anything is generated, a count above [limits] max_codes, or above
+        [limits] confirm_above without ``confirmed`` (--yes)."""
+        if count > self.max_codes:
+            raise ConfigError(
+                f"{what}: {count:,} codes is above the limit of {self.max_codes:,} codes a "
+                "command ([limits] max_codes in rules.toml); ask for fewer, or raise the limit")
+        if count > self.confirm_above and not confirmed:
+            raise ConfigError(
+                f"{what}: {count:,} codes is more than {self.confirm_above:,} ([limits] "
+                "confirm_above); add --yes if that many are really wanted")
 
     def rule_for(self, set_id: str, set_name: str) -> tuple[Rule | None, RuleSettings]:
         """The first rule that matches the set, or None and the defaults."""
@@ -215,7 +263,7 @@ class _Parser:
         return value
 
     def number(self, table: Mapping[str, Any], key: str, context: str, *, integer: bool,
-               minimum: float, above: bool = False) -> Any:
+               minimum: float, above: bool = False, maximum: float = MAX_NUMBER) -> Any:
         value = table[key]
         ok = isinstance(value, int) if integer else isinstance(value, int | float)
         if isinstance(value, bool) or not ok:
@@ -224,6 +272,9 @@ class _Parser:
         if value < minimum or (above and value == minimum) or not math.isfinite(value):
             relation = "above" if above else "at least"
             raise self.fail(context, f"'{key}' must be {relation} {minimum:g}, not {value}")
+        if value > maximum:
+            most = f"{int(maximum):,}" if maximum == int(maximum) else f"{maximum:g}"
+            raise self.fail(context, f"'{key}' must be at most {most}, not {value:,}")
         return value
 
     def boolean(self, table: Mapping[str, Any], key: str, context: str) -> bool:
@@ -255,9 +306,34 @@ class _Parser:
         ctx = "[connectif]"
         if "base_url" in connectif:
             values["base_url"] = self.string(connectif, "base_url", ctx)
+            problem = base_url_problem(values["base_url"])
+            if problem:
+                raise self.fail(ctx, f"'base_url' {problem}")
+        if "max_pages" in connectif:
+            values["max_pages"] = self.number(connectif, "max_pages", ctx, integer=True,
+                                              minimum=1, maximum=1_000_000)
+        if "request_deadline" in connectif:
+            values["request_deadline"] = self.duration(connectif, "request_deadline", ctx)
+            if values["request_deadline"] <= 0:
+                raise self.fail(ctx, "'request_deadline' must be above 0")
+        if "max_response_mb" in connectif:
+            values["max_response_mb"] = float(self.number(
+                connectif, "max_response_mb", ctx, integer=False, minimum=0, above=True,
+                maximum=4096))
+        if "workflow_status_field" in connectif:
+            values["workflow_status_field"] = self.string(connectif, "workflow_status_field",
+                                                          ctx)
+        if "active_workflows" in connectif:
+            ids = connectif["active_workflows"]
+            if not isinstance(ids, list) or not all(isinstance(i, str) and valid_id(i)
+                                                    for i in ids):
+                raise self.fail(ctx, "'active_workflows' must be a list of workflow ids, such "
+                                     "as [\"5e2f...\"] (GET /workflows/ is then not read)")
+            values["active_workflows"] = frozenset(ids)
         if "requests_per_minute" in connectif:
             values["requests_per_minute"] = self.number(connectif, "requests_per_minute", ctx,
-                                                        integer=True, minimum=1)
+                                                        integer=True, minimum=1,
+                                                        maximum=100_000)
         if "max_imports_in_flight" in connectif:
             values["max_imports_in_flight"] = self.number(
                 connectif, "max_imports_in_flight", ctx, integer=True, minimum=1)
@@ -266,11 +342,11 @@ class _Parser:
                                      "refuses an eleventh queued import)")
         if "import_pages" in connectif:
             values["import_pages"] = self.number(connectif, "import_pages", ctx, integer=True,
-                                                 minimum=0)
+                                                 minimum=0, maximum=1_000_000)
         for key in ("timeout", "retry_backoff"):
             if key in connectif:
                 values[key] = float(self.number(connectif, key, ctx, integer=False, minimum=0,
-                                                above=True))
+                                                above=True, maximum=86400))
         for key in ("active_workflow_statuses", "inactive_workflow_statuses"):
             if key in connectif:
                 values[key] = self.strings(connectif, key, ctx)
@@ -280,6 +356,7 @@ class _Parser:
         values["inactive_workflow_statuses"] = (
             values.get("inactive_workflow_statuses", base.inactive_workflow_statuses) - active)
         values["imports"] = self.import_policy(connectif)
+        values.update(self.limits(self.table(doc, "limits", "")))
         values["poll"] = self.polling(self.table(doc, "polling", ""))
         security = self.table(doc, "security", "")
         self.keys(security, "security", "[security]")
@@ -305,7 +382,37 @@ class _Parser:
         rules = self.rules(doc.get("rule", []), defaults, defaults_table.get("code", {}))
         rules = tuple(self.rule_shop(rule, doc["rule"][rule.index - 1], shop_table, base_dir)
                       for rule in rules)
+        most = values.get("max_codes", MAX_CODES)
+        for ctx, settings in [("[defaults]", defaults),
+                              *((self.match_context(r), r.settings) for r in rules)]:
+            self.within_limits(ctx, settings, most)
         return replace(base, path=path, defaults=defaults, rules=rules, digest=digest, **values)
+
+    def within_limits(self, ctx: str, settings: RuleSettings, most: int) -> None:
+        """What a run would refuse, refused now: a refill above [limits] max_codes, or a code
+        shape without room for one run's codes."""
+        if settings.max_per_run > most:
+            raise self.fail(ctx, f"'max_per_run' ({settings.max_per_run:,}) is above [limits] "
+                                 f"max_codes ({most:,}); lower it, or raise max_codes")
+        if settings.enabled and settings.shop.source == "generate":
+            try:
+                check_capacity(settings.code, settings.max_per_run, 0, MAX_FILL)
+            except CapacityError as exc:
+                raise self.fail(f"{ctx} code", f"one run's refill (max_per_run = "
+                                               f"{settings.max_per_run:,}) would not fit: "
+                                               f"{exc}") from None
+
+    def limits(self, table: Mapping[str, Any]) -> dict[str, int]:
+        ctx = "[limits]"
+        self.keys(table, "limits", ctx)
+        values = {key: self.number(table, key, ctx, integer=True, minimum=1)
+                  for key in ("max_codes", "confirm_above") if key in table}
+        most = values.get("max_codes", MAX_CODES)
+        if "confirm_above" in values and values["confirm_above"] > most:
+            raise self.fail(ctx, f"'confirm_above' ({values['confirm_above']:,}) must not be "
+                                 f"above 'max_codes' ({most:,})")
+        values.setdefault("confirm_above", min(CONFIRM_ABOVE, most))
+        return values
 
     def import_policy(self, connectif: Mapping[str, Any]) -> ImportPolicy:
         ctx = "[connectif]"
@@ -366,7 +473,7 @@ class _Parser:
               default_code: Mapping[str, Any]) -> tuple[Rule, ...]:
         if not isinstance(raw, list):
             raise self.fail("", "'rule' must be an array of tables: write each as [[rule]]")
-        rules = []
+        rules: list[Rule] = []
         for index, table in enumerate(raw, start=1):
             if not isinstance(table, Mapping):
                 raise self.fail(f"rule #{index}", "each [[rule]] must be a table")
@@ -376,6 +483,10 @@ class _Parser:
             self.keys(table, "rule", ctx)
             if name is not None:
                 name = self.string(table, "name", ctx)
+                twin = next((r for r in rules if r.name == name), None)
+                if twin is not None:
+                    raise self.fail(ctx, f"the name '{name}' is already rule #{twin.index}'s; "
+                                         "rule names must be unique")
             match = self.match(table, ctx)
             settings = self.rule_settings(table, defaults, ctx, "rule", default_code)
             rules.append(Rule(index=index, match=match, settings=settings, name=name))
@@ -415,6 +526,9 @@ class _Parser:
         value = raw[key]
         if not isinstance(value, str) or not value.strip():
             raise self.fail(ctx, f"match '{key}' must be a non-empty string")
+        if key == "name" and _unclosed_bracket(value):
+            raise self.fail(ctx, f"match name {value!r} has a '[' without its ']'; write "
+                                 "[[] for a literal '['")
         return Match(**{key: value})
 
     def rule_settings(self, table: Mapping[str, Any], base: RuleSettings, ctx: str, kind: str,
@@ -489,12 +603,15 @@ class _Parser:
 
     def duration(self, table: Mapping[str, Any], key: str, ctx: str) -> float:
         value = table[key]
+        seconds: float | None = None
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-            return float(value)
-        if isinstance(value, str):
+            seconds = float(value)
+        elif isinstance(value, str):
             seconds = parse_duration(value)
-            if seconds is not None:
-                return seconds
+        if seconds is not None:
+            if seconds > MAX_DURATION:
+                raise self.fail(ctx, f"'{key}' must be at most 10 years, not {value!r}")
+            return seconds
         raise self.fail(ctx, f"'{key}' must be seconds or a duration such as \"6h\" or "
                              f"\"1d12h\", not {value!r}")
 
@@ -523,6 +640,25 @@ def parse_duration(text: str) -> float | None:
     if "".join(n + u for n, u in parts).lower() != compact.lower():
         return None
     return sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts)
+
+
+def _unclosed_bracket(glob: str) -> bool:
+    """Whether a name glob has a ``[`` that no ``]`` closes (fnmatch would then match it
+    literally, so the rule would quietly match nothing)."""
+    i = 0
+    while i < len(glob):
+        if glob[i] == "[":
+            j = i + 1
+            if j < len(glob) and glob[j] == "!":
+                j += 1
+            if j < len(glob) and glob[j] == "]":
+                j += 1
+            close = glob.find("]", j)
+            if close < 0:
+                return True
+            i = close
+        i += 1
+    return False
 
 
 def _kind(value: Any) -> str:

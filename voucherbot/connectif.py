@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from voucherbot import __version__
 from voucherbot.apierrors import api_error, kind_of, network_error
@@ -35,14 +36,20 @@ from voucherbot.errors import (
     BadResponseError,
     ConfigError,
     ImportUnconfirmedError,
+    InvalidItemError,
     NetworkError,
     PayloadTooLargeError,
     RateLimitedError,
     ServerError,
+    hide,
+    redact,
+    redact_bytes,
 )
 from voucherbot.models import CouponSet, Import, Workflow
 from voucherbot.multipart import MultipartBody
 from voucherbot.ratelimit import RateBudget
+from voucherbot.tables import base_url_problem, origin, same_origin_key
+from voucherbot.text import clean
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +75,9 @@ class ConnectifClient:
         requests_per_minute: int = 100,
         budget: RateBudget | None = None,
         max_pages: int = 1000,
+        deadline: float = 300.0,
+        max_response_bytes: int = 64 * 1024 * 1024,
+        workflow_status_field: str = "status",
         retries: int = 3,
         max_429_retries: int = 6,
         backoff: float = 1.0,
@@ -82,15 +92,19 @@ class ConnectifClient:
                 "the Connectif API key contains spaces or invisible characters; copy it again "
                 "with Connectif's 'Copy Key Id and Key Secret' button"
             )
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(
-                f"CONNECTIF_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}, "
-                f"not {base_url!r}"
-            )
+        problem = base_url_problem(base_url)
+        if problem:
+            raise ConfigError(f"the Connectif base URL {problem}")
+        hide(api_key)
         self.base_url = base_url.rstrip("/")
-        self._origin = (parts.scheme, parts.netloc)
+        self._origin = same_origin_key(base_url)
         self.timeout = timeout
+        #: seconds a whole request may take, the answer's body included
+        self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
+        self.workflow_status_field = workflow_status_field
+        #: why items of a list were skipped (a set or import the server described badly)
+        self.warnings: list[str] = []
         sleep = sleep or time.sleep
         self.budget = budget or RateBudget(requests_per_minute, sleep=sleep)
         self.max_pages = max_pages
@@ -104,6 +118,7 @@ class ConnectifClient:
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/json"
         self._auth = {"Authorization": f"apiKey {api_key}"}
+        self._key = api_key
         #: requests sent, by kind (list, get, import, poll, error-report), and 429s met
         self.stats: Counter[str] = Counter()
         self._server_time: tuple[datetime, float] | None = None
@@ -166,13 +181,16 @@ class ConnectifClient:
         return self._get_one(f"/coupon-sets/{_segment(set_id)}", CouponSet.from_json, "get")
 
     def iter_workflows(self) -> Iterator[Workflow]:
-        return self._paginate("/workflows/", Workflow.from_json)
+        return self._paginate("/workflows/", self._workflow)
+
+    def _workflow(self, raw: Any) -> Workflow:
+        return Workflow.from_json(raw, status_field=self.workflow_status_field)
 
     def list_workflows(self) -> list[Workflow]:
         return list(self.iter_workflows())
 
     def get_workflow(self, workflow_id: str) -> Workflow:
-        return self._get_one(f"/workflows/{_segment(workflow_id)}", Workflow.from_json, "get")
+        return self._get_one(f"/workflows/{_segment(workflow_id)}", self._workflow, "get")
 
     def iter_imports(self, *, max_pages: int | None = None) -> Iterator[Import]:
         """Imports as the server lists them (the sandbox: newest first)."""
@@ -185,16 +203,20 @@ class ConnectifClient:
         where = f"GET {_path_of(url or '/imports/')}"
         if not isinstance(doc, Mapping) or not isinstance(doc.get("results"), list):
             raise BadResponseError(f"the server answered {where} without a 'results' list")
-        links = doc.get("links")
-        nxt = links.get("next") if isinstance(links, Mapping) else None
-        items = [_parsed(Import.from_json, item, where) for item in doc["results"]]
-        return items, nxt if isinstance(nxt, str) and nxt else None
+        items = list(self._items(doc["results"], Import.from_json, where))
+        return items, self._next_page(doc, url or "/imports/")
 
     def list_imports(self, *, max_pages: int | None = None) -> list[Import]:
         return list(self.iter_imports(max_pages=max_pages))
 
     def get_import(self, import_id: str, *, kind: str = "get") -> Import:
-        return self._get_one(f"/imports/{_segment(import_id)}", Import.from_json, kind)
+        imp = self._get_one(f"/imports/{_segment(import_id)}", Import.from_json, kind)
+        if imp.id != import_id:
+            raise BadResponseError(
+                f"GET /imports/{import_id}: the server answered with import {imp.id!r}, not "
+                "the one asked for"
+            )
+        return imp
 
     def create_coupon_import(
         self,
@@ -278,27 +300,52 @@ class ConnectifClient:
         while url:
             doc = self._get_json(url, "list")
             pages += 1
+            where = f"GET {_path_of(url)}"
             if not isinstance(doc, Mapping) or not isinstance(doc.get("results"), list):
-                raise BadResponseError(
-                    f"the server answered GET {_path_of(url)} without a 'results' list"
-                )
-            for item in doc["results"]:
-                yield _parsed(parse, item, f"GET {_path_of(url)}")
-            links = doc.get("links")
-            nxt = links.get("next") if isinstance(links, Mapping) else None
-            if not isinstance(nxt, str) or not nxt:
+                raise BadResponseError(f"the server answered {where} without a 'results' list")
+            yield from self._items(doc["results"], parse, where)
+            nxt = self._next_page(doc, url)
+            if nxt is None:
                 return
             if pages >= limit:
                 if max_pages is not None:
                     return
                 raise BadResponseError(
-                    f"GET {path} still had a next page after {pages} pages; stopping "
-                    "(raise max_pages if the account really has that many)"
+                    f"GET {path} still had a next page after {pages:,} pages; stopping. If the "
+                    "account really has that many, raise [connectif] max_pages in rules.toml"
                 )
             if nxt in seen:
                 raise BadResponseError(f"GET {path} pagination loops: links.next repeats a page")
             seen.add(nxt)
             url = nxt
+
+    def _items(self, results: list[Any], parse: Callable[[Any], T], where: str) -> Iterator[T]:
+        """The parsed items of a page; one the server described badly (a counter that is not
+        a count, an id that is not an id) is skipped with a warning naming the field."""
+        for item in results:
+            try:
+                yield _parsed(parse, item, where)
+            except InvalidItemError as exc:
+                message = f"{exc}; skipped"
+                log.warning("%s", message)
+                self.warnings.append(message)
+
+    def _next_page(self, doc: Mapping[str, Any], url: str) -> str | None:
+        """``links.next`` of a page as a full URL, or None on the last page. A next page on
+        another server (or the same one written with another scheme) is refused: the key only
+        goes to the base URL's origin, and the page would be read without it."""
+        links = doc.get("links")
+        nxt = links.get("next") if isinstance(links, Mapping) else None
+        if not isinstance(nxt, str) or not nxt:
+            return None
+        full = self._url(nxt)[0]
+        if same_origin_key(full) != self._origin:
+            raise BadResponseError(
+                f"GET {_path_of(url)}: links.next points to another server ({origin(full)}), "
+                f"not {origin(self.base_url)}; voucherbot sends the API key only to the base "
+                "URL's server, so it stops here. Check CONNECTIF_BASE_URL"
+            )
+        return full
 
     def _get_one(self, path: str, parse: Callable[[Any], T], kind: str) -> T:
         return _parsed(parse, self._get_json(path, kind), f"GET {path}")
@@ -321,8 +368,7 @@ class ConnectifClient:
 
     def _url(self, url: str) -> tuple[str, bool]:
         full = urljoin(self.base_url + "/", url.lstrip("/")) if not url.startswith("http") else url
-        parts = urlsplit(full)
-        return full, (parts.scheme, parts.netloc) == self._origin
+        return full, same_origin_key(full) == self._origin
 
     def _send(
         self, method: str, url: str, kind: str, *, body: MultipartBody | None = None,
@@ -341,32 +387,14 @@ class ConnectifClient:
             self.budget.acquire()
             self.stats[kind] += 1
             try:
-                if body is not None:
-                    with body:
-                        response = self.session.request(
-                            method,
-                            full,
-                            data=body,
-                            headers=headers,
-                            timeout=self.timeout,
-                            allow_redirects=False,
-                        )
-                else:
-                    response = self.session.request(
-                        method,
-                        full,
-                        headers=headers,
-                        timeout=self.timeout,
-                        allow_redirects=not same_origin,
-                    )
-            except requests.RequestException as exc:
-                error = network_error(exc, what, self.timeout)
+                response = self._request(method, full, what, headers, body, same_origin)
+            except NetworkError as error:
                 if not once and attempts < self.retries:
                     attempts += 1
                     log.info("%s; retrying (%d/%d)", error, attempts, self.retries)
                     self._sleep(self.backoff_delay(attempts))
                     continue
-                raise error from None
+                raise
             self.budget.observe(response.headers)
             self._note_server_time(response.headers.get("Date"))
             status = response.status_code
@@ -387,7 +415,7 @@ class ConnectifClient:
                 self._sleep(self.backoff_delay(attempts))
                 continue
             if 300 <= status < 400:
-                where = response.headers.get("Location", "elsewhere")
+                where = clean(redact(response.headers.get("Location", "elsewhere"), self._key))
                 raise ApiError(
                     f"{what}: the server redirected to {where}; check CONNECTIF_BASE_URL",
                     status=status,
@@ -395,6 +423,59 @@ class ConnectifClient:
             if status >= 400:
                 raise api_error(response, what, kind_of(full, method))
             return response
+
+    def _request(self, method: str, url: str, what: str, headers: dict[str, str],
+                 body: MultipartBody | None, same_origin: bool) -> requests.Response:
+        """Send once and read the whole answer within the deadline and the size cap; the
+        body is read with every secret already taken out, so no server text that echoes
+        the key can carry it further."""
+        started = time.monotonic()
+        try:
+            if body is not None:
+                with body:
+                    response = self.session.request(
+                        method, url, data=body, headers=headers, timeout=self.timeout,
+                        allow_redirects=False, stream=True)
+            else:
+                response = self.session.request(
+                    method, url, headers=headers, timeout=self.timeout,
+                    allow_redirects=not same_origin, stream=True)
+        except requests.RequestException as exc:
+            raise network_error(exc, what, self.timeout, url) from None
+        try:
+            content = self._read_body(response, what, started)
+        finally:
+            response.close()
+        response._content = redact_bytes(content, self._key)
+        return response
+
+    def _read_body(self, response: requests.Response, what: str, started: float) -> bytes:
+        cap = self.max_response_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise BadResponseError(f"{what}: {_too_big(int(declared), cap)}",
+                                   status=response.status_code)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                # read1: whatever has arrived (a trickle cannot hold one read for long)
+                chunk = response.raw.read1(64 * 1024)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > cap:
+                    raise BadResponseError(f"{what}: {_too_big(size, cap)}",
+                                           status=response.status_code)
+                if time.monotonic() - started > self.deadline:
+                    raise NetworkError(
+                        f"{what}: the server did not finish its answer within "
+                        f"{self.deadline:g} s ([connectif] request_deadline)", sent=True)
+                chunks.append(chunk)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise NetworkError(f"{what}: the connection broke while the answer was read "
+                               f"({type(exc).__name__})", sent=True) from None
+        return b"".join(chunks)
 
     def backoff_delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (doubling, jittered, capped)."""
@@ -425,7 +506,12 @@ def _parsed(parse: Callable[[Any], T], doc: Any, what: str) -> T:
     try:
         return parse(doc)
     except BadResponseError as exc:
-        raise BadResponseError(f"{what}: {exc}", status=exc.status) from None
+        raise type(exc)(f"{what}: {exc}", status=exc.status) from None
+
+
+def _too_big(size: int, cap: int) -> str:
+    return (f"the answer is over {cap / 1024 / 1024:g} MB ({size:,} bytes read); stopped "
+            "reading it ([connectif] max_response_mb)")
 
 
 def _flag(value: bool) -> str:

@@ -11,8 +11,9 @@ to do about it*. The CLI prints ``Error: <message>`` on one line and exits with 
 75    another run holds the lock
 ====  ==========================================================
 
-Messages never contain the API key: they are built from status codes, server ``detail`` texts
-and ids, and the CLI passes them through :func:`redact` as a second line of defence.
+Messages never contain a secret: the client removes the API key (and every secret given to
+:func:`hide`) from each answer where it enters voucherbot, before anything reads it, and the CLI
+and the log handler pass every line through :func:`redact` once more.
 """
 
 from __future__ import annotations
@@ -117,6 +118,11 @@ class BadResponseError(ApiError):
     """The server answered, but not with what the API documents (non-JSON, missing fields)."""
 
 
+class InvalidItemError(BadResponseError):
+    """One item of a list (a coupon set, an import) has a field voucherbot cannot trust: a
+    counter that is not a count, an id that is not an id. The item is skipped, not the list."""
+
+
 class ImportUnconfirmedError(ApiError):
     """The import POST may have created an import, but its answer does not say so: a 5xx, a
     2xx without a usable import, or a connection that broke after the upload went out.
@@ -133,12 +139,40 @@ class NetworkError(ApiError):
         self.sent = sent
 
 
-def redact(text: str, *secrets: str | None) -> str:
-    """Replace every occurrence of each non-empty secret (and its parts around ``:``) in text."""
+#: Secrets known to this process (the API key, webhook secrets and URLs): never shown.
+_SECRETS: set[str] = set()
+
+
+def hide(*secrets: str | None) -> None:
+    """Remember secrets so that :func:`redact` removes them from every text from now on."""
     for secret in secrets:
-        if not secret:
-            continue
-        pieces = {secret, *(p for p in secret.split(":") if len(p) >= 6)}
-        for piece in sorted(pieces, key=len, reverse=True):
+        if secret and len(secret) >= 6:
+            _SECRETS.add(secret)
+            _SECRETS.update(p for p in secret.split(":") if len(p) >= 6)
+
+
+def _pieces(secrets: tuple[str | None, ...]) -> list[str]:
+    """The remembered secrets and those given, with their parts around ``:``, longest first."""
+    pieces = set(_SECRETS)
+    for secret in secrets:
+        if secret:
+            pieces.update({secret, *(p for p in secret.split(":") if len(p) >= 6)})
+    return sorted(pieces, key=len, reverse=True)
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Replace every occurrence of each non-empty secret given or remembered with
+    :func:`hide` (and its parts around ``:``) in text."""
+    for piece in _pieces(secrets):
+        if piece in text:
             text = text.replace(piece, "<hidden>")
     return text
+
+
+def redact_bytes(data: bytes, *secrets: str | None) -> bytes:
+    """:func:`redact` for a body as it came off the wire, before anything parses it."""
+    for piece in _pieces(secrets):
+        raw = piece.encode("utf-8", "surrogatepass")
+        if raw in data:
+            data = data.replace(raw, b"<hidden>")
+    return data

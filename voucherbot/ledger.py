@@ -354,7 +354,7 @@ class Ledger:
         ).fetchone()
         return int(row[0])
 
-    def fresh_codes(self, spec: CodeSpec, count: int, *, rounds: int = 8) -> list[str]:
+    def fresh_codes(self, spec: CodeSpec, count: int, *, rounds: int = 32) -> list[str]:
         """``count`` new codes of shape ``spec`` that the ledger has never issued."""
         before = self.issued_count(shape_key(spec))
         chosen = generate(spec, count, issued_count=before)
@@ -362,14 +362,14 @@ class Ledger:
         if not clash:  # nearly always: a fresh random code is almost never an old one
             return chosen
         chosen = [c for c in chosen if c not in clash]
-        taken = set(chosen)
+        taken = set(chosen) | clash  # a code found issued is not drawn again
         for _ in range(rounds):
             more = generate(spec, count - len(chosen), issued=taken,
                             issued_count=before + len(chosen))
             clash = self.issued(more)
             fresh = [c for c in more if c not in clash]
             chosen += fresh
-            taken.update(fresh)
+            taken.update(more)
             if len(chosen) == count:
                 return chosen
         raise VoucherbotError(

@@ -5,7 +5,8 @@
     {"time": "2026-11-27T03:00:01.123Z", "level": "warning", "logger": "voucherbot.refill",
      "message": "batch 12: adopted import 6b09..."}
 
-The API key is masked in every line (a second line of defence: no message should hold it).
+The API key and every other known secret are masked in every line (a second line of defence: no
+message should hold one), and outside text cannot send escape sequences to the terminal.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ import sys
 from datetime import UTC, datetime
 
 from voucherbot.errors import redact
+from voucherbot.text import clean
 
 FORMATS = ("text", "json")
 
 
 class _Redacting(logging.Filter):
+    """Every line without the API key or a secret given to :func:`~voucherbot.errors.hide`
+    (webhook URLs' paths, which urllib3 logs at -vv), and without control characters."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        secret = os.environ.get("CONNECTIF_API_KEY")
-        if secret:
-            record.msg = redact(record.getMessage(), secret)
-            record.args = None
+        record.msg = clean(redact(record.getMessage(), os.environ.get("CONNECTIF_API_KEY")))
+        record.args = None
         return True
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from voucherbot.errors import BadResponseError
+from voucherbot.errors import BadResponseError, InvalidItemError
 
 SINGLE = "single"
 MULTIPLE = "multiple"
@@ -34,6 +34,12 @@ def parse_time(value: Any) -> datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
+#: The largest counter believed: JSON's exact integers (a larger one is not a count of codes).
+MAX_COUNTER = 2**53
+#: Ids go into URL paths and the ledger: at most this long, printable, no path or query marks.
+MAX_ID_LENGTH = 128
+
+
 def _required_str(doc: Mapping[str, Any], key: str, what: str) -> str:
     value = doc.get(key)
     if not isinstance(value, str) or not value:
@@ -41,11 +47,29 @@ def _required_str(doc: Mapping[str, Any], key: str, what: str) -> str:
     return value
 
 
-def _opt_int(doc: Mapping[str, Any], key: str) -> int | None:
+def valid_id(value: str) -> bool:
+    """An opaque id that is safe as one URL path segment and in the ledger."""
+    return (0 < len(value) <= MAX_ID_LENGTH and value.isprintable() and value.isascii()
+            and not any(c in value for c in "/?#%\\ ") and value not in (".", ".."))
+
+
+def _id(doc: Mapping[str, Any], what: str) -> str:
+    value = _required_str(doc, "id", what)
+    if not valid_id(value):
+        raise InvalidItemError(f"a {what} has an 'id' that is not an id ({value[:40]!r})")
+    return value
+
+
+def _opt_int(doc: Mapping[str, Any], key: str, what: str) -> int | None:
+    """A counter: missing or null is None; anything but a whole number from 0 to
+    :data:`MAX_COUNTER` makes the item untrustworthy."""
     value = doc.get(key)
-    # bool is an int subclass; a boolean counter is as good as missing
-    if isinstance(value, bool) or not isinstance(value, int):
+    if value is None:
         return None
+    # bool is an int subclass; a counter of true is not a count
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNTER:
+        shown = repr(value)[:40]
+        raise InvalidItemError(f"{what} has a {key!r} field that is not a count ({shown})")
     return value
 
 
@@ -91,7 +115,8 @@ class CouponSet:
     @classmethod
     def from_json(cls, raw: Any) -> CouponSet:
         doc = _mapping(raw, "coupon set")
-        set_id = _required_str(doc, "id", "coupon set")
+        set_id = _id(doc, "coupon set")
+        what = f"coupon set {set_id}"
         kind = doc.get("type")
         if not isinstance(kind, str):
             raise BadResponseError(f"the server sent coupon set {set_id} without a 'type' field")
@@ -106,9 +131,9 @@ class CouponSet:
             id=set_id,
             name=_opt_str(doc, "name") or set_id,
             type=kind,
-            assigned=_opt_int(doc, "assigned") or 0,
-            quantity=_opt_int(doc, "quantity"),
-            available=_opt_int(doc, "available"),
+            assigned=_opt_int(doc, "assigned", what) or 0,
+            quantity=_opt_int(doc, "quantity", what),
+            available=_opt_int(doc, "available", what),
             code=_opt_str(doc, "code"),
             created_at=parse_time(doc.get("createdAt")),
             updated_at=parse_time(doc.get("updatedAt")),
@@ -127,13 +152,15 @@ class Workflow:
     updated_at: datetime | None = None
 
     @classmethod
-    def from_json(cls, raw: Any) -> Workflow:
+    def from_json(cls, raw: Any, *, status_field: str = "status") -> Workflow:
+        """``status_field`` names the field that holds the status ([connectif]
+        workflow_status_field), since Connectif does not document it."""
         doc = _mapping(raw, "workflow")
-        wid = _required_str(doc, "id", "workflow")
+        wid = _id(doc, "workflow")
         return cls(
             id=wid,
             name=_opt_str(doc, "name") or wid,
-            status=_opt_str(doc, "status"),
+            status=_opt_str(doc, status_field),
             created_at=parse_time(doc.get("createdAt")),
             updated_at=parse_time(doc.get("updatedAt")),
         )
@@ -170,25 +197,35 @@ class Import:
 
     @property
     def succeeded_cleanly(self) -> bool:
-        return self.status == "finished" and self.errors == 0
+        """Finished, no row rejected, and every row imported (a "finished" import that
+        imported 0 of N rows did not succeed, whatever its status says)."""
+        return (self.status == "finished" and self.errors == 0
+                and (self.total is None or self.success == self.total))
 
     @classmethod
     def from_json(cls, raw: Any) -> Import:
         doc = _mapping(raw, "import")
-        import_id = _required_str(doc, "id", "import")
+        import_id = _id(doc, "import")
+        what = f"import {import_id}"
         status = doc.get("status")
         if not isinstance(status, str) or not status:
             raise BadResponseError(f"the server sent import {import_id} without a 'status' field")
         options = doc.get("options")
         opts: Mapping[str, Any] = options if isinstance(options, Mapping) else {}
+        total = _opt_int(doc, "total", what)
+        success = _opt_int(doc, "success", what) or 0
+        errors = _opt_int(doc, "errors", what) or 0
+        if total is not None and success + errors > total:
+            raise InvalidItemError(f"{what} counts more rows ('success' {success:,} + 'errors' "
+                                   f"{errors:,}) than its 'total' ({total:,})")
         return cls(
             id=import_id,
             status=status,
             type=_opt_str(doc, "type"),
             origin=_opt_str(doc, "origin"),
-            total=_opt_int(doc, "total"),
-            success=_opt_int(doc, "success") or 0,
-            errors=_opt_int(doc, "errors") or 0,
+            total=total,
+            success=success,
+            errors=errors,
             error_report_file_url=_opt_str(doc, "errorReportFileUrl"),
             coupon_set_id=_opt_str(opts, "couponSetId"),
             delimiter=_opt_str(opts, "delimiter"),

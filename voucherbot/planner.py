@@ -183,7 +183,7 @@ class ImportActivity:
 
 def plan(
     coupon_sets: Iterable[CouponSet],
-    workflows: Iterable[Workflow],
+    workflows: Iterable[Workflow] | None,
     config: Config,
     imports: Iterable[Import],
     now: datetime,
@@ -194,6 +194,7 @@ def plan(
 ) -> Plan:
     """Decide, for every coupon set, whether to refill it and by how much (see module doc).
 
+    ``workflows`` is None when they were not read (no rule requires an active workflow).
     ``history`` maps coupon set ids to their recorded snapshots (any order); without it no
     forecast is made and ``min_days_left`` / ``cover_days`` fall back to the absolute keys.
     ``shortfalls`` maps coupon set ids to the codes their last refill failed to import (rows
@@ -201,7 +202,10 @@ def plan(
     target is topped up by that many (see :func:`_top_up`). ``held`` maps coupon set ids to
     why a person must settle one of their batches first.
     """
-    by_id = {w.id: w for w in workflows}
+    by_id = {w.id: w for w in workflows or ()}
+    # workflows not read (no rule needs them), or listed in [connectif] active_workflows:
+    # a workflow not among them is not active, and no surprise
+    complete = workflows is not None and config.active_workflows is None
     warnings: list[str] = []
     for w in by_id.values():
         status = w.status or "(none)"
@@ -217,7 +221,7 @@ def plan(
     last_started = activity.last_refill
     decisions = []
     for cs in coupon_sets:
-        missing = [wid for wid in cs.used_in_workflows if wid not in by_id]
+        missing = [wid for wid in cs.used_in_workflows if wid not in by_id] if complete else []
         if missing:
             warnings.append(
                 f"coupon set {cs.name!r} ({cs.id}) references unknown workflow(s) "

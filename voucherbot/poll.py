@@ -17,18 +17,21 @@ follows them.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from voucherbot.errors import ConfigError, RefillError
+from voucherbot.errors import BadResponseError, ConfigError, RefillError
 
 if TYPE_CHECKING:  # the settings are read by `config check`, which must not load requests
     from voucherbot.connectif import ConnectifClient
     from voucherbot.models import Import
 
 ProgressCallback = Callable[["Import"], None]
+
+log = logging.getLogger(__name__)
 
 #: Most list pages one tick reads before asking for the remaining imports one by one.
 MAX_TICK_PAGES = 10
@@ -134,7 +137,12 @@ class Tracker:
             if not mine or url is None:  # ours are not further down the list
                 break
         for import_id in sorted(wanted):
-            self._observe(self.client.get_import(import_id, kind="poll"))
+            try:
+                imp = self.client.get_import(import_id, kind="poll")
+            except BadResponseError as exc:  # a bad answer is no news: look again next time
+                log.warning("%s; it is read again at the next look", exc)
+                continue
+            self._observe(imp)
         return [self.done[i] for i in self.done if i not in ended_before]
 
     def next_wait(self) -> float:

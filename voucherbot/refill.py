@@ -70,6 +70,10 @@ RESOLVE_HINT = ("the set is held until it is settled: look for the import in Con
                 "--abandon'")
 
 
+#: Refills of at least this many codes say what they are doing before their import starts.
+LONG_REFILL = 100_000
+
+
 def write_codes_csv(path: Path, codes: Iterable[str]) -> int:
     """Write a Connectif coupon CSV (header ``code``) at ``path``, created with mode 0600.
 
@@ -109,6 +113,8 @@ class Refiller:
     on_progress: ProgressCallback | None = None
     #: told the codes the imports about to be followed carry, so a progress bar knows its end
     on_total: Callable[[int], None] | None = None
+    #: told what a long refill is doing before its import starts (generating codes...)
+    on_phase: Callable[[str], None] | None = None
     sleep: Callable[[float], None] = time.sleep
     #: how imports are sent and confirmed (attempts, lookups, the counters' lag)
     policy: ImportPolicy = field(default_factory=ImportPolicy)
@@ -411,6 +417,9 @@ class Refiller:
                part_of: int | None = None) -> Batch | RefillResult:
         """Take the codes, commit the batch, deliver it to the shop and submit the import;
         a RefillResult when it stopped before the import was created."""
+        if self.on_phase is not None and count >= LONG_REFILL:
+            self.on_phase(f"{coupon_set.name} ({coupon_set.id}): generating and recording "
+                          f"{count:,} codes...")
         try:
             codes, spec, note = self.take_codes(coupon_set, count, settings)
             batch = self.ledger.new_batch(self.run_id, coupon_set, codes, spec, part_of=part_of)

@@ -126,12 +126,11 @@ from voucherbot.forecast import Snapshot
 from voucherbot.models import Workflow
 from voucherbot.planner import Action, Decision, Plan
 from voucherbot.report_text import (
-    encodable,
-    plural,
     render_table,
     safe_source,
     workflow_text,
 )
+from voucherbot.text import encodable, plural, spreadsheet_cell
 
 REPORT_VERSION = 1
 FORMATS = ("table", "markdown", "csv", "json", "html")
@@ -350,21 +349,15 @@ def render_markdown(report: Report) -> str:
 
 # --- csv ---------------------------------------------------------------------------------------
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_text(text: str) -> str:
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
 
 def render_csv(report: Report) -> str:
     """One header row (:data:`CSV_COLUMNS`), then one row per set; see the module doc."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for r in report.rows:
         cells = [
-            "" if v is None else str(v) if isinstance(v, int) else _csv_text(v)
+            "" if v is None else str(v) if isinstance(v, int) else spreadsheet_cell(v)
             for v in _scalars(r).values()
         ]
         lists = (
@@ -374,12 +367,15 @@ def render_csv(report: Report) -> str:
             [w[0] for w in r.workflows],
         )
         forecast = [
-            "" if v is None else str(v) if isinstance(v, int | float) else _csv_text(v)
+            "" if v is None else str(v) if isinstance(v, int | float) else spreadsheet_cell(v)
             for v in _forecast_fields(r).values()
         ]
-        shop = [_csv_text(r.shop), "" if r.pool_remaining is None else str(r.pool_remaining)]
+        shop = [spreadsheet_cell(r.shop), "" if r.pool_remaining is None else str(r.pool_remaining)]
         writer.writerow(
-            cells + [_csv_text(LIST_SEPARATOR.join(items)) for items in lists] + forecast + shop
+            cells
+            + [spreadsheet_cell(LIST_SEPARATOR.join(items)) for items in lists]
+            + forecast
+            + shop
         )
     return buffer.getvalue()
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from voucherbot.ledger import Batch, Run
 from voucherbot.models import Import
+from voucherbot.text import clean, table
 
 
 def _when(value: datetime | None) -> str:
@@ -17,28 +18,19 @@ def _n(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i])
-                         for i, c in enumerate(cells)).rstrip()
-
-    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
-
-
-def render_history(runs: Sequence[Run], batches: Sequence[Batch]) -> str:
-    """Recent runs, then recent batches, newest first."""
+def render_history(runs: Sequence[Run], batches: Sequence[Batch],
+                   set_id: str | None = None) -> str:
+    """Recent runs, then recent batches, newest first (only ``set_id``'s, when given)."""
     lines: list[str] = []
     if runs:
         lines += ["Runs"]
-        lines += _table(("Run", "Command", "Started (UTC)", "Finished (UTC)", "Outcome"),
+        lines += table(("Run", "Command", "Started (UTC)", "Finished (UTC)", "Outcome"),
                         [(str(r.id), r.command, _when(r.started_at), _when(r.finished_at),
                           r.outcome or "running") for r in runs], {0})
         lines.append("")
     if batches:
         lines += ["Batches"]
-        lines += _table(
+        lines += table(
             ("Batch", "Run", "Coupon set", "Codes", "Status", "Import", "Imported", "Rejected",
              "Created (UTC)"),
             [(str(b.id), _n(b.run_id), f"{b.coupon_set_name} ({b.coupon_set_id})", _n(b.count),
@@ -47,9 +39,10 @@ def render_history(runs: Sequence[Run], batches: Sequence[Batch]) -> str:
         problems = [b for b in batches if b.error]
         if problems:
             lines.append("")
-            lines += [f"batch {b.id}: {b.error}" for b in problems]
+            lines += [f"batch {b.id}: {clean(b.error or '')}" for b in problems]
     if not lines:
-        lines = ["The ledger has no runs or batches yet."]
+        lines = [f"The ledger has no batches for coupon set {clean(set_id)}." if set_id
+                 else "The ledger has no runs or batches yet."]
     return "".join(line + "\n" for line in lines)
 
 
@@ -57,12 +50,12 @@ def render_imports(imports: Sequence[Import]) -> str:
     """Imports as a table: id, set, status, progress, errors, times."""
     if not imports:
         return "No imports.\n"
-    lines = _table(
+    lines = table(
         ("Import", "Coupon set", "Status", "Imported", "Failed", "Total", "Created (UTC)"),
         [(i.id, i.coupon_set_id or "-", i.status, _n(i.success), _n(i.errors), _n(i.total),
           _when(i.created_at)) for i in imports], {3, 4, 5})
     reports = [i for i in imports if i.errors and i.error_report_file_url]
     if reports:
         lines.append("")
-        lines += [f"{i.id}: error report {i.error_report_file_url}" for i in reports]
+        lines += [clean(f"{i.id}: error report {i.error_report_file_url}") for i in reports]
     return "".join(line + "\n" for line in lines)

@@ -24,12 +24,12 @@ from voucherbot.report_svg import sparkline
 from voucherbot.report_text import (
     action_text,
     burn_text,
-    clean,
     days_text,
     empty_text,
     number,
     workflow_status,
 )
+from voucherbot.text import clean
 
 __all__ = ["render_html"]
 

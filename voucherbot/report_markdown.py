@@ -10,12 +10,12 @@ from __future__ import annotations
 from voucherbot.report import Report
 from voucherbot.report_text import (
     burn_text,
-    clean,
     days_text,
     empty_text,
     number,
     workflow_status,
 )
+from voucherbot.text import clean
 
 __all__ = ["render_markdown"]
 

@@ -8,44 +8,19 @@ Also the text helpers every renderer shares: :func:`clean` (control characters o
 from __future__ import annotations
 
 import math
-import re
 import textwrap
-import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+from voucherbot.text import clean, encodable, plural
+from voucherbot.text import fit as _fit
+from voucherbot.text import pad as _pad
+from voucherbot.text import width as _width
+
 if TYPE_CHECKING:
     from voucherbot.report import Report, ReportRow
     from voucherbot.results import RunResult
-
-_SURROGATES = re.compile(r"[\ud800-\udfff]")
-#: Bidirectional overrides and isolates could reorder the rest of a line in a terminal.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def encodable(text: str) -> str:
-    """Text that can be encoded: lone surrogates (possible in JSON input) become U+FFFD."""
-    return _SURROGATES.sub("\ufffd", text)
-
-
-def clean(text: str) -> str:
-    """Text safe to show: line breaks and tabs become spaces, other control characters
-    (terminal escapes, NUL, bidirectional overrides) become U+FFFD."""
-    out = []
-    for ch in text:
-        if ch in "\t\n\r\v\f\x85\u2028\u2029":
-            out.append(" ")
-        elif ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs"):
-            out.append("\ufffd")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
-
 
 def safe_source(source: str) -> str:
     try:
@@ -128,36 +103,6 @@ _GAP = "  "
 _INDENT = "    "
 
 
-def _cells(ch: str) -> int:
-    """Terminal cells of one character: 2 for wide (CJK, most emoji), else 1."""
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-
-
-def _width(text: str) -> int:
-    return sum(_cells(ch) for ch in text)
-
-
-def _fit(text: str, width: int) -> str:
-    """``text`` cut with "…" to at most ``width`` cells (and characters)."""
-    if _width(text) <= width:
-        return text
-    if width <= 0:
-        return ""
-    out, used = [], 0
-    for ch in text:
-        if used + _cells(ch) > width - 1:
-            break
-        out.append(ch)
-        used += _cells(ch)
-    return "".join(out).rstrip() + "…"
-
-
-def _pad(text: str, width: int, *, right: bool = False) -> str:
-    text = _fit(text, width)
-    fill = " " * (width - _width(text))
-    return fill + text if right else text + fill
-
-
 def render_table(report: Report, *, width: int = 100) -> str:
     """Plain text for a terminal: no line is wider than ``width`` cells."""
     if width < 1:
@@ -218,7 +163,7 @@ def _table_lines(rows: Sequence[ReportRow], width: int) -> list[str]:
     out = [line(headers), f"{_INDENT}{'ID':<24}{_GAP}Why", line(["-" * w for w in widths])]
     for row, cells in zip(rows, data, strict=True):
         out.append(line(cells))
-        out += _reason_lines(f"{_INDENT}{row.set_id}{_GAP}", clean(row.reason), width)
+        out += _reason_lines(f"{_INDENT}{clean(row.set_id)}{_GAP}", clean(row.reason), width)
         if row.active_workflows:
             names = ", ".join(clean(name) for _, name in row.active_workflows)
             out.append(f"{_INDENT}active: {names}")
@@ -257,9 +202,9 @@ def render_run(result: RunResult, *, width: int = 100) -> str:
             status = "FAILED"
         else:
             status = imp.status if imp else "-"
-        data.append((clean(r.coupon_set.name), f"{r.requested:,}", imp.id if imp else "-",
-                     status, number(imp.success if imp else None, "-"),
-                     number(imp.errors if imp else None, "-")))
+        data.append(tuple(clean(cell) for cell in (
+            r.coupon_set.name, f"{r.requested:,}", imp.id if imp else "-", status,
+            number(imp.success if imp else None, "-"), number(imp.errors if imp else None, "-"))))
     widths, room = _column_widths(headers, data, width)
     widths[0] = min(widths[0], max(len(headers[0]), room))
 
@@ -275,7 +220,7 @@ def render_run(result: RunResult, *, width: int = 100) -> str:
     for r, cells in zip(rows, data, strict=True):
         lines.append(line(cells))
         earlier = f" (batch {r.batch_id}, left open by an earlier run)" if r.resumed else ""
-        lines.append(f"{_INDENT}{r.coupon_set.id}{earlier}")
+        lines.append(f"{_INDENT}{clean(r.coupon_set.id)}{earlier}")
         if r.note:
             lines += wrapped(r.note)
         if r.error:

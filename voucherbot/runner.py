@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from voucherbot.apierrors import PERMISSIONS
 from voucherbot.codes import CodeSpec
 from voucherbot.config import Config
 from voucherbot.connectif import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, ConnectifClient
-from voucherbot.errors import ConfigError, NotFoundError, VoucherbotError
+from voucherbot.errors import ConfigError, NotFoundError, PermissionDeniedError, VoucherbotError
 from voucherbot.forecast import Snapshot
 from voucherbot.ledger import Ledger, default_ledger_path
 from voucherbot.models import CouponSet, Import, Workflow
@@ -28,17 +29,31 @@ from voucherbot.planner import Action, Decision, ImportActivity, Plan, Skip, pla
 from voucherbot.poll import PollSettings, ProgressCallback
 from voucherbot.refill import Refiller
 from voucherbot.results import RefillResult, RunResult, result_of
+from voucherbot.tables import base_url_problem
 
 
 def make_client(config: Config, env: Mapping[str, str] | None = None) -> ConnectifClient:
     """A client for the configured account: the key from ``CONNECTIF_API_KEY``, the base URL
     from ``CONNECTIF_BASE_URL``, else ``[connectif] base_url``, else Connectif's."""
     env = os.environ if env is None else env
+    if env.get("CONNECTIF_BASE_URL"):
+        base_url, source = env["CONNECTIF_BASE_URL"], "CONNECTIF_BASE_URL"
+    elif config.base_url:
+        base_url, source = config.base_url, f"[connectif] base_url in {config.path}"
+    else:
+        base_url, source = DEFAULT_BASE_URL, "the default base URL"
+    problem = base_url_problem(base_url)
+    if problem:
+        raise ConfigError(f"{source} {problem}")
     return ConnectifClient(
         env.get("CONNECTIF_API_KEY", ""),
-        env.get("CONNECTIF_BASE_URL") or config.base_url or DEFAULT_BASE_URL,
+        base_url,
         requests_per_minute=config.requests_per_minute,
         timeout=(DEFAULT_TIMEOUT[0], config.timeout),
+        deadline=config.request_deadline,
+        max_response_bytes=int(config.max_response_mb * 1024 * 1024),
+        max_pages=config.max_pages,
+        workflow_status_field=config.workflow_status_field,
         backoff=config.retry_backoff,
     )
 
@@ -100,15 +115,21 @@ def make_plan(client: ConnectifClient, config: Config, ledger: Ledger | None = N
     this run's snapshots. ``lean`` (the cron job) spares the shop's request budget: it reads
     the workflows and imports only when some set could need a refill whatever they say.
     """
-    listed: list[CouponSet] = []
+    listed: dict[str, CouponSet] = {}
     read_at: datetime | None = None
+    twice: set[str] = set()
     for coupon_set in client.iter_coupon_sets():
         # the first page's time: later pages are newer, so the counters' lag is not
         # under-counted for the sets read first
         read_at = read_at or client.now()
-        listed.append(coupon_set)
+        if coupon_set.id in listed:
+            twice.add(coupon_set.id)
+        else:
+            listed[coupon_set.id] = coupon_set
     read_at = read_at or client.now()
-    sets = tuple(listed)
+    sets = tuple(listed.values())
+    doubles = [f"the server listed coupon set {set_id} more than once; only its first entry "
+               "is used (and it is refilled at most once)" for set_id in sorted(twice)]
     known: list[Import] = []
     shortfalls: dict[str, int] = {}
     held: dict[str, str] = {}
@@ -126,14 +147,49 @@ def make_plan(client: ConnectifClient, config: Config, ledger: Ledger | None = N
         eager = plan(sets, assumed.values(), config, known, read_at, history=history,
                      shortfalls=shortfalls, held=held)
         if not eager.refills:
-            return eager, AccountState(sets, (), (), read_at, history)
-    workflows = tuple(client.iter_workflows())
+            return _warned(eager, client, doubles), AccountState(sets, (), (), read_at, history)
+    workflows = read_workflows(client, config, sets)
     imports = tuple(client.iter_imports(max_pages=config.import_pages)) \
         if config.import_pages else ()
-    state = AccountState(sets, workflows, imports, read_at, history)
+    state = AccountState(sets, workflows or (), imports, read_at, history)
     the_plan = plan(sets, workflows, config, [*imports, *known], read_at, history=history,
                     shortfalls=shortfalls, held=held)
-    return the_plan, state
+    return _warned(the_plan, client, doubles), state
+
+
+def _warned(the_plan: Plan, client: ConnectifClient, doubles: Sequence[str]) -> Plan:
+    """The plan with what was wrong in the server's answers in front of its own warnings."""
+    bad = dict.fromkeys([*client.warnings, *doubles])
+    return replace(the_plan, warnings=(*bad, *the_plan.warnings)) if bad else the_plan
+
+
+def read_workflows(client: ConnectifClient, config: Config,
+                   sets: Sequence[CouponSet]) -> tuple[Workflow, ...] | None:
+    """The workflows the plan needs: those of [connectif] active_workflows (taken as
+    active, without asking Connectif), else ``GET /workflows/`` when some rule requires an
+    active workflow, else None (not read: no rule looks at them).
+
+    ``GET /workflows/`` is known only from third-party code, so a 403 or 404 says which
+    permission is missing and both ways to do without it."""
+    if config.active_workflows is not None:
+        status = min(config.active_workflow_statuses)
+        return tuple(Workflow(w, w, status) for w in sorted(config.active_workflows))
+    if not config.needs_workflows:
+        return None
+    ways_out = ("or set require_active_workflow = false in the rules that need it, or list "
+                "the active workflows' ids in [connectif] active_workflows")
+    try:
+        return tuple(client.iter_workflows())
+    except PermissionDeniedError as exc:
+        raise PermissionDeniedError(
+            f"Connectif refused GET /workflows/ (403): the API key lacks the "
+            f"'{PERMISSIONS['workflows']}' permission, which rules with "
+            f"require_active_workflow = true need; enable it on the key, {ways_out}",
+            status=exc.status) from None
+    except NotFoundError:
+        raise ConfigError(
+            "Connectif has no GET /workflows/ for this account (404), which rules with "
+            f"require_active_workflow = true need; {ways_out}") from None
 
 
 KINDS = ("list", "get", "import", "poll", "error-report")
@@ -191,18 +247,24 @@ def run(
     on_total: Callable[[int], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    confirmed: bool = False,
+    on_phase: Callable[[str], None] | None = None,
 ) -> RunResult:
     """The cron job: settle what earlier runs left open, plan, refill, follow, record.
 
-    ``on_total`` is told the codes of the imports about to be followed (for a progress bar);
-    ``clock`` and ``sleep`` time the polling (a simulation can pass a virtual clock).
+    ``on_total`` is told the codes of the imports about to be followed (for a progress bar),
+    ``on_phase`` what a long refill is doing before its import starts; ``clock`` and
+    ``sleep`` time the polling (a simulation can pass a virtual clock). A plan of more codes
+    than [limits] allows is refused before any is generated (above ``confirm_above`` unless
+    ``confirmed``).
     """
     refiller = _refiller(client, config, ledger, poll, on_progress, on_total, clock=clock,
-                         sleep=sleep)
+                         sleep=sleep, on_phase=on_phase)
     with _recorded_run(ledger, "run", config, client) as run_id:
         refiller.run_id = run_id
         settled = refiller.settle()
         the_plan, _ = make_plan(client, config, ledger, run_id, lean=True)
+        config.check_count(the_plan.total_codes, "this run's refills", confirmed=confirmed)
         return refiller.run_plan(the_plan, settled)
 
 
@@ -230,6 +292,8 @@ def refill_set(
     dry_run: bool = False,
     on_progress: ProgressCallback | None = None,
     on_total: Callable[[int], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
+    confirmed: bool = False,
 ) -> RunResult:
     """Top up one ``multiple`` coupon set with ``count`` new codes, or up to ``to`` available.
 
@@ -237,7 +301,8 @@ def refill_set(
     ledger or at Connectif (another ledger's import, say), or whose counters may not show an
     import that just ended (with ``to``). Takes the code shape from ``spec``, else the rule in
     ``config`` that matches the set. Without a ``ledger`` an in-memory one is used (nothing is
-    remembered across calls).
+    remembered across calls). A count above [limits] is refused before anything is generated,
+    in a dry run too (above ``confirm_above`` unless ``confirmed``).
     """
     config = config or Config()
     if (count is None) == (to is None):
@@ -246,19 +311,23 @@ def refill_set(
         raise ConfigError(f"--count must be at least 1, not {count}")
     if to is not None and to < 1:
         raise ConfigError(f"--to must be at least 1, not {to}")
+    if count is not None:
+        config.check_count(count, f"refill of {set_id}", confirmed=confirmed)
     empty = Plan(())
     if dry_run:
         coupon_set = _refillable(client, set_id)
         wanted = count if count is not None else max(0, (to or 0) - (coupon_set.available or 0))
+        config.check_count(wanted, f"refill of {set_id}", confirmed=confirmed)
         return RunResult(empty, (RefillResult(coupon_set, wanted, dry_run=True),))
     ledger = ledger or Ledger.memory()
-    refiller = _refiller(client, config, ledger, poll, on_progress, on_total)
+    refiller = _refiller(client, config, ledger, poll, on_progress, on_total, on_phase=on_phase)
     with _recorded_run(ledger, "refill", config, client) as run_id:
         refiller.run_id = run_id
         settled = tuple(refiller.settle())
         coupon_set = _refillable(client, set_id)
         read_at = client.now()
         wanted = count if count is not None else max(0, (to or 0) - (coupon_set.available or 0))
+        config.check_count(wanted, f"refill of {set_id}", confirmed=confirmed)
         busy = [b for b in ledger.open_batches() if b.coupon_set_id == coupon_set.id]
         if busy:
             what = "is unresolved" if busy[0].status == "unresolved" else (

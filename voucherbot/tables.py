@@ -107,6 +107,36 @@ def url_problem(url: str) -> str | None:
     )
 
 
+def base_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the Connectif API's base URL (it carries the API key), or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return f"is not a valid URL: {url!r}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be an https:// URL such as https://api.connectif.cloud, not {url!r}"
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return f"must not have a query, a fragment or credentials: {origin(url)}"
+    problem = url_problem(url)
+    if problem:
+        return f"{problem}, so that the API key never travels in clear text, not {url!r}"
+    return None
+
+
+def same_origin_key(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the default port filled in: ``https://h`` and
+    ``https://H:443/`` are the same server, ``http://h`` is not."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ("", url, None)
+    scheme = parts.scheme.lower()
+    default = {"https": 443, "http": 80}.get(scheme)
+    return (scheme, (parts.hostname or "").lower(), port if port is not None else default)
+
+
 def origin(url: str) -> str:
     """``scheme://host[:port]`` of a URL: no credentials, path or query (they may be secret)."""
     try:

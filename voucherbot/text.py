@@ -1,0 +1,99 @@
+"""Text that reaches a terminal or a spreadsheet: the one cleaning function for every string
+from outside (set names and ids, import ids and statuses, server messages), and the one
+plain-text table every command prints.
+
+Pure: no I/O. Wide (CJK) characters count as two terminal columns.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection, Sequence
+
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+#: Bidirectional overrides and isolates could reorder the rest of a line in a terminal.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_BREAKS = "\t\n\r\v\f\x85\u2028\u2029"
+
+
+def encodable(text: str) -> str:
+    """Text that can be encoded: lone surrogates (possible in JSON input) become U+FFFD."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
+def clean(text: str) -> str:
+    """Text safe to show on one line: line breaks and tabs become spaces, other control
+    characters (terminal escapes, NUL, bidirectional overrides) become U+FFFD."""
+    out = []
+    for ch in text:
+        if ch in _BREAKS:
+            out.append(" ")
+        elif ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs"):
+            out.append("\ufffd")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def clean_lines(text: str) -> str:
+    """:func:`clean` for each line of a block, keeping its line breaks."""
+    return "\n".join(clean(line) for line in text.split("\n"))
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def cells(ch: str) -> int:
+    """Terminal cells of one character: 2 for wide (CJK, most emoji), else 1."""
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def width(text: str) -> int:
+    return sum(cells(ch) for ch in text)
+
+
+def fit(text: str, room: int) -> str:
+    """``text`` cut with "…" to at most ``room`` cells (and characters)."""
+    if width(text) <= room:
+        return text
+    if room <= 0:
+        return ""
+    out, used = [], 0
+    for ch in text:
+        if used + cells(ch) > room - 1:
+            break
+        out.append(ch)
+        used += cells(ch)
+    return "".join(out).rstrip() + "…"
+
+
+def pad(text: str, room: int, *, right: bool = False) -> str:
+    text = fit(text, room)
+    fill = " " * (room - width(text))
+    return fill + text if right else text + fill
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
+          right: Collection[int] = ()) -> list[str]:
+    """A header, a rule and one line per row; every cell is cleaned, columns as wide as their
+    widest cell, the columns in ``right`` aligned right."""
+    data = [[clean(c) for c in row] for row in rows]
+    widths = [max(width(h), *(width(r[i]) for r in data)) for i, h in enumerate(headers)]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(pad(c, widths[i], right=i in right) for i, c in enumerate(row)).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in data)]
+
+
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+def spreadsheet_cell(value: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula: one that starts with a formula
+    character, after any spaces or control characters, is prefixed with ``'``. (Write it with
+    ``lineterminator="\\r\\n"``, so that a carriage return inside is quoted, not a new row.)"""
+    first = next((ch for ch in value if ch.isprintable() and not ch.isspace()), "")
+    return "'" + value if first in _FORMULA_START else value
