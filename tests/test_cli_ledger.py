@@ -97,8 +97,9 @@ def test_a_ledger_that_is_not_sqlite_changes_nothing(cli: Cli) -> None:
     cli.ledger.with_name(cli.ledger.name + ".secret").write_text("00" * 32)
     result = cli.run("run")
     assert result.returncode == 2
-    assert result.stderr == (f"Error: {cli.ledger} is not a voucherbot ledger (not an SQLite "
-                             "database); point --ledger at another file\n")
+    assert result.stderr == (f"Error: {cli.ledger} is not an SQLite database, not a voucherbot "
+                             "ledger; point --ledger (or [ledger] path, VOUCHERBOT_LEDGER) at "
+                             "the ledger you use\n")
     assert cli.sandbox.state.imports == []
 
 

@@ -30,7 +30,8 @@ def sandbox() -> Iterator[RunningSandbox]:
 def invoke(server: RunningSandbox | str, *args: str, key: str = API_KEY) -> Result:
     url = server if isinstance(server, str) else server.url
     env = {"CONNECTIF_BASE_URL": url, "CONNECTIF_API_KEY": key}
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    given = [*args, *(() if "--rules" in args else ("--defaults",))]  # no rules file here
+    return CliRunner().invoke(cli, given, env=env, catch_exceptions=False)
 
 
 def multiple_set(server: RunningSandbox) -> Any:

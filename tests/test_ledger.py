@@ -143,7 +143,7 @@ def test_snapshots_round_trip() -> None:
 def test_not_a_database(path: Path) -> None:
     path.write_text("hello, I am a text file\n" * 100)
     secret_path_of(path).write_text("00" * 32)
-    with pytest.raises(ConfigError, match="is not a voucherbot ledger"):
+    with pytest.raises(ConfigError, match="is not an SQLite database, not a voucherbot ledger"):
         Ledger.open(path)
 
 

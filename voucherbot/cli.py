@@ -440,8 +440,10 @@ def report(
     the rule that applies and the decision with its reason; sets that need codes first.
     """
     import time
+    from dataclasses import replace
 
     from voucherbot.errors import ConfigError
+    from voucherbot.planner import unmatched_rules
     from voucherbot.report import build_report, render
     from voucherbot.runner import make_client, make_plan
     from voucherbot.schedule import pools_left
@@ -452,6 +454,8 @@ def report(
         _check_writable(output)  # before any API call, not after them all
     with _ledger(config, ledger_file, readonly=True) as ledger, make_client(config) as client:
         the_plan, state = make_plan(client, config, ledger)
+        the_plan = replace(the_plan, warnings=(*the_plan.warnings,
+                                               *unmatched_rules(config, state.coupon_sets)))
         source = client.base_url
         pools = pools_left(
             the_plan.decisions, ledger.issued if ledger is not None else lambda codes: set()

@@ -181,11 +181,17 @@ def _generate(
     draw = count
     while len(codes) < count:
         if rounds == MAX_ROUNDS:
+            if blocked > duplicates + already:  # longer codes would hold the words more often
+                advice = ("most codes contain a blocked word, and longer codes would contain "
+                          "one even more often: remove short words from the blocklist, or use "
+                          "an alphabet without their letters")
+            else:
+                advice = (f"this shape is too crowded: "
+                          f"{room_hint(spec, issued_count + count, max_fill / 4)}")
             raise CapacityError(
                 f"gave up after {rounds} rounds with {len(codes):,} of {count:,} codes: of "
                 f"{drawn:,} drawn, {blocked:,} contained a blocked word, {duplicates:,} were "
-                f"duplicates and {already:,} were already issued; this shape is too crowded: "
-                f"{room_hint(spec, issued_count + count, max_fill / 4)}"
+                f"duplicates and {already:,} were already issued; {advice}"
             )
         rounds += 1
         rows, hits = _draw(layout, draw, vectorised=vectorised)

@@ -395,12 +395,14 @@ class _Parser:
             raise self.fail(ctx, f"'max_per_run' ({settings.max_per_run:,}) is above [limits] "
                                  f"max_codes ({most:,}); lower it, or raise max_codes")
         if settings.enabled and settings.shop.source == "generate":
+            # the most one refill imports: up to refill_to, unless cover_days sizes it
+            most_one = settings.max_per_run if settings.cover_days is not None else min(
+                settings.max_per_run, settings.refill_to)
             try:
-                check_capacity(settings.code, settings.max_per_run, 0, MAX_FILL)
+                check_capacity(settings.code, most_one, 0, MAX_FILL)
             except CapacityError as exc:
-                raise self.fail(f"{ctx} code", f"one run's refill (max_per_run = "
-                                               f"{settings.max_per_run:,}) would not fit: "
-                                               f"{exc}") from None
+                raise self.fail(f"{ctx} code", f"one refill ({most_one:,} codes) would not "
+                                               f"fit: {exc}") from None
 
     def limits(self, table: Mapping[str, Any]) -> dict[str, int]:
         ctx = "[limits]"

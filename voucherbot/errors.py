@@ -169,6 +169,11 @@ def redact(text: str, *secrets: str | None) -> str:
     return text
 
 
+def holds_secret(text: str) -> bool:
+    """Whether text contains a secret given to :func:`hide`."""
+    return redact(text) != text
+
+
 def redact_bytes(data: bytes, *secrets: str | None) -> bytes:
     """:func:`redact` for a body as it came off the wire, before anything parses it."""
     for piece in _pieces(secrets):

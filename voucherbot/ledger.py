@@ -46,6 +46,7 @@ import os
 import secrets
 import socket
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -130,10 +131,20 @@ class Ledger:
                         f"{secret_path} exists but the ledger {path} does not; move the old "
                         "secret away (or restore the ledger from a backup)"
                     )
-                _create_private(secret_path, secrets.token_hex(32).encode())
-                _create_private(path)
+                try:
+                    _create_private(secret_path, secrets.token_hex(32).encode())
+                    _create_private(path)
+                except OSError as exc:
+                    secret_path.unlink(missing_ok=True)
+                    raise ConfigError(f"cannot create the ledger {path}: "
+                                      f"{exc.strerror or exc}; choose another --ledger "
+                                      "path") from None
                 log.info("created a new ledger %s and its secret %s: back both up", path,
                          secret_path)
+        problem = not_a_ledger(path)
+        if problem:
+            raise ConfigError(f"{path} is {problem}, not a voucherbot ledger; point --ledger "
+                              "(or [ledger] path, VOUCHERBOT_LEDGER) at the ledger you use")
         try:
             secret = bytes.fromhex(secret_path.read_text().strip())
         except FileNotFoundError:
@@ -641,6 +652,42 @@ def secret_path_of(path: Path) -> Path:
 
 def lock_path_of(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def not_a_ledger(path: Path) -> str | None:
+    """What the file at ``path`` is when it cannot be a voucherbot ledger (a device, an
+    empty file, text, another application's database), else None."""
+    try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a folder" if stat.S_ISDIR(mode) else "a device" if stat.S_ISCHR(mode)
+                    or stat.S_ISBLK(mode) else "not a regular file")
+            return kind
+        with path.open("rb") as file:
+            head = file.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    if not head:
+        # an empty file next to its secret is a ledger whose first open was cut short
+        return None if secret_path_of(path).exists() else "an empty file"
+    if head != _SQLITE_MAGIC:
+        return "not an SQLite database"
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master "
+                                               "WHERE type = 'table'")}
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return "a damaged SQLite database"
+    if tables and "batches" not in tables:
+        listed = ", ".join(sorted(tables)[:5])
+        return f"another application's SQLite database (tables: {listed})"
+    return None
 
 
 def _check_writable(path: Path) -> None:

@@ -27,7 +27,7 @@ from voucherbot import __version__
 
 if TYPE_CHECKING:
     import requests
-from voucherbot.tables import TableReader, origin, url_problem
+from voucherbot.tables import TableReader, hide_url, origin, url_problem
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ def parse_notify(
         problem = url_problem(url)
         if problem:
             raise read.fail(f"the URL in {name} {problem}")
+    if url is not None:
+        hide_url(url)  # a Slack webhook's path is its token
     return NotifySettings(
         url=url,
         level=read.choice("level", LEVELS, "failures"),

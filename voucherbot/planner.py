@@ -252,6 +252,15 @@ def plan(
     return Plan(tuple(decisions), tuple(warnings), now)
 
 
+def unmatched_rules(config: Config, coupon_sets: Iterable[CouponSet]) -> list[str]:
+    """A warning for each rule whose match fits none of the sets (a typo in a glob, a set
+    that was renamed), for the report."""
+    listed = list(coupon_sets)
+    return [f"{rule.label} ({rule.match.describe()}) matches no coupon set; check its match"
+            for rule in config.rules
+            if not any(rule.match.matches(cs.id, cs.name) for cs in listed)]
+
+
 def _top_up(d: Decision, missed: int, last_started: datetime | None, now: datetime) -> Decision:
     """Refill the codes the set's last import failed to bring in, up to its target.
 

@@ -151,11 +151,14 @@ def read_back(client: ConnectifClient, since: datetime, pages: int, *,
     that are indeed newest first, when it reaches an import created before ``since``."""
     seen: list[Import] = []
     url: str | None = None
+    skipped = len(client.warnings)
+    complete = False
     for _ in range(pages):
         page, url = client.imports_page(url)
         seen += page
         if url is None:
-            return seen, True
+            complete = True
+            break
         if newest_first:
             dates = [imp.created_at for imp in seen if imp.created_at is not None]
             if len(dates) < len(seen) or dates != sorted(dates, reverse=True):
@@ -163,8 +166,15 @@ def read_back(client: ConnectifClient, since: datetime, pages: int, *,
                             "imports newest first: reading it to its end instead")
                 newest_first = False
             elif dates[-1] < since:
-                return seen, True
-    return seen, False
+                complete = True
+                break
+    # a list with imports it described badly, or one id twice, cannot show that an import
+    # is absent: the batch is then held rather than sent again
+    if complete and (len(client.warnings) > skipped or len({i.id for i in seen}) < len(seen)):
+        log.warning("GET /imports/ listed imports it described badly or twice; it cannot "
+                    "show that an import is missing")
+        complete = False
+    return seen, complete
 
 
 def look(client: ConnectifClient, batch: Batch, known: set[str], policy: ImportPolicy,

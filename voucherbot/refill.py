@@ -43,6 +43,7 @@ from voucherbot.connectif import MAX_IMPORT_BYTES, ConnectifClient
 from voucherbot.errors import (
     ApiError,
     AuthError,
+    ImportUnconfirmedError,
     PermissionDeniedError,
     VoucherbotError,
 )
@@ -155,9 +156,14 @@ class Refiller:
             failpoints.hit("after-submitting")
 
             def send() -> Import:
-                return self.client.create_coupon_import(
+                imp = self.client.create_coupon_import(
                     batch.coupon_set_id, csv_path, filename=f"voucherbot-batch-{batch.id}.csv",
                     on_sent=lambda: self.ledger.mark_posted(batch.id, self.client.now()))
+                if imp.id in self.ledger.known_import_ids():  # an answer that cannot be true
+                    raise ImportUnconfirmedError(
+                        f"POST /imports/: the server answered with import {imp.id}, which is "
+                        "already another batch's; the import may or may not have been created")
+                return imp
 
             try:
                 posted = post_batch(
@@ -224,7 +230,12 @@ class Refiller:
             "error_report_url": imp.error_report_file_url,
             "import_finished_at": stamp(ended),
         }
-        if imp.status == "finished":
+        if imp.status == "finished" and imp.total and imp.processed < imp.total:
+            # "finished" with rows neither imported nor rejected is not a success
+            fields["status"] = "failed"
+            fields["error"] = (f"import {imp.id} says finished but accounts for "
+                               f"{imp.processed:,} of its {imp.total:,} rows")
+        elif imp.status == "finished":
             fields["status"] = "finished"
             if imp.errors and imp.error_report_file_url:
                 fields["rejected"] = self._mark_rejected(batch, imp.error_report_file_url)
@@ -234,18 +245,36 @@ class Refiller:
         return self.ledger.update(batch.id, **fields)
 
     def _mark_rejected(self, batch: Batch, url: str) -> int | None:
+        """Mark the codes the error report lists; None (which codes were rejected is not
+        known, and it is said) when the report cannot be read as a CSV of codes."""
         try:
-            content = self.client.download(url).decode("utf-8-sig", errors="replace")
+            data = self.client.download(url)
         except VoucherbotError as exc:
-            log.warning("batch %d: could not download the error report: %s", batch.id, exc)
+            self._report_unknown(batch, f"could not be downloaded: {exc}")
             return None
-        rows = list(csv.reader(io.StringIO(content)))
+        if data.startswith(b"PK\x03\x04"):
+            self._report_unknown(batch, "is a ZIP file, not a CSV")
+            return None
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig", errors="replace"))))
         if not rows:
             return 0
         header = [h.strip().lower() for h in rows[0]]
-        column = header.index("code") if "code" in header else 0
+        if "code" in header:
+            column = header.index("code")
+        elif len(header) == 1:
+            column = 0
+        else:
+            self._report_unknown(batch, f"has no 'code' column (columns: "
+                                        f"{', '.join(header[:5])})")
+            return None
         codes = [row[column].strip() for row in rows[1:] if len(row) > column]
         return self.ledger.mark_rejected(batch.id, [c for c in codes if c])
+
+    def _report_unknown(self, batch: Batch, why: str) -> None:
+        note = (f"the error report {why}; which codes were rejected is unknown (they are "
+                "never issued again either way)")
+        log.warning("batch %d: %s", batch.id, note)
+        self._notes[batch.id] = "; ".join(filter(None, [self._notes.get(batch.id), note]))
 
     # --- many batches --------------------------------------------------------------------------
 

@@ -39,7 +39,10 @@ class RefillResult:
             return False
         return self.final is None or self.final.succeeded_cleanly
 
-    def summary(self) -> str:
+    def summary(self, *, links: bool = True) -> str:
+        """One line for people; ``links=False`` leaves out the error report's URL (an
+        unauthenticated link to a CSV of codes: for the terminal and the ledger, never for a
+        chat message)."""
         name = f"{self.coupon_set.name} ({self.coupon_set.id})"
         if self.error is not None:
             return f"{name}: {'UNRESOLVED' if self.unresolved else 'FAILED'}: {self.error}"
@@ -53,7 +56,8 @@ class RefillResult:
             f"{imp.errors:,} failed of {self.requested:,} sent"
         )
         if imp.errors and imp.error_report_file_url:
-            text += f"; error report: {imp.error_report_file_url}"
+            text += (f"; error report: {imp.error_report_file_url}" if links
+                     else "; 'voucherbot imports' lists its error report")
         if self.note:
             text += f"; {self.note}"
         return text

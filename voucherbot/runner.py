@@ -383,7 +383,7 @@ def run_notice(result: RunResult | None, source: str, started_at: datetime,
                     r.final.status if r.final else "nothing to do")
             else:
                 status = "failed"
-                failures.append(r.summary())
+                failures.append(r.summary(links=False))
             refills.append((r.coupon_set.name, r.coupon_set.id, imported, import_id, status))
     if error is not None:
         failures.append(error)

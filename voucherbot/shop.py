@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from voucherbot.tables import TableReader
+from voucherbot.errors import hide
+from voucherbot.tables import TableReader, hide_url
 
 SOURCES = ("generate", "pool")
 SINK_KINDS = ("none", "file", "command", "webhook")
@@ -88,6 +89,9 @@ def parse_shop(
     if source == "pool":
         if pool is None:
             raise read.fail("source = \"pool\" needs 'pool', the directory of code files")
+        if not pool.is_dir():
+            raise read.fail(f"'pool' names {pool}, which is not a folder; create it and put "
+                            "the shop's code files there")
         if read.table.get("sink", "none") != "none":
             raise read.fail(
                 "give either 'sink' (voucherbot generates the codes and registers them "
@@ -117,12 +121,17 @@ def parse_sink(read: TableReader, base_dir: Path | None) -> SinkSettings:
             "'secret_env' must be the name of an environment variable, such as "
             '"SHOP_WEBHOOK_SECRET" (not the secret itself)'
         )
+    if secret_env is not None:
+        hide(os.environ.get(secret_env))  # kept out of messages, logs and a command's env
+    url = read.url("url")
+    if url is not None:
+        hide_url(url)
     settings = SinkSettings(
         kind=kind,
         directory=read.path("directory", base_dir),
         command=command,
         timeout=float(read.number("timeout", 60.0, above=True)),
-        url=read.url("url"),
+        url=url,
         secret_env=secret_env,
         chunk_size=read.number("chunk_size", 1000, integer=True, minimum=1),
         retries=read.number("retries", 4, integer=True, maximum=MAX_RETRIES),
@@ -151,5 +160,8 @@ def _command(read: TableReader, base_dir: Path | None) -> tuple[str, ...]:
     if not argv:
         raise read.fail("'command' is empty")
     if "/" in argv[0] and not os.path.isabs(argv[0]) and base_dir is not None:
-        argv[0] = str(base_dir / argv[0])  # "./add-codes.sh" is beside the rules file
+        # "./add-codes.sh" is beside the rules file, wherever voucherbot runs from (made
+        # absolute: "rules.toml"'s folder is "." and "./prog" must never become "prog",
+        # which would be looked up on PATH)
+        argv[0] = str(base_dir.absolute() / argv[0])
     return tuple(argv)

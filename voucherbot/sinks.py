@@ -42,7 +42,7 @@ from typing import IO, Protocol
 import requests
 
 from voucherbot import __version__
-from voucherbot.errors import ConfigError, VoucherbotError, redact
+from voucherbot.errors import ConfigError, VoucherbotError, hide, holds_secret, redact
 from voucherbot.shop import SinkSettings
 from voucherbot.tables import origin, url_problem
 
@@ -89,8 +89,10 @@ def make_sink(
     if settings.kind == "file" and settings.directory is not None:
         return FileSink(settings.directory)
     if settings.kind == "command" and settings.command:
-        # the shop's program gets the environment, but never the Connectif API key
-        private = {k: v for k, v in env.items() if k != "CONNECTIF_API_KEY"}
+        # the shop's program gets the environment, but never the Connectif API key nor
+        # another secret voucherbot knows (a webhook's signing secret, the [notify] URL)
+        private = {k: v for k, v in env.items()
+                   if k != "CONNECTIF_API_KEY" and not holds_secret(v)}
         return CommandSink(settings.command, settings.timeout, private)
     if settings.kind == "webhook" and settings.url and settings.secret_env:
         problem = url_problem(settings.url)
@@ -103,6 +105,7 @@ def make_sink(
                 f"{settings.secret_env} ([shop] secret_env), which is not set or empty; set it "
                 "to the secret the shop uses to check X-Voucherbot-Signature"
             )
+        hide(secret)
         return WebhookSink(settings, secret, session=session, sleep=sleep)
     if settings.kind == "none":
         return NoneSink()

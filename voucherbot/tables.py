@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from voucherbot.errors import ConfigError
+from voucherbot.errors import ConfigError, hide
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -135,6 +135,19 @@ def same_origin_key(url: str) -> tuple[str, str, int | None]:
     scheme = parts.scheme.lower()
     default = {"https": 443, "http": 80}.get(scheme)
     return (scheme, (parts.hostname or "").lower(), port if port is not None else default)
+
+
+def hide_url(url: str) -> None:
+    """Keep a secret-bearing URL's path, query and password out of every message and log
+    line (urllib3 logs request paths at -vv); its origin stays readable."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        hide(url)
+        return
+    hide(parts.path + (f"?{parts.query}" if parts.query else ""), password)
+    hide(parts.query)
 
 
 def origin(url: str) -> str:
