@@ -394,6 +394,11 @@ class _Parser:
         if settings.max_per_run > most:
             raise self.fail(ctx, f"'max_per_run' ({settings.max_per_run:,}) is above [limits] "
                                  f"max_codes ({most:,}); lower it, or raise max_codes")
+        pool = settings.shop.pool
+        if settings.enabled and settings.shop.source == "pool" and pool and not pool.is_dir():
+            where = "[shop]" if ctx == "[defaults]" else f"{ctx} shop"
+            raise self.fail(where, f"'pool' names {pool}, which is not a folder; create it and "
+                                   "put the shop's code files there")
         if settings.enabled and settings.shop.source == "generate":
             # the most one refill imports: up to refill_to, unless cover_days sizes it
             most_one = settings.max_per_run if settings.cover_days is not None else min(

@@ -89,9 +89,6 @@ def parse_shop(
     if source == "pool":
         if pool is None:
             raise read.fail("source = \"pool\" needs 'pool', the directory of code files")
-        if not pool.is_dir():
-            raise read.fail(f"'pool' names {pool}, which is not a folder; create it and put "
-                            "the shop's code files there")
         if read.table.get("sink", "none") != "none":
             raise read.fail(
                 "give either 'sink' (voucherbot generates the codes and registers them "
