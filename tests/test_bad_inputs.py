@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +28,8 @@ from werkzeug import Request, Response
 from tests.hostile import RULES, SET_ID, WORKFLOW_ID, Fake, coupon_set, json_response, page
 from tests.support import API_KEY
 from voucherbot.cli import cli
+from voucherbot.connectif import ConnectifClient
+from voucherbot.errors import NetworkError
 from voucherbot.ledger import Ledger
 
 ESC = "\x1b"
@@ -974,3 +978,31 @@ def test_an_unexpected_error_is_one_line_and_notified(
     assert result.stderr.count("\n") == 1
     (body,) = fake.bodies
     assert "run failed" in body and "a bug in the refill" in body
+
+
+def test_a_server_that_trickles_its_headers_is_given_up_at_the_deadline() -> None:
+    """Not only the body: a status line and headers sent a byte at a time (each byte well
+    within the read timeout) are cut off at request_deadline too."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"z" * 1000:
+                if stop.wait(0.05):
+                    return
+                conn.sendall(bytes([byte]))
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    client = ConnectifClient(API_KEY, url, timeout=(1.0, 1.0), deadline=0.5, retries=0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(NetworkError, match=r"did not finish its answer within 0\.5 s"):
+            client.list_coupon_sets()
+        assert time.monotonic() - started < 3
+    finally:
+        stop.set()
+        listener.close()

@@ -249,3 +249,24 @@ def test_sandbox_command_prints_url_and_key_then_serves(fake_port: int) -> None:
             assert busy.stderr.count("\n") == 1
         finally:
             proc.terminate()
+
+
+def test_a_long_refill_says_what_it_is_doing_before_its_import(
+    sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voucherbot.ledger import Ledger
+    from voucherbot.poll import PollSettings
+    from voucherbot.runner import refill_set
+
+    monkeypatch.setattr("voucherbot.refill.LONG_REFILL", 100)
+    fast = PollSettings(interval=0.05, max_interval=0.1)
+    target = multiple_set(sandbox)
+    said: list[str] = []
+    with ConnectifClient(API_KEY, sandbox.url) as client, Ledger.memory() as ledger:
+        small = refill_set(client, target.id, count=99, ledger=ledger, poll=fast,
+                           on_phase=said.append)
+        assert small.ok and said == []
+        big = refill_set(client, target.id, count=150, ledger=ledger, poll=fast,
+                         on_phase=said.append)
+    assert big.ok
+    assert said == [f"{target.name} ({target.id}): generating and recording 150 codes..."]

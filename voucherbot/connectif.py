@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -428,7 +429,36 @@ class ConnectifClient:
                  body: MultipartBody | None, same_origin: bool) -> requests.Response:
         """Send once and read the whole answer within the deadline and the size cap; the
         body is read with every secret already taken out, so no server text that echoes
-        the key can carry it further."""
+        the key can carry it further.
+
+        A request without a body (every GET) runs in a worker thread that is given up at the
+        deadline, so a server that trickles even its headers cannot hold a run. The upload
+        stays in this thread (its progress is written to the ledger, which is this thread's);
+        its answer's body is still cut off at the deadline."""
+        if body is not None:
+            return self._exchange(method, url, what, headers, body, same_origin)
+        done: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                done["response"] = self._exchange(method, url, what, headers, None,
+                                                  same_origin)
+            except BaseException as exc:  # handed to the caller's thread
+                done["error"] = exc
+
+        worker = threading.Thread(target=work, name="voucherbot-request", daemon=True)
+        worker.start()
+        worker.join(self.deadline)
+        if worker.is_alive():  # left behind: a daemon thread, its socket times out on its own
+            raise NetworkError(f"{what}: the server did not finish its answer within "
+                               f"{self.deadline:g} s ([connectif] request_deadline)", sent=True)
+        if "error" in done:
+            raise done["error"]
+        response: requests.Response = done["response"]
+        return response
+
+    def _exchange(self, method: str, url: str, what: str, headers: dict[str, str],
+                  body: MultipartBody | None, same_origin: bool) -> requests.Response:
         started = time.monotonic()
         try:
             if body is not None:
