@@ -9,6 +9,7 @@ point at one all the same and assert that it was not called.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import socket
@@ -100,6 +101,23 @@ def batches(folder: Path) -> list[dict[str, Any]]:
         db.close()
 
 
+def ledger_state(folder: Path) -> dict[str, Any]:
+    """Every table of the ledger (row counts) and its batches in full; {} without one."""
+    path = folder / "voucherbot.sqlite"
+    if not path.exists() or path.stat().st_size == 0:
+        return {}
+    db = sqlite3.connect(path)
+    try:
+        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        query = 'SELECT COUNT(*) FROM "{}"'  # names from sqlite_master, not from outside
+        counts = {n: db.execute(query.format(n)).fetchone()[0] for n in names}
+    except sqlite3.DatabaseError:  # not a ledger (a case made it so): its bytes
+        return {"bytes": path.read_bytes()}
+    finally:
+        db.close()
+    return {**counts, "batches": batches(folder)}
+
+
 def next_run_is_clean(fake: Fake, folder: Path, result: Result) -> None:
     """Nothing in the ledger keeps the next run from working."""
     fake.answers.clear()
@@ -162,6 +180,40 @@ def other_app_db(fake: Fake, folder: Path) -> None:
 
 def pool_missing(fake: Fake, folder: Path) -> None:
     return None
+
+
+def gzipped(request: Request) -> Response:
+    body = gzip.compress(json.dumps(page([coupon_set()])).encode())
+    return Response(body, content_type="application/json", headers={"Content-Encoding": "gzip"})
+
+
+def asked_once(fake: Fake, folder: Path, result: Result) -> None:
+    assert [path for _, path, _ in fake.requests] == ["/coupon-sets/"]
+
+
+def key_json_escaped(fake: Fake, folder: Path) -> None:
+    escaped = API_KEY.replace("-", "\\u002d")
+    raw = '{"detail": "bad request from key ' + escaped + '"}'
+    fake.answers["POST /imports/"] = lambda r: Response(
+        raw, status=400, content_type="application/json"
+    )
+
+
+def report_missing(fake: Fake, folder: Path) -> None:
+    def finish(imp: dict[str, Any], rows: int) -> None:
+        imp.update(
+            success=rows - 2, errors=2, errorReportFileUrl=f"{fake.url}/reports/SIGNEDTOKEN123.csv"
+        )
+
+    fake.finish = finish
+    hook(fake, folder)
+
+
+def no_report_path_in_message(fake: Fake, folder: Path, result: Result) -> None:
+    (body,) = fake.bodies  # the notification; the terminal may show the link
+    assert "SIGNEDTOKEN123" not in body and "could not be downloaded (404)" in body
+    (batch,) = batches(folder)
+    assert batch["error_report_url"].endswith("/reports/SIGNEDTOKEN123.csv")  # kept
 
 
 def key_in_detail(fake: Fake, folder: Path) -> None:
@@ -284,6 +336,27 @@ def next_page(url: str | Callable[[Fake], str]) -> Callable[[Fake, Path], None]:
     return setup
 
 
+def second_page_as(url: Callable[[Fake], str]) -> Callable[[Fake, Path], None]:
+    """Two pages; the first one's links.next is ``url`` (the same server, written
+    differently: upper case, an explicit port)."""
+
+    def setup(fake: Fake, folder: Path) -> None:
+        def respond(request: Request) -> Response:
+            if "page" in request.args:
+                return json_response(page([coupon_set(id="5f00000000000000000000a9")]))
+            return json_response(page([coupon_set()], url(fake)))
+
+        fake.answers["GET /coupon-sets/"] = respond
+
+    return setup
+
+
+def next_page_followed(fake: Fake, folder: Path, result: Result) -> None:
+    """The second page was asked for, with the key (the fake answers 401 without it)."""
+    assert [path for _, path, _ in fake.requests].count("/coupon-sets/") == 2
+    assert all(h.get("Authorization") for _, _, h in fake.requests)
+
+
 def forbidden_workflows(status: int) -> Callable[[Fake, Path], None]:
     return serve("GET /workflows/", answer(status, {"detail": "no such scope"}))
 
@@ -343,6 +416,22 @@ shop = { sink = "webhook", url = "https://shop.example/hook", secret_env = "SHOP
 """
 BIG = "1000000000000"
 CASES = [
+    Case(
+        "next-page-same-origin-written-differently",
+        ("report",),
+        0,
+        "Welcome 10%",
+        setup=second_page_as(lambda f: f.url.upper() + "/coupon-sets/?page=2"),
+        one_line=False,
+        check=next_page_followed,
+    ),
+    Case(
+        "next-page-scheme-relative-elsewhere",
+        ("report",),
+        1,
+        "links.next points to another server (http://evil.example)",
+        setup=next_page("//evil.example/coupon-sets/?page=2"),
+    ),
     # --- 1. bounded work ---------------------------------------------------------------------
     Case(
         "refill-count-huge",
@@ -551,10 +640,86 @@ CASES = [
         "finished-zero-of-n",
         ("run",),
         1,
-        "says finished but accounts for 0 of its 190 rows",
+        "says finished but accounts for 0 of the batch's 190 rows",
         one_line=False,
         posts=1,
         setup=bad_finish(success=0),
+    ),
+    Case(
+        "finished-zero-of-total-zero",
+        ("run",),
+        1,
+        "says finished but accounts for 0 of the batch's 190 rows",
+        one_line=False,
+        posts=1,
+        setup=bad_finish(success=0, total=0),
+    ),
+    Case(
+        "gzip-answer-is-read",
+        ("report",),
+        0,
+        "Welcome 10%",
+        setup=serve("GET /coupon-sets/", gzipped),
+        one_line=False,
+    ),
+    Case(
+        "trickle-is-not-asked-again",
+        ("report",),
+        1,
+        "did not finish its answer within 0.5 s",
+        connectif="request_deadline = 0.5\n",
+        setup=serve("GET /coupon-sets/", trickle),
+        check=asked_once,
+    ),
+    Case(
+        "key-in-a-header",
+        ("run",),
+        1,
+        "Connectif had a server error (500)",
+        one_line=False,
+        setup=serve(
+            "GET /coupon-sets/",
+            lambda r: Response("{", status=500, content_type=f"application/json; key={API_KEY}"),
+        ),
+        check=key_hidden_everywhere,
+    ),
+    Case(
+        "key-json-escaped",
+        ("run",),
+        1,
+        "bad request from key <hidden>:<hidden>",
+        one_line=False,
+        setup=key_json_escaped,
+        posts=1,
+        check=key_hidden_everywhere,
+    ),
+    Case(
+        "report-path-kept-out-when-download-fails",
+        ("run",),
+        1,
+        "the error report could not be downloaded (404)",
+        rules=NOTIFY,
+        setup=report_missing,
+        posts=1,
+        one_line=False,
+        check=no_report_path_in_message,
+        env=HOOK_URL,
+    ),
+    Case(
+        "shop-timeout-huge",
+        ("config", "check"),
+        2,
+        "[shop]: 'timeout' must be at most 86,400",
+        rules='\n[shop]\nsink = "command"\ncommand = "/bin/true"\ntimeout = 1e300\n',
+        offline=True,
+    ),
+    Case(
+        "base-url-with-a-space",
+        ("config", "check"),
+        2,
+        "'base_url' has a host name that is not one ('exa mple.com')",
+        connectif='base_url = "https://exa mple.com"\n',
+        offline=True,
     ),
     Case(
         "get-import-answers-other-id",
@@ -932,7 +1097,7 @@ def test_bad_input(
         case.setup(fake, tmp_path)
     env = {k: v.format(port=httpserver.port, bin=tmp_path / "bin") for k, v in case.env.items()}
     rules = case.rules if case.rules == "-" else _with_connectif(case.rules, case.connectif)
-    before = batches(tmp_path)
+    before = ledger_state(tmp_path)
     result = invoke(fake, tmp_path, case.args, rules, env, case.defaults, case.relative)
     shown = result.output + result.stderr
     assert result.exit_code == case.exit, (result.exit_code, shown)
@@ -944,8 +1109,12 @@ def test_bad_input(
     assert fake.posts == case.posts, fake.requests
     if case.offline:
         assert fake.requests == [], fake.requests
-    if case.posts == 0:
-        assert batches(tmp_path) == before
+    after = ledger_state(tmp_path)
+    if case.offline:  # refused before anything: the ledger as it was (or still none)
+        assert after == before
+    elif case.posts == 0:  # the server was read, nothing imported: no batch, no code
+        assert after.get("batches", []) == before.get("batches", [])
+        assert after.get("codes", 0) == before.get("codes", 0)
     if case.check is not None:
         case.check(fake, tmp_path, result)
 

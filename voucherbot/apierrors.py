@@ -50,24 +50,24 @@ def kind_of(url: str, method: str) -> str:
 
 def network_error(
     exc: requests.RequestException, what: str, timeout: float | tuple[float, float],
-    url: str = "",
+    url: str = "", source: str = "CONNECTIF_BASE_URL",
 ) -> NetworkError:
     """Translate a requests failure, noting whether the request can have reached the server."""
     if isinstance(exc, requests.exceptions.SSLError):
         return NetworkError(
             f"{what}: the TLS handshake with {origin(url)} failed; the server may not speak "
             "https on that port (plain http?), or its certificate is not trusted: check "
-            "CONNECTIF_BASE_URL",
+            f"{source}",
             sent=False,
         )
     if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema
                   | requests.exceptions.MissingSchema):
-        return NetworkError(f"{what}: {url!r} is not a valid URL; check CONNECTIF_BASE_URL",
+        return NetworkError(f"{what}: {url!r} is not a valid URL; check {source}",
                             sent=False)
     if isinstance(exc, requests.ConnectTimeout):
         return NetworkError(
             f"{what}: could not connect to the server in time; "
-            "check the network and CONNECTIF_BASE_URL",
+            f"check the network and {source}",
             sent=False,
         )
     if isinstance(exc, requests.Timeout):
@@ -87,7 +87,7 @@ def network_error(
         if refused:
             return NetworkError(
                 f"{what}: cannot connect to the server (connection refused or "
-                "unknown host); check CONNECTIF_BASE_URL and the network",
+                f"unknown host); check {source} and the network",
                 sent=False,
             )
         return NetworkError(f"{what}: the connection broke before the server answered", sent=True)

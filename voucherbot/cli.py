@@ -291,6 +291,7 @@ def _echo(text: str, *, err: bool = False, nl: bool = True, raw: bool = False) -
     from voucherbot.text import clean_lines
 
     stream = sys.stderr if err else sys.stdout
+    text = redact(text, os.environ.get("CONNECTIF_API_KEY"))  # a second line of defence
     if not raw or stream.isatty():
         text = clean_lines(text)
     click.echo(text, err=err, nl=nl)
@@ -578,6 +579,8 @@ def refill(
     started = time.monotonic()
     config = _config(rules_path, builtin_rules)
     poll = _poll(config, poll_interval, poll_timeout)
+    if count is not None:  # refused before the ledger is even opened
+        config.check_count(count, f"refill of {set_id}", confirmed=confirmed)
     with make_client(config) as client:
         if dry_run:
             result = refill_set(client, set_id, count=count, to=to, config=config, dry_run=True,
@@ -672,7 +675,7 @@ def resolve(
             on_progress=bar,
         )
     if result.abandoned:
-        click.echo(
+        _echo(
             f"{result.coupon_set.name} ({result.coupon_set.id}): batch {batch_id} "
             "abandoned; the next run plans the set afresh"
         )
@@ -898,10 +901,12 @@ def codes_generate(
     At most [limits] max_codes (10,000,000 by default); above confirm_above (1,000,000) only
     with --yes."""
     from voucherbot.codes import fill_warning, generate
-    from voucherbot.config import Config
+    from voucherbot.config import DEFAULT_RULES_FILE, Config
     from voucherbot.errors import ConfigError
 
-    limits = _config(rules_path, builtin_rules) if rules_path or rule_name else Config()
+    # the limits of the rules file, when there is one (generating needs no rules)
+    found = rules_path or rule_name or Path(DEFAULT_RULES_FILE).exists()
+    limits = _config(rules_path, builtin_rules) if found and not builtin_rules else Config()
     limits.check_count(count, "codes generate", confirmed=confirmed)
     spec = _shape(rules_path, builtin_rules, rule_name, **shape)
     fd = None

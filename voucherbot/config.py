@@ -197,7 +197,8 @@ class Config:
         if count > self.confirm_above and not confirmed:
             raise ConfigError(
                 f"{what}: {count:,} codes is more than {self.confirm_above:,} ([limits] "
-                "confirm_above); add --yes if that many are really wanted")
+                "confirm_above); add --yes if that many are really wanted (for a cron job, "
+                "raise confirm_above)")
 
     def rule_for(self, set_id: str, set_name: str) -> tuple[Rule | None, RuleSettings]:
         """The first rule that matches the set, or None and the defaults."""
@@ -219,7 +220,7 @@ def load_config(path: Path | str, *, required: bool = True) -> Config:
         if required:
             raise ConfigError(
                 f"{path}: no such rules file; copy the example rules.toml from the voucherbot "
-                "repository, or pass --rules FILE"
+                "repository, or pass --rules FILE (or --defaults for the built-in rules)"
             ) from None
         return Config()
     except OSError as exc:

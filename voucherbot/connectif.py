@@ -14,6 +14,7 @@ The API key never appears in a message, a log line or ``repr(client)``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -29,6 +30,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
+from requests.structures import CaseInsensitiveDict
 
 from voucherbot import __version__
 from voucherbot.apierrors import api_error, kind_of, network_error
@@ -79,6 +81,7 @@ class ConnectifClient:
         deadline: float = 300.0,
         max_response_bytes: int = 64 * 1024 * 1024,
         workflow_status_field: str = "status",
+        base_url_source: str = "CONNECTIF_BASE_URL",
         retries: int = 3,
         max_429_retries: int = 6,
         backoff: float = 1.0,
@@ -104,6 +107,8 @@ class ConnectifClient:
         self.deadline = deadline
         self.max_response_bytes = max_response_bytes
         self.workflow_status_field = workflow_status_field
+        #: where the base URL came from, for the messages that say to check it
+        self.base_url_source = base_url_source
         #: why items of a list were skipped (a set or import the server described badly)
         self.warnings: list[str] = []
         sleep = sleep or time.sleep
@@ -344,7 +349,7 @@ class ConnectifClient:
             raise BadResponseError(
                 f"GET {_path_of(url)}: links.next points to another server ({origin(full)}), "
                 f"not {origin(self.base_url)}; voucherbot sends the API key only to the base "
-                "URL's server, so it stops here. Check CONNECTIF_BASE_URL"
+                f"URL's server, so it stops here. Check {self.base_url_source}"
             )
         return full
 
@@ -355,20 +360,27 @@ class ConnectifClient:
         response = self._send("GET", url, kind)
         return self._json(response, f"GET {_path_of(url)}")
 
-    @staticmethod
-    def _json(response: requests.Response, what: str) -> Any:
+    def _json(self, response: requests.Response, what: str) -> Any:
         try:
             return response.json()
         except ValueError:
             ctype = response.headers.get("Content-Type", "no content type")
             raise BadResponseError(
                 f"the server answered {what} with a body that is not JSON ({ctype}); "
-                "check that CONNECTIF_BASE_URL points at the Connectif API",
+                f"check that {self.base_url_source} points at the Connectif API",
                 status=response.status_code,
             ) from None
 
     def _url(self, url: str) -> tuple[str, bool]:
-        full = urljoin(self.base_url + "/", url.lstrip("/")) if not url.startswith("http") else url
+        """The full URL of a path (under the base URL) or of a URL the server gave, and
+        whether it is the base URL's origin (the only one the key goes to)."""
+        parts = urlsplit(url)
+        if parts.scheme:
+            full = url
+        elif parts.netloc:  # "//host/path": the base URL's scheme, that host
+            full = f"{urlsplit(self.base_url).scheme}:{url}"
+        else:
+            full = urljoin(self.base_url + "/", url.lstrip("/"))
         return full, same_origin_key(full) == self._origin
 
     def _send(
@@ -390,7 +402,9 @@ class ConnectifClient:
             try:
                 response = self._request(method, full, what, headers, body, same_origin)
             except NetworkError as error:
-                if not once and attempts < self.retries:
+                # a server too slow for the deadline is not asked again (each try would
+                # take the whole deadline)
+                if not once and attempts < self.retries and not error.over_deadline:
                     attempts += 1
                     log.info("%s; retrying (%d/%d)", error, attempts, self.retries)
                     self._sleep(self.backoff_delay(attempts))
@@ -418,7 +432,7 @@ class ConnectifClient:
             if 300 <= status < 400:
                 where = clean(redact(response.headers.get("Location", "elsewhere"), self._key))
                 raise ApiError(
-                    f"{what}: the server redirected to {where}; check CONNECTIF_BASE_URL",
+                    f"{what}: the server redirected to {where}; check {self.base_url_source}",
                     status=status,
                 )
             if status >= 400:
@@ -450,8 +464,7 @@ class ConnectifClient:
         worker.start()
         worker.join(self.deadline)
         if worker.is_alive():  # left behind: a daemon thread, its socket times out on its own
-            raise NetworkError(f"{what}: the server did not finish its answer within "
-                               f"{self.deadline:g} s ([connectif] request_deadline)", sent=True)
+            raise self._too_slow(what)
         if "error" in done:
             raise done["error"]
         response: requests.Response = done["response"]
@@ -471,12 +484,14 @@ class ConnectifClient:
                     method, url, headers=headers, timeout=self.timeout,
                     allow_redirects=not same_origin, stream=True)
         except requests.RequestException as exc:
-            raise network_error(exc, what, self.timeout, url) from None
+            raise network_error(exc, what, self.timeout, url, self.base_url_source) from None
         try:
             content = self._read_body(response, what, started)
         finally:
             response.close()
-        response._content = redact_bytes(content, self._key)
+        response._content = _without_secrets(content, self._key)
+        response.headers = CaseInsensitiveDict(
+            {name: redact(value, self._key) for name, value in response.headers.items()})
         return response
 
     def _read_body(self, response: requests.Response, what: str, started: float) -> bytes:
@@ -490,7 +505,7 @@ class ConnectifClient:
         try:
             while True:
                 # read1: whatever has arrived (a trickle cannot hold one read for long)
-                chunk = response.raw.read1(64 * 1024)
+                chunk = response.raw.read1(64 * 1024, decode_content=True)
                 if not chunk:
                     break
                 size += len(chunk)
@@ -498,14 +513,18 @@ class ConnectifClient:
                     raise BadResponseError(f"{what}: {_too_big(size, cap)}",
                                            status=response.status_code)
                 if time.monotonic() - started > self.deadline:
-                    raise NetworkError(
-                        f"{what}: the server did not finish its answer within "
-                        f"{self.deadline:g} s ([connectif] request_deadline)", sent=True)
+                    raise self._too_slow(what)
                 chunks.append(chunk)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise NetworkError(f"{what}: the connection broke while the answer was read "
                                f"({type(exc).__name__})", sent=True) from None
         return b"".join(chunks)
+
+    def _too_slow(self, what: str) -> NetworkError:
+        error = NetworkError(f"{what}: the server did not finish its answer within "
+                             f"{self.deadline:g} s ([connectif] request_deadline)", sent=True)
+        error.over_deadline = True
+        return error
 
     def backoff_delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (doubling, jittered, capped)."""
@@ -537,6 +556,30 @@ def _parsed(parse: Callable[[Any], T], doc: Any, what: str) -> T:
         return parse(doc)
     except BadResponseError as exc:
         raise type(exc)(f"{what}: {exc}", status=exc.status) from None
+
+
+def _without_secrets(content: bytes, key: str) -> bytes:
+    """The body with every secret taken out; in JSON with escapes (a key written with
+    ``\\u002d`` for ``-`` shows itself only once decoded) the strings are cleared one by one."""
+    content = redact_bytes(content, key)
+    if b"\\u" not in content:
+        return content
+    try:
+        doc = json.loads(content)
+    except ValueError:
+        return content
+    return json.dumps(_redacted(doc, key), ensure_ascii=False).encode()
+
+
+def _redacted(doc: Any, key: str) -> Any:
+    """``doc`` with :func:`~voucherbot.errors.redact` applied to every string in it."""
+    if isinstance(doc, str):
+        return redact(doc, key)
+    if isinstance(doc, list):
+        return [_redacted(item, key) for item in doc]
+    if isinstance(doc, dict):
+        return {redact(str(k), key): _redacted(v, key) for k, v in doc.items()}
+    return doc
 
 
 def _too_big(size: int, cap: int) -> str:

@@ -137,6 +137,8 @@ class NetworkError(ApiError):
         #: False only when it is certain the request never reached the server
         #: (connection refused or DNS failure before anything was sent).
         self.sent = sent
+        #: the answer did not come within the request deadline (not worth asking again)
+        self.over_deadline = False
 
 
 #: Secrets known to this process (the API key, webhook secrets and URLs): never shown.

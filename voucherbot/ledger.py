@@ -50,11 +50,11 @@ import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from voucherbot.codes import CodeSpec, generate
+from voucherbot.codes import CodeSpec, format_duration, generate
 from voucherbot.errors import ConfigError, LockedError, VoucherbotError
 from voucherbot.forecast import Snapshot
 from voucherbot.ledger_schema import (
@@ -260,7 +260,7 @@ class Ledger:
                 info = json.loads(holder)
                 who = (
                     f"pid {info['pid']} on {info['host']} ('{info['command']}', "
-                    f"started {info['started']})"
+                    f"started {info['started']}{_running_for(info['started'])})"
                 )
             except (ValueError, KeyError, TypeError):
                 who = "another process"
@@ -652,6 +652,14 @@ def secret_path_of(path: Path) -> Path:
 
 def lock_path_of(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
+
+
+def _running_for(started: str) -> str:
+    """", running for 3 hours" (a run that has held the lock that long may hang)."""
+    since = stored_time(started)
+    if since is None or since.tzinfo is None:
+        return ""
+    return f", running for {format_duration((datetime.now(UTC) - since).total_seconds())}"
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -230,11 +230,12 @@ class Refiller:
             "error_report_url": imp.error_report_file_url,
             "import_finished_at": stamp(ended),
         }
-        if imp.status == "finished" and imp.total and imp.processed < imp.total:
-            # "finished" with rows neither imported nor rejected is not a success
+        if imp.status == "finished" and imp.processed < batch.count:
+            # "finished" with rows neither imported nor rejected is not a success, whatever
+            # the import says its total is
             fields["status"] = "failed"
             fields["error"] = (f"import {imp.id} says finished but accounts for "
-                               f"{imp.processed:,} of its {imp.total:,} rows")
+                               f"{imp.processed:,} of the batch's {batch.count:,} rows")
         elif imp.status == "finished":
             fields["status"] = "finished"
             if imp.errors and imp.error_report_file_url:
@@ -249,8 +250,9 @@ class Refiller:
         known, and it is said) when the report cannot be read as a CSV of codes."""
         try:
             data = self.client.download(url)
-        except VoucherbotError as exc:
-            self._report_unknown(batch, f"could not be downloaded: {exc}")
+        except VoucherbotError as exc:  # the message would name the report's (secret) path
+            answer = f" ({exc.status})" if isinstance(exc, ApiError) and exc.status else ""
+            self._report_unknown(batch, f"could not be downloaded{answer}")
             return None
         if data.startswith(b"PK\x03\x04"):
             self._report_unknown(batch, "is a ZIP file, not a CSV")

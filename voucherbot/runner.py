@@ -41,7 +41,7 @@ def make_client(config: Config, env: Mapping[str, str] | None = None) -> Connect
     elif config.base_url:
         base_url, source = config.base_url, f"[connectif] base_url in {config.path}"
     else:
-        base_url, source = DEFAULT_BASE_URL, "the default base URL"
+        base_url, source = DEFAULT_BASE_URL, "CONNECTIF_BASE_URL"
     problem = base_url_problem(base_url)
     if problem:
         raise ConfigError(f"{source} {problem}")
@@ -54,6 +54,7 @@ def make_client(config: Config, env: Mapping[str, str] | None = None) -> Connect
         max_response_bytes=int(config.max_response_mb * 1024 * 1024),
         max_pages=config.max_pages,
         workflow_status_field=config.workflow_status_field,
+        base_url_source=source,
         backoff=config.retry_backoff,
     )
 

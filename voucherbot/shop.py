@@ -127,7 +127,7 @@ def parse_sink(read: TableReader, base_dir: Path | None) -> SinkSettings:
         kind=kind,
         directory=read.path("directory", base_dir),
         command=command,
-        timeout=float(read.number("timeout", 60.0, above=True)),
+        timeout=float(read.number("timeout", 60.0, above=True, maximum=86400)),
         url=url,
         secret_env=secret_env,
         chunk_size=read.number("chunk_size", 1000, integer=True, minimum=1),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ class TableReader:
         integer: bool = False,
         minimum: float = 0,
         above: bool = False,
-        maximum: float = math.inf,
+        maximum: float = 2**53,
     ) -> Any:
         value = self.table.get(key, default)
         ok = isinstance(value, int) if integer else isinstance(value, int | float)
@@ -71,7 +72,8 @@ class TableReader:
                 f"'{key}' must be {'above' if above else 'at least'} {minimum:g}, not {value}"
             )
         if value > maximum:
-            raise self.fail(f"'{key}' must be at most {maximum:g}, not {value}")
+            most = f"{int(maximum):,}" if maximum == int(maximum) else f"{maximum:g}"
+            raise self.fail(f"'{key}' must be at most {most}, not {value:,}")
         return value
 
     def path(self, key: str, base_dir: Path | None) -> Path | None:
@@ -116,6 +118,8 @@ def base_url_problem(url: str) -> str | None:
         return f"is not a valid URL: {url!r}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"must be an https:// URL such as https://api.connectif.cloud, not {url!r}"
+    if not re.fullmatch(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+", parts.hostname):
+        return f"has a host name that is not one ({parts.hostname!r}): {url!r}"
     if parts.query or parts.fragment or parts.username or parts.password:
         return f"must not have a query, a fragment or credentials: {origin(url)}"
     problem = url_problem(url)
