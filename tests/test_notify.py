@@ -84,7 +84,7 @@ def test_parse_url_from_environment() -> None:
         ),
         ({"url": 5}, {}, "'url' must be a non-empty string, not a whole number (5)"),
         ({"timeout": 0}, {}, "'timeout' must be above 0, not 0"),
-        ({"timeout": 1000}, {}, "'timeout' must be at most 300, not 1000"),
+        ({"timeout": 1000}, {}, "'timeout' must be at most 300, not 1,000"),
         (
             {"url_env": "NOPE"},
             {},
