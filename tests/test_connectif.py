@@ -568,7 +568,7 @@ def test_bad_keys_are_refused_before_any_request(key: str) -> None:
 
 @pytest.mark.parametrize("url", ["ftp://x", "api.connectif.cloud", ""])
 def test_bad_base_urls_are_refused(url: str) -> None:
-    with pytest.raises(ConfigError, match="the Connectif base URL must be an https:// URL"):
+    with pytest.raises(ConfigError, match="CONNECTIF_BASE_URL must be an https:// URL"):
         ConnectifClient(API_KEY, url)
 
 

@@ -97,8 +97,8 @@ class ConnectifClient:
                 "with Connectif's 'Copy Key Id and Key Secret' button"
             )
         problem = base_url_problem(base_url)
-        if problem:
-            raise ConfigError(f"the Connectif base URL {problem}")
+        if problem:  # named by where it came from: the environment, or rules.toml
+            raise ConfigError(f"{base_url_source} {problem}")
         hide(api_key)
         self.base_url = base_url.rstrip("/")
         self._origin = same_origin_key(base_url)

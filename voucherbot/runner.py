@@ -29,7 +29,6 @@ from voucherbot.planner import Action, Decision, ImportActivity, Plan, Skip, pla
 from voucherbot.poll import PollSettings, ProgressCallback
 from voucherbot.refill import Refiller
 from voucherbot.results import RefillResult, RunResult, result_of
-from voucherbot.tables import base_url_problem
 
 
 def make_client(config: Config, env: Mapping[str, str] | None = None) -> ConnectifClient:
@@ -42,9 +41,6 @@ def make_client(config: Config, env: Mapping[str, str] | None = None) -> Connect
         base_url, source = config.base_url, f"[connectif] base_url in {config.path}"
     else:
         base_url, source = DEFAULT_BASE_URL, "CONNECTIF_BASE_URL"
-    problem = base_url_problem(base_url)
-    if problem:
-        raise ConfigError(f"{source} {problem}")
     return ConnectifClient(
         env.get("CONNECTIF_API_KEY", ""),
         base_url,
@@ -149,7 +145,7 @@ def make_plan(client: ConnectifClient, config: Config, ledger: Ledger | None = N
                      shortfalls=shortfalls, held=held)
         if not eager.refills:
             return _warned(eager, client, doubles), AccountState(sets, (), (), read_at, history)
-    workflows = read_workflows(client, config, sets)
+    workflows = read_workflows(client, config)
     imports = tuple(client.iter_imports(max_pages=config.import_pages)) \
         if config.import_pages else ()
     state = AccountState(sets, workflows or (), imports, read_at, history)
@@ -164,8 +160,7 @@ def _warned(the_plan: Plan, client: ConnectifClient, doubles: Sequence[str]) -> 
     return replace(the_plan, warnings=(*bad, *the_plan.warnings)) if bad else the_plan
 
 
-def read_workflows(client: ConnectifClient, config: Config,
-                   sets: Sequence[CouponSet]) -> tuple[Workflow, ...] | None:
+def read_workflows(client: ConnectifClient, config: Config) -> tuple[Workflow, ...] | None:
     """The workflows the plan needs: those of [connectif] active_workflows (taken as
     active, without asking Connectif), else ``GET /workflows/`` when some rule requires an
     active workflow, else None (not read: no rule looks at them).
