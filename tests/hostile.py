@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pytest_httpserver import HTTPServer
@@ -27,7 +28,7 @@ lookup_delay = 0.1
 [polling]
 interval = 0.05
 max_interval = 0.2
-timeout = 5
+timeout = 2
 
 [defaults]
 min_available = 100
@@ -118,6 +119,7 @@ class Fake:
 
     def create(self, request: Request) -> dict[str, Any]:
         rows = request.files["file"].read().decode().strip().split("\n")[1:]
+        now = datetime.now(UTC).isoformat()
         imp: dict[str, Any] = {
             "id": self.next_id(len(self.imports) + 1),
             "type": "coupons",
@@ -126,8 +128,8 @@ class Fake:
             "total": len(rows),
             "success": len(rows),
             "errors": 0,
-            "createdAt": "2026-12-01T10:00:00Z",
-            "finishedAt": "2026-12-01T10:00:01Z",
+            "createdAt": now,  # by the clock the server's Date header follows
+            "finishedAt": now,
             "options": {"couponSetId": request.form["couponSetId"]},
         }
         if self.finish is not None:

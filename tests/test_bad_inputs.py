@@ -156,7 +156,13 @@ def invoke(
     }
     unset = {k: None for k, v in full.items() if not v}  # "" unsets a variable
     full = {k: v for k, v in full.items() if v}
-    return CliRunner().invoke(cli, [*args, *extra], env={**full, **unset}, catch_exceptions=False)
+    return CliRunner().invoke(
+        cli,
+        [*args, *extra],
+        env={**full, **unset},
+        catch_exceptions=False,
+        prog_name="voucherbot",
+    )
 
 
 def cwd_ledger(folder: Path, text: bytes | None = None) -> Callable[[Fake, Path], None]:
@@ -169,6 +175,34 @@ def cwd_ledger(folder: Path, text: bytes | None = None) -> Callable[[Fake, Path]
 
 def real_ledger(fake: Fake, folder: Path) -> None:
     Ledger.open(folder / "voucherbot.sqlite").close()
+
+
+def pending_is_a_file(fake: Fake, folder: Path) -> None:
+    real_ledger(fake, folder)
+    (folder / "voucherbot.sqlite.pending").rmdir() if (
+        folder / "voucherbot.sqlite.pending"
+    ).is_dir() else None
+    (folder / "voucherbot.sqlite.pending").write_text("not a folder")
+
+
+def lock_is_a_folder(fake: Fake, folder: Path) -> None:
+    real_ledger(fake, folder)
+    lock = folder / "voucherbot.sqlite.lock"
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+
+
+def other_set_in_answer(fake: Fake, folder: Path) -> None:
+    def respond(request: Request) -> Response:
+        imp = fake.create(request)
+        return json_response({**imp, "options": {"couponSetId": "5f00000000000000000000ff"}}, 201)
+
+    fake.answers["POST /imports/"] = respond
+
+
+def adopted_once(fake: Fake, folder: Path, result: Result) -> None:
+    (batch,) = batches(folder)
+    assert batch["status"] == "finished" and batch["import_id"] == fake.imports[0]["id"]
 
 
 def other_app_db(fake: Fake, folder: Path) -> None:
@@ -416,6 +450,154 @@ shop = { sink = "webhook", url = "https://shop.example/hook", secret_env = "SHOP
 """
 BIG = "1000000000000"
 CASES = [
+    Case(
+        "ledger-pending-is-a-file",
+        ("run",),
+        2,
+        "cannot make the ledger's private folder",
+        setup=pending_is_a_file,
+    ),
+    Case(
+        "ledger-lock-is-a-folder",
+        ("run",),
+        2,
+        "cannot open the ledger's lock file",
+        setup=lock_is_a_folder,
+        offline=True,
+    ),
+    Case(
+        "next-link-not-a-url",
+        ("report",),
+        1,
+        "links.next is not a URL ('http://[bad/x')",
+        setup=next_page("http://[bad/x"),
+    ),
+    Case(
+        "deeply-nested-json",
+        ("report",),
+        1,
+        "with JSON nested too deeply to read",
+        setup=serve(
+            "GET /coupon-sets/", lambda r: Response("[" * 100_000, content_type="application/json")
+        ),
+    ),
+    Case(
+        "rate-limit-header-inf",
+        ("report",),
+        0,
+        "Welcome 10%",
+        one_line=False,
+        setup=serve(
+            "GET /coupon-sets/",
+            lambda r: Response(
+                json.dumps(page([coupon_set()])),
+                content_type="application/json",
+                headers={"X-RateLimit-Remaining": "inf", "X-RateLimit-Reset": "inf"},
+            ),
+        ),
+    ),
+    Case(
+        "retry-after-a-day",
+        ("report",),
+        1,
+        "asks to wait 86,400 s, more than 300 s",
+        setup=serve("GET /coupon-sets/", answer(429, {}, **{"Retry-After": "86400"})),
+    ),
+    Case(
+        "history-limit-huge",
+        ("history", "--limit", "1" + "0" * 30),
+        2,
+        "is not in the range 1<=x<=100000",
+        offline=True,
+    ),
+    Case(
+        "resolve-batch-huge",
+        ("resolve", "1" + "0" * 30, "--abandon"),
+        2,
+        "is not in the range",
+        offline=True,
+    ),
+    Case(
+        "imports-id-not-an-id",
+        ("imports", "../x?y"),
+        2,
+        "'../x?y' is not a Connectif import id",
+        offline=True,
+    ),
+    Case(
+        "imports-unknown-id",
+        ("imports", "7c00000000000000000000ff"),
+        2,
+        "Connectif has no import '7c00000000000000000000ff'",
+    ),
+    Case("timeout-nan", ("run", "--timeout", "nan"), 2, "'nan' is not a number", offline=True),
+    Case(
+        "usage-error-one-line",
+        ("refill", SET_ID, "--count", "1.5"),
+        2,
+        "'1.5' is not a valid integer. (see 'voucherbot refill --help')",
+        offline=True,
+    ),
+    Case(
+        "status-in-both-lists",
+        ("config", "check"),
+        2,
+        "'paused' is in both 'active_workflow_statuses' and 'inactive_workflow_statuses'",
+        connectif='active_workflow_statuses = ["paused"]\n'
+        'inactive_workflow_statuses = ["paused"]\n',
+        offline=True,
+    ),
+    Case(
+        "match-id-not-an-id",
+        ("config", "check"),
+        2,
+        "match id 'a/b' is not a Connectif id",
+        rules='\n[[rule]]\nmatch = { id = "a/b" }\n',
+        offline=True,
+    ),
+    Case(
+        "rules-is-dev-zero",
+        ("report", "--rules", "/dev/zero"),
+        2,
+        "/dev/zero: not a regular file",
+        rules="-",
+        offline=True,
+    ),
+    Case(
+        "webhook-secret-missing",
+        ("config", "check"),
+        2,
+        "NOPE_SECRET ([shop] secret_env), which is not set or empty",
+        rules='\n[shop]\nsink = "webhook"\nurl = "https://shop.example/h"\n'
+        'secret_env = "NOPE_SECRET"\n',
+        offline=True,
+    ),
+    Case(
+        "max-response-tiny",
+        ("config", "check"),
+        2,
+        "'max_response_mb' must be at least 1",
+        connectif="max_response_mb = 0.000001\n",
+        offline=True,
+    ),
+    Case(
+        "port-zero",
+        ("report",),
+        2,
+        "has port 0",
+        env={"CONNECTIF_BASE_URL": "http://127.0.0.1:0"},
+        offline=True,
+    ),
+    Case(
+        "post-answer-for-another-set",
+        ("run",),
+        0,
+        "1 of 1 refill succeeded",
+        posts=1,
+        one_line=False,
+        setup=other_set_in_answer,
+        check=adopted_once,
+    ),
     Case(
         "next-page-same-origin-written-differently",
         ("report",),

@@ -56,7 +56,8 @@ def test_imports_lists_and_follows(cli: Cli) -> None:
     followed = cli.run("imports", imports[0].id)
     assert followed.returncode == 0 and "finished" in followed.stdout
     missing = cli.run("imports", "000000000000000000000000")
-    assert missing.returncode == 1 and "not found (404)" in missing.stderr
+    # an unknown id is a bad argument, like an unknown set for refill
+    assert missing.returncode == 2 and "Connectif has no import" in missing.stderr
 
 
 def test_a_second_run_exits_75_while_the_first_holds_the_lock(cli: Cli) -> None:

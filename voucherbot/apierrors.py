@@ -99,7 +99,7 @@ def error_body(response: requests.Response) -> dict[str, Any]:
         return {}
     try:
         doc = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return doc if isinstance(doc, dict) else {}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -48,11 +49,21 @@ def _fail(message: str, code: int) -> NoReturn:
 class VoucherbotGroup(click.Group):
     """Translates voucherbot errors once, for every command."""
 
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # a bad option before the command: one line too
+            _fail(f"{exc.format_message()} (see 'voucherbot --help')", exc.exit_code)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except VoucherbotError as exc:
             _fail(str(exc), exc.exit_code)
+        except click.UsageError as exc:  # one line too, with where to read more
+            where = exc.ctx.command_path if exc.ctx is not None else "voucherbot"
+            _fail(f"{exc.format_message()} (see '{where} --help')", exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:
@@ -198,17 +209,31 @@ def _stats_line(client: Any, started: float) -> str:
     return describe_stats(request_stats(client, time.monotonic() - started))
 
 
+class FiniteRange(click.FloatRange):
+    """A FloatRange that also refuses nan (which passes every comparison)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number
+
+
+#: a number of seconds: above 0, at most a week
+SECONDS = FiniteRange(min=0, min_open=True, max=7 * 86400)
+
+
 def poll_options(fn: Any) -> Any:
     fn = click.option(
         "--timeout",
         "poll_timeout",
-        type=click.FloatRange(min=0, min_open=True),
+        type=SECONDS,
         help="Give up waiting for imports after this many seconds "
         "[default: rules.toml [polling] timeout, else 1800].",
     )(fn)
     return click.option(
         "--poll-interval",
-        type=click.FloatRange(min=0, min_open=True),
+        type=SECONDS,
         help="Seconds before the first status check; it grows by half each "
         "time [default: rules.toml [polling], else 2].",
     )(fn)
@@ -350,8 +375,14 @@ def run(
         try:
             with _ledger(config, ledger_file) as ledger, _progress(quiet, "importing") as bar:
                 result = run_job(
-                    client, config, ledger, poll=poll, on_progress=bar, on_total=bar.expect,
-                    on_phase=bar.phase, confirmed=confirmed,
+                    client,
+                    config,
+                    ledger,
+                    poll=poll,
+                    on_progress=bar,
+                    on_total=bar.expect,
+                    on_phase=bar.phase,
+                    confirmed=confirmed,
                 )
         except LockedError:
             raise  # another run is at work: nothing has failed
@@ -359,8 +390,12 @@ def run(
             notify(config, run_notice(None, client.base_url, started, error=str(exc)))
             raise
         except Exception as exc:  # nor one that met a bug
-            notify(config, run_notice(None, client.base_url, started,
-                                      error=f"unexpected {type(exc).__name__}: {exc}"))
+            notify(
+                config,
+                run_notice(
+                    None, client.base_url, started, error=f"unexpected {type(exc).__name__}: {exc}"
+                ),
+            )
             raise
         notify(config, run_notice(result, client.base_url, started))
         cost = _stats_line(client, clock)
@@ -455,8 +490,9 @@ def report(
         _check_writable(output)  # before any API call, not after them all
     with _ledger(config, ledger_file, readonly=True) as ledger, make_client(config) as client:
         the_plan, state = make_plan(client, config, ledger)
-        the_plan = replace(the_plan, warnings=(*the_plan.warnings,
-                                               *unmatched_rules(config, state.coupon_sets)))
+        the_plan = replace(
+            the_plan, warnings=(*the_plan.warnings, *unmatched_rules(config, state.coupon_sets))
+        )
         source = client.base_url
         pools = pools_left(
             the_plan.decisions, ledger.issued if ledger is not None else lambda codes: set()
@@ -481,8 +517,9 @@ def report(
         try:
             output.write_text(text, encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"cannot write the report to {output}: "
-                              f"{exc.strerror or exc}") from None
+            raise ConfigError(
+                f"cannot write the report to {output}: {exc.strerror or exc}"
+            ) from None
         _echo(f"Wrote the {fmt} report to {output}", err=True)
     _exit_if_held(the_plan)
 
@@ -508,8 +545,19 @@ def config() -> None:
 @config.command("check")
 @rules_option
 def config_check(rules_path: Path | None, builtin_rules: bool) -> None:
-    """Validate rules.toml without calling the API (exit 2 on the first problem)."""
+    """Validate rules.toml without calling the API (exit 2 on the first problem).
+
+    It refuses what `run` would refuse before its first API call: the shop sinks' settings
+    (a webhook's secret must be in the environment) and the ledger's place included."""
+    from voucherbot.ledger import check_place
+    from voucherbot.runner import ledger_path
+    from voucherbot.sinks import make_sink
+
     cfg = _config(rules_path, builtin_rules)
+    for shop in cfg.shops:
+        if shop.source == "generate":
+            make_sink(shop.sink)
+    check_place(ledger_path(cfg))
     click.echo(
         f"{cfg.path or 'the built-in rules'}: OK: {len(cfg.rules)} rule(s); defaults: "
         f"{_describe_settings(cfg.defaults)}"
@@ -583,8 +631,9 @@ def refill(
         config.check_count(count, f"refill of {set_id}", confirmed=confirmed)
     with make_client(config) as client:
         if dry_run:
-            result = refill_set(client, set_id, count=count, to=to, config=config, dry_run=True,
-                                confirmed=confirmed)
+            result = refill_set(
+                client, set_id, count=count, to=to, config=config, dry_run=True, confirmed=confirmed
+            )
         else:
             with (
                 _ledger(config, ledger_file) as ledger,
@@ -616,7 +665,7 @@ def refill(
 
 
 @cli.command()
-@click.argument("batch_id", type=int)
+@click.argument("batch_id", type=click.IntRange(1, 2**63 - 1))
 @click.option(
     "--adopt",
     "import_id",
@@ -691,7 +740,7 @@ def resolve(
 @click.option("--set", "set_id", metavar="ID", help="Only the batches of this coupon set.")
 @click.option(
     "--limit",
-    type=click.IntRange(1),
+    type=click.IntRange(1, 100_000),
     default=20,
     show_default=True,
     help="How many runs and batches to show.",
@@ -744,7 +793,7 @@ def history(
 @poll_options
 @click.option(
     "--limit",
-    type=click.IntRange(1),
+    type=click.IntRange(1, 100_000),
     default=20,
     show_default=True,
     help="How many recent imports to list.",
@@ -763,19 +812,28 @@ def imports(
 
     Following exits 0 when the import finished with no error rows, 1 otherwise.
     """
+    from voucherbot.errors import ConfigError, NotFoundError
+    from voucherbot.models import valid_id
     from voucherbot.poll import poll_imports
     from voucherbot.report_history import render_imports
     from voucherbot.runner import make_client
 
     config = _config(rules_path, builtin_rules)
+    if import_id is not None and not valid_id(import_id):
+        raise ConfigError(f"{import_id[:80]!r} is not a Connectif import id")
     with make_client(config) as client:
         if import_id is None:
             recent = list(itertools.islice(client.iter_imports(), limit))
             _echo(render_imports(recent), nl=False)
             return
         poll = _poll(config, poll_interval, poll_timeout)
-        with _progress(quiet, f"import {import_id}") as bar:
-            final = poll_imports(client, [import_id], settings=poll, on_progress=bar)[import_id]
+        try:
+            with _progress(quiet, f"import {import_id}") as bar:
+                final = poll_imports(client, [import_id], settings=poll, on_progress=bar)[import_id]
+        except NotFoundError:
+            raise ConfigError(
+                f"Connectif has no import {import_id!r}; 'voucherbot imports' lists the recent ones"
+            ) from None
     _echo(render_imports([final]), nl=False)
     if not final.succeeded_cleanly:
         sys.exit(EXIT_FAILED)
@@ -914,8 +972,9 @@ def codes_generate(
         try:
             fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            raise ConfigError(f"{output} already exists; codes are never written over a "
-                              "file") from None
+            raise ConfigError(
+                f"{output} already exists; codes are never written over a file"
+            ) from None
         except OSError as exc:
             raise ConfigError(f"cannot create {output}: {exc.strerror or exc}") from None
     try:
@@ -971,14 +1030,14 @@ def codes_check(
 @shape_options
 @click.option(
     "--live",
-    type=click.IntRange(0),
+    type=click.IntRange(0, 2**53),
     default=10_000,
     show_default=True,
     help="Codes live (issued, not yet used) at once.",
 )
 @click.option(
     "--rate",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteRange(min=0, min_open=True, max=1e15),
     default=100.0,
     show_default=True,
     help="Guesses per second an attacker manages.",
@@ -1065,7 +1124,7 @@ def codes_info(
 )
 @click.option(
     "--counter-lag",
-    type=click.FloatRange(0, 3600),
+    type=FiniteRange(0, 3600),
     default=10.0,
     show_default=True,
     help="Seconds a set's counters trail the rows an import added, as Connectif's "

@@ -16,6 +16,7 @@ import fnmatch
 import hashlib
 import math
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -34,6 +35,7 @@ from voucherbot.shop import ShopSettings, parse_shop
 from voucherbot.tables import base_url_problem
 
 DEFAULT_RULES_FILE = "rules.toml"
+MAX_RULES_BYTES = 1024 * 1024
 DEFAULT_ACTIVE_STATUSES = ("active",)
 #: Statuses known to mean "not running" (the sandbox's and Connectif's UI words). A status in
 #: neither list is reported as unknown and treated as not active.
@@ -179,6 +181,11 @@ class Config:
     digest: str = ""  #: sha256 of the file's bytes ("" for built-in defaults)
 
     @property
+    def shops(self) -> tuple[ShopSettings, ...]:
+        """The shop settings of the defaults and of every rule."""
+        return (self.defaults.shop, *(r.settings.shop for r in self.rules))
+
+    @property
     def needs_workflows(self) -> bool:
         """Whether GET /workflows/ must be read: some enabled rule (or the defaults) requires
         an active workflow and no [connectif] active_workflows list says which are active."""
@@ -215,6 +222,11 @@ def load_config(path: Path | str, *, required: bool = True) -> Config:
     """Read and validate a rules file. A missing file is an error unless ``required`` is False."""
     path = Path(path)
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path}: not a regular file; --rules names the rules file")
+        if info.st_size > MAX_RULES_BYTES:
+            raise ConfigError(f"{path}: {info.st_size:,} bytes is too large for a rules file")
         data = path.read_bytes()
     except FileNotFoundError:
         if required:
@@ -319,8 +331,7 @@ class _Parser:
                 raise self.fail(ctx, "'request_deadline' must be above 0")
         if "max_response_mb" in connectif:
             values["max_response_mb"] = float(self.number(
-                connectif, "max_response_mb", ctx, integer=False, minimum=0, above=True,
-                maximum=4096))
+                connectif, "max_response_mb", ctx, integer=False, minimum=1, maximum=4096))
         if "workflow_status_field" in connectif:
             values["workflow_status_field"] = self.string(connectif, "workflow_status_field",
                                                           ctx)
@@ -354,6 +365,10 @@ class _Parser:
         active = values.get("active_workflow_statuses", base.active_workflow_statuses)
         if not active:
             raise self.fail(ctx, "'active_workflow_statuses' must list at least one status")
+        both = active & values.get("inactive_workflow_statuses", frozenset())
+        if both:
+            raise self.fail(ctx, f"{', '.join(repr(s) for s in sorted(both))} is in both "
+                                 "'active_workflow_statuses' and 'inactive_workflow_statuses'")
         values["inactive_workflow_statuses"] = (
             values.get("inactive_workflow_statuses", base.inactive_workflow_statuses) - active)
         values["imports"] = self.import_policy(connectif)
@@ -372,6 +387,7 @@ class _Parser:
             where = Path(self.string(ledger, "path", "[ledger]")).expanduser()
             values["ledger_path"] = where if where.is_absolute() or path is None else (
                 path.parent / where)
+
         values["forecast"] = self.forecast(self.table(doc, "forecast", ""))
         defaults_table = self.table(doc, "defaults", "")
         base_dir = path.parent if path is not None else None
@@ -534,6 +550,8 @@ class _Parser:
         value = raw[key]
         if not isinstance(value, str) or not value.strip():
             raise self.fail(ctx, f"match '{key}' must be a non-empty string")
+        if key == "id" and not valid_id(value):
+            raise self.fail(ctx, f"match id {value!r} is not a Connectif id")
         if key == "name" and _unclosed_bracket(value):
             raise self.fail(ctx, f"match name {value!r} has a '[' without its ']'; write "
                                  "[[] for a literal '['")

@@ -291,7 +291,12 @@ class ConnectifClient:
 
         The API key is only sent to the API's own origin, never to a storage host.
         """
-        full = urljoin(self.base_url + "/", url)
+        try:
+            full = urljoin(self.base_url + "/", url)
+            urlsplit(full).port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise BadResponseError(f"the server gave a link that is not a URL "
+                                   f"({clean(url[:80])!r})") from None
         return self._send("GET", full, kind).content
 
     # --- plumbing ----------------------------------------------------------------------------
@@ -344,7 +349,11 @@ class ConnectifClient:
         nxt = links.get("next") if isinstance(links, Mapping) else None
         if not isinstance(nxt, str) or not nxt:
             return None
-        full = self._url(nxt)[0]
+        try:
+            full = self._url(nxt)[0]
+        except ValueError:
+            raise BadResponseError(f"GET {_path_of(url)}: links.next is not a URL "
+                                   f"({clean(nxt[:80])!r})") from None
         if same_origin_key(full) != self._origin:
             raise BadResponseError(
                 f"GET {_path_of(url)}: links.next points to another server ({origin(full)}), "
@@ -363,6 +372,9 @@ class ConnectifClient:
     def _json(self, response: requests.Response, what: str) -> Any:
         try:
             return response.json()
+        except RecursionError:
+            raise BadResponseError(f"the server answered {what} with JSON nested too deeply "
+                                   "to read", status=response.status_code) from None
         except ValueError:
             ctype = response.headers.get("Content-Type", "no content type")
             raise BadResponseError(
@@ -539,12 +551,17 @@ class ConnectifClient:
         retry_after = headers.get("Retry-After")
         wait: float | None = None
         now = self.budget.wall()
-        if reset and reset.strip().isdigit():
+        if reset and reset.strip().isdigit() and len(reset.strip()) < 16:
             wait = max(0.0, int(reset) - now)
         elif retry_after:
             wait = _retry_after_seconds(retry_after, now)
         if wait is None:
             wait = self.backoff_delay(attempt)
+        if wait > self.budget.max_wait:  # hours away (or a clock far off): not worth waiting
+            raise RateLimitedError(
+                f"{_path_of(response.url or '')}: rate limited (429), and the server asks to "
+                f"wait {wait:,.0f} s, more than {self.budget.max_wait:g} s; run later",
+                status=429)
         wait = min(wait + jitter, self.budget.max_wait)
         self.budget.pause_for(wait)
         return wait
@@ -566,7 +583,7 @@ def _without_secrets(content: bytes, key: str) -> bytes:
         return content
     try:
         doc = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return content
     return json.dumps(_redacted(doc, key), ensure_ascii=False).encode()
 

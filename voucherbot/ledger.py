@@ -141,10 +141,7 @@ class Ledger:
                                       "path") from None
                 log.info("created a new ledger %s and its secret %s: back both up", path,
                          secret_path)
-        problem = not_a_ledger(path)
-        if problem:
-            raise ConfigError(f"{path} is {problem}, not a voucherbot ledger; point --ledger "
-                              "(or [ledger] path, VOUCHERBOT_LEDGER) at the ledger you use")
+        _refuse_if_foreign(path)
         try:
             secret = bytes.fromhex(secret_path.read_text().strip())
         except FileNotFoundError:
@@ -250,7 +247,11 @@ class Ledger:
             yield
             return
         lock_path = lock_path_of(self.path.resolve())  # one lock, whatever link led here
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"{lock_path}: cannot open the ledger's lock file "
+                              f"({exc.strerror or exc}); move what is there away") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -551,7 +552,13 @@ class Ledger:
                 self._pending = Path(self._tmp.name)
             else:
                 self._pending = self.path.with_name(self.path.name + ".pending")
-                self._pending.mkdir(mode=0o700, exist_ok=True)
+                try:
+                    self._pending.mkdir(mode=0o700, exist_ok=True)
+                except OSError as exc:
+                    raise ConfigError(
+                        f"{self._pending}: cannot make the ledger's private folder for codes "
+                        f"on their way ({exc.strerror or exc}); move what is there away"
+                    ) from None
         return self._pending
 
     def keep_codes(self, batch_id: int, codes: Sequence[str]) -> None:
@@ -696,6 +703,21 @@ def not_a_ledger(path: Path) -> str | None:
         listed = ", ".join(sorted(tables)[:5])
         return f"another application's SQLite database (tables: {listed})"
     return None
+
+
+def check_place(path: Path) -> None:
+    """Refuse, as opening it would, a ledger path whose folder is missing or not writable, or
+    a file there that is not a ledger (``config check`` asks before any run does)."""
+    _check_writable(path)
+    if path.exists():
+        _refuse_if_foreign(path)
+
+
+def _refuse_if_foreign(path: Path) -> None:
+    problem = not_a_ledger(path)
+    if problem:
+        raise ConfigError(f"{path} is {problem}, not a voucherbot ledger; point --ledger "
+                          "(or [ledger] path, VOUCHERBOT_LEDGER) at the ledger you use")
 
 
 def _check_writable(path: Path) -> None:

@@ -18,6 +18,7 @@ park a cron job for hours.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -127,6 +128,8 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     if value is None:
         return None
     try:
-        return int(float(value.strip()))
+        number = float(value.strip())
     except ValueError:
         return None
+    # inf, nan or a count beyond any clock: not a header to follow
+    return int(number) if math.isfinite(number) and abs(number) < 2**53 else None

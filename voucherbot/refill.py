@@ -134,8 +134,7 @@ class Refiller:
         """Build every sink the rules name now, so a missing secret or a bad URL stops the
         run before any API call (not half-way, with a batch prepared)."""
         if self.config is not None:
-            shops = [self.config.defaults.shop, *(r.settings.shop for r in self.config.rules)]
-            for shop in shops:
+            for shop in self.config.shops:
                 if shop.source == "generate":
                     self._sink(shop)
 
@@ -163,6 +162,11 @@ class Refiller:
                     raise ImportUnconfirmedError(
                         f"POST /imports/: the server answered with import {imp.id}, which is "
                         "already another batch's; the import may or may not have been created")
+                if imp.coupon_set_id not in (None, batch.coupon_set_id):
+                    raise ImportUnconfirmedError(
+                        f"POST /imports/: the server answered with import {imp.id} into coupon "
+                        f"set {imp.coupon_set_id}, not {batch.coupon_set_id}; the import may or "
+                        "may not have been created")
                 return imp
 
             try:

@@ -404,7 +404,7 @@ def _last_line(stream: IO[bytes], codes: Sequence[str]) -> str:
     if not lines:
         return ""
     line = "".join(c if c.isprintable() else "?" for c in lines[-1])
-    return ": " + _shorten(_hide_codes(line, codes))
+    return ": " + _shorten(_hide_codes(redact(line), codes))
 
 
 def _hide_codes(text: str, codes: Sequence[str]) -> str:

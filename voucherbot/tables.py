@@ -120,6 +120,8 @@ def base_url_problem(url: str) -> str | None:
         return f"must be an https:// URL such as https://api.connectif.cloud, not {url!r}"
     if not re.fullmatch(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+", parts.hostname):
         return f"has a host name that is not one ({parts.hostname!r}): {url!r}"
+    if parts.port == 0:
+        return f"has port 0, which no server listens on: {url!r}"
     if parts.query or parts.fragment or parts.username or parts.password:
         return f"must not have a query, a fragment or credentials: {origin(url)}"
     problem = url_problem(url)
