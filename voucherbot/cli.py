@@ -144,8 +144,8 @@ ledger_option = click.option(
 @contextmanager
 def _ledger(config: Config, option: Path | None, *, readonly: bool = False) -> Iterator[Any]:
     """The ledger, opened for the block; read-only gives None when there is none yet."""
+    from voucherbot.config import ledger_path
     from voucherbot.ledger import Ledger
-    from voucherbot.runner import ledger_path
 
     path = ledger_path(config, option)
     if readonly and not path.exists():
@@ -159,8 +159,8 @@ def _ledger(config: Config, option: Path | None, *, readonly: bool = False) -> I
 
 
 def _no_ledger(config: Config, option: Path | None) -> Exception:
+    from voucherbot.config import ledger_path
     from voucherbot.errors import ConfigError
-    from voucherbot.runner import ledger_path
 
     return ConfigError(
         f"{ledger_path(config, option)}: no ledger yet (the first 'voucherbot "
@@ -549,15 +549,14 @@ def config_check(rules_path: Path | None, builtin_rules: bool) -> None:
 
     It refuses what `run` would refuse before its first API call: the shop sinks' settings
     (a webhook's secret must be in the environment) and the ledger's place included."""
-    from voucherbot.ledger import check_place
-    from voucherbot.runner import ledger_path
-    from voucherbot.sinks import make_sink
+    from voucherbot.config import check_ledger_folder, ledger_path
+    from voucherbot.shop import webhook_secret
 
     cfg = _config(rules_path, builtin_rules)
     for shop in cfg.shops:
-        if shop.source == "generate":
-            make_sink(shop.sink)
-    check_place(ledger_path(cfg))
+        if shop.source == "generate" and shop.sink.kind == "webhook":
+            webhook_secret(shop.sink, os.environ)
+    check_ledger_folder(ledger_path(cfg))
     click.echo(
         f"{cfg.path or 'the built-in rules'}: OK: {len(cfg.rules)} rule(s); defaults: "
         f"{_describe_settings(cfg.defaults)}"
@@ -701,7 +700,8 @@ def resolve(
     either way. Exit status: 0 settled (an adopted import finished cleanly), 1 an adopted
     import failed, 2 no such unresolved batch or an import that cannot be the batch's.
     """
-    from voucherbot.runner import ledger_path, make_client
+    from voucherbot.config import ledger_path
+    from voucherbot.runner import make_client
     from voucherbot.runner import resolve as resolve_batch
 
     config = _config(rules_path, builtin_rules)

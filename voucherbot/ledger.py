@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from voucherbot.codes import CodeSpec, format_duration, generate
+from voucherbot.config import check_ledger_folder
 from voucherbot.errors import ConfigError, LockedError, VoucherbotError
 from voucherbot.forecast import Snapshot
 from voucherbot.ledger_schema import (
@@ -75,18 +76,11 @@ __all__ = ["OPEN_STATUSES", "TERMINAL_STATUSES", "Batch", "Ledger", "Run", "shap
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LEDGER_NAME = "voucherbot.sqlite"
 FINGERPRINT_BYTES = 16
 _CHUNK = 5000
 _INSERT_CHUNK = 100_000
 #: What the check value kept in the database is the HMAC of (see :func:`_secret_check`).
 _CHECK_LABEL = b"voucherbot: this is the ledger's secret"
-
-
-def default_ledger_path(rules_path: Path | None) -> Path:
-    """Beside the rules file (or in the current directory)."""
-    folder = rules_path.parent if rules_path is not None else Path(".")
-    return folder / DEFAULT_LEDGER_NAME
 
 
 def _create_private(path: Path, data: bytes | None = None) -> None:
@@ -124,7 +118,7 @@ class Ledger:
             if not path.exists():
                 raise ConfigError(f"{path}: no ledger yet (it is created by the first run)")
         else:
-            _check_writable(path)
+            check_ledger_folder(path)
             if not path.exists():
                 if secret_path.exists():
                     raise ConfigError(
@@ -705,39 +699,11 @@ def not_a_ledger(path: Path) -> str | None:
     return None
 
 
-def check_place(path: Path) -> None:
-    """Refuse, as opening it would, a ledger path whose folder is missing or not writable, or
-    a file there that is not a ledger (``config check`` asks before any run does)."""
-    _check_writable(path)
-    if path.exists():
-        _refuse_if_foreign(path)
-
-
 def _refuse_if_foreign(path: Path) -> None:
     problem = not_a_ledger(path)
     if problem:
         raise ConfigError(f"{path} is {problem}, not a voucherbot ledger; point --ledger "
                           "(or [ledger] path, VOUCHERBOT_LEDGER) at the ledger you use")
-
-
-def _check_writable(path: Path) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ConfigError(
-            f"{folder}: the ledger's folder does not exist; create it, or point [ledger] path "
-            "(or --ledger, VOUCHERBOT_LEDGER) at the ledger you use. A ledger is never started "
-            "afresh in a new folder: an empty one would forget every code issued"
-        )
-    if path.exists() and not os.access(path, os.W_OK):
-        raise ConfigError(
-            f"{path}: the ledger is read-only; voucherbot must be able to write it "
-            "(check its owner and mode)"
-        )
-    if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"{folder}: cannot write in the ledger's folder (SQLite needs it for "
-            "its journal); choose another --ledger path"
-        )
 
 
 def _db_error(path: Path, exc: sqlite3.DatabaseError) -> ConfigError:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from voucherbot.apierrors import PERMISSIONS
@@ -22,7 +21,7 @@ from voucherbot.config import Config
 from voucherbot.connectif import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, ConnectifClient
 from voucherbot.errors import ConfigError, NotFoundError, PermissionDeniedError, VoucherbotError
 from voucherbot.forecast import Snapshot
-from voucherbot.ledger import Ledger, default_ledger_path
+from voucherbot.ledger import Ledger
 from voucherbot.models import CouponSet, Import, Workflow
 from voucherbot.notify import RunNotice, send
 from voucherbot.planner import Action, Decision, ImportActivity, Plan, Skip, plan
@@ -53,18 +52,6 @@ def make_client(config: Config, env: Mapping[str, str] | None = None) -> Connect
         base_url_source=source,
         backoff=config.retry_backoff,
     )
-
-
-def ledger_path(
-    config: Config, option: Path | None = None, env: Mapping[str, str] | None = None
-) -> Path:
-    """``--ledger``, else ``VOUCHERBOT_LEDGER``, else ``[ledger] path``, else beside the rules."""
-    env = os.environ if env is None else env
-    if option is not None:
-        return option
-    if env.get("VOUCHERBOT_LEDGER"):
-        return Path(env["VOUCHERBOT_LEDGER"]).expanduser()
-    return config.ledger_path or default_ledger_path(config.path)
 
 
 @dataclass(frozen=True)

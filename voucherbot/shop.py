@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from voucherbot.errors import hide
+from voucherbot.errors import ConfigError, hide
 from voucherbot.tables import TableReader, hide_url
 
 SOURCES = ("generate", "pool")
@@ -97,6 +97,19 @@ def parse_shop(
     elif pool is not None:
         raise read.fail("'pool' is only used with source = \"pool\"; set source or remove 'pool'")
     return ShopSettings(source=source, sink=parse_sink(read, base_dir), pool=pool)
+
+
+def webhook_secret(settings: SinkSettings, env: Mapping[str, str]) -> str:
+    """The webhook sink's signing secret from ``env``; a missing one is a ConfigError naming
+    the variable (``config check`` asks, as every run does before its first API call)."""
+    secret = env.get(settings.secret_env or "", "")
+    if not secret:
+        raise ConfigError(
+            f"the webhook sink signs with the secret in the environment variable "
+            f"{settings.secret_env} ([shop] secret_env), which is not set or empty; set it "
+            "to the secret the shop uses to check X-Voucherbot-Signature"
+        )
+    return secret
 
 
 def parse_sink(read: TableReader, base_dir: Path | None) -> SinkSettings:

@@ -43,7 +43,7 @@ import requests
 
 from voucherbot import __version__
 from voucherbot.errors import ConfigError, VoucherbotError, hide, holds_secret, redact
-from voucherbot.shop import SinkSettings
+from voucherbot.shop import SinkSettings, webhook_secret
 from voucherbot.tables import origin, url_problem
 
 log = logging.getLogger(__name__)
@@ -98,13 +98,7 @@ def make_sink(
         problem = url_problem(settings.url)
         if problem:
             raise ConfigError(f"[shop] url {problem}")
-        secret = env.get(settings.secret_env, "")
-        if not secret:
-            raise ConfigError(
-                f"the webhook sink signs with the secret in the environment variable "
-                f"{settings.secret_env} ([shop] secret_env), which is not set or empty; set it "
-                "to the secret the shop uses to check X-Voucherbot-Signature"
-            )
+        secret = webhook_secret(settings, env)
         hide(secret)
         return WebhookSink(settings, secret, session=session, sleep=sleep)
     if settings.kind == "none":
