@@ -269,4 +269,5 @@ def test_a_long_refill_says_what_it_is_doing_before_its_import(
         big = refill_set(client, target.id, count=150, ledger=ledger, poll=fast,
                          on_phase=said.append)
     assert big.ok
-    assert said == [f"{target.name} ({target.id}): generating and recording 150 codes..."]
+    assert said == [f"{target.name} ({target.id}): generating and recording 150 codes...",
+                    f"{target.name} ({target.id}): 150 of 150 codes recorded in the ledger"]

@@ -48,7 +48,7 @@ import socket
 import sqlite3
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -397,12 +397,14 @@ class Ledger:
     def new_batch(
         self, run_id: int | None, coupon_set: CouponSet, codes: Sequence[str],
         spec: CodeSpec | None, *, part_of: int | None = None,
+        on_chunk: Callable[[int], None] | None = None,
     ) -> Batch:
         """Commit a batch and the fingerprints of its codes, before any code leaves.
 
         ``spec`` is the shape of generated codes; None for codes taken from the shop's pool.
         ``part_of`` names the first batch of a refill split into several imports. A set never
         has two refills open at once: another open batch of the set is refused.
+        ``on_chunk`` is told how many codes are recorded so far, chunk by chunk (for progress).
         """
         try:
             with self._transaction():
@@ -427,6 +429,8 @@ class Ledger:
                     self.db.executemany(
                         "INSERT INTO codes (fingerprint, batch_id) VALUES (?, ?)",
                         ((fp, batch_id) for fp in prints))
+                    if on_chunk is not None:
+                        on_chunk(min(start + _INSERT_CHUNK, len(codes)))
         except _SetBusy:
             raise VoucherbotError(
                 f"coupon set {coupon_set.id} already has a refill in "

@@ -452,12 +452,21 @@ class Refiller:
                part_of: int | None = None) -> Batch | RefillResult:
         """Take the codes, commit the batch, deliver it to the shop and submit the import;
         a RefillResult when it stopped before the import was created."""
-        if self.on_phase is not None and count >= LONG_REFILL:
-            self.on_phase(f"{coupon_set.name} ({coupon_set.id}): generating and recording "
-                          f"{count:,} codes...")
+        say = self.on_phase if count >= LONG_REFILL else None
+        if say is not None:
+            say(f"{coupon_set.name} ({coupon_set.id}): generating and recording {count:,} "
+                "codes...")
+        step = [count // 10]  # a line at every tenth recorded
+
+        def recorded(done: int) -> None:
+            if say is not None and (done >= step[0] or done == count):
+                say(f"{coupon_set.name} ({coupon_set.id}): {done:,} of {count:,} codes "
+                    "recorded in the ledger")
+                step[0] = done + count // 10
         try:
             codes, spec, note = self.take_codes(coupon_set, count, settings)
-            batch = self.ledger.new_batch(self.run_id, coupon_set, codes, spec, part_of=part_of)
+            batch = self.ledger.new_batch(self.run_id, coupon_set, codes, spec, part_of=part_of,
+                                          on_chunk=recorded)
             failpoints.hit("after-batch")
         except (AuthError, PermissionDeniedError):
             raise

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from voucherbot.text import clean, encodable, plural
+from voucherbot.text import clean, encodable, plural, table
 from voucherbot.text import fit as _fit
-from voucherbot.text import pad as _pad
 from voucherbot.text import width as _width
 
 if TYPE_CHECKING:
@@ -122,12 +121,10 @@ def render_table(report: Report, *, width: int = 100) -> str:
 _MIN_NAME = 20
 
 
-def _column_widths(
-    headers: Sequence[str], data: Sequence[Sequence[str]], width: int
-) -> tuple[list[int], int]:
-    """The natural width of each column, and the room left for the first (the name)."""
+def _name_room(headers: Sequence[str], data: Sequence[Sequence[str]], width: int) -> int:
+    """The room the other columns leave the first (the name) in ``width`` cells."""
     widths = [max(_width(h), *(_width(d[i]) for d in data)) for i, h in enumerate(headers)]
-    return widths, width - sum(widths[1:]) - len(_GAP) * (len(headers) - 1)
+    return width - sum(widths[1:]) - len(_GAP) * (len(headers) - 1)
 
 
 def _table_lines(rows: Sequence[ReportRow], width: int) -> list[str]:
@@ -144,8 +141,7 @@ def _table_lines(rows: Sequence[ReportRow], width: int) -> list[str]:
         headers = (*headers[:3], "Days left", *headers[3:])
         right = (*right[:3], True, *right[3:])
         data = [(*d[:3], days_text(r), *d[3:]) for r, d in zip(rows, data, strict=True)]
-    widths, room = _column_widths(headers, data, width)
-    if room < _MIN_NAME:  # narrow: names matter more than the type column
+    if _name_room(headers, data, width) < _MIN_NAME:  # narrow: names matter more than types
         keep = [i for i in range(len(headers)) if i != 1]
         headers = tuple(
             "WFs" if h == "Active WFs" else "Days" if h == "Days left" else h
@@ -154,15 +150,11 @@ def _table_lines(rows: Sequence[ReportRow], width: int) -> list[str]:
         )
         right = tuple(right[i] for i in keep)
         data = [tuple(d[i] for i in keep) for d in data]
-        widths, room = _column_widths(headers, data, width)
-    widths[0] = min(widths[0], max(len(headers[0]), room))
-
-    def line(cells: Sequence[str]) -> str:
-        return _GAP.join(_pad(c, widths[i], right=right[i]) for i, c in enumerate(cells))
-
-    out = [line(headers), f"{_INDENT}{'ID':<24}{_GAP}Why", line(["-" * w for w in widths])]
-    for row, cells in zip(rows, data, strict=True):
-        out.append(line(cells))
+    head, rule, *body = table(headers, data, {i for i, r in enumerate(right) if r},
+                              fit_to=width)
+    out = [head, f"{_INDENT}{'ID':<24}{_GAP}Why", rule]
+    for row, cells in zip(rows, body, strict=True):
+        out.append(cells)
         out += _reason_lines(f"{_INDENT}{clean(row.set_id)}{_GAP}", clean(row.reason), width)
         if row.active_workflows:
             names = ", ".join(clean(name) for _, name in row.active_workflows)
@@ -205,20 +197,17 @@ def render_run(result: RunResult, *, width: int = 100) -> str:
         data.append(tuple(clean(cell) for cell in (
             r.coupon_set.name, f"{r.requested:,}", imp.id if imp else "-", status,
             number(imp.success if imp else None, "-"), number(imp.errors if imp else None, "-"))))
-    widths, room = _column_widths(headers, data, width)
-    widths[0] = min(widths[0], max(len(headers[0]), room))
-
-    def line(cells: Sequence[str]) -> str:
-        return _GAP.join(_pad(c, widths[i], right=right[i]) for i, c in enumerate(cells))
+    head, rule, *body = table(headers, data, {i for i, r in enumerate(right) if r},
+                              fit_to=width)
 
     def wrapped(text: str) -> list[str]:
         return textwrap.wrap(clean(text), width, initial_indent=_INDENT,
                              subsequent_indent=_INDENT, break_long_words=False,
                              break_on_hyphens=False)
 
-    lines = [line(headers), line(["-" * w for w in widths])]
-    for r, cells in zip(rows, data, strict=True):
-        lines.append(line(cells))
+    lines = [head, rule]
+    for r, cells in zip(rows, body, strict=True):
+        lines.append(cells)
         earlier = f" (batch {r.batch_id}, left open by an earlier run)" if r.resumed else ""
         lines.append(f"{_INDENT}{clean(r.coupon_set.id)}{earlier}")
         if r.note:

@@ -76,11 +76,16 @@ def pad(text: str, room: int, *, right: bool = False) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
-          right: Collection[int] = ()) -> list[str]:
-    """A header, a rule and one line per row; every cell is cleaned, columns as wide as their
-    widest cell, the columns in ``right`` aligned right."""
+          right: Collection[int] = (), *, fit_to: int | None = None) -> list[str]:
+    """The one text table: a header, a rule and one line per row. Every cell is cleaned,
+    columns are as wide as their widest cell, those in ``right`` aligned right; with
+    ``fit_to`` the first column (the name) is cut with "…" so that lines fit that many
+    cells, as far as the other columns leave room."""
     data = [[clean(c) for c in row] for row in rows]
     widths = [max(width(h), *(width(r[i]) for r in data)) for i, h in enumerate(headers)]
+    if fit_to is not None:
+        room = fit_to - sum(widths[1:]) - 2 * (len(headers) - 1)
+        widths[0] = min(widths[0], max(width(headers[0]), room))
 
     def line(row: Sequence[str]) -> str:
         return "  ".join(pad(c, widths[i], right=i in right) for i, c in enumerate(row)).rstrip()
