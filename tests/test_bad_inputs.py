@@ -451,6 +451,37 @@ shop = { sink = "webhook", url = "https://shop.example/hook", secret_env = "SHOP
 BIG = "1000000000000"
 CASES = [
     Case(
+        "dry-run-refuses-an-uncreatable-ledger",
+        ("run", "--dry-run", "--ledger", "/proc/new.sqlite"),
+        2,
+        "cannot create the ledger /proc/new.sqlite",
+        offline=True,
+    ),
+    Case(
+        "dry-run-refuses-a-missing-webhook-secret",
+        ("run", "--dry-run"),
+        2,
+        "NOPE_SECRET ([shop] secret_env), which is not set or empty",
+        rules='\n[shop]\nsink = "webhook"\nurl = "https://shop.example/h"\n'
+        'secret_env = "NOPE_SECRET"\n',
+        offline=True,
+    ),
+    Case(
+        "rate-limit-reset-days-away",
+        ("run",),
+        1,
+        "the server's rate limit is used up and resets in",
+        one_line=False,
+        setup=serve(
+            "GET /coupon-sets/",
+            lambda r: Response(
+                json.dumps(page([coupon_set()])),
+                content_type="application/json",
+                headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "99999999999"},
+            ),
+        ),
+    ),
+    Case(
         "ledger-pending-is-a-file",
         ("run",),
         2,
@@ -1343,7 +1374,7 @@ def test_a_server_that_trickles_its_headers_is_given_up_at_the_deadline() -> Non
 
     threading.Thread(target=serve, daemon=True).start()
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    client = ConnectifClient(API_KEY, url, timeout=(1.0, 1.0), deadline=0.5, retries=0)
+    client = ConnectifClient(API_KEY, url, timeout=(5.0, 5.0), deadline=0.5, retries=0)
     started = time.monotonic()
     try:
         with pytest.raises(NetworkError, match=r"did not finish its answer within 0\.5 s"):

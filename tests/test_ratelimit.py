@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support import FakeClock
+from voucherbot.errors import RateLimitedError
 from voucherbot.ratelimit import RateBudget
 
 
@@ -74,8 +75,17 @@ def test_server_remaining_drains_the_bucket() -> None:
 def test_waits_are_capped_for_absurd_reset_times() -> None:
     clock = FakeClock()
     b = budget(clock, 100, max_wait=30)
+    b.observe({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(clock.time()) + 29)})
+    assert b.acquire() == pytest.approx(29, abs=1)
+
+
+def test_a_reset_beyond_the_longest_wait_refuses_the_next_request_instead_of_stalling() -> None:
+    clock = FakeClock()
+    b = budget(clock, 100, max_wait=30)
     b.observe({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(clock.time()) + 86400)})
-    assert b.acquire() == pytest.approx(30)
+    with pytest.raises(RateLimitedError, match="resets in 86,400 s, more than 30 s"):
+        b.acquire()
+    assert clock.sleeps == []
 
 
 def test_garbage_headers_are_ignored() -> None:

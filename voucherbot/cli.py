@@ -317,7 +317,7 @@ def _echo(text: str, *, err: bool = False, nl: bool = True, raw: bool = False) -
 
     stream = sys.stderr if err else sys.stdout
     text = redact(text, os.environ.get("CONNECTIF_API_KEY"))  # a second line of defence
-    if not raw or stream.isatty():
+    if not raw or stream is None or stream.isatty():
         text = clean_lines(text)
     click.echo(text, err=err, nl=nl)
 
@@ -422,6 +422,7 @@ def _print_plan(config: Config, ledger_file: Path | None, confirmed: bool) -> No
     from voucherbot.report import build_report, render
     from voucherbot.runner import make_client, make_plan
 
+    _preflight(config, ledger_file)
     with _ledger(config, ledger_file, readonly=True) as ledger, make_client(config) as client:
         the_plan, state = make_plan(client, config, ledger)
         config.check_count(the_plan.total_codes, "this run's refills", confirmed=confirmed)
@@ -549,20 +550,42 @@ def config_check(rules_path: Path | None, builtin_rules: bool) -> None:
 
     It refuses what `run` would refuse before its first API call: the shop sinks' settings
     (a webhook's secret must be in the environment) and the ledger's place included."""
-    from voucherbot.config import check_ledger_folder, ledger_path
-    from voucherbot.shop import webhook_secret
-
     cfg = _config(rules_path, builtin_rules)
-    for shop in cfg.shops:
-        if shop.source == "generate" and shop.sink.kind == "webhook":
-            webhook_secret(shop.sink, os.environ)
-    check_ledger_folder(ledger_path(cfg))
+    _preflight(cfg, None)
     click.echo(
         f"{cfg.path or 'the built-in rules'}: OK: {len(cfg.rules)} rule(s); defaults: "
         f"{_describe_settings(cfg.defaults)}"
     )
     for rule in cfg.rules:
         click.echo(f"  {rule.label}: {rule.match.describe()}: {_describe_settings(rule.settings)}")
+
+
+def _preflight(config: Config, ledger_file: Path | None) -> None:
+    """Refuse now what a run would refuse before its first API call, for `config check` and
+    the dry runs: a webhook sink without its secret, a ledger that could not be opened or
+    created, a ledger's private folder that is not a folder."""
+    import tempfile
+
+    from voucherbot.config import check_ledger_folder, ledger_path
+    from voucherbot.errors import ConfigError
+    from voucherbot.shop import webhook_secret
+
+    for shop in config.shops:
+        if shop.source == "generate" and shop.sink.kind == "webhook":
+            webhook_secret(shop.sink, os.environ)
+    path = ledger_path(config, ledger_file)
+    check_ledger_folder(path)
+    if not path.exists():  # the run would create it: can it?
+        try:
+            with tempfile.TemporaryFile(dir=path.parent or "."):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"cannot create the ledger {path}: {exc.strerror or exc}; "
+                              "choose another --ledger path") from None
+    pending = path.with_name(path.name + ".pending")
+    if pending.exists() and not pending.is_dir():
+        raise ConfigError(f"{pending}: cannot make the ledger's private folder for codes on "
+                          "their way (a file is there); move it away")
 
 
 def _describe_settings(s: Any) -> str:
@@ -628,6 +651,8 @@ def refill(
     poll = _poll(config, poll_interval, poll_timeout)
     if count is not None:  # refused before the ledger is even opened
         config.check_count(count, f"refill of {set_id}", confirmed=confirmed)
+    if dry_run:
+        _preflight(config, ledger_file)
     with make_client(config) as client:
         if dry_run:
             result = refill_set(
@@ -652,6 +677,7 @@ def refill(
                     confirmed=confirmed,
                 )
         cost = _stats_line(client, started)
+    _warn(client.warnings)  # answers the server described badly (no plan shows them)
     for line in result.all:
         _echo(("earlier batch: " if line.resumed else "") + line.summary())
     if stats:
@@ -824,6 +850,7 @@ def imports(
     with make_client(config) as client:
         if import_id is None:
             recent = list(itertools.islice(client.iter_imports(), limit))
+            _warn(client.warnings)
             _echo(render_imports(recent), nl=False)
             return
         poll = _poll(config, poll_interval, poll_timeout)

@@ -109,7 +109,8 @@ class ConnectifClient:
         self.workflow_status_field = workflow_status_field
         #: where the base URL came from, for the messages that say to check it
         self.base_url_source = base_url_source
-        #: why items of a list were skipped (a set or import the server described badly)
+        #: why items of a list were skipped (a set or import the server described badly);
+        #: the plan carries them, and commands without a plan print them
         self.warnings: list[str] = []
         sleep = sleep or time.sleep
         self.budget = budget or RateBudget(requests_per_minute, sleep=sleep)
@@ -336,9 +337,9 @@ class ConnectifClient:
         for item in results:
             try:
                 yield _parsed(parse, item, where)
-            except InvalidItemError as exc:
+            except InvalidItemError as exc:  # said once, by whoever shows the warnings
                 message = f"{exc}; skipped"
-                log.warning("%s", message)
+                log.info("%s", message)
                 self.warnings.append(message)
 
     def _next_page(self, doc: Mapping[str, Any], url: str) -> str | None:
@@ -473,10 +474,17 @@ class ConnectifClient:
                 done["error"] = exc
 
         worker = threading.Thread(target=work, name="voucherbot-request", daemon=True)
+        started = time.monotonic()
         worker.start()
-        worker.join(self.deadline)
-        if worker.is_alive():  # left behind: a daemon thread, its socket times out on its own
-            raise self._too_slow(what)
+        # short sleeps rather than join(timeout): a timed join can miss its time when the
+        # clock is moved (libfaketime), and a short answer is back within a few milliseconds
+        pause = 0.001
+        while worker.is_alive():
+            if time.monotonic() - started >= self.deadline:
+                # left behind: a daemon thread; its socket times out on its own
+                raise self._too_slow(what)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
         if "error" in done:
             raise done["error"]
         response: requests.Response = done["response"]

@@ -18,11 +18,16 @@ park a cron job for hours.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+
+from voucherbot.errors import RateLimitedError
+
+log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60.0
 
@@ -55,6 +60,7 @@ class RateBudget:
         self._updated = clock()
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
+        self._refusal: str | None = None
         self._lock = threading.Lock()
         #: seconds spent waiting for the budget, in total
         self.waited = 0.0
@@ -74,7 +80,11 @@ class RateBudget:
         return max(waits)
 
     def acquire(self) -> float:
-        """Block until one request may be sent, take its token, and return the seconds waited."""
+        """Block until one request may be sent, take its token, and return the seconds waited.
+        Raises :class:`RateLimitedError` once the server has said its limit resets further
+        away than ``max_wait``."""
+        if self._refusal is not None:
+            raise RateLimitedError(self._refusal, status=429)
         waited = 0.0
         with self._lock:
             while True:
@@ -85,6 +95,9 @@ class RateBudget:
                     break
                 # at least a millisecond: a float remainder must not spin the loop
                 wait = min(max(wait, 0.001), self.max_wait)
+                if wait >= 10:  # a long pause says so: it is the account's rate limit
+                    log.warning("waiting %.0f s for the request budget (Connectif's rate "
+                                "limit)", wait)
                 self._sleep(wait)
                 waited += wait
             self._tokens -= 1.0
@@ -97,9 +110,18 @@ class RateBudget:
         return self._wall()
 
     def pause_until_epoch(self, reset_epoch: float) -> None:
-        """Hold every request until the server's reset time (Unix seconds), capped by max_wait."""
+        """Hold every request until the server's reset time (Unix seconds). After a reset
+        further away than ``max_wait``, the next request is refused (:class:`RateLimitedError`):
+        waiting for it at every request would stall a run for hours without a word."""
+        delay = reset_epoch - self._wall()
+        if delay > self.max_wait:  # the answer in hand is kept; the next request is refused
+            self._refusal = (
+                f"the server's rate limit is used up and resets in {delay:,.0f} s, more than "
+                f"{self.max_wait:g} s; the account's request budget is spent elsewhere, run "
+                "later")
+            return
         with self._lock:
-            delay = min(max(0.0, reset_epoch - self._wall()), self.max_wait)
+            delay = min(max(0.0, delay), self.max_wait)
             self._paused_until = max(self._paused_until, self._clock() + delay)
 
     def pause_for(self, seconds: float) -> None:

@@ -130,7 +130,7 @@ from voucherbot.report_text import (
     safe_source,
     workflow_text,
 )
-from voucherbot.text import encodable, plural, spreadsheet_cell
+from voucherbot.text import encodable, json_safe, plural, spreadsheet_cell
 
 REPORT_VERSION = 1
 FORMATS = ("table", "markdown", "csv", "json", "html")
@@ -428,4 +428,4 @@ def to_json(report: Report) -> dict[str, Any]:
 
 def render_json(report: Report) -> str:
     """:func:`to_json` as indented UTF-8 JSON text."""
-    return json.dumps(to_json(report), indent=2, ensure_ascii=False) + "\n"
+    return json_safe(json.dumps(to_json(report), indent=2, ensure_ascii=False)) + "\n"

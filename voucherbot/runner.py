@@ -208,6 +208,9 @@ def _recorded_run(
         except VoucherbotError as exc:
             outcome = f"error: {exc}"
             raise
+        except KeyboardInterrupt:
+            outcome = "interrupted"
+            raise
         finally:
             stats = request_stats(client, time.monotonic() - started)
             if outcome == "done":

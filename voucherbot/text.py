@@ -97,8 +97,19 @@ _FORMULA_START = ("=", "+", "-", "@")
 
 
 def spreadsheet_cell(value: str) -> str:
-    """A CSV cell a spreadsheet will not run as a formula: one that starts with a formula
-    character, after any spaces or control characters, is prefixed with ``'``. (Write it with
+    """A CSV cell a spreadsheet will not run as a formula and a terminal will not obey: control
+    characters but line breaks and tabs become U+FFFD, and a cell that starts with a formula
+    character, after any spaces, is prefixed with ``'``. (Write it with
     ``lineterminator="\\r\\n"``, so that a carriage return inside is quoted, not a new row.)"""
+    value = "".join(ch if ch in "\r\n\t" else clean(ch) for ch in value)
     first = next((ch for ch in value if ch.isprintable() and not ch.isspace()), "")
     return "'" + value if first in _FORMULA_START else value
+
+
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def json_safe(text: str) -> str:
+    """JSON text with the control characters json.dumps leaves raw (C1 controls, line and
+    bidirectional marks) written as ``\\uXXXX``: the same data, nothing a terminal obeys."""
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
