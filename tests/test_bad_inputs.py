@@ -165,10 +165,11 @@ def invoke(
     )
 
 
-def cwd_ledger(folder: Path, text: bytes | None = None) -> Callable[[Fake, Path], None]:
+def ledger_bytes(text: bytes) -> Callable[[Fake, Path], None]:
+    """A file where the ledger would be, holding ``text``."""
+
     def setup(fake: Fake, where: Path) -> None:
-        if text is not None:
-            (where / "voucherbot.sqlite").write_bytes(text)
+        (where / "voucherbot.sqlite").write_bytes(text)
 
     return setup
 
@@ -210,10 +211,6 @@ def other_app_db(fake: Fake, folder: Path) -> None:
     db.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
     db.commit()
     db.close()
-
-
-def pool_missing(fake: Fake, folder: Path) -> None:
-    return None
 
 
 def gzipped(request: Request) -> Response:
@@ -1155,7 +1152,7 @@ CASES = [
         ("run",),
         2,
         "is not an SQLite database, not a voucherbot ledger",
-        setup=cwd_ledger(Path("."), b"hello, I am a shopping list\n"),
+        setup=ledger_bytes(b"hello, I am a shopping list\n"),
         offline=True,
     ),
     Case(
