@@ -432,6 +432,21 @@ def no_report_link_in_message(fake: Fake, folder: Path, result: Result) -> None:
 
 NOTIFY = '\n[notify]\nurl_env = "NOTIFY_URL"\nlevel = "all"\n'
 HOOK_URL = {"NOTIFY_URL": "http://localhost:{port}/services/T000/B000/SECRETTOKEN"}
+
+
+def sets_page_with(headers: dict[str, str]) -> Callable[[Fake, Path], None]:
+    """The normal page of coupon sets, with these headers (rate-limit ones, say)."""
+    return serve(
+        "GET /coupon-sets/",
+        lambda r: Response(
+            json.dumps(page([coupon_set()])), content_type="application/json", headers=headers
+        ),
+    )
+
+
+UNSET_WEBHOOK_SECRET = (
+    '\n[shop]\nsink = "webhook"\nurl = "https://shop.example/h"\nsecret_env = "NOPE_SECRET"\n'
+)
 RULES_OFF = "require_active_workflow = false\n"
 # the command sink for every set; a webhook sink (whose secret the command must not see) for
 # the sets of another rule
@@ -459,8 +474,7 @@ CASES = [
         ("run", "--dry-run"),
         2,
         "NOPE_SECRET ([shop] secret_env), which is not set or empty",
-        rules='\n[shop]\nsink = "webhook"\nurl = "https://shop.example/h"\n'
-        'secret_env = "NOPE_SECRET"\n',
+        rules=UNSET_WEBHOOK_SECRET,
         offline=True,
     ),
     Case(
@@ -469,14 +483,7 @@ CASES = [
         1,
         "the server's rate limit is used up and resets in",
         one_line=False,
-        setup=serve(
-            "GET /coupon-sets/",
-            lambda r: Response(
-                json.dumps(page([coupon_set()])),
-                content_type="application/json",
-                headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "99999999999"},
-            ),
-        ),
+        setup=sets_page_with({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "99999999999"}),
     ),
     Case(
         "ledger-pending-is-a-file",
@@ -515,14 +522,7 @@ CASES = [
         0,
         "Welcome 10%",
         one_line=False,
-        setup=serve(
-            "GET /coupon-sets/",
-            lambda r: Response(
-                json.dumps(page([coupon_set()])),
-                content_type="application/json",
-                headers={"X-RateLimit-Remaining": "inf", "X-RateLimit-Reset": "inf"},
-            ),
-        ),
+        setup=sets_page_with({"X-RateLimit-Remaining": "inf", "X-RateLimit-Reset": "inf"}),
     ),
     Case(
         "retry-after-a-day",
@@ -596,8 +596,7 @@ CASES = [
         ("config", "check"),
         2,
         "NOPE_SECRET ([shop] secret_env), which is not set or empty",
-        rules='\n[shop]\nsink = "webhook"\nurl = "https://shop.example/h"\n'
-        'secret_env = "NOPE_SECRET"\n',
+        rules=UNSET_WEBHOOK_SECRET,
         offline=True,
     ),
     Case(

@@ -46,6 +46,12 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def _usage_fail(exc: click.UsageError) -> NoReturn:
+    """A usage error on one line too, naming the command whose --help to read."""
+    where = exc.ctx.command_path if exc.ctx is not None else "voucherbot"
+    _fail(f"{exc.format_message()} (see '{where} --help')", exc.exit_code)
+
+
 class VoucherbotGroup(click.Group):
     """Translates voucherbot errors once, for every command."""
 
@@ -53,17 +59,16 @@ class VoucherbotGroup(click.Group):
                      parent: click.Context | None = None, **extra: Any) -> click.Context:
         try:
             return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as exc:  # a bad option before the command: one line too
-            _fail(f"{exc.format_message()} (see 'voucherbot --help')", exc.exit_code)
+        except click.UsageError as exc:  # a bad option before the command
+            _usage_fail(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except VoucherbotError as exc:
             _fail(str(exc), exc.exit_code)
-        except click.UsageError as exc:  # one line too, with where to read more
-            where = exc.ctx.command_path if exc.ctx is not None else "voucherbot"
-            _fail(f"{exc.format_message()} (see '{where} --help')", exc.exit_code)
+        except click.UsageError as exc:
+            _usage_fail(exc)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:

@@ -292,13 +292,7 @@ class ConnectifClient:
 
         The API key is only sent to the API's own origin, never to a storage host.
         """
-        try:
-            full = urljoin(self.base_url + "/", url)
-            urlsplit(full).port  # noqa: B018 - raises ValueError for a bad port
-        except ValueError:
-            raise BadResponseError(f"the server gave a link that is not a URL "
-                                   f"({clean(url[:80])!r})") from None
-        return self._send("GET", full, kind).content
+        return self._send("GET", url, kind).content
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -350,11 +344,7 @@ class ConnectifClient:
         nxt = links.get("next") if isinstance(links, Mapping) else None
         if not isinstance(nxt, str) or not nxt:
             return None
-        try:
-            full = self._url(nxt)[0]
-        except ValueError:
-            raise BadResponseError(f"GET {_path_of(url)}: links.next is not a URL "
-                                   f"({clean(nxt[:80])!r})") from None
+        full = self._url(nxt, f"GET {_path_of(url)}: links.next")[0]
         if same_origin_key(full) != self._origin:
             raise BadResponseError(
                 f"GET {_path_of(url)}: links.next points to another server ({origin(full)}), "
@@ -384,10 +374,14 @@ class ConnectifClient:
                 status=response.status_code,
             ) from None
 
-    def _url(self, url: str) -> tuple[str, bool]:
-        """The full URL of a path (under the base URL) or of a URL the server gave, and
-        whether it is the base URL's origin (the only one the key goes to)."""
-        parts = urlsplit(url)
+    def _url(self, url: str, what: str = "a link the server gave") -> tuple[str, bool]:
+        """The full URL of a path (under the base URL) or of a URL the server gave (``what``
+        names it when it is not a URL at all), and whether it is the base URL's origin (the
+        only one the key goes to)."""
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # an unclosed IPv6 bracket, say
+            raise BadResponseError(f"{what} is not a URL ({clean(url[:80])!r})") from None
         if parts.scheme:
             full = url
         elif parts.netloc:  # "//host/path": the base URL's scheme, that host

@@ -297,13 +297,18 @@ def refill_set(
         raise ConfigError(f"--count must be at least 1, not {count}")
     if to is not None and to < 1:
         raise ConfigError(f"--to must be at least 1, not {to}")
-    if count is not None:
+    def wanted_for(coupon_set: CouponSet) -> int:
+        """The codes to import: ``count``, or up to ``to``; within [limits]."""
+        wanted = count if count is not None else max(0, (to or 0) - (coupon_set.available or 0))
+        config.check_count(wanted, f"refill of {set_id}", confirmed=confirmed)
+        return wanted
+
+    if count is not None:  # known now: refused before anything is settled or read
         config.check_count(count, f"refill of {set_id}", confirmed=confirmed)
     empty = Plan(())
     if dry_run:
         coupon_set = _refillable(client, set_id)
-        wanted = count if count is not None else max(0, (to or 0) - (coupon_set.available or 0))
-        config.check_count(wanted, f"refill of {set_id}", confirmed=confirmed)
+        wanted = wanted_for(coupon_set)
         return RunResult(empty, (RefillResult(coupon_set, wanted, dry_run=True),))
     ledger = ledger or Ledger.memory()
     refiller = _refiller(client, config, ledger, poll, on_progress, on_total, on_phase=on_phase)
@@ -312,8 +317,7 @@ def refill_set(
         settled = tuple(refiller.settle())
         coupon_set = _refillable(client, set_id)
         read_at = client.now()
-        wanted = count if count is not None else max(0, (to or 0) - (coupon_set.available or 0))
-        config.check_count(wanted, f"refill of {set_id}", confirmed=confirmed)
+        wanted = wanted_for(coupon_set)
         busy = [b for b in ledger.open_batches() if b.coupon_set_id == coupon_set.id]
         if busy:
             what = "is unresolved" if busy[0].status == "unresolved" else (
