@@ -42,8 +42,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from voucherbot.checksum import check_system  # noqa: E402
 from voucherbot.codes import CodeSpec, check_code, generate  # noqa: E402
+from voucherbot.codes.checksum import check_system  # noqa: E402
 
 TIME_GOAL_PER_MILLION = 1.0  # seconds
 MEMORY_GOAL_MB = 200.0

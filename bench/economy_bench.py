@@ -36,11 +36,11 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from voucherbot.app import run
 from voucherbot.config import Config
-from voucherbot.connectif import ConnectifClient
+from voucherbot.connectif.client import ConnectifClient
+from voucherbot.connectif.ratelimit import RateBudget
 from voucherbot.ledger import Ledger
-from voucherbot.ratelimit import RateBudget
-from voucherbot.runner import run
 from voucherbot.sandbox import SandboxConfig, SandboxState, start_sandbox
 
 KEY = "bench-key"

@@ -5,8 +5,8 @@ Run from the repository root (stdlib only, deterministic for a seed, well under 
     .venv/bin/python bench/forecast_backtest.py            # 20 sets, 90 days, seed 2026
     .venv/bin/python bench/forecast_backtest.py --seed 7 --run-every 1   # ~2 minutes
 
-The simulation drives the shipped planner (:func:`voucherbot.planner.plan`, which calls
-:func:`voucherbot.forecast.forecast`) with synthetic coupon sets, one active workflow and a
+The simulation drives the shipped planner (:func:`voucherbot.planning.planner.plan`, which calls
+:func:`voucherbot.planning.forecast.forecast`) with synthetic coupon sets, one active workflow and a
 :class:`~voucherbot.config.Config` per policy:
 
 * **Demand.** 20 coupon sets with different hourly demand over ``--days`` days: steady (slow to
@@ -53,9 +53,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from voucherbot.config import Config, RuleSettings  # noqa: E402
-from voucherbot.forecast import ForecastSettings, Snapshot  # noqa: E402
-from voucherbot.models import CouponSet, Import, Workflow  # noqa: E402
-from voucherbot.planner import plan  # noqa: E402
+from voucherbot.connectif.models import CouponSet, Import, Workflow  # noqa: E402
+from voucherbot.planning.forecast import ForecastSettings, Snapshot  # noqa: E402
+from voucherbot.planning.planner import plan  # noqa: E402
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 INITIAL_STOCK = 5000

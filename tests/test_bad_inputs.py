@@ -28,8 +28,8 @@ from werkzeug import Request, Response
 
 from tests.hostile import RULES, SET_ID, WORKFLOW_ID, Fake, coupon_set, json_response, page
 from tests.support import API_KEY
-from voucherbot.cli import cli
-from voucherbot.connectif import ConnectifClient
+from voucherbot.cli.main import cli
+from voucherbot.connectif.client import ConnectifClient
 from voucherbot.errors import NetworkError
 from voucherbot.ledger import Ledger
 
@@ -1342,7 +1342,7 @@ def test_an_unexpected_error_is_one_line_and_notified(
     def bug(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("a bug in the refill")
 
-    monkeypatch.setattr("voucherbot.refill.Refiller.run_plan", bug)
+    monkeypatch.setattr("voucherbot.refill.batch.Refiller.run_plan", bug)
     env = {k: v.format(port=httpserver.port) for k, v in HOOK_URL.items()}
     env["VOUCHERBOT_RAISE_ERRORS"] = ""
     result = invoke(fake, tmp_path, ("run",), NOTIFY, env)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from voucherbot.cli import cli
+from voucherbot.cli.main import cli
 from voucherbot.codes import CodeSpec, check_code
 
 

@@ -14,8 +14,8 @@ from click.testing import CliRunner, Result
 from pytest_httpserver import HTTPServer
 
 from tests.support import API_KEY
-from voucherbot.cli import cli
-from voucherbot.connectif import ConnectifClient
+from voucherbot.cli.main import cli
+from voucherbot.connectif.client import ConnectifClient
 from voucherbot.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 
 FAST_POLL = ["--poll-interval", "0.02"]
@@ -254,11 +254,11 @@ def test_sandbox_command_prints_url_and_key_then_serves(fake_port: int) -> None:
 def test_a_long_refill_says_what_it_is_doing_before_its_import(
     sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from voucherbot.app import refill_set
+    from voucherbot.connectif.poll import PollSettings
     from voucherbot.ledger import Ledger
-    from voucherbot.poll import PollSettings
-    from voucherbot.runner import refill_set
 
-    monkeypatch.setattr("voucherbot.refill.LONG_REFILL", 100)
+    monkeypatch.setattr("voucherbot.refill.batch.LONG_REFILL", 100)
     fast = PollSettings(interval=0.05, max_interval=0.1)
     target = multiple_set(sandbox)
     said: list[str] = []

@@ -19,10 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from voucherbot.blocklist import CANON_BYTES, LOOKALIKES, Blocklist, builtin_words, canonical
-from voucherbot.capacity import YEAR
-from voucherbot.checksum import check_system
-from voucherbot.codes import (
+from voucherbot.codes.generate import (
     MAX_ROUNDS,
     PRESETS,
     CapacityError,
@@ -47,7 +44,10 @@ from voucherbot.codes import (
     resolve_alphabet,
     space_size,
 )
-from voucherbot.codespec import compile_spec
+from voucherbot.codes.blocklist import CANON_BYTES, LOOKALIKES, Blocklist, builtin_words, canonical
+from voucherbot.codes.capacity import YEAR
+from voucherbot.codes.checksum import check_system
+from voucherbot.codes.spec import compile_spec
 from voucherbot.errors import ConfigError, VoucherbotError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -406,8 +406,8 @@ def test_modulo_bias_would_be_detected() -> None:
 
 
 def test_no_module_uses_the_random_module() -> None:
-    for name in ("codes", "codespec", "checksum", "blocklist", "capacity"):
-        tree = ast.parse((ROOT / "voucherbot" / f"{name}.py").read_text())
+    for name in ("generate", "spec", "checksum", "blocklist", "capacity"):
+        tree = ast.parse((ROOT / "voucherbot" / "codes" / f"{name}.py").read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 assert all(alias.name != "random" for alias in node.names), name
@@ -422,7 +422,7 @@ def test_builtin_words_are_obfuscated_in_the_source() -> None:
     words = builtin_words()
     assert len(words) >= 40
     assert all(w.isascii() and w.isalnum() and w.isupper() for w in words)
-    source = (ROOT / "voucherbot" / "blocklist.py").read_text()
+    source = (ROOT / "voucherbot" / "codes" / "blocklist.py").read_text()
     assert not any(re.search(rf"\b{w}\b", source) for w in words if len(w) > 3)
 
 

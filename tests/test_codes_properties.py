@@ -10,8 +10,7 @@ import re
 from hypothesis import HealthCheck, assume, event, given, reject, settings
 from hypothesis import strategies as st
 
-from voucherbot.checksum import check_system
-from voucherbot.codes import (
+from voucherbot.codes.generate import (
     PRESETS,
     CapacityError,
     CodeSpec,
@@ -22,7 +21,8 @@ from voucherbot.codes import (
     generate_batch,
     normalise,
 )
-from voucherbot.codespec import compile_spec
+from voucherbot.codes.checksum import check_system
+from voucherbot.codes.spec import compile_spec
 from voucherbot.errors import ConfigError
 
 #: characters a custom alphabet may use ('#' left out only to keep patterns readable)

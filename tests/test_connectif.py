@@ -16,7 +16,8 @@ from werkzeug import Request, Response
 
 from tests.support import API_KEY, FakeClock
 from voucherbot import __version__
-from voucherbot.connectif import ConnectifClient
+from voucherbot.connectif.client import ConnectifClient
+from voucherbot.connectif.ratelimit import RateBudget
 from voucherbot.errors import (
     ApiError,
     AuthError,
@@ -34,7 +35,6 @@ from voucherbot.errors import (
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from voucherbot.ratelimit import RateBudget
 
 SET = {
     "id": "64b7f0000000000000000001",
@@ -431,7 +431,7 @@ def test_429_waits_until_ratelimit_reset(
 def test_a_429_on_the_import_post_pauses_the_budget_and_is_raised_not_retried(
     httpserver: HTTPServer, client: ConnectifClient, fake_clock: FakeClock, tmp_path: Path
 ) -> None:
-    """The POST's one retry policy is in voucherbot.posting; the client only waits."""
+    """The POST's one retry policy is in voucherbot.refill.posting; the client only waits."""
     csv = tmp_path / "c.csv"
     csv.write_bytes(b"code\nX\n")
     httpserver.expect_ordered_request("/imports/", method="POST").respond_with_data(

@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from tests.support import API_KEY, REPO_RULES
-from voucherbot.cli import cli
+from voucherbot.app import run
+from voucherbot.cli.main import cli
 from voucherbot.config import Config, parse_config
-from voucherbot.connectif import ConnectifClient
+from voucherbot.connectif.client import ConnectifClient
+from voucherbot.connectif.poll import PollSettings
 from voucherbot.ledger import Ledger
-from voucherbot.poll import PollSettings
-from voucherbot.runner import run
 from voucherbot.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 
 FAST = PollSettings(interval=0.02, growth=1.5, max_interval=0.2, timeout=60)
@@ -86,8 +86,8 @@ def test_the_queue_full_answer_holds_the_batch_until_there_is_room() -> None:
 
 
 def test_a_refill_too_big_for_one_file_goes_as_several_imports(sandbox: RunningSandbox) -> None:
-    from voucherbot.refill import Refiller
-    from voucherbot.runner import make_plan
+    from voucherbot.app import make_plan
+    from voucherbot.refill.batch import Refiller
 
     with client_for(sandbox) as client, Ledger.memory() as ledger:
         cfg = config()

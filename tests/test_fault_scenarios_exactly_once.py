@@ -31,10 +31,10 @@ from tests.support import (
     sandbox_cli,
 )
 from voucherbot.config import load_config
-from voucherbot.connectif import ConnectifClient
-from voucherbot.ledger import Ledger, secret_path_of
-from voucherbot.refill import QueueFull, Refiller
-from voucherbot.results import RefillResult
+from voucherbot.connectif.client import ConnectifClient
+from voucherbot.ledger.store import Ledger, secret_path_of
+from voucherbot.refill.batch import QueueFull, Refiller
+from voucherbot.refill.results import RefillResult
 
 REFERRAL = "66377977d9ed17e3cc0e95ee"  # the emptiest set: the first import of every run
 PLANNED = {REFERRAL: 4993, "67c7d4929f9d01298a449ebe": 4907, "676a5e55f320cd576d14475b": 4860}

@@ -1,4 +1,4 @@
-"""The depletion forecast (voucherbot.forecast), on synthetic histories with known answers.
+"""The depletion forecast (voucherbot.planning.forecast), on synthetic histories with known answers.
 
 Tolerances: steady demand must come out exact (to 1e-9 relative), whatever the spacing, gaps,
 refills or resets, because every weighting of a constant rate is that rate. Uneven demand
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from voucherbot.forecast import (
+from voucherbot.planning.forecast import (
     Forecast,
     ForecastSettings,
     Snapshot,
@@ -428,7 +428,7 @@ def test_formatting(func: Callable[[float], str], value: float, text: str) -> No
 
 def test_the_module_is_pure() -> None:
     """No I/O, no clock: the only imports are maths, dataclasses, datetime types, itertools."""
-    path = Path(__file__).resolve().parents[1] / "voucherbot" / "forecast.py"
+    path = Path(__file__).resolve().parents[1] / "voucherbot" / "planning" / "forecast.py"
     tree = ast.parse(path.read_text(encoding="utf-8"))
     modules = set()
     for node in ast.walk(tree):

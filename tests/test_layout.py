@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import pytest
 
-from voucherbot.cli import cli
+from voucherbot.cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "voucherbot"
@@ -30,16 +30,17 @@ def imported_modules(path: Path) -> set[str]:
 
 def test_only_cli_imports_click() -> None:
     offenders = [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")
-                 if p.name != "cli.py" and "click" in imported_modules(p)]
+                 if "cli" not in p.relative_to(PACKAGE).parts and "click" in imported_modules(p)]
     assert offenders == []
 
 
 def test_pure_modules_do_no_io() -> None:
     """No network, files, clock or processes (codes.py uses os only for os.urandom)."""
     io = {"requests", "socket", "sqlite3", "time", "subprocess", "pathlib", "shutil"}
-    for name in ("planner.py", "codes.py", "codespec.py", "checksum.py", "capacity.py"):
+    for name in ("planning/planner.py", "planning/forecast.py", "codes/generate.py",
+                 "codes/spec.py", "codes/checksum.py", "codes/capacity.py"):
         assert not imported_modules(PACKAGE / name) & io, name
-    assert "os" not in imported_modules(PACKAGE / "planner.py")
+    assert "os" not in imported_modules(PACKAGE / "planning" / "planner.py")
 
 
 def all_commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
@@ -64,7 +65,8 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
 def test_fast_commands_do_not_import_heavy_modules(argv: list[str]) -> None:
     """They must start fast (bench/startup_bench.py measures it): no requests, faker,
     werkzeug or sqlite3 until a command needs them."""
-    code = (f"import sys\nfrom voucherbot.cli import main\nsys.argv = ['voucherbot', *{argv!r}]\n"
+    code = ("import sys\nfrom voucherbot.cli.main import main\n"
+            f"sys.argv = ['voucherbot', *{argv!r}]\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in ('requests', 'faker', 'werkzeug', 'sqlite3') "
             "if m in sys.modules))")

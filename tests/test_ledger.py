@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from voucherbot.codes import CapacityError, CodeSpec
+from voucherbot.connectif.models import CouponSet
 from voucherbot.errors import ConfigError, LockedError, VoucherbotError
-from voucherbot.forecast import Snapshot
-from voucherbot.ledger import MIGRATIONS, Ledger, lock_path_of, secret_path_of
-from voucherbot.models import CouponSet
+from voucherbot.ledger.store import MIGRATIONS, Ledger, lock_path_of, secret_path_of
+from voucherbot.planning.forecast import Snapshot
 
 SET = CouponSet(id="s1", name="Welcome", type="multiple", assigned=0, available=10, quantity=50)
 OTHER = CouponSet(id="s2", name="Cart", type="multiple", assigned=0, available=10, quantity=50)

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from voucherbot.config import Config, parse_config
-from voucherbot.forecast import Snapshot
-from voucherbot.models import CouponSet, Import, Workflow
-from voucherbot.planner import Action, Skip, plan
+from voucherbot.connectif.models import CouponSet, Import, Workflow
+from voucherbot.planning.forecast import Snapshot
+from voucherbot.planning.planner import Action, Skip, plan
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 WORKFLOWS = [

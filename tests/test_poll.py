@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from tests.support import FakeClock
+from voucherbot.connectif.models import Import
+from voucherbot.connectif.poll import PollSettings, PollTimeoutError, Tracker, poll_imports
 from voucherbot.errors import ConfigError
-from voucherbot.models import Import
-from voucherbot.poll import PollSettings, PollTimeoutError, Tracker, poll_imports
 
 
 class ScriptedServer:

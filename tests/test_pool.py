@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from voucherbot.config.shop import parse_shop
 from voucherbot.errors import ConfigError, VoucherbotError
-from voucherbot.pool import CodePool, PoolError, PoolTake, _Fingerprints
-from voucherbot.shop import parse_shop
+from voucherbot.shop.pool import CodePool, PoolError, PoolTake, _Fingerprints
 
 
 class Issued:

@@ -1,5 +1,5 @@
 """The import POST's one retry policy and adopting only what is provably a batch's own
-(voucherbot.posting), without a server: the pure matcher, the policy over scripted answers,
+(voucherbot.refill.posting), without a server: the pure matcher, the policy over scripted answers,
 and reading GET /imports/ back far enough (pytest-httpserver)."""
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.support import API_KEY, FakeClock
-from voucherbot.connectif import ConnectifClient
+from voucherbot.connectif.client import ConnectifClient
+from voucherbot.connectif.models import Import
+from voucherbot.connectif.ratelimit import RateBudget
 from voucherbot.errors import (
     BadRequestError,
     ImportUnconfirmedError,
@@ -21,8 +23,7 @@ from voucherbot.errors import (
     ServerError,
 )
 from voucherbot.ledger import Batch
-from voucherbot.models import Import
-from voucherbot.posting import (
+from voucherbot.refill.posting import (
     Finding,
     ImportPolicy,
     LookupFailed,
@@ -32,7 +33,6 @@ from voucherbot.posting import (
     post_batch,
     read_back,
 )
-from voucherbot.ratelimit import RateBudget
 
 MARK = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SINCE = MARK - timedelta(seconds=10)

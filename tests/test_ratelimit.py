@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support import FakeClock
+from voucherbot.connectif.ratelimit import RateBudget
 from voucherbot.errors import RateLimitedError
-from voucherbot.ratelimit import RateBudget
 
 
 def budget(clock: FakeClock, rpm: int, **kw: float) -> RateBudget:

@@ -1,4 +1,4 @@
-"""The report renderers (voucherbot.report, voucherbot.report_html).
+"""The report renderers (voucherbot.report.model, voucherbot.report.html).
 
 Unit tests run on a hand-built plan; the end-to-end tests read a real sandbox (127.0.0.1 only)
 and check that every format shows every coupon set once, with the sandbox's numbers.
@@ -24,12 +24,13 @@ from typing import Any
 import pytest
 
 from voucherbot.config import Config, parse_config
-from voucherbot.connectif import ConnectifClient
+from voucherbot.connectif.client import ConnectifClient
+from voucherbot.connectif.models import CouponSet, Import, Workflow
 from voucherbot.errors import ConfigError
-from voucherbot.forecast import Snapshot
-from voucherbot.models import CouponSet, Import, Workflow
-from voucherbot.planner import Plan, plan
-from voucherbot.report import (
+from voucherbot.planning.forecast import Snapshot
+from voucherbot.planning.planner import Plan, plan
+from voucherbot.refill.results import RefillResult, RunResult
+from voucherbot.report.model import (
     CSV_COLUMNS,
     FORMATS,
     REPORT_VERSION,
@@ -40,9 +41,8 @@ from voucherbot.report import (
     render,
     to_json,
 )
-from voucherbot.report_svg import SPARK_HEIGHT, SPARK_WIDTH, sparkline
-from voucherbot.report_text import render_run
-from voucherbot.results import RefillResult, RunResult
+from voucherbot.report.svg import SPARK_HEIGHT, SPARK_WIDTH, sparkline
+from voucherbot.report.terminal import render_run
 from voucherbot.sandbox import SandboxConfig, start_sandbox
 
 NOW = datetime(2026, 3, 1, 9, 30, 15, tzinfo=UTC)
@@ -523,7 +523,7 @@ def test_json_has_the_documented_shape_and_values(report: Report) -> None:
 
 
 def test_the_module_docstring_documents_every_json_key() -> None:
-    import voucherbot.report as module
+    import voucherbot.report.model as module
 
     doc = module.__doc__ or ""
     for key in TOP_KEYS | SUMMARY_KEYS | SET_KEYS:

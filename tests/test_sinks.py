@@ -21,9 +21,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from voucherbot import __version__
+from voucherbot.config.shop import ShopSettings, SinkSettings, parse_shop
+from voucherbot.config.tables import origin
 from voucherbot.errors import ConfigError
-from voucherbot.shop import ShopSettings, SinkSettings, parse_shop
-from voucherbot.sinks import (
+from voucherbot.shop.sinks import (
     CommandSink,
     FileSink,
     NoneSink,
@@ -33,7 +34,6 @@ from voucherbot.sinks import (
     csv_bytes,
     make_sink,
 )
-from voucherbot.tables import origin
 
 SET_ID = "64b7f0000000000000000001"
 

@@ -2,12 +2,18 @@
 
 The library works without the CLI::
 
-    from voucherbot import ConnectifClient, refill_set
+    from pathlib import Path
 
-    with ConnectifClient.from_env() as client:
-        result = refill_set(client, "5f0c...", count=1000)
+    from voucherbot import ConnectifClient, refill_set
+    from voucherbot.ledger import Ledger
+
+    with ConnectifClient.from_env() as client, Ledger.open(Path("voucherbot.sqlite")) as ledger:
+        result = refill_set(client, "5f0c...", count=1000, ledger=ledger)
         for line in result.all:
             print(line.summary())
+
+The ledger is what makes a refill happen once: it records every code before it leaves the
+process and refuses a set that already has a refill in flight.
 """
 
 from __future__ import annotations
@@ -15,17 +21,21 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from voucherbot import _moved
+
 __version__ = "0.1.0"
 
 # Exports load on first use, so `voucherbot --help` does not pay for requests and friends.
 _EXPORTS = {
-    "ConnectifClient": "voucherbot.connectif",
+    "ConnectifClient": "voucherbot.connectif.client",
     "VoucherbotError": "voucherbot.errors",
-    "RefillResult": "voucherbot.results",
-    "refill_set": "voucherbot.runner",
+    "RefillResult": "voucherbot.refill.results",
+    "refill_set": "voucherbot.app",
 }
 
 __all__ = [*_EXPORTS, "__version__"]
+
+_moved.install()
 
 
 def __getattr__(name: str) -> Any:

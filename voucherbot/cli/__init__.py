@@ -1,0 +1,1 @@
+"""The command line: the only click code. Commands are thin adapters over :mod:`voucherbot.app`."""

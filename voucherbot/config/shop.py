@@ -1,0 +1,177 @@
+"""``[shop]``: where codes come from and how the shop learns about them.
+
+Connectif only distributes codes; the shop's checkout must accept them too. Either voucherbot
+generates the codes and hands each batch to the shop before Connectif gets it (``source =
+"generate"``, the default, with a ``sink``: see :mod:`voucherbot.shop.sinks`), or the shop
+generates them and voucherbot distributes them from a pool of code files (``source = "pool"``,
+``pool = "<directory>"``: see :mod:`voucherbot.shop.pool`).
+
+``[shop]`` sets this for every coupon set; a rule's ``shop`` table is laid over it key by key
+(so a rule can switch one family of sets to its own pool directory).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from voucherbot.config.tables import TableReader, hide_url
+from voucherbot.errors import ConfigError, hide
+
+SOURCES = ("generate", "pool")
+SINK_KINDS = ("none", "file", "command", "webhook")
+#: which sink kinds use each key; a key set for another kind is an error (a forgotten
+#: ``sink = "webhook"`` must not silently leave the codes unregistered)
+_USED_BY = {
+    "directory": ("file",),
+    "command": ("command",),
+    "timeout": ("command", "webhook"),
+    "url": ("webhook",),
+    "secret_env": ("webhook",),
+    "chunk_size": ("webhook",),
+    "retries": ("webhook",),
+}
+#: every key of [shop]: the sink's and the code pool's (see voucherbot.shop.pool)
+SHOP_KEYS = ("source", "sink", *_USED_BY, "pool")
+MAX_RETRIES = 10
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    kind: str = "none"
+    directory: Path | None = None  #: file sink (parse_sink resolves it against base_dir)
+    command: tuple[str, ...] = ()  #: command sink: argv
+    timeout: float = 60.0  #: command: run time limit; webhook: read timeout per request
+    url: str | None = None  #: webhook sink
+    secret_env: str | None = None  #: webhook sink: name of the variable holding the secret
+    chunk_size: int = 1000  #: webhook sink: codes per request
+    retries: int = 4  #: webhook sink: retries of a chunk after 5xx, 429 or a network failure
+
+
+@dataclass(frozen=True)
+class ShopSettings:
+    """Where a set's codes come from, and the sink that registers generated ones."""
+
+    source: str = "generate"
+    sink: SinkSettings = field(default_factory=SinkSettings)
+    pool: Path | None = None  #: the pool directory (source = "pool")
+
+    @property
+    def registers_codes(self) -> bool:
+        """False when generated codes reach Connectif without the shop hearing of them."""
+        return self.source == "pool" or self.sink.kind != "none"
+
+    def describe(self) -> str:
+        if self.source == "pool":
+            return f"codes from the shop's pool in {self.pool}"
+        if self.sink.kind == "none":
+            return "codes NOT registered with the shop (no [shop] sink)"
+        program = self.sink.command[0] if self.sink.command else "?"
+        return {
+            "file": f"codes written for the shop to {self.sink.directory}",
+            "command": f"codes handed to the shop by {program}",
+            "webhook": "codes sent to the shop's webhook",
+        }[self.sink.kind]
+
+
+def parse_shop(
+    table: Mapping[str, Any], where: str, base_dir: Path | None, context: str = "[shop]"
+) -> ShopSettings:
+    """Validate a ``[shop]`` table (or a rule's merged ``shop``); paths relative to base_dir."""
+    read = TableReader(table, where, context, SHOP_KEYS)
+    source = read.choice("source", SOURCES, "generate")
+    pool = read.path("pool", base_dir)
+    if source == "pool":
+        if pool is None:
+            raise read.fail("source = \"pool\" needs 'pool', the directory of code files")
+        if read.table.get("sink", "none") != "none":
+            raise read.fail(
+                "give either 'sink' (voucherbot generates the codes and registers them "
+                'with the shop) or source = "pool" (the shop generates them), not both'
+            )
+    elif pool is not None:
+        raise read.fail("'pool' is only used with source = \"pool\"; set source or remove 'pool'")
+    return ShopSettings(source=source, sink=parse_sink(read, base_dir), pool=pool)
+
+
+def webhook_secret(settings: SinkSettings, env: Mapping[str, str]) -> str:
+    """The webhook sink's signing secret from ``env``; a missing one is a ConfigError naming
+    the variable (``config check`` asks, as every run does before its first API call)."""
+    secret = env.get(settings.secret_env or "", "")
+    if not secret:
+        raise ConfigError(
+            f"the webhook sink signs with the secret in the environment variable "
+            f"{settings.secret_env} ([shop] secret_env), which is not set or empty; set it "
+            "to the secret the shop uses to check X-Voucherbot-Signature"
+        )
+    return secret
+
+
+def parse_sink(read: TableReader, base_dir: Path | None) -> SinkSettings:
+    """Validate the sink keys of a ``[shop]`` table (paths relative to ``base_dir``)."""
+    kind = read.choice("sink", SINK_KINDS, "none")
+    for key, kinds in _USED_BY.items():
+        if key in read.table and kind not in kinds:
+            uses = " or ".join(f'"{k}"' for k in kinds)
+            raise read.fail(
+                f"'{key}' is only used by sink = {uses}, but sink is \"{kind}\"; "
+                f"set sink or remove '{key}'"
+            )
+    command: tuple[str, ...] = ()
+    if "command" in read.table:
+        command = _command(read, base_dir)
+    secret_env = read.string("secret_env")
+    if secret_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", secret_env):
+        raise read.fail(
+            "'secret_env' must be the name of an environment variable, such as "
+            '"SHOP_WEBHOOK_SECRET" (not the secret itself)'
+        )
+    if secret_env is not None:
+        hide(os.environ.get(secret_env))  # kept out of messages, logs and a command's env
+    url = read.url("url")
+    if url is not None:
+        hide_url(url)
+    settings = SinkSettings(
+        kind=kind,
+        directory=read.path("directory", base_dir),
+        command=command,
+        timeout=float(read.number("timeout", 60.0, above=True, maximum=86400)),
+        url=url,
+        secret_env=secret_env,
+        chunk_size=read.number("chunk_size", 1000, integer=True, minimum=1),
+        retries=read.number("retries", 4, integer=True, maximum=MAX_RETRIES),
+    )
+    needs = {"file": ("directory",), "command": ("command",), "webhook": ("url", "secret_env")}
+    for key in needs.get(kind, ()):
+        if getattr(settings, key) in (None, ()):
+            raise read.fail(f"sink = \"{kind}\" needs '{key}'")
+    return settings
+
+
+def _command(read: TableReader, base_dir: Path | None) -> tuple[str, ...]:
+    raw = read.table["command"]
+    if isinstance(raw, str):
+        try:
+            argv = shlex.split(raw)
+        except ValueError as exc:
+            raise read.fail(f"'command' cannot be split into words: {exc}") from None
+    elif isinstance(raw, list) and all(isinstance(word, str) and word for word in raw):
+        argv = list(raw)
+    else:
+        raise read.fail(
+            "'command' must be a list of strings such as [\"/usr/local/bin/add-codes\""
+            ', "--shop", "main"], or one string'
+        )
+    if not argv:
+        raise read.fail("'command' is empty")
+    if "/" in argv[0] and not os.path.isabs(argv[0]) and base_dir is not None:
+        # "./add-codes.sh" is beside the rules file, wherever voucherbot runs from (made
+        # absolute: "rules.toml"'s folder is "." and "./prog" must never become "prog",
+        # which would be looked up on PATH)
+        argv[0] = str(base_dir.absolute() / argv[0])
+    return tuple(argv)

@@ -1,0 +1,147 @@
+"""Carrying out a whole plan: the import queue, the shared polling, refills in parts.
+
+:func:`run_plan` keeps at most ``max_imports_in_flight`` of voucherbot's imports queued at
+Connectif (it refuses an eleventh queued import with E0401, which is answered here by holding
+the batch until there is room), follows all of them in one
+:class:`~voucherbot.connectif.poll.Tracker` loop, and splits a refill whose file would pass
+the 50 MB limit into several imports.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from voucherbot.codes import CodeSpec
+from voucherbot.codes.spec import compile_spec
+from voucherbot.connectif.models import Import
+from voucherbot.connectif.poll import Tracker, timeout_error
+from voucherbot.ledger import Batch
+from voucherbot.planning.planner import Decision, Plan
+from voucherbot.refill.batch import QueueFull, Refiller
+from voucherbot.refill.results import RefillResult, RunResult, result_of
+from voucherbot.shop.pool import CodePool
+
+
+def pools_left(decisions: Iterable[Decision],
+               issued: Callable[[Sequence[str]], set[str]]) -> dict[str, int]:
+    """Unused codes left in the pool of each set (among ``decisions``) fed from a pool."""
+    pools = {d.coupon_set.id: d.settings.shop.pool for d in decisions
+             if d.settings.shop.source == "pool" and d.settings.shop.pool is not None}
+    return {set_id: CodePool(pool).remaining(issued) for set_id, pool in pools.items()}
+
+
+@dataclass(frozen=True, eq=False)
+class Part:
+    """One import of a refill: the whole refill, or a part of one too big for one file."""
+
+    decision: Decision
+    count: int
+    index: int
+    sizes: list[int]
+
+    @property
+    def of(self) -> int:
+        return len(self.sizes)
+
+
+def code_length(spec: CodeSpec) -> int:
+    """How many characters every code of this shape has."""
+    return len(compile_spec(spec).cells)
+
+
+def parts(decision: Decision, max_import_bytes: int) -> list[int]:
+    """How many codes each import of a refill carries: one import, unless its file would
+    pass Connectif's 50 MB limit (``max_import_bytes``); then parts that each fit."""
+    shop = decision.settings.shop
+    per_code = (64 if shop.source == "pool" else code_length(decision.settings.code)) + 1
+    most = max(1, (max_import_bytes - len("code\n")) // per_code)
+    count = decision.count
+    return [min(most, count - start) for start in range(0, count, most)]
+
+
+def run_plan(refiller: Refiller, plan: Plan, settled: Iterable[RefillResult] = ()) -> RunResult:
+    """Carry out every refill of ``plan``, keeping at most ``max_in_flight`` imports
+    queued at Connectif (it refuses more than ten), and follow them all in one loop.
+
+    A refill whose file would pass the 50 MB limit goes as several imports (parts),
+    queued like the others."""
+    todo = deque(Part(d, n, i, total) for d in plan.refills
+                 for total in [parts(d, refiller.max_import_bytes)] for i, n in enumerate(total))
+    deferred: deque[tuple[Part, QueueFull]] = deque()  # refused with E0401: post again
+    results: dict[Part, RefillResult] = {}
+    by_import: dict[str, tuple[Part, Batch]] = {}
+    first_batch: dict[str, int] = {}  # the first part's batch, by set id
+
+    def done(imp: Import) -> None:
+        refiller.record(by_import[imp.id][1], imp)
+
+    tracker = Tracker(refiller.client, refiller.poll, on_progress=refiller.progress, on_done=done,
+                      clock=refiller.clock)
+    if refiller.on_total is not None and plan.total_codes:
+        refiller.on_total(plan.total_codes)
+    deadline = refiller.clock() + refiller.poll.timeout
+    while todo or deferred or tracker.pending:
+        while (todo or deferred) and len(tracker.pending) < refiller.max_in_flight:
+            waiting: QueueFull | None = None
+            if deferred:
+                part, waiting = deferred[0]
+            else:
+                part = todo[0]
+            cs = part.decision.coupon_set
+            try:
+                if waiting is not None:
+                    outcome = refiller.retry_queued(waiting, cs)
+                else:
+                    outcome = refiller.refill(cs, part.count, part.decision.settings,
+                                          part_of=first_batch.get(cs.id))
+            except QueueFull as refused:
+                if waiting is None:  # a new batch: post it again when there is room
+                    todo.popleft()
+                    deferred.append((part, refused))
+                    first_batch.setdefault(cs.id, refused.batch.id)
+                break
+            if waiting is not None:
+                deferred.popleft()
+            else:
+                todo.popleft()
+            if isinstance(outcome, RefillResult):
+                results[part] = outcome
+            else:
+                first_batch.setdefault(cs.id, outcome.id)
+                by_import[outcome.import_id or ""] = (part, outcome)
+                tracker.add(refiller.import_of(outcome))
+        if not (todo or deferred or tracker.pending):
+            break
+        left = deadline - refiller.clock()
+        if left <= 0:
+            break
+        refiller.sleep(min(tracker.next_wait(), left))  # the last look falls on the deadline
+        if tracker.pending:
+            tracker.tick()
+    if tracker.pending:  # the deadline passed: they stay in flight for the next run
+        for import_id, last in timeout_error(tracker).pending.items():
+            refiller.still_running(by_import[import_id][1], last)
+    for part in todo:  # never started: our imports filled Connectif's queue until the deadline
+        results[part] = RefillResult(part.decision.coupon_set, part.count, error=(
+            f"not started: {len(tracker.pending)} of voucherbot's imports were still running "
+            "when the poll deadline passed; the next run plans it again"))
+    for part, never in deferred:
+        refiller.ledger.forget_codes(never.batch.id)
+        failed = refiller.ledger.update(never.batch.id, status="failed", error=(
+            "Connectif's import queue stayed full (E0401) until the poll deadline; "
+            "the next run tries again"))
+        results[part] = replace(result_of(failed), coupon_set=part.decision.coupon_set)
+    for part, batch in by_import.values():
+        results[part] = replace(result_of(refiller.ledger.batch(batch.id)),
+                                coupon_set=part.decision.coupon_set, note=refiller.note(batch.id))
+    ordered = []
+    for part in sorted(results, key=lambda p: (plan.refills.index(p.decision), p.index)):
+        result = results[part]
+        if part.of > 1:
+            result = replace(result, note="; ".join(filter(None, [
+                f"part {part.index + 1} of {part.of}", result.note])))
+        ordered.append(result)
+    remaining = pools_left(plan.refills, refiller.ledger.issued)
+    return RunResult(plan, tuple(ordered), tuple(settled), remaining)

@@ -1,0 +1,211 @@
+"""Notifications: tell a chat channel what a run did, so a failing cron job is not silent.
+
+``[notify]`` in rules.toml names a webhook (``url``, or ``url_env``: the environment variable
+that holds it, since a Slack webhook URL is itself a secret) and a ``level``:
+
+``failures`` (default)  only runs that failed;
+``all``                 also successful runs that refilled something (a run with nothing to do
+                        stays quiet, so a cron job every few minutes does not flood the channel).
+
+The message is Slack-compatible (``text`` plus Block Kit ``blocks``) and holds set names, ids,
+counts, import ids and one-line failures: never codes or keys. Sending never raises: a failure
+is logged as a warning naming only ``scheme://host`` of the webhook.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from voucherbot import __version__
+
+if TYPE_CHECKING:
+    import requests
+from voucherbot.config.tables import TableReader, hide_url, origin, url_problem
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("failures", "all")
+NOTIFY_KEYS = ("url", "url_env", "level", "timeout")
+#: Slack's limits: a section's text, a header's text; items listed per section
+_SECTION_CHARS, _HEADER_CHARS, _MAX_ITEMS = 2900, 150, 25
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    url: str | None = field(default=None, repr=False)  #: may hold a token: never shown
+    level: str = "failures"
+    timeout: float = 10.0
+
+
+def parse_notify(
+    table: Mapping[str, Any], where: str, *, env: Mapping[str, str] | None = None
+) -> NotifySettings:
+    """Validate ``[notify]``; ``url_env`` is read from ``env`` (default ``os.environ``) now."""
+    read = TableReader(table, where, "[notify]", NOTIFY_KEYS)
+    url = read.url("url")
+    name = read.string("url_env")
+    if name is not None:
+        if url is not None:
+            raise read.fail("give either 'url' or 'url_env', not both")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise read.fail("'url_env' must be the name of an environment variable")
+        url = (os.environ if env is None else env).get(name, "").strip()
+        if not url:
+            raise read.fail(
+                f"'url_env' names {name}, which is not set or empty; set it to the "
+                "webhook URL, or remove [notify]"
+            )
+        problem = url_problem(url)
+        if problem:
+            raise read.fail(f"the URL in {name} {problem}")
+    if url is not None:
+        hide_url(url)  # a Slack webhook's path is its token
+    return NotifySettings(
+        url=url,
+        level=read.choice("level", LEVELS, "failures"),
+        timeout=float(read.number("timeout", 10.0, above=True, maximum=300)),
+    )
+
+
+@dataclass(frozen=True)
+class RunNotice:
+    """What a run did, for a notification."""
+
+    ok: bool
+    #: (set name, set id, codes imported, import id or None, status text)
+    refills: Sequence[tuple[str, str, int, str | None, str]]
+    failures: Sequence[str]  #: one line each, no codes or keys
+    source: str  #: the API base URL
+    started_at: datetime  #: naive means UTC
+
+
+def should_notify(settings: NotifySettings, notice: RunNotice) -> bool:
+    """A URL is set, and the run failed, or the level is ``all`` and the run refilled sets."""
+    if not settings.url:
+        return False
+    if not notice.ok:
+        return True
+    return settings.level == "all" and bool(notice.refills)
+
+
+def slack_message(notice: RunNotice) -> dict[str, Any]:
+    """The Slack-compatible message: ``text`` (the notification line) and ``blocks``."""
+    title = "voucherbot: run failed" if not notice.ok else "voucherbot: run finished"
+    total = sum(count for _, _, count, _, _ in notice.refills)
+    parts = [f"{len(notice.refills)} set(s) refilled ({total:,} codes)"]
+    if notice.failures:
+        parts.append(f"{len(notice.failures)} failure(s)")
+    source = _clean_source(notice.source)
+    started = _utc(notice.started_at)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title[:_HEADER_CHARS]}}
+    ]
+    if notice.refills:
+        lines = [
+            f"• *{_esc(name)}* ({_code(set_id)}): {count:,} codes imported, "
+            + (f"import {_code(import_id)}" if import_id else "no import")
+            + f": {_esc(status)}"
+            for name, set_id, count, import_id, status in notice.refills
+        ]
+        blocks.append(_section("Refills", lines))
+    if notice.failures:
+        blocks.append(_section("Failures", [f"• {_esc(line)}" for line in notice.failures]))
+    if not notice.refills and not notice.failures:
+        blocks.append(_section("Nothing to do", []))
+    context = f"{_esc(source)} · started {started}"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+    return {"text": f"{title}: {', '.join(parts)} ({source}, started {started})", "blocks": blocks}
+
+
+def send(
+    settings: NotifySettings, notice: RunNotice, *, session: requests.Session | None = None
+) -> bool:
+    """POST the message if :func:`should_notify`; True once the webhook answered 2xx.
+
+    Never raises: any failure (an exception, a non-2xx answer, a timeout) is logged as a
+    warning naming only the webhook's ``scheme://host``, and False is returned.
+    """
+    import requests  # here, not at the top: `config check` must start fast
+
+    if not settings.url or not should_notify(settings, notice):
+        return False
+    where = origin(settings.url)
+    if url_problem(settings.url):
+        log.warning("notification to %s not sent: the webhook URL must be https://", where)
+        return False
+    try:
+        own = session is None
+        http = session or requests.Session()
+        try:
+            response = http.post(
+                settings.url,
+                json=slack_message(notice),
+                headers={"User-Agent": f"voucherbot/{__version__}"},
+                timeout=settings.timeout,
+                allow_redirects=False,
+            )
+        finally:
+            if own:
+                http.close()
+    except requests.Timeout:
+        problem = f"no answer within {settings.timeout:g} s"
+    except requests.ConnectionError:
+        problem = "cannot connect"
+    except Exception as exc:  # the text of a requests error holds the URL: show only the type
+        problem = type(exc).__name__
+    else:
+        if 200 <= response.status_code < 300:
+            return True
+        problem = f"HTTP {response.status_code}"
+    log.warning("notification to %s failed: %s; the run's outcome is unchanged", where, problem)
+    return False
+
+
+def _section(title: str, lines: list[str]) -> dict[str, Any]:
+    shown: list[str] = []
+    size = len(title) + 3
+    for line in lines[:_MAX_ITEMS]:
+        line = line if len(line) <= 300 else line[:299] + "…"
+        if size + len(line) + 1 > _SECTION_CHARS:
+            break
+        shown.append(line)
+        size += len(line) + 1
+    if len(shown) < len(lines):
+        shown.append(f"… and {len(lines) - len(shown)} more")
+    text = "\n".join([f"*{title}*", *shown])
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _esc(text: str) -> str:
+    """Slack's three escapes, so names cannot form links or mentions."""
+    return " ".join(text.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _code(text: str) -> str:
+    return "`" + _esc(text).replace("`", "'") + "`"
+
+
+def _clean_source(url: str) -> str:
+    """The URL without credentials, query or fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    except ValueError:
+        return "<invalid URL>"
+    if not parts.scheme or not host:
+        return url.split("@")[-1].split("?")[0]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _utc(when: datetime) -> str:
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
