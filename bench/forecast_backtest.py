@@ -53,8 +53,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from voucherbot.config import Config, RuleSettings  # noqa: E402
+from voucherbot.config.settings import ForecastSettings  # noqa: E402
 from voucherbot.connectif.models import CouponSet, Import, Workflow  # noqa: E402
-from voucherbot.planning.forecast import ForecastSettings, Snapshot  # noqa: E402
+from voucherbot.planning.forecast import Snapshot  # noqa: E402
 from voucherbot.planning.planner import plan  # noqa: E402
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday

@@ -255,7 +255,7 @@ def test_a_long_refill_says_what_it_is_doing_before_its_import(
     sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from voucherbot.app import refill_set
-    from voucherbot.connectif.poll import PollSettings
+    from voucherbot.config.settings import PollSettings
     from voucherbot.ledger import Ledger
 
     monkeypatch.setattr("voucherbot.refill.batch.LONG_REFILL", 100)

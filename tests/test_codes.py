@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from voucherbot.codes.blocklist import CANON_BYTES, LOOKALIKES, Blocklist, builtin_words, canonical
+from voucherbot.codes.capacity import YEAR
+from voucherbot.codes.checksum import check_system
 from voucherbot.codes.generate import (
     MAX_ROUNDS,
     PRESETS,
@@ -44,9 +47,6 @@ from voucherbot.codes.generate import (
     resolve_alphabet,
     space_size,
 )
-from voucherbot.codes.blocklist import CANON_BYTES, LOOKALIKES, Blocklist, builtin_words, canonical
-from voucherbot.codes.capacity import YEAR
-from voucherbot.codes.checksum import check_system
 from voucherbot.codes.spec import compile_spec
 from voucherbot.errors import ConfigError, VoucherbotError
 

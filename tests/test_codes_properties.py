@@ -10,6 +10,7 @@ import re
 from hypothesis import HealthCheck, assume, event, given, reject, settings
 from hypothesis import strategies as st
 
+from voucherbot.codes.checksum import check_system
 from voucherbot.codes.generate import (
     PRESETS,
     CapacityError,
@@ -21,7 +22,6 @@ from voucherbot.codes.generate import (
     generate_batch,
     normalise,
 )
-from voucherbot.codes.checksum import check_system
 from voucherbot.codes.spec import compile_spec
 from voucherbot.errors import ConfigError
 

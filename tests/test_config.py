@@ -8,9 +8,8 @@ import pytest
 
 from voucherbot.codes import CodeSpec
 from voucherbot.config import Config, RuleSettings, load_config, parse_config, parse_duration
+from voucherbot.config.settings import ForecastSettings, ImportPolicy
 from voucherbot.errors import ConfigError
-from voucherbot.planning.forecast import ForecastSettings
-from voucherbot.refill.posting import ImportPolicy
 
 REPO_RULES = Path(__file__).resolve().parents[1] / "rules.toml"
 

@@ -12,8 +12,8 @@ from tests.support import API_KEY, REPO_RULES
 from voucherbot.app import run
 from voucherbot.cli.main import cli
 from voucherbot.config import Config, parse_config
+from voucherbot.config.settings import PollSettings
 from voucherbot.connectif.client import ConnectifClient
-from voucherbot.connectif.poll import PollSettings
 from voucherbot.ledger import Ledger
 from voucherbot.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 
@@ -88,6 +88,7 @@ def test_the_queue_full_answer_holds_the_batch_until_there_is_room() -> None:
 def test_a_refill_too_big_for_one_file_goes_as_several_imports(sandbox: RunningSandbox) -> None:
     from voucherbot.app import make_plan
     from voucherbot.refill.batch import Refiller
+    from voucherbot.refill.queue import run_plan
 
     with client_for(sandbox) as client, Ledger.memory() as ledger:
         cfg = config()
@@ -95,7 +96,7 @@ def test_a_refill_too_big_for_one_file_goes_as_several_imports(sandbox: RunningS
         target = the_plan.refills[0]
         refiller = Refiller(client, ledger, poll=FAST, config=cfg,
                             max_import_bytes=12 * 2000 + 5)  # 2,000 codes of 11 symbols a file
-        result = refiller.run_plan(replace(the_plan, decisions=(target,)))
+        result = run_plan(refiller, replace(the_plan, decisions=(target,)))
         batches = ledger.batches(set_id=target.coupon_set.id)
     parts = -(-target.count // 2000)
     assert len(result.results) == parts

@@ -17,15 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from voucherbot.planning.forecast import (
-    Forecast,
-    ForecastSettings,
-    Snapshot,
-    forecast,
-    format_days,
-    format_duration,
-    format_rate,
-)
+from voucherbot.config.settings import ForecastSettings
+from voucherbot.planning.forecast import Forecast, Snapshot, forecast
+from voucherbot.text import format_days, format_rate, format_span
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 HOUR = timedelta(hours=1)
@@ -418,8 +412,8 @@ def test_known_is_whether_there_is_a_rate() -> None:
         (format_days, 0.4, "0.4 days"),
         (format_days, 45.0, "45 days"), (format_days, 1234.4, "1,234 days"),
         (format_days, math.inf, "never"),
-        (format_duration, 3 * 3600, "3 h"), (format_duration, 23.5 * 3600, "23.5 h"),
-        (format_duration, 14 * 86400, "14 days"), (format_duration, 2.5 * 86400, "2.5 days"),
+        (format_span, 3 * 3600, "3 h"), (format_span, 23.5 * 3600, "23.5 h"),
+        (format_span, 14 * 86400, "14 days"), (format_span, 2.5 * 86400, "2.5 days"),
     ],
 )  # fmt: skip
 def test_formatting(func: Callable[[float], str], value: float, text: str) -> None:
@@ -427,7 +421,8 @@ def test_formatting(func: Callable[[float], str], value: float, text: str) -> No
 
 
 def test_the_module_is_pure() -> None:
-    """No I/O, no clock: the only imports are maths, dataclasses, datetime types, itertools."""
+    """No I/O, no clock: the only imports are maths, dataclasses, datetime types, itertools,
+    its settings and the text helpers."""
     path = Path(__file__).resolve().parents[1] / "voucherbot" / "planning" / "forecast.py"
     tree = ast.parse(path.read_text(encoding="utf-8"))
     modules = set()
@@ -443,5 +438,7 @@ def test_the_module_is_pure() -> None:
         "dataclasses",
         "datetime",
         "itertools",
+        "voucherbot.config.settings",
+        "voucherbot.text",
     }
     assert "now(" not in path.read_text(encoding="utf-8")

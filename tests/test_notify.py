@@ -15,15 +15,10 @@ import requests
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from voucherbot.config.notify import parse_notify
+from voucherbot.config.settings import NotifySettings
 from voucherbot.errors import ConfigError
-from voucherbot.report.notify import (
-    NotifySettings,
-    RunNotice,
-    parse_notify,
-    send,
-    should_notify,
-    slack_message,
-)
+from voucherbot.report.notify import RunNotice, send, should_notify, slack_message
 
 TOKEN = "T0000/B0000/XXXXsecretXXXX"
 CODE = "WEL-7KQ2M9XR"

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from tests.support import FakeClock
+from voucherbot.config.settings import PollSettings
 from voucherbot.connectif.models import Import
-from voucherbot.connectif.poll import PollSettings, PollTimeoutError, Tracker, poll_imports
+from voucherbot.connectif.poll import PollTimeoutError, Tracker, poll_imports
 from voucherbot.errors import ConfigError
 
 

@@ -12,6 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.support import API_KEY, FakeClock
+from voucherbot.config.settings import ImportPolicy
 from voucherbot.connectif.client import ConnectifClient
 from voucherbot.connectif.models import Import
 from voucherbot.connectif.ratelimit import RateBudget
@@ -25,7 +26,6 @@ from voucherbot.errors import (
 from voucherbot.ledger import Batch
 from voucherbot.refill.posting import (
     Finding,
-    ImportPolicy,
     LookupFailed,
     Verdict,
     look,

@@ -30,17 +30,9 @@ from voucherbot.errors import ConfigError
 from voucherbot.planning.forecast import Snapshot
 from voucherbot.planning.planner import Plan, plan
 from voucherbot.refill.results import RefillResult, RunResult
-from voucherbot.report.model import (
-    CSV_COLUMNS,
-    FORMATS,
-    REPORT_VERSION,
-    Report,
-    ReportFormatError,
-    ReportRow,
-    build_report,
-    render,
-    to_json,
-)
+from voucherbot.report.data import to_json
+from voucherbot.report.formats import FORMATS, ReportFormatError, render
+from voucherbot.report.model import CSV_COLUMNS, REPORT_VERSION, Report, ReportRow, build_report
 from voucherbot.report.svg import SPARK_HEIGHT, SPARK_WIDTH, sparkline
 from voucherbot.report.terminal import render_run
 from voucherbot.sandbox import SandboxConfig, start_sandbox

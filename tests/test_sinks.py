@@ -24,6 +24,7 @@ from voucherbot import __version__
 from voucherbot.config.shop import ShopSettings, SinkSettings, parse_shop
 from voucherbot.config.tables import origin
 from voucherbot.errors import ConfigError
+from voucherbot.files import code_csv_bytes as csv_bytes
 from voucherbot.shop.sinks import (
     CommandSink,
     FileSink,
@@ -31,7 +32,6 @@ from voucherbot.shop.sinks import (
     SinkBatch,
     SinkError,
     WebhookSink,
-    csv_bytes,
     make_sink,
 )
 
@@ -437,7 +437,7 @@ def test_webhook_sends_exact_signed_body(httpserver: HTTPServer, hook_url: str) 
     )
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Idempotency-Key"] == "42-1"
-    assert request.headers["User-Agent"] == f"voucherbot/{__version__}"
+    assert request.headers["User-Agent"].startswith(f"voucherbot/{__version__} ")
     expected = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(request.headers["X-Voucherbot-Signature"], f"sha256={expected}")
     assert SECRET not in str(dict(request.headers))

@@ -17,15 +17,17 @@ from typing import Any
 
 from voucherbot.codes import CodeSpec
 from voucherbot.config import Config
+from voucherbot.config.settings import PollSettings
 from voucherbot.connectif.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, ConnectifClient
 from voucherbot.connectif.errors import PERMISSIONS
 from voucherbot.connectif.models import CouponSet, Import, Workflow
-from voucherbot.connectif.poll import PollSettings, ProgressCallback
+from voucherbot.connectif.poll import ProgressCallback
 from voucherbot.errors import ConfigError, NotFoundError, PermissionDeniedError, VoucherbotError
 from voucherbot.ledger import Ledger
 from voucherbot.planning.forecast import Snapshot
 from voucherbot.planning.planner import Action, Decision, ImportActivity, Plan, Skip, plan
 from voucherbot.refill.batch import Refiller
+from voucherbot.refill.queue import run_plan
 from voucherbot.refill.results import RefillResult, RunResult, result_of
 from voucherbot.report.notify import RunNotice, send
 
@@ -251,7 +253,7 @@ def run(
         settled = refiller.settle()
         the_plan, _ = make_plan(client, config, ledger, run_id, lean=True)
         config.check_count(the_plan.total_codes, "this run's refills", confirmed=confirmed)
-        return refiller.run_plan(the_plan, settled)
+        return run_plan(refiller, the_plan, settled)
 
 
 def _refiller(client: ConnectifClient, config: Config, ledger: Ledger,
@@ -346,7 +348,7 @@ def refill_set(
             settings = replace(settings, code=spec)
         decision = Decision(coupon_set, Action.REFILL, f"refill of {wanted:,} codes asked for",
                             count=wanted, rule=rule, settings=settings)
-        return refiller.run_plan(Plan((decision,)), settled)
+        return run_plan(refiller, Plan((decision,)), settled)
 
 
 def _refillable(client: ConnectifClient, set_id: str) -> CouponSet:

@@ -1,15 +1,20 @@
 """Text that reaches a terminal or a spreadsheet: the one cleaning function for every string
-from outside (set names and ids, import ids and statuses, server messages), and the one
-plain-text table every command prints.
+from outside (set names and ids, import ids and statuses, server messages), the one
+plain-text table every command prints, and the one way to say numbers and spans to people
+(:func:`plural`, :func:`format_duration` in words, :func:`format_span` for table cells).
 
 Pure: no I/O. Wide (CJK) characters count as two terminal columns.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 import unicodedata
 from collections.abc import Collection, Sequence
+
+MAX_ID_LENGTH = 128
 
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 #: Bidirectional overrides and isolates could reorder the rest of a line in a terminal.
@@ -113,3 +118,73 @@ def json_safe(text: str) -> str:
     """JSON text with the control characters json.dumps leaves raw (C1 controls, line and
     bidirectional marks) written as ``\\uXXXX``: the same data, nothing a terminal obeys."""
     return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+
+def valid_id(value: str) -> bool:
+    """An opaque id that is safe as one URL path segment and in the ledger."""
+    return (0 < len(value) <= MAX_ID_LENGTH and value.isprintable() and value.isascii()
+            and not any(c in value for c in "/?#%\\ ") and value not in (".", ".."))
+
+
+# -- numbers and spans for people ------------------------------------------------------------
+
+YEAR = 365.25 * 24 * 3600
+_UNITS = (("second", 1.0), ("minute", 60.0), ("hour", 3600.0), ("day", 86400.0), ("year", YEAR))
+_BIG = ((1e12, "trillion"), (1e9, "billion"), (1e6, "million"))
+
+
+def _amount(value: float, unit: str) -> str:
+    text = f"{value:.1f}".removesuffix(".0") if value < 10 else f"{round(value):,}"
+    return f"{text} {unit}" + ("" if text == "1" else "s")
+
+
+def format_duration(seconds: float) -> str:
+    """A duration in words, for messages: "less than a second", "3.5 hours", "2.1 million years"."""
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError(f"not a duration: {seconds!r}")
+    if math.isinf(seconds):
+        return "forever"
+    if seconds < 1:
+        return "less than a second"
+    for (unit, size), (_, next_size) in itertools.pairwise(_UNITS):
+        if seconds < next_size:
+            return _amount(seconds / size, unit)
+    years = seconds / YEAR
+    if years >= 1e15:
+        return f"{years:.1e} years"
+    for size, word in _BIG:
+        if years >= size:
+            return f"{_amount(years / size, word).removesuffix('s')} years"
+    return _amount(years, "year")
+
+
+def _short(value: float) -> str:
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def format_span(seconds: float) -> str:
+    """A span for a table cell: "3 h", "23.5 h", "14 days", "2.5 days"."""
+    hours = seconds / 3600
+    if hours < 48:
+        return f"{_short(hours)} h"
+    days = seconds / 86400
+    return f"{_short(days)} days"
+
+
+def format_rate(burn_per_day: float) -> str:
+    """A burn rate for people: "410/day", "2.5/day", "0.04/day"."""
+    if burn_per_day >= 100:
+        return f"{burn_per_day:,.0f}/day"
+    if burn_per_day >= 1 or burn_per_day == 0:
+        return f"{_short(burn_per_day)}/day"
+    return f"{burn_per_day:.2g}/day"
+
+
+def format_days(days: float) -> str:
+    """Days left for people: "0.4 days", "1 day", "2.3 days", "45 days", "never"."""
+    if math.isinf(days):
+        return "never"
+    text = f"{days:,.0f}" if days >= 100 else _short(days)
+    return f"{text} day" + ("" if text == "1" else "s")

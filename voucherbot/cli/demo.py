@@ -6,12 +6,14 @@ from collections.abc import Callable
 
 from voucherbot.app import make_plan
 from voucherbot.config import Config
+from voucherbot.config.settings import PollSettings
 from voucherbot.connectif.client import ConnectifClient
-from voucherbot.connectif.poll import PollSettings
 from voucherbot.ledger import Ledger
 from voucherbot.refill.batch import Refiller
+from voucherbot.refill.queue import run_plan
 from voucherbot.refill.results import RunResult
-from voucherbot.report.model import build_report, render
+from voucherbot.report.formats import render
+from voucherbot.report.model import build_report
 from voucherbot.report.terminal import render_run
 from voucherbot.sandbox import SandboxConfig, start_sandbox
 
@@ -40,8 +42,9 @@ def run_demo(
         show("report before the run")
         with Ledger.memory() as ledger:
             the_plan, _ = make_plan(client, config, ledger)
-            result = Refiller(client, ledger, poll=DEMO_POLL, policy=config.imports,
-                              max_in_flight=config.max_imports_in_flight).run_plan(the_plan)
+            refiller = Refiller(client, ledger, poll=DEMO_POLL, policy=config.imports,
+                                max_in_flight=config.max_imports_in_flight)
+            result = run_plan(refiller, the_plan)
         echo(f"== voucherbot run\n{render_run(result)}")
         # Connectif's counters trail an import by up to ~10 s (the sandbox's too), so a report
         # read at once holds the sets just filled. Move the sandbox's clock past that.

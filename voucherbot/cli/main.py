@@ -28,8 +28,8 @@ from voucherbot.errors import EXIT_FAILED, VoucherbotError, redact
 
 if TYPE_CHECKING:
     from voucherbot.config import Config
+    from voucherbot.config.settings import PollSettings
     from voucherbot.connectif.models import Import
-    from voucherbot.connectif.poll import PollSettings
 
 log = logging.getLogger("voucherbot")
 
@@ -425,7 +425,8 @@ def _print_plan(config: Config, ledger_file: Path | None, confirmed: bool) -> No
     """The dry run: the plan as a table (it lists the warnings itself); it refuses what the
     real run would refuse."""
     from voucherbot.app import make_client, make_plan
-    from voucherbot.report.model import build_report, render
+    from voucherbot.report.formats import render
+    from voucherbot.report.model import build_report
 
     _preflight(config, ledger_file)
     with _ledger(config, ledger_file, readonly=True) as ledger, make_client(config) as client:
@@ -488,7 +489,8 @@ def report(
     from voucherbot.errors import ConfigError
     from voucherbot.planning.planner import unmatched_rules
     from voucherbot.refill.queue import pools_left
-    from voucherbot.report.model import build_report, render
+    from voucherbot.report.formats import render
+    from voucherbot.report.model import build_report
 
     started = time.monotonic()
     config = _config(rules_path, builtin_rules)
@@ -844,10 +846,10 @@ def imports(
     Following exits 0 when the import finished with no error rows, 1 otherwise.
     """
     from voucherbot.app import make_client
-    from voucherbot.connectif.models import valid_id
     from voucherbot.connectif.poll import poll_imports
     from voucherbot.errors import ConfigError, NotFoundError
     from voucherbot.report.history import render_imports
+    from voucherbot.text import valid_id
 
     config = _config(rules_path, builtin_rules)
     if import_id is not None and not valid_id(import_id):
@@ -993,6 +995,7 @@ def codes_generate(
     from voucherbot.codes import fill_warning, generate
     from voucherbot.config import DEFAULT_RULES_FILE, Config
     from voucherbot.errors import ConfigError
+    from voucherbot.files import code_csv, create_private
 
     # the limits of the rules file, when there is one (generating needs no rules)
     found = rules_path or rule_name or Path(DEFAULT_RULES_FILE).exists()
@@ -1002,7 +1005,7 @@ def codes_generate(
     fd = None
     if output is not None:  # the file first: a bad path costs no generation
         try:
-            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = create_private(output)
         except FileExistsError:
             raise ConfigError(
                 f"{output} already exists; codes are never written over a file"
@@ -1020,12 +1023,12 @@ def codes_generate(
     warning = fill_warning(spec, count)
     if warning:
         _warn([warning])
-    lines = new if plain else ["code", *new]
+    lines = code_csv(new, header=not plain)
     if fd is None:
-        click.echo("\n".join(lines))
+        click.echo("".join(lines), nl=False)
         return
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-        out.write("\n".join(lines) + "\n")
+        out.writelines(lines)
     click.echo(f"Wrote {count:,} codes to {output}", err=True)
 
 

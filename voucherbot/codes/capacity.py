@@ -13,11 +13,11 @@ Worked numbers for the default shape are in ``docs/codes.md``.
 
 from __future__ import annotations
 
-import itertools
 import math
 
 from voucherbot.codes.spec import MAX_LENGTH, CodeSpec
 from voucherbot.errors import ConfigError
+from voucherbot.text import YEAR, format_duration
 
 __all__ = [
     "DEFAULT_GUESS_FLOOR",
@@ -34,7 +34,6 @@ __all__ = [
     "space_size",
 ]
 
-YEAR = 365.25 * 24 * 3600
 DEFAULT_GUESS_RATE = 100.0  #: guesses per second an attacker gets through a shop's checkout
 DEFAULT_GUESS_FLOOR = YEAR  #: warn when a live code can be guessed faster than this
 
@@ -120,30 +119,3 @@ def guessability_warning(
     )
 
 
-_UNITS = (("second", 1.0), ("minute", 60.0), ("hour", 3600.0), ("day", 86400.0), ("year", YEAR))
-_BIG = ((1e12, "trillion"), (1e9, "billion"), (1e6, "million"))
-
-
-def _amount(value: float, unit: str) -> str:
-    text = f"{value:.1f}".removesuffix(".0") if value < 10 else f"{round(value):,}"
-    return f"{text} {unit}" + ("" if text == "1" else "s")
-
-
-def format_duration(seconds: float) -> str:
-    """A human-readable duration: "less than a second", "3.5 hours", "2.1 million years"."""
-    if math.isnan(seconds) or seconds < 0:
-        raise ValueError(f"not a duration: {seconds!r}")
-    if math.isinf(seconds):
-        return "forever"
-    if seconds < 1:
-        return "less than a second"
-    for (unit, size), (_, next_size) in itertools.pairwise(_UNITS):
-        if seconds < next_size:
-            return _amount(seconds / size, unit)
-    years = seconds / YEAR
-    if years >= 1e15:
-        return f"{years:.1e} years"
-    for size, word in _BIG:
-        if years >= size:
-            return f"{_amount(years / size, word).removesuffix('s')} years"
-    return _amount(years, "year")

@@ -26,14 +26,12 @@ from typing import Any
 
 from voucherbot.codes import DEFAULT_GUESS_FLOOR, DEFAULT_GUESS_RATE, MAX_FILL, CodeSpec
 from voucherbot.codes.capacity import CapacityError, check_capacity
+from voucherbot.config.notify import parse_notify
+from voucherbot.config.settings import ForecastSettings, ImportPolicy, NotifySettings, PollSettings
 from voucherbot.config.shop import ShopSettings, parse_shop
 from voucherbot.config.tables import base_url_problem
-from voucherbot.connectif.models import valid_id
-from voucherbot.connectif.poll import PollSettings
 from voucherbot.errors import ConfigError
-from voucherbot.planning.forecast import ForecastSettings, format_duration
-from voucherbot.refill.posting import ImportPolicy
-from voucherbot.report.notify import NotifySettings, parse_notify
+from voucherbot.text import format_span, valid_id
 
 DEFAULT_RULES_FILE = "rules.toml"
 MAX_RULES_BYTES = 1024 * 1024
@@ -533,8 +531,8 @@ class _Parser:
         if span > window * 24:
             raise self.fail(
                 ctx,
-                f"'min_span' ({format_duration(span * 3600)}) must not be longer than "
-                f"'window' ({format_duration(window * 86400)}), or no forecast would ever be "
+                f"'min_span' ({format_span(span * 3600)}) must not be longer than "
+                f"'window' ({format_span(window * 86400)}), or no forecast would ever be "
                 "known",
             )
         return replace(base, **values)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from voucherbot.errors import ConfigError, hide
 
@@ -171,3 +171,15 @@ def kind_of(value: Any) -> str:
     names = {bool: "a boolean", int: "a whole number", float: "a number", str: "a string"}
     shown = isinstance(value, int | float | str) and not isinstance(value, bool)
     return names.get(type(value), f"a {type(value).__name__}") + (f" ({value!r})" if shown else "")
+
+
+def public_url(url: str) -> str:
+    """``url`` as it may be shown or sent on: without credentials, query or fragment (where
+    tokens live); text that is not a URL loses the same parts."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return "<invalid URL>"
+    if not parts.scheme or not parts.netloc:
+        return url.rpartition("@")[2].split("?")[0].split("#")[0]
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import threading
 import time
 from collections import Counter
@@ -33,12 +32,12 @@ import requests
 import urllib3
 from requests.structures import CaseInsensitiveDict
 
-from voucherbot import __version__
 from voucherbot.config.tables import base_url_problem, origin, same_origin_key
 from voucherbot.connectif.errors import api_error, kind_of, network_error
 from voucherbot.connectif.models import CouponSet, Import, Workflow
 from voucherbot.connectif.multipart import MultipartBody
 from voucherbot.connectif.ratelimit import RateBudget
+from voucherbot.connectif.session import Backoff, make_session
 from voucherbot.errors import (
     ApiError,
     BadResponseError,
@@ -58,7 +57,6 @@ from voucherbot.text import clean
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.connectif.cloud"
-USER_AGENT = f"voucherbot/{__version__} python-requests/{requests.__version__}"
 #: (connect, read) seconds
 DEFAULT_TIMEOUT = (10.0, 60.0)
 #: the Connectif import file limit (413 above it)
@@ -121,9 +119,8 @@ class ConnectifClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._sleep = sleep
-        self._jitter = random.Random()  # noqa: S311 - jitter for backoff, not security
-        self.session = session or requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
+        self._backoff = Backoff(backoff, max_backoff)
+        self.session = make_session(session)
         self.session.headers["Accept"] = "application/json"
         self._auth = {"Authorization": f"apiKey {api_key}"}
         self._key = api_key
@@ -543,13 +540,12 @@ class ConnectifClient:
 
     def backoff_delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (doubling, jittered, capped)."""
-        base = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
-        return float(base * self._jitter.uniform(0.5, 1.0))
+        return self._backoff.delay(attempt)
 
     def _wait_for_429(self, response: requests.Response, attempt: int) -> float:
         """Pause the budget as a 429 asks (Reset, else Retry-After, else backoff); give the wait."""
         headers = response.headers
-        jitter = self._jitter.uniform(0.0, 1.0)
+        jitter = self._backoff.spread()
         reset = headers.get("X-RateLimit-Reset")
         retry_after = headers.get("Retry-After")
         wait: float | None = None

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from voucherbot.errors import BadResponseError, InvalidItemError
+from voucherbot.text import valid_id
 
 SINGLE = "single"
 MULTIPLE = "multiple"
@@ -37,7 +38,6 @@ def parse_time(value: Any) -> datetime | None:
 #: The largest counter believed: JSON's exact integers (a larger one is not a count of codes).
 MAX_COUNTER = 2**53
 #: Ids go into URL paths and the ledger: at most this long, printable, no path or query marks.
-MAX_ID_LENGTH = 128
 
 
 def _required_str(doc: Mapping[str, Any], key: str, what: str) -> str:
@@ -45,12 +45,6 @@ def _required_str(doc: Mapping[str, Any], key: str, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise BadResponseError(f"the server sent a {what} without a valid {key!r} field")
     return value
-
-
-def valid_id(value: str) -> bool:
-    """An opaque id that is safe as one URL path segment and in the ledger."""
-    return (0 < len(value) <= MAX_ID_LENGTH and value.isprintable() and value.isascii()
-            and not any(c in value for c in "/?#%\\ ") and value not in (".", ".."))
 
 
 def _id(doc: Mapping[str, Any], what: str) -> str:

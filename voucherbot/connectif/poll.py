@@ -20,10 +20,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from voucherbot.errors import BadResponseError, ConfigError, RefillError
+from voucherbot.config.settings import PollSettings
+from voucherbot.errors import BadResponseError, RefillError
 
 if TYPE_CHECKING:  # the settings are read by `config check`, which must not load requests
     from voucherbot.connectif.client import ConnectifClient
@@ -35,22 +35,6 @@ log = logging.getLogger(__name__)
 
 #: Most list pages one tick reads before asking for the remaining imports one by one.
 MAX_TICK_PAGES = 10
-
-
-@dataclass(frozen=True)
-class PollSettings:
-    """How to wait for imports: first interval, growth, longest interval, overall deadline."""
-
-    interval: float = 2.0
-    growth: float = 1.5
-    max_interval: float = 60.0
-    timeout: float = 1800.0
-
-    def __post_init__(self) -> None:
-        if self.interval <= 0 or self.max_interval < self.interval or self.growth < 1:
-            raise ConfigError("poll settings need 0 < interval <= max_interval and growth >= 1")
-        if self.timeout <= 0:
-            raise ConfigError("the poll timeout must be positive")
 
 
 class PollTimeoutError(RefillError):

@@ -58,6 +58,7 @@ from voucherbot.codes import CodeSpec, format_duration, generate
 from voucherbot.config import check_ledger_folder
 from voucherbot.connectif.models import CouponSet, Import
 from voucherbot.errors import ConfigError, LockedError, VoucherbotError
+from voucherbot.files import code_csv, write_private
 from voucherbot.ledger.schema import (
     BATCH_FIELDS,
     MIGRATIONS,
@@ -81,13 +82,6 @@ _CHUNK = 5000
 _INSERT_CHUNK = 100_000
 #: What the check value kept in the database is the HMAC of (see :func:`_secret_check`).
 _CHECK_LABEL = b"voucherbot: this is the ledger's secret"
-
-
-def _create_private(path: Path, data: bytes | None = None) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        if data:
-            out.write(data)
 
 
 class Ledger:
@@ -126,8 +120,8 @@ class Ledger:
                         "secret away (or restore the ledger from a backup)"
                     )
                 try:
-                    _create_private(secret_path, secrets.token_hex(32).encode())
-                    _create_private(path)
+                    write_private(secret_path, [secrets.token_hex(32)])
+                    write_private(path, [])
                 except OSError as exc:
                     secret_path.unlink(missing_ok=True)
                     raise ConfigError(f"cannot create the ledger {path}: "
@@ -563,11 +557,7 @@ class Ledger:
         """Keep a batch's codes (mode 0600) until it is delivered and submitted."""
         path = self._pending_dir() / f"batch-{batch_id}.txt"
         path.unlink(missing_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write("\n".join(codes) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+        write_private(path, code_csv(codes, header=False), sync=True)
 
     def kept_codes(self, batch_id: int) -> list[str] | None:
         """The kept codes of a batch, or None when none were kept."""

@@ -51,15 +51,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 
+from voucherbot.config.settings import ForecastSettings
+from voucherbot.text import format_span, plural
+
 __all__ = [
     "DEFAULT_SETTINGS",
     "Forecast",
     "ForecastSettings",
     "Snapshot",
     "forecast",
-    "format_days",
-    "format_duration",
-    "format_rate",
 ]
 
 _DAY = 86400.0
@@ -74,24 +74,6 @@ class Snapshot:
     available: int | None
     assigned: int
     quantity: int | None
-
-
-@dataclass(frozen=True)
-class ForecastSettings:
-    """How :func:`forecast` reads the history (``[forecast]`` in rules.toml)."""
-
-    window_days: float = 14.0  #: only this much history counts
-    half_life_days: float = 3.0  #: demand this old weighs half as much as demand now
-    min_snapshots: int = 3  #: fewer (usable intervals + 1) gives "unknown"
-    min_span_hours: float = 24.0  #: usable intervals covering less time give "unknown"
-
-    def __post_init__(self) -> None:
-        if not (0 < self.window_days < math.inf and 0 < self.half_life_days < math.inf):
-            raise ValueError("window_days and half_life_days must be positive and finite")
-        if self.min_snapshots < 2:
-            raise ValueError("min_snapshots must be at least 2 (one interval)")
-        if not 0 <= self.min_span_hours <= self.window_days * 24:
-            raise ValueError("min_span_hours must be between 0 and the window")
 
 
 @dataclass(frozen=True)
@@ -192,18 +174,18 @@ def forecast(
     )
     if not enough:
         need = (
-            f"need {settings.min_snapshots} over {format_duration(settings.min_span_hours * 3600)}"
+            f"need {settings.min_snapshots} over {format_span(settings.min_span_hours * 3600)}"
         )
-        seen = _count(len(points), "snapshot") if points else "no snapshots"
+        seen = plural(len(points), "snapshot") if points else "no snapshots"
         if span > 0:
-            seen += f" over {format_duration(span * _DAY)}"
+            seen += f" over {format_span(span * _DAY)}"
         note = f"not enough history ({seen}; {need})"
         return Forecast(None, None, None, samples, span, note + dropped)
 
     burn = _weighted_rate(pieces, settings.half_life_days)
     note = (
-        f"weighted over {format_duration(span * _DAY)} ({_count(samples, 'interval')}, "
-        f"half-life {format_duration(settings.half_life_days * _DAY)})"
+        f"weighted over {format_span(span * _DAY)} ({plural(samples, 'interval')}, "
+        f"half-life {format_span(settings.half_life_days * _DAY)})"
     )
     newest = points[-1][-1]
     if newest.available is None:
@@ -242,42 +224,12 @@ def _weighted_rate(pieces: Sequence[tuple[float, float, float]], half_life: floa
 def _dropped(backwards: int, empty: int) -> str:
     parts = []
     if backwards:
-        parts.append(f"{_count(backwards, 'interval')} where assigned went down")
+        parts.append(f"{plural(backwards, 'interval')} where assigned went down")
     if empty:
-        parts.append(f"{_count(empty, 'interval')} with nothing available")
+        parts.append(f"{plural(empty, 'interval')} with nothing available")
     return "; left out: " + " and ".join(parts) if parts else ""
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
-def _short(value: float) -> str:
-    text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
 
-
-def format_duration(seconds: float) -> str:
-    """A span for people: "3 h", "23.5 h", "14 days", "2.5 days"."""
-    hours = seconds / 3600
-    if hours < 48:
-        return f"{_short(hours)} h"
-    days = seconds / _DAY
-    return f"{_short(days)} days"
-
-
-def format_rate(burn_per_day: float) -> str:
-    """A burn rate for people: "410/day", "2.5/day", "0.04/day"."""
-    if burn_per_day >= 100:
-        return f"{burn_per_day:,.0f}/day"
-    if burn_per_day >= 1 or burn_per_day == 0:
-        return f"{_short(burn_per_day)}/day"
-    return f"{burn_per_day:.2g}/day"
-
-
-def format_days(days: float) -> str:
-    """Days left for people: "0.4 days", "1 day", "2.3 days", "45 days", "never"."""
-    if math.isinf(days):
-        return "never"
-    text = f"{days:,.0f}" if days >= 100 else _short(days)
-    return f"{text} day" + ("" if text == "1" else "s")

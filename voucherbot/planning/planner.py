@@ -52,7 +52,8 @@ from enum import StrEnum
 from voucherbot.codes import guessability_warning
 from voucherbot.config import Config, Rule, RuleSettings
 from voucherbot.connectif.models import CouponSet, Import, Workflow
-from voucherbot.planning.forecast import Forecast, Snapshot, forecast, format_days, format_rate
+from voucherbot.planning.forecast import Forecast, Snapshot, forecast
+from voucherbot.text import format_days, format_rate, plural
 
 
 class Action(StrEnum):
@@ -116,10 +117,6 @@ class Plan:
     @property
     def total_codes(self) -> int:
         return sum(d.count for d in self.refills)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def _ago(seconds: float) -> str:
@@ -373,7 +370,7 @@ def _decide(
             return skip(Skip.NO_ACTIVE_WORKFLOW, "no workflow uses it")
         return skip(
             Skip.NO_ACTIVE_WORKFLOW,
-            f"none of the {_plural(n_refs, 'workflow')} that use it is active",
+            f"none of the {plural(n_refs, 'workflow')} that use it is active",
         )
     busy = activity.hold(cs.id, now)
     if busy is not None:
@@ -420,7 +417,7 @@ def _decide(
             + unknown(no_cover),
         )
     count = min(wanted, settings.max_per_run)
-    uses = f"{_plural(len(active), 'active workflow')}" if active else "no active workflow required"
+    uses = f"{plural(len(active), 'active workflow')}" if active else "no active workflow required"
     if below:
         reason = f"available {available:,} < {threshold:,}; {uses}"
     else:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -38,15 +37,11 @@ from pathlib import Path
 
 from voucherbot.codes import CodeSpec, fill_warning
 from voucherbot.config import Config, RuleSettings
+from voucherbot.config.settings import ImportPolicy, PollSettings
 from voucherbot.config.shop import ShopSettings, SinkSettings
 from voucherbot.connectif.client import MAX_IMPORT_BYTES, ConnectifClient
 from voucherbot.connectif.models import CouponSet, Import
-from voucherbot.connectif.poll import (
-    PollSettings,
-    PollTimeoutError,
-    ProgressCallback,
-    poll_imports,
-)
+from voucherbot.connectif.poll import PollTimeoutError, ProgressCallback, poll_imports
 from voucherbot.errors import (
     ApiError,
     AuthError,
@@ -54,12 +49,12 @@ from voucherbot.errors import (
     PermissionDeniedError,
     VoucherbotError,
 )
+from voucherbot.files import code_csv, write_private
 from voucherbot.ledger import Batch, Ledger, shape_key
 from voucherbot.ledger.schema import stamp
-from voucherbot.planning.planner import Plan
 from voucherbot.refill import failpoints
-from voucherbot.refill.posting import Finding, ImportPolicy, LookupFailed, Verdict, look, post_batch
-from voucherbot.refill.results import RefillResult, RunResult, result_of
+from voucherbot.refill.posting import Finding, LookupFailed, Verdict, look, post_batch
+from voucherbot.refill.results import RefillResult, result_of
 from voucherbot.shop.pool import CodePool, PoolError
 from voucherbot.shop.sinks import Sink, SinkBatch, SinkError, make_sink
 
@@ -82,15 +77,7 @@ def write_codes_csv(path: Path, codes: Iterable[str]) -> int:
     over another file). Codes never contain ``,``, ``;`` or quotes (the code generator refuses
     them), so the one-column CSV needs no quoting and suits either delimiter.
     """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    count = 0
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-        out.write("code\n")
-        for code in codes:
-            out.write(code)
-            out.write("\n")
-            count += 1
-    return count
+    return write_private(path, code_csv(codes)) - 1
 
 
 class QueueFull(Exception):
@@ -496,12 +483,6 @@ class Refiller:
     def note(self, batch_id: int | None) -> str | None:
         """What to know about a batch that is not a failure (a short pool), if anything."""
         return self._notes.get(batch_id) if batch_id is not None else None
-
-    def run_plan(self, plan: Plan, settled: Iterable[RefillResult] = ()) -> RunResult:
-        """Carry out every refill of ``plan``: see :func:`voucherbot.refill.queue.run_plan`."""
-        from voucherbot.refill.queue import run_plan
-
-        return run_plan(self, plan, settled)
 
     @staticmethod
     def import_of(batch: Batch) -> Import:

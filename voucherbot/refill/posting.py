@@ -37,9 +37,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from voucherbot.config.settings import ImportPolicy
 from voucherbot.errors import (
     ApiError,
-    ConfigError,
     ImportQueueFullError,
     ImportUnconfirmedError,
     NetworkError,
@@ -52,34 +52,6 @@ if TYPE_CHECKING:  # the settings are read by `config check`, which must not loa
     from voucherbot.ledger import Batch
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ImportPolicy:
-    """How imports are sent and confirmed (``[connectif]`` keys of the same names)."""
-
-    #: POSTs of one batch at most (the first included); E0401 answers are not counted
-    post_attempts: int = 3
-    #: how long after the upload began an import must be listed before it counts as absent
-    lookup_delay: float = 10.0
-    #: how much earlier than voucherbot's mark the server may date the batch's import
-    clock_skew: float = 10.0
-    #: pages of GET /imports/ read, at most, to find a batch's import
-    lookup_pages: int = 20
-    #: Connectif lists imports newest first (undocumented; the sandbox does): then the list
-    #: is read only back to the batch's mark, not to its end
-    newest_first: bool = False
-    #: how long Connectif's set counters may trail an import (its docs: "up to ~10 s")
-    counter_lag: float = 15.0
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.post_attempts <= 10:
-            raise ConfigError("'post_attempts' must be between 1 and 10")
-        if not 1 <= self.lookup_pages <= 1000:
-            raise ConfigError("'lookup_pages' must be between 1 and 1000")
-        for name in ("lookup_delay", "clock_skew", "counter_lag"):
-            if not 0 <= getattr(self, name) <= 3600:
-                raise ConfigError(f"'{name}' must be between 0 and 3600 seconds")
 
 
 class Verdict(StrEnum):

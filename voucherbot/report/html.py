@@ -18,17 +18,10 @@ from __future__ import annotations
 import html
 import math
 
-from voucherbot.report.model import REPORT_VERSION, Report, ReportRow
+from voucherbot.report.model import REPORT_VERSION, Report, ReportRow, workflow_status
 from voucherbot.report.svg import COLOURS as SPARK_COLOURS
 from voucherbot.report.svg import sparkline
-from voucherbot.report.terminal import (
-    action_text,
-    burn_text,
-    days_text,
-    empty_text,
-    number,
-    workflow_status,
-)
+from voucherbot.report.terminal import action_text, burn_text, days_text, empty_text, number
 from voucherbot.text import clean
 
 __all__ = ["render_html"]

@@ -7,14 +7,8 @@ characters are neutralised, ``|`` and backticks escaped, HTML tags defused.
 
 from __future__ import annotations
 
-from voucherbot.report.model import Report
-from voucherbot.report.terminal import (
-    burn_text,
-    days_text,
-    empty_text,
-    number,
-    workflow_status,
-)
+from voucherbot.report.model import Report, workflow_status
+from voucherbot.report.terminal import burn_text, days_text, empty_text, number
 from voucherbot.text import clean
 
 __all__ = ["render_markdown"]

@@ -113,28 +113,17 @@ injection). Lines end with ``\\n``; write the text as UTF-8 (``utf-8-sig`` helps
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
+from voucherbot.config.tables import public_url
 from voucherbot.connectif.models import Workflow
-from voucherbot.errors import ConfigError
 from voucherbot.planning.forecast import Snapshot
 from voucherbot.planning.planner import Action, Decision, Plan
-from voucherbot.report.terminal import (
-    render_table,
-    safe_source,
-    workflow_text,
-)
-from voucherbot.text import encodable, json_safe, plural, spreadsheet_cell
+from voucherbot.text import encodable, plural
 
 REPORT_VERSION = 1
-FORMATS = ("table", "markdown", "csv", "json", "html")
 CSV_COLUMNS = (
     "id", "name", "type", "available", "quantity", "assigned", "threshold", "target", "rule",
     "action", "count", "skip", "reason", "active_workflows", "active_workflow_ids", "workflows",
@@ -142,10 +131,6 @@ CSV_COLUMNS = (
     "pool_remaining",
 )  # fmt: skip
 LIST_SEPARATOR = "; "
-
-
-class ReportFormatError(ConfigError, ValueError):
-    """An unknown report format (a usage error: exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -252,7 +237,7 @@ def build_report(
     read_at = plan.now if plan.now is not None else generated_at
     return Report(
         generated_at=generated_at.astimezone(UTC),
-        source=safe_source(source),
+        source=encodable(public_url(source)),
         rows=tuple(
             replace(
                 _row(d, known, _levels(d, (history or {}).get(d.coupon_set.id, ()), read_at)),
@@ -317,116 +302,14 @@ def _row(
     )
 
 
-def render(report: Report, fmt: str, *, width: int = 100) -> str:
-    """``report`` as text in format ``fmt`` (one of :data:`FORMATS`); ``width`` is for "table"."""
-    renderers: dict[str, Callable[[Report], str]] = {
-        "table": lambda r: render_table(r, width=width),
-        "markdown": render_markdown,
-        "csv": render_csv,
-        "json": render_json,
-        "html": render_html,
-    }
-    renderer = renderers.get(fmt.strip().lower())
-    if renderer is None:
-        raise ReportFormatError(
-            f"unknown report format {fmt!r}; choose one of: {', '.join(FORMATS)}"
-        )
-    return renderer(report)
+def workflow_status(ref: tuple[str, str, str | None]) -> str:
+    """A referencing workflow's status; "not found" when it is not in the account's list."""
+    wid, name, status = ref
+    if status is None:
+        return "not found" if name == wid else "no status"
+    return status
 
 
-def render_html(report: Report) -> str:
-    """A self-contained HTML page; see :mod:`voucherbot.report.html`."""
-    from voucherbot.report.html import render_html as _render
-
-    return _render(report)
-
-
-def render_markdown(report: Report) -> str:
-    """A GitHub-flavoured Markdown document; see :mod:`voucherbot.report.markdown`."""
-    from voucherbot.report.markdown import render_markdown as _render
-
-    return _render(report)
-
-
-# --- csv ---------------------------------------------------------------------------------------
-
-
-def render_csv(report: Report) -> str:
-    """One header row (:data:`CSV_COLUMNS`), then one row per set; see the module doc."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in report.rows:
-        cells = [
-            "" if v is None else str(v) if isinstance(v, int) else spreadsheet_cell(v)
-            for v in _scalars(r).values()
-        ]
-        lists = (
-            [name for _, name in r.active_workflows],
-            [wid for wid, _ in r.active_workflows],
-            [workflow_text(w) for w in r.workflows],
-            [w[0] for w in r.workflows],
-        )
-        forecast = [
-            "" if v is None else str(v) if isinstance(v, int | float) else spreadsheet_cell(v)
-            for v in _forecast_fields(r).values()
-        ]
-        shop = [spreadsheet_cell(r.shop), "" if r.pool_remaining is None else str(r.pool_remaining)]
-        writer.writerow(
-            cells
-            + [spreadsheet_cell(LIST_SEPARATOR.join(items)) for items in lists]
-            + forecast
-            + shop
-        )
-    return buffer.getvalue()
-
-
-# --- json --------------------------------------------------------------------------------------
-
-#: The plain fields of a set, in JSON and CSV order (the ReportRow attribute is set_id for id).
-_SCALAR_KEYS = CSV_COLUMNS[:13]
-
-
-def _scalars(r: ReportRow) -> dict[str, str | int | None]:
-    return {key: getattr(r, "set_id" if key == "id" else key) for key in _SCALAR_KEYS}
-
-
-def _forecast_fields(r: ReportRow) -> dict[str, str | float | None]:
-    """The forecast of a set for JSON (and, in the same order, the last CSV columns)."""
-    days = r.days_left
-    empty = r.empty_at.astimezone(UTC).isoformat(timespec="seconds") if r.empty_at else None
-    return {
-        "burnPerDay": None if r.burn_per_day is None else round(r.burn_per_day, 2),
-        "daysLeft": None if days is None or math.isinf(days) else round(days, 2),
-        "emptyAt": empty.replace("+00:00", "Z") if empty else None,
-        "forecastNote": r.forecast_note or None,
-    }
-
-
-def to_json(report: Report) -> dict[str, Any]:
-    """The report as the documented JSON object (version :data:`REPORT_VERSION`)."""
-    generated = report.generated_at.astimezone(UTC).isoformat(timespec="seconds")
-    summary = {"sets": len(report.rows), "refills": len(report.refills)}
-    return {
-        "version": REPORT_VERSION,
-        "generatedAt": generated.replace("+00:00", "Z"),
-        "source": report.source,
-        "summary": {**summary, "codes": report.total_codes},
-        "warnings": list(report.warnings),
-        "sets": [
-            {
-                **_scalars(r),
-                **_forecast_fields(r),
-                "shop": r.shop or None,
-                "poolRemaining": r.pool_remaining,
-                "activeWorkflows": [{"id": i, "name": n} for i, n in r.active_workflows],
-                "workflows": [{"id": i, "name": n, "status": s} for i, n, s in r.workflows],
-            }
-            for r in report.rows
-        ],
-    }
-
-
-def render_json(report: Report) -> str:
-    """:func:`to_json` as indented UTF-8 JSON text."""
-    return json_safe(json.dumps(to_json(report), indent=2, ensure_ascii=False)) + "\n"
+def workflow_text(ref: tuple[str, str, str | None]) -> str:
+    """A referencing workflow as "name (status)"."""
+    return f"{ref[1]} ({workflow_status(ref)})"

@@ -15,63 +15,22 @@ is logged as a warning naming only ``scheme://host`` of the webhook.
 from __future__ import annotations
 
 import logging
-import os
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
-from voucherbot import __version__
+from voucherbot.connectif.session import make_session
 
 if TYPE_CHECKING:
     import requests
-from voucherbot.config.tables import TableReader, hide_url, origin, url_problem
+from voucherbot.config.settings import NotifySettings
+from voucherbot.config.tables import origin, public_url, url_problem
 
 log = logging.getLogger(__name__)
 
-LEVELS = ("failures", "all")
-NOTIFY_KEYS = ("url", "url_env", "level", "timeout")
 #: Slack's limits: a section's text, a header's text; items listed per section
 _SECTION_CHARS, _HEADER_CHARS, _MAX_ITEMS = 2900, 150, 25
-
-
-@dataclass(frozen=True)
-class NotifySettings:
-    url: str | None = field(default=None, repr=False)  #: may hold a token: never shown
-    level: str = "failures"
-    timeout: float = 10.0
-
-
-def parse_notify(
-    table: Mapping[str, Any], where: str, *, env: Mapping[str, str] | None = None
-) -> NotifySettings:
-    """Validate ``[notify]``; ``url_env`` is read from ``env`` (default ``os.environ``) now."""
-    read = TableReader(table, where, "[notify]", NOTIFY_KEYS)
-    url = read.url("url")
-    name = read.string("url_env")
-    if name is not None:
-        if url is not None:
-            raise read.fail("give either 'url' or 'url_env', not both")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise read.fail("'url_env' must be the name of an environment variable")
-        url = (os.environ if env is None else env).get(name, "").strip()
-        if not url:
-            raise read.fail(
-                f"'url_env' names {name}, which is not set or empty; set it to the "
-                "webhook URL, or remove [notify]"
-            )
-        problem = url_problem(url)
-        if problem:
-            raise read.fail(f"the URL in {name} {problem}")
-    if url is not None:
-        hide_url(url)  # a Slack webhook's path is its token
-    return NotifySettings(
-        url=url,
-        level=read.choice("level", LEVELS, "failures"),
-        timeout=float(read.number("timeout", 10.0, above=True, maximum=300)),
-    )
 
 
 @dataclass(frozen=True)
@@ -102,7 +61,7 @@ def slack_message(notice: RunNotice) -> dict[str, Any]:
     parts = [f"{len(notice.refills)} set(s) refilled ({total:,} codes)"]
     if notice.failures:
         parts.append(f"{len(notice.failures)} failure(s)")
-    source = _clean_source(notice.source)
+    source = public_url(notice.source)
     started = _utc(notice.started_at)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:_HEADER_CHARS]}}
@@ -142,12 +101,11 @@ def send(
         return False
     try:
         own = session is None
-        http = session or requests.Session()
+        http = make_session(session)
         try:
             response = http.post(
                 settings.url,
                 json=slack_message(notice),
-                headers={"User-Agent": f"voucherbot/{__version__}"},
                 timeout=settings.timeout,
                 allow_redirects=False,
             )
@@ -190,19 +148,6 @@ def _esc(text: str) -> str:
 
 def _code(text: str) -> str:
     return "`" + _esc(text).replace("`", "'") + "`"
-
-
-def _clean_source(url: str) -> str:
-    """The URL without credentials, query or fragment."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
-    except ValueError:
-        return "<invalid URL>"
-    if not parts.scheme or not host:
-        return url.split("@")[-1].split("?")[0]
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _utc(when: datetime) -> str:

@@ -11,26 +11,14 @@ import math
 import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
-from voucherbot.text import clean, encodable, plural, table
+from voucherbot.text import clean, plural, table
 from voucherbot.text import fit as _fit
 from voucherbot.text import width as _width
 
 if TYPE_CHECKING:
     from voucherbot.refill.results import RunResult
     from voucherbot.report.model import Report, ReportRow
-
-def safe_source(source: str) -> str:
-    try:
-        parts = urlsplit(source)
-    except ValueError:  # e.g. an unclosed IPv6 bracket: not a URL, show it as it is
-        return encodable(source)
-    if not parts.scheme or not parts.netloc:
-        return encodable(source)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
 
 def number(value: int | None, missing: str = "?") -> str:
     """``1,234``; ``missing`` for None."""
@@ -81,19 +69,6 @@ def action_text(row: ReportRow) -> str:
 
 def active_ratio(row: ReportRow) -> str:
     return f"{len(row.active_workflows)}/{len(row.workflows)}"
-
-
-def workflow_status(ref: tuple[str, str, str | None]) -> str:
-    """A referencing workflow's status; "not found" when it is not in the account's list."""
-    wid, name, status = ref
-    if status is None:
-        return "not found" if name == wid else "no status"
-    return status
-
-
-def workflow_text(ref: tuple[str, str, str | None]) -> str:
-    """A referencing workflow as "name (status)"."""
-    return f"{ref[1]} ({workflow_status(ref)})"
 
 
 # --- table -------------------------------------------------------------------------------------

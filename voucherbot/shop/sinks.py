@@ -20,31 +20,29 @@ Messages and logs never contain codes, the webhook secret, or a URL's path or qu
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import hmac
-import io
 import json
 import logging
 import math
 import os
-import random
 import re
 import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
 import requests
 
-from voucherbot import __version__
 from voucherbot.config.shop import SinkSettings, webhook_secret
 from voucherbot.config.tables import origin, url_problem
+from voucherbot.connectif.session import Backoff, make_session
 from voucherbot.errors import ConfigError, VoucherbotError, hide, holds_secret, redact
+from voucherbot.files import code_csv_bytes
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +149,7 @@ class FileSink:
         try:
             with os.fdopen(fd, "wb") as out:
                 os.fchmod(out.fileno(), 0o600)
-                out.write(csv_bytes(batch.codes))
+                out.write(code_csv_bytes(batch.codes))
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, target)
@@ -217,7 +215,7 @@ class CommandSink:
                     "check that it is executable (chmod +x)"
                 ) from None
             try:
-                proc.communicate(csv_bytes(batch.codes), timeout=self.timeout)
+                proc.communicate(code_csv_bytes(batch.codes), timeout=self.timeout)
             except subprocess.TimeoutExpired:
                 self._stop(proc)
                 tail = _last_line(errors, batch.codes)
@@ -269,9 +267,9 @@ class WebhookSink:
     ) -> None:
         assert settings.url is not None
         self.url, self.settings, self._secret = settings.url, settings, secret.encode()
-        self.session = session or requests.Session()
+        self.session = make_session(session)
         self._sleep = sleep
-        self._jitter = random.Random()  # noqa: S311 - backoff jitter, not security
+        self._backoff = Backoff(1.0, MAX_BACKOFF)
 
     def __repr__(self) -> str:
         return f"WebhookSink({origin(self.url)}, secret=<hidden>)"
@@ -308,7 +306,6 @@ class WebhookSink:
     def _post(self, body: bytes, key: str, codes: Sequence[str], what: str) -> None:
         headers = {
             "Content-Type": "application/json",
-            "User-Agent": f"voucherbot/{__version__}",
             "Idempotency-Key": key,
             "X-Voucherbot-Signature": self.sign(body),
         }
@@ -345,7 +342,7 @@ class WebhookSink:
                     "again later (re-delivery is safe)"
                 )
             attempt += 1
-            wait = min(MAX_BACKOFF, 2.0 ** (attempt - 1)) * self._jitter.uniform(0.5, 1.0)
+            wait = self._backoff.delay(attempt)
             if retry_after is not None:
                 wait = min(MAX_BACKOFF, max(wait, retry_after))
             note, retries = f"{where}: {problem} for {what}", self.settings.retries
@@ -354,15 +351,6 @@ class WebhookSink:
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def csv_bytes(codes: Iterable[str]) -> bytes:
-    """The one-column CSV (header ``code``, ``\\n`` line ends) that sinks hand to the shop."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["code"])
-    writer.writerows([code] for code in codes)
-    return buffer.getvalue().encode()
 
 
 def _name_part(value: str) -> str:
