@@ -14,8 +14,16 @@ import argparse
 import ast
 from pathlib import Path
 
-BRANCHES = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler, ast.IfExp,
-            ast.match_case, ast.Assert)
+BRANCHES = (
+    ast.If,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.ExceptHandler,
+    ast.IfExp,
+    ast.match_case,
+    ast.Assert,
+)
 
 
 def complexity(fn: ast.AST) -> int:
@@ -48,9 +56,11 @@ def main() -> None:
                 assert node.end_lineno is not None
                 length = node.end_lineno - node.lineno + 1
                 functions.append((length, complexity(node), f"{name}:{node.lineno} {node.name}"))
-    print(f"{len(modules)} modules, {sum(n for n, _ in modules):,} lines; "
-          f"{sum(1 for n, _ in modules if n > 400)} over 400 lines; "
-          f"{sum(1 for f in functions if f[0] > 60)} functions over 60 lines")
+    print(
+        f"{len(modules)} modules, {sum(n for n, _ in modules):,} lines; "
+        f"{sum(1 for n, _ in modules if n > 400)} over 400 lines; "
+        f"{sum(1 for f in functions if f[0] > 60)} functions over 60 lines"
+    )
     print("largest modules:")
     for lines, name in sorted(modules, reverse=True)[: args.top]:
         print(f"  {lines:5}  {name}")

@@ -109,7 +109,10 @@ def peak_memory_mb(count: int) -> tuple[float, float, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     before, after, source = subprocess.run(
         [sys.executable, "-c", _MEMORY_PROBE, str(count)],
-        check=True, capture_output=True, text=True, env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
     ).stdout.split()
     return int(after) / 1024, (int(after) - int(before)) / 1024, source  # KiB -> MiB
 
@@ -153,9 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     ratio_plain = statistics.median(naive_plain) / fast_median
     print(f"speed-up: {ratio_check:.1f}x over naive + check, {ratio_plain:.1f}x over naive plain")
 
-
-    print(f"peak RSS of a fresh process generating once ({source}): {peak:.1f} MB, "
-          f"{delta:.1f} MB over its baseline after imports")
+    print(
+        f"peak RSS of a fresh process generating once ({source}): {peak:.1f} MB, "
+        f"{delta:.1f} MB over its baseline after imports"
+    )
 
     time_goal = TIME_GOAL_PER_MILLION * count / 1_000_000
     goals = [

@@ -56,13 +56,21 @@ def build(state: SandboxState, sets: int, low: int) -> None:
             state.set_available(cs.id, max(cs.quantity or 0, TARGET))
     for i in range(sets - len(state.coupon_sets())):
         available = 100 + i if i < low else TARGET
-        state.add_coupon_set(f"Bench set {i:03d}", quantity=TARGET, available=available,
-                             workflow_ids=(active,))
+        state.add_coupon_set(
+            f"Bench set {i:03d}", quantity=TARGET, available=available, workflow_ids=(active,)
+        )
 
 
 def sandbox_config(rows_per_second: float) -> SandboxConfig:
-    return SandboxConfig(seed=1, api_key=KEY, rate_limit=100, page_size=50, demand=False,
-                         import_queue_delay=2.0, import_rows_per_second=rows_per_second)
+    return SandboxConfig(
+        seed=1,
+        api_key=KEY,
+        rate_limit=100,
+        page_size=50,
+        demand=False,
+        import_queue_delay=2.0,
+        import_rows_per_second=rows_per_second,
+    )
 
 
 def run_voucherbot(sets: int, low: int, rows_per_second: float) -> dict[str, Any]:
@@ -71,13 +79,20 @@ def run_voucherbot(sets: int, low: int, rows_per_second: float) -> dict[str, Any
         build(state, sets, low)
         start, real = state.now(), time.perf_counter()
         budget = RateBudget(100, clock=state.now, wall=state.now, sleep=state.advance)
-        with ConnectifClient(KEY, sandbox.url, budget=budget, sleep=state.advance) as client, \
-                Ledger.memory() as ledger:
+        with (
+            ConnectifClient(KEY, sandbox.url, budget=budget, sleep=state.advance) as client,
+            Ledger.memory() as ledger,
+        ):
             result = run(client, Config(), ledger, clock=state.now, sleep=state.advance)
             stats = dict(client.stats)
         refilled = sum(r.ok for r in result.results)
-        return {"stats": stats, "refilled": refilled, "failed": len(result.failed),
-                "simulated": state.now() - start, "real": time.perf_counter() - real}
+        return {
+            "stats": stats,
+            "refilled": refilled,
+            "failed": len(result.failed),
+            "simulated": state.now() - start,
+            "real": time.perf_counter() - real,
+        }
 
 
 def run_reference(sets: int, low: int, rows_per_second: float) -> dict[str, Any]:
@@ -116,18 +131,32 @@ def run_reference(sets: int, low: int, rows_per_second: float) -> dict[str, Any]
                 continue
             count = TARGET - cs["available"]
             csv = "code\n" + "\n".join(secrets.token_hex(6).upper() for _ in range(count)) + "\n"
-            created = call("import", "POST", sandbox.url + "/imports/", data={
-                "type": "coupons", "couponSetId": cs["id"], "delimiter": ",",
-                "overrideExisting": "false", "updateOnlyEmptyFields": "false"},
-                files={"file": ("codes.csv", io.BytesIO(csv.encode()), "text/csv")})
+            created = call(
+                "import",
+                "POST",
+                sandbox.url + "/imports/",
+                data={
+                    "type": "coupons",
+                    "couponSetId": cs["id"],
+                    "delimiter": ",",
+                    "overrideExisting": "false",
+                    "updateOnlyEmptyFields": "false",
+                },
+                files={"file": ("codes.csv", io.BytesIO(csv.encode()), "text/csv")},
+            )
             while True:
                 state.advance(2.0)
                 imp = call("poll", "GET", f"{sandbox.url}/imports/{created['id']}")
                 if imp["status"] in ("finished", "error", "cancelled"):
                     refilled += imp["status"] == "finished"
                     break
-        return {"stats": dict(stats), "refilled": refilled, "failed": 0,
-                "simulated": state.now() - start, "real": time.perf_counter() - real}
+        return {
+            "stats": dict(stats),
+            "refilled": refilled,
+            "failed": 0,
+            "simulated": state.now() - start,
+            "real": time.perf_counter() - real,
+        }
 
 
 def describe(name: str, figures: dict[str, Any]) -> tuple[int, float]:
@@ -137,10 +166,12 @@ def describe(name: str, figures: dict[str, Any]) -> tuple[int, float]:
     beyond = total - stats.get("list", 0)
     per_set = beyond / max(1, figures["refilled"])
     by_kind = ", ".join(f"{k} {stats[k]}" for k in kinds if stats.get(k))
-    print(f"{name:<11} requests {total:>5} ({by_kind}); per refilled set beyond the list "
-          f"pages {per_set:.2f}; 429s {stats.get('429', 0)}; refilled {figures['refilled']} "
-          f"(failed {figures['failed']}); simulated wall time {figures['simulated']:,.0f} s "
-          f"({figures['real']:.1f} s real)")
+    print(
+        f"{name:<11} requests {total:>5} ({by_kind}); per refilled set beyond the list "
+        f"pages {per_set:.2f}; 429s {stats.get('429', 0)}; refilled {figures['refilled']} "
+        f"(failed {figures['failed']}); simulated wall time {figures['simulated']:,.0f} s "
+        f"({figures['real']:.1f} s real)"
+    )
     return total, per_set
 
 

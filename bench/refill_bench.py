@@ -42,8 +42,9 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--max-mb", type=float, default=200.0)
     args = parser.parse_args()
-    config = SandboxConfig(seed=1, api_key=KEY, rate_limit=0, demand=False,
-                           import_rows_per_second=1_000_000.0)
+    config = SandboxConfig(
+        seed=1, api_key=KEY, rate_limit=0, demand=False, import_rows_per_second=1_000_000.0
+    )
     with start_sandbox(config) as sandbox, tempfile.TemporaryDirectory() as tmp:
         target = next(s for s in sandbox.state.coupon_sets() if s.type == "multiple")
         before = target.available or 0
@@ -52,15 +53,32 @@ def main() -> int:
         env = {**os.environ, "CONNECTIF_BASE_URL": sandbox.url, "CONNECTIF_API_KEY": KEY}
         started = time.perf_counter()
         child = subprocess.run(
-            [sys.executable, "-c", CHILD, "refill", target.id, "--count", str(args.count),
-             "--rules", str(rules), "--quiet"],
-            capture_output=True, text=True, env=env, cwd=tmp, check=False)
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                "refill",
+                target.id,
+                "--count",
+                str(args.count),
+                "--rules",
+                str(rules),
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp,
+            check=False,
+        )
         wall = time.perf_counter() - started
         after = sandbox.state.get_set(target.id).available or 0
     peak_mb = int(child.stderr.strip().splitlines()[-1].split()[1]) / 1024
     print(child.stdout.strip())
-    print(f"{args.count:,} codes: wall time {wall:.1f} s, voucherbot peak memory "
-          f"{peak_mb:.0f} MB (VmHWM), set available {before:,} -> {after:,}")
+    print(
+        f"{args.count:,} codes: wall time {wall:.1f} s, voucherbot peak memory "
+        f"{peak_mb:.0f} MB (VmHWM), set available {before:,} -> {after:,}"
+    )
     ok = child.returncode == 0 and after - before == args.count
     met = peak_mb < args.max_mb
     print(f"{'met ' if met else 'MISSED'} peak memory under {args.max_mb:g} MB")

@@ -31,13 +31,16 @@ def main() -> int:
         times = []
         for _ in range(args.runs):
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "voucherbot", *argv], check=True,
-                           capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "voucherbot", *argv], check=True, capture_output=True
+            )
             times.append(time.perf_counter() - started)
         median = statistics.median(times)
         ok &= median < 0.3
-        print(f"{name:<26} median {median * 1000:.0f} ms over {args.runs} runs "
-              f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
+        print(
+            f"{name:<26} median {median * 1000:.0f} ms over {args.runs} runs "
+            f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})"
+        )
     return 0 if ok else 1
 
 

@@ -43,13 +43,15 @@ def write_rules(folder: Path, extra: str = "") -> Path:
     """The repository's example rules, paced for a private sandbox (no counter lag), polling
     fast."""
     text = REPO_RULES.read_text().replace("requests_per_minute = 60", "requests_per_minute = 6000")
-    text = text.replace("interval = 2 ", "interval = 0.05 ").replace("max_interval = 15 ",
-                                                                       "max_interval = 0.2 ")
+    text = text.replace("interval = 2 ", "interval = 0.05 ").replace(
+        "max_interval = 15 ", "max_interval = 0.2 "
+    )
     text = text.replace('cooldown = "1h"', "cooldown = 0")
     # the sandbox's counters follow imports at once (sandbox_cli), and lost answers are
     # looked for again after 0.2 s instead of 10
-    text = text.replace("[connectif]\n", "[connectif]\nretry_backoff = 0.05\ncounter_lag = 0\n"
-                                          "lookup_delay = 0.2\n")
+    text = text.replace(
+        "[connectif]\n", "[connectif]\nretry_backoff = 0.05\ncounter_lag = 0\nlookup_delay = 0.2\n"
+    )
     path = folder / "rules.toml"
     path.write_text(text + extra)
     return path
@@ -65,29 +67,50 @@ class Cli:
         return self.rules.parent / "voucherbot.sqlite"
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VOUCHERBOT_",
-                                                                         "CONNECTIF_"))}
-        env.update(CONNECTIF_BASE_URL=self.sandbox.url, CONNECTIF_API_KEY=API_KEY,
-                   VOUCHERBOT_RAISE_ERRORS="1", **extra)
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("VOUCHERBOT_", "CONNECTIF_"))
+        }
+        env.update(
+            CONNECTIF_BASE_URL=self.sandbox.url,
+            CONNECTIF_API_KEY=API_KEY,
+            VOUCHERBOT_RAISE_ERRORS="1",
+            **extra,
+        )
         return env
 
-    def run(self, *args: str, failpoint: str | None = None, timeout: float = 60,
-            unprivileged: bool = False) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str,
+        failpoint: str | None = None,
+        timeout: float = 60,
+        unprivileged: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
         """voucherbot in a subprocess; ``unprivileged`` drops root's right to ignore file
         modes (so a read-only file is read-only even for root)."""
         extra = {"VOUCHERBOT_FAILPOINT": failpoint} if failpoint else {}
-        prefix = (["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-                  if unprivileged and os.geteuid() == 0 else [])
+        prefix = (
+            ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+            if unprivileged and os.geteuid() == 0
+            else []
+        )
         return subprocess.run(
             [*prefix, sys.executable, "-m", "voucherbot", *args, "--rules", str(self.rules)],
-            capture_output=True, text=True, timeout=timeout, env=self.env(**extra),
-            cwd=self.rules.parent)
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env(**extra),
+            cwd=self.rules.parent,
+        )
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "voucherbot", *args, "--rules", str(self.rules)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env(),
-            cwd=self.rules.parent)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(),
+            cwd=self.rules.parent,
+        )
 
     def batches(self) -> list[dict[str, object]]:
         if not self.ledger.exists():
@@ -113,8 +136,9 @@ def planned_refills(cli: Cli) -> dict[str, int]:
     return {s["id"]: s["count"] for s in json.loads(out.stdout)["sets"] if s["action"] == "refill"}
 
 
-def assert_consistent(cli: Cli, before: dict[str, int], planned: dict[str, int], *,
-                      foreign: Iterable[str] = ()) -> None:
+def assert_consistent(
+    cli: Cli, before: dict[str, int], planned: dict[str, int], *, foreign: Iterable[str] = ()
+) -> None:
     """Every planned set raised exactly once, no code twice anywhere, ledger == sandbox.
 
     ``foreign`` names imports another tool made (not in the ledger; their rows count)."""
@@ -123,8 +147,7 @@ def assert_consistent(cli: Cli, before: dict[str, int], planned: dict[str, int],
     after = available(sandbox)
     for set_id, was in before.items():
         theirs = sum(i.success for i in others.values() if i.coupon_set_id == set_id)
-        assert after[set_id] == was + planned.get(set_id, 0) + theirs, (set_id, was,
-                                                                         after[set_id])
+        assert after[set_id] == was + planned.get(set_id, 0) + theirs, (set_id, was, after[set_id])
     every_code: Counter[str] = Counter()
     for cs in sandbox.state.coupon_sets():
         every_code.update(sandbox.state.codes_in_set(cs.id))
@@ -153,7 +176,13 @@ def copy_rules(src: Path, dst_folder: Path) -> Path:
 def sandbox_cli(folder: Path, **settings: Any) -> Iterator[Cli]:
     """A fresh sandbox (seed 1, no rate limit, no demand, counters that follow imports at
     once unless ``counter_lag`` is given) and the example rules in folder."""
-    settings = {"seed": 1, "api_key": API_KEY, "rate_limit": 0, "demand": False,
-                "counter_lag": 0, **settings}
+    settings = {
+        "seed": 1,
+        "api_key": API_KEY,
+        "rate_limit": 0,
+        "demand": False,
+        "counter_lag": 0,
+        **settings,
+    }
     with start_sandbox(SandboxConfig(**settings)) as sandbox:
         yield Cli(sandbox, write_rules(folder))

@@ -50,8 +50,23 @@ def test_generate_plain_with_a_pattern() -> None:
 
 
 def test_generate_shape_options_reach_the_codes() -> None:
-    result = invoke("generate", "-n", "5", "--plain", "--length", "8", "--group", "4",
-                    "--prefix", "X-", "--suffix", "-Y", "--alphabet", "digits", "--no-check")
+    result = invoke(
+        "generate",
+        "-n",
+        "5",
+        "--plain",
+        "--length",
+        "8",
+        "--group",
+        "4",
+        "--prefix",
+        "X-",
+        "--suffix",
+        "-Y",
+        "--alphabet",
+        "digits",
+        "--no-check",
+    )
     assert result.exit_code == 0, result.output
     for line in result.stdout.splitlines():
         assert line.startswith("X-") and line.endswith("-Y")
@@ -60,20 +75,23 @@ def test_generate_shape_options_reach_the_codes() -> None:
 
 
 def test_generate_refuses_an_overfull_space() -> None:
-    result = invoke("generate", "-n", "600", "--alphabet", "digits", "--length", "3",
-                    "--no-check")
+    result = invoke("generate", "-n", "600", "--alphabet", "digits", "--length", "3", "--no-check")
     assert result.exit_code == 2
     assert "1,000 possible codes" in result.stderr and "600 requested" in result.stderr
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--alphabet", "AAB"], "more than once"),
-    (["--alphabet", "unambigous"], "did you mean 'unambiguous'"),
-    (["--pattern", "WEL-####", "--length", "5"], "either --pattern or --length"),
-    (["--pattern", "NOHASH"], "has no '#'"),
-    (["--prefix", "A,B"], "would break the import CSV"),
-], ids=["dupes", "typo", "both", "no-hash", "csv-comma"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--alphabet", "AAB"], "more than once"),
+        (["--alphabet", "unambigous"], "did you mean 'unambiguous'"),
+        (["--pattern", "WEL-####", "--length", "5"], "either --pattern or --length"),
+        (["--pattern", "NOHASH"], "has no '#'"),
+        (["--prefix", "A,B"], "would break the import CSV"),
+    ],
+    ids=["dupes", "typo", "both", "no-hash", "csv-comma"],
+)
 def test_generate_bad_shapes_exit_2(args: list[str], message: str) -> None:
     result = invoke("generate", "-n", "1", *args)
     assert result.exit_code == 2
@@ -83,8 +101,12 @@ def test_generate_bad_shapes_exit_2(args: list[str], message: str) -> None:
 
 def test_check_normalises_and_names_what_is_wrong() -> None:
     spec = CodeSpec(prefix="WEL-", group=4)
-    (good,) = (line for line in invoke("generate", "-n", "1", "--plain", "--prefix", "WEL-",
-                                       "--group", "4").stdout.splitlines())
+    (good,) = (
+        line
+        for line in invoke(
+            "generate", "-n", "1", "--plain", "--prefix", "WEL-", "--group", "4"
+        ).stdout.splitlines()
+    )
     sloppy = good.lower().replace("-", " ")
     swapped = good[:-2] + good[-1] + good[-2]
     result = invoke("check", "--prefix", "WEL-", "--group", "4", good, sloppy, swapped)

@@ -64,8 +64,12 @@ def test_a_second_run_exits_75_while_the_first_holds_the_lock(cli: Cli) -> None:
     cli.sandbox.state.pause_imports()
     first = cli.start("run")
     try:
-        wait_for(lambda: len(cli.sandbox.state.imports) >= 1 and any(
-            b["status"] == "submitted" for b in cli.batches()))
+        wait_for(
+            lambda: (
+                len(cli.sandbox.state.imports) >= 1
+                and any(b["status"] == "submitted" for b in cli.batches())
+            )
+        )
         second = cli.run("run")
         assert second.returncode == 75
         assert second.stderr.startswith("Error: another voucherbot run holds the ledger lock")
@@ -98,9 +102,11 @@ def test_a_ledger_that_is_not_sqlite_changes_nothing(cli: Cli) -> None:
     cli.ledger.with_name(cli.ledger.name + ".secret").write_text("00" * 32)
     result = cli.run("run")
     assert result.returncode == 2
-    assert result.stderr == (f"Error: {cli.ledger} is not an SQLite database, not a voucherbot "
-                             "ledger; point --ledger (or [ledger] path, VOUCHERBOT_LEDGER) at "
-                             "the ledger you use\n")
+    assert result.stderr == (
+        f"Error: {cli.ledger} is not an SQLite database, not a voucherbot "
+        "ledger; point --ledger (or [ledger] path, VOUCHERBOT_LEDGER) at "
+        "the ledger you use\n"
+    )
     assert cli.sandbox.state.imports == []
 
 
@@ -132,10 +138,16 @@ def test_a_ledger_in_a_folder_that_does_not_exist_is_refused_not_started_afresh(
         cli.rules.write_text(cli.rules.read_text() + f'\n[ledger]\npath = "{where}"\n')
     result = subprocess.run(
         [sys.executable, "-m", "voucherbot", *args, "--rules", str(cli.rules)],
-        capture_output=True, text=True, timeout=60, env=cli.env(**env), cwd=cli.rules.parent)
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli.env(**env),
+        cwd=cli.rules.parent,
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr == (
         f"Error: {where.parent}: the ledger's folder does not exist; create it, or point "
         "[ledger] path (or --ledger, VOUCHERBOT_LEDGER) at the ledger you use. A ledger is "
-        "never started afresh in a new folder: an empty one would forget every code issued\n")
+        "never started afresh in a new folder: an empty one would forget every code issued\n"
+    )
     assert not where.parent.exists() and cli.sandbox.state.imports == []

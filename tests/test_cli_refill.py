@@ -178,8 +178,7 @@ def test_import_with_error_rows_exits_1(httpserver: HTTPServer) -> None:
         dict(base, status="queued", success=0, errors=0), status=201
     )
     finished = dict(base, status="finished", success=1, errors=2, errorReportFileUrl=report_url)
-    httpserver.expect_request("/imports/", method="GET").respond_with_json(
-        {"results": [finished]})
+    httpserver.expect_request("/imports/", method="GET").respond_with_json({"results": [finished]})
     result = invoke(httpserver.url_for("/").rstrip("/"), "refill", "s1", "--count", "3", *FAST_POLL)
     assert result.exit_code == 1
     assert "import i1 finished: 1 imported, 2 failed of 3 sent" in result.stdout
@@ -263,11 +262,15 @@ def test_a_long_refill_says_what_it_is_doing_before_its_import(
     target = multiple_set(sandbox)
     said: list[str] = []
     with ConnectifClient(API_KEY, sandbox.url) as client, Ledger.memory() as ledger:
-        small = refill_set(client, target.id, count=99, ledger=ledger, poll=fast,
-                           on_phase=said.append)
+        small = refill_set(
+            client, target.id, count=99, ledger=ledger, poll=fast, on_phase=said.append
+        )
         assert small.ok and said == []
-        big = refill_set(client, target.id, count=150, ledger=ledger, poll=fast,
-                         on_phase=said.append)
+        big = refill_set(
+            client, target.id, count=150, ledger=ledger, poll=fast, on_phase=said.append
+        )
     assert big.ok
-    assert said == [f"{target.name} ({target.id}): generating and recording 150 codes...",
-                    f"{target.name} ({target.id}): 150 of 150 codes recorded in the ledger"]
+    assert said == [
+        f"{target.name} ({target.id}): generating and recording 150 codes...",
+        f"{target.name} ({target.id}): 150 of 150 codes recorded in the ledger",
+    ]

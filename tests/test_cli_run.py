@@ -31,8 +31,9 @@ def rules(tmp_path: Path) -> Path:
     path = tmp_path / "rules.toml"
     shutil.copy(REPO_RULES, path)
     # the example paces itself for a shared account; the private sandbox needs no pacing
-    path.write_text(path.read_text().replace("requests_per_minute = 60",
-                                             "requests_per_minute = 6000"))
+    path.write_text(
+        path.read_text().replace("requests_per_minute = 60", "requests_per_minute = 6000")
+    )
     return path
 
 
@@ -67,7 +68,8 @@ def test_run_refills_exactly_the_planned_sets(sandbox: RunningSandbox, rules: Pa
     assert sorted(i.coupon_set_id for i in imports) == sorted(planned)  # one import per set
     total = sum(planned.values())
     assert f"{len(planned)} of {len(planned)} refills succeeded; {total:,} codes imported." in (
-        result.stdout)
+        result.stdout
+    )
     # the codes have the shape of the rule that matched each set
     config = load_config(rules)
     for set_id in planned:
@@ -87,8 +89,7 @@ def test_run_skips_a_set_with_an_import_in_flight(sandbox: RunningSandbox, rules
     first = next(s["id"] for s in plan["sets"] if s["action"] == "refill")
     sandbox.state.pause_imports()
     sandbox.state.create_import(first, ["INFLIGHT1"])
-    report = json.loads(invoke(sandbox, "report", "--rules", str(rules), "--format",
-                               "json").stdout)
+    report = json.loads(invoke(sandbox, "report", "--rules", str(rules), "--format", "json").stdout)
     row = next(s for s in report["sets"] if s["id"] == first)
     assert row["skip"] == "import-in-flight"
     sandbox.state.resume_imports()
@@ -105,25 +106,40 @@ def test_bad_rules_stop_before_any_api_call(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[defaults]\nmin_availble = 5\n")
     # no sandbox: an API call would fail differently (connection refused, exit 1)
-    result = CliRunner().invoke(cli, ["run", "--rules", str(bad)],
-                                env={"CONNECTIF_BASE_URL": "http://127.0.0.1:9"})
+    result = CliRunner().invoke(
+        cli, ["run", "--rules", str(bad)], env={"CONNECTIF_BASE_URL": "http://127.0.0.1:9"}
+    )
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"Error: {bad}: [defaults]: unknown key 'min_availble' "
-                                    "(did you mean 'min_available'?); known keys: enabled, ")
+    assert result.stderr.startswith(
+        f"Error: {bad}: [defaults]: unknown key 'min_availble' "
+        "(did you mean 'min_available'?); known keys: enabled, "
+    )
     assert result.stderr.count("\n") == 1
 
 
 def test_rules_from_the_environment(sandbox: RunningSandbox, tmp_path: Path) -> None:
     path = tmp_path / "elsewhere.toml"
     path.write_text("[defaults]\nenabled = false\n")
-    result = CliRunner().invoke(cli, ["report", "--format", "json"], env={
-        "CONNECTIF_API_KEY": API_KEY, "CONNECTIF_BASE_URL": sandbox.url,
-        "VOUCHERBOT_RULES": str(path)})
+    result = CliRunner().invoke(
+        cli,
+        ["report", "--format", "json"],
+        env={
+            "CONNECTIF_API_KEY": API_KEY,
+            "CONNECTIF_BASE_URL": sandbox.url,
+            "VOUCHERBOT_RULES": str(path),
+        },
+    )
     assert result.exit_code == 0
     assert all(s["action"] == "skip" for s in json.loads(result.stdout)["sets"])
-    missing = CliRunner().invoke(cli, ["report"], env={
-        "CONNECTIF_API_KEY": API_KEY, "CONNECTIF_BASE_URL": sandbox.url,
-        "VOUCHERBOT_RULES": str(tmp_path / "nope.toml")})
+    missing = CliRunner().invoke(
+        cli,
+        ["report"],
+        env={
+            "CONNECTIF_API_KEY": API_KEY,
+            "CONNECTIF_BASE_URL": sandbox.url,
+            "VOUCHERBOT_RULES": str(tmp_path / "nope.toml"),
+        },
+    )
     assert missing.exit_code == 2 and "no such rules file" in missing.stderr
 
 
@@ -135,8 +151,9 @@ def test_config_check(rules: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "json", "html"])
-def test_report_writes_each_format_to_a_file(sandbox: RunningSandbox, rules: Path,
-                                             tmp_path: Path, fmt: str) -> None:
+def test_report_writes_each_format_to_a_file(
+    sandbox: RunningSandbox, rules: Path, tmp_path: Path, fmt: str
+) -> None:
     out = tmp_path / f"report.{fmt}"
     result = invoke(sandbox, "report", "--rules", str(rules), "--format", fmt, "-o", str(out))
     assert result.exit_code == 0, result.output
@@ -153,7 +170,10 @@ def test_report_rejects_an_unknown_format(sandbox: RunningSandbox) -> None:
 
 
 def test_wrong_key_on_run_exits_3(sandbox: RunningSandbox, rules: Path) -> None:
-    result = CliRunner().invoke(cli, ["run", "--rules", str(rules)], env={
-        "CONNECTIF_API_KEY": "wrong:key-value-123", "CONNECTIF_BASE_URL": sandbox.url})
+    result = CliRunner().invoke(
+        cli,
+        ["run", "--rules", str(rules)],
+        env={"CONNECTIF_API_KEY": "wrong:key-value-123", "CONNECTIF_BASE_URL": sandbox.url},
+    )
     assert result.exit_code == 3
     assert "key-value-123" not in result.output

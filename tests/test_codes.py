@@ -236,8 +236,9 @@ def test_every_adjacent_swap_is_rejected(spec: CodeSpec) -> None:
 # --- the two ways of computing check symbols agree ------------------------------------------------
 
 
-@pytest.mark.parametrize("symbols", ["23456789ABCDEFGHJKMNPQRSTUVWXYZ", "ABC", "ABCDEFGHI",
-                                     SAFE[:83]])
+@pytest.mark.parametrize(
+    "symbols", ["23456789ABCDEFGHJKMNPQRSTUVWXYZ", "ABC", "ABCDEFGHI", SAFE[:83]]
+)
 @pytest.mark.parametrize("k", [1, 7, 10, 64])
 def test_vectorised_check_column_equals_row_by_row(symbols: str, k: int) -> None:
     spec = CodeSpec(alphabet=f"custom:{symbols}", length=k)
@@ -327,8 +328,9 @@ def chi2_sf(x: float, df: int) -> float:
     return math.exp(log_front) * h
 
 
-@pytest.mark.parametrize(("df", "critical"), [(9, 27.877), (15, 37.697), (30, 59.703),
-                                              (35, 66.619), (80, 124.839)])
+@pytest.mark.parametrize(
+    ("df", "critical"), [(9, 27.877), (15, 37.697), (30, 59.703), (35, 66.619), (80, 124.839)]
+)
 def test_chi2_tail_matches_published_critical_values(df: int, critical: float) -> None:
     """Upper 0.1 % points of the chi-square distribution, from standard tables."""
     assert chi2_sf(critical, df) == pytest.approx(0.001, rel=0.03)
@@ -385,8 +387,9 @@ def test_every_position_is_uniform(spec: CodeSpec) -> None:
 @pytest.mark.parametrize("n", [3, 10, 26, 31, 36, 84])
 def test_sampler_is_uniform(n: int) -> None:
     symbols = SAFE[:n]
-    assert uniform_with_retry(lambda: [Counter(_random_symbols(symbols, 2000 * n).decode())],
-                              symbols)
+    assert uniform_with_retry(
+        lambda: [Counter(_random_symbols(symbols, 2000 * n).decode())], symbols
+    )
 
 
 def test_modulo_bias_would_be_detected() -> None:
@@ -426,17 +429,40 @@ def test_builtin_words_are_obfuscated_in_the_source() -> None:
     assert not any(re.search(rf"\b{w}\b", source) for w in words if len(w) > 3)
 
 
-@pytest.mark.parametrize(("text", "word"), [
-    ("XB00BX", "BOOB"), ("b-o-o-b", "BOOB"), ("8OO8", "BOOB"), ("A55", "ASS"), ("FVCK", "FUCK"),
-    ("5H1T", "SHIT"), ("CU1O", "CUIO"), ("PU7A", "PUTA"), ("NO-WORD", None), ("23456789", None),
-])
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("XB00BX", "BOOB"),
+        ("b-o-o-b", "BOOB"),
+        ("8OO8", "BOOB"),
+        ("A55", "ASS"),
+        ("FVCK", "FUCK"),
+        ("5H1T", "SHIT"),
+        ("CU1O", "CUIO"),
+        ("PU7A", "PUTA"),
+        ("NO-WORD", None),
+        ("23456789", None),
+    ],
+)
 def test_lookalikes_are_caught(text: str, word: str | None) -> None:
     assert blocked_word(CodeSpec(), text) == word
 
 
 def test_lookalike_table_is_as_documented() -> None:
-    assert LOOKALIKES == {"0": "O", "1": "I", "L": "I", "2": "Z", "3": "E", "4": "A", "5": "S",
-                          "6": "G", "7": "T", "8": "B", "9": "G", "V": "U"}
+    assert LOOKALIKES == {
+        "0": "O",
+        "1": "I",
+        "L": "I",
+        "2": "Z",
+        "3": "E",
+        "4": "A",
+        "5": "S",
+        "6": "G",
+        "7": "T",
+        "8": "B",
+        "9": "G",
+        "V": "U",
+    }
     assert canonical("a-b.c 0l1") == "ABCOII"
 
 
@@ -448,11 +474,17 @@ def test_extra_words_are_matched_case_insensitively() -> None:
     assert toml_list.blocklist == ("foo", "bar")
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"prefix": "SEX-"}, {"suffix": "-A55"}, {"pattern": "PU7A-####"},
-    {"prefix": "AS", "pattern": "S###"}, {"prefix": "ACME-", "blocklist": ("acme",)},
-    {"pattern": "##-K.K.K-##"},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"prefix": "SEX-"},
+        {"suffix": "-A55"},
+        {"pattern": "PU7A-####"},
+        {"prefix": "AS", "pattern": "S###"},
+        {"prefix": "ACME-", "blocklist": ("acme",)},
+        {"pattern": "##-K.K.K-##"},
+    ],
+)
 def test_fixed_parts_that_spell_a_blocked_word_are_config_errors(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError, match="contains the blocked word"):
         CodeSpec(**kwargs)  # type: ignore[arg-type]
@@ -603,12 +635,24 @@ def test_guess_time_formula() -> None:
         guess_time_seconds(spec, 1, 0)
 
 
-@pytest.mark.parametrize(("seconds", "text"), [
-    (0.2, "less than a second"), (1, "1 second"), (45, "45 seconds"), (90, "1.5 minutes"),
-    (7200, "2 hours"), (86400 * 3.5, "3.5 days"), (YEAR, "1 year"), (YEAR * 13.04, "13 years"),
-    (YEAR * 12_345, "12,345 years"), (YEAR * 2.1e6, "2.1 million years"),
-    (YEAR * 3e9, "3 billion years"), (YEAR * 4e16, "4.0e+16 years"), (math.inf, "forever"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.2, "less than a second"),
+        (1, "1 second"),
+        (45, "45 seconds"),
+        (90, "1.5 minutes"),
+        (7200, "2 hours"),
+        (86400 * 3.5, "3.5 days"),
+        (YEAR, "1 year"),
+        (YEAR * 13.04, "13 years"),
+        (YEAR * 12_345, "12,345 years"),
+        (YEAR * 2.1e6, "2.1 million years"),
+        (YEAR * 3e9, "3 billion years"),
+        (YEAR * 4e16, "4.0e+16 years"),
+        (math.inf, "forever"),
+    ],
+)
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 
@@ -620,8 +664,15 @@ def test_sloppy_input_normalises_to_the_emitted_code() -> None:
     spec = CodeSpec(prefix="WEL-", group=4)
     code = generate(spec, 1)[0]  # e.g. WEL-23AB-CD45-XYZ
     body = code.removeprefix("WEL-").replace("-", "")
-    for typed in (code, code.lower(), f"wel {body[:4]} {body[4:]}", body, body.lower(),
-                  f" Wel_{body[:6]}.{body[6:]} ", "-".join(code)):
+    for typed in (
+        code,
+        code.lower(),
+        f"wel {body[:4]} {body[4:]}",
+        body,
+        body.lower(),
+        f" Wel_{body[:6]}.{body[6:]} ",
+        "-".join(code),
+    ):
         assert normalise(spec, typed) == code, typed
 
 
@@ -659,12 +710,15 @@ def test_each_preset_maps_exactly_the_documented_lookalikes(name: str) -> None:
     assert mapped == DOCUMENTED_LOOKALIKES[name]
 
 
-@pytest.mark.parametrize(("typed", "reason"), [
-    ("WEL-2345-6789-AB", "wrong length: expected 11 symbols, got 10"),
-    ("WEL-2345-6789-ABCD", "wrong length: expected 11 symbols, got 12"),
-    ("WEX-2345-6789-ABC", "does not start with prefix WEL-"),
-    ("WEL-2345-6789-ABO", "symbol 'O' not in alphabet"),
-])
+@pytest.mark.parametrize(
+    ("typed", "reason"),
+    [
+        ("WEL-2345-6789-AB", "wrong length: expected 11 symbols, got 10"),
+        ("WEL-2345-6789-ABCD", "wrong length: expected 11 symbols, got 12"),
+        ("WEX-2345-6789-ABC", "does not start with prefix WEL-"),
+        ("WEL-2345-6789-ABO", "symbol 'O' not in alphabet"),
+    ],
+)
 def test_check_code_reasons(typed: str, reason: str) -> None:
     assert check_code(CodeSpec(prefix="WEL-", group=4), typed).reason == reason
 
@@ -698,43 +752,54 @@ def test_normalise_raises_without_echoing_the_code() -> None:
 # --- configuration errors -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"alphabet": "unambigous"},
-     "unknown alphabet preset 'unambigous' (did you mean 'unambiguous'?)"),
-    ({"alphabet": "base32"}, "unknown alphabet preset 'base32'"),
-    ({"alphabet": "AAB3"}, "custom alphabet lists 'A' more than once"),
-    ({"alphabet": "AB C"}, "custom alphabet contains whitespace"),
-    ({"alphabet": "A", "check_symbol": False}, "custom alphabet needs at least 2 symbols, got 1"),
-    ({"alphabet": "AB-C"}, "custom alphabet contains '-'"),
-    ({"alphabet": "ABÇD"}, "only printable ASCII"),
-    ({"alphabet": "AB,C"}, "would break the import CSV"),
-    ({"alphabet": 31}, "alphabet must be a string"),
-    ({"length": 0}, "code length must be a whole number from 1 to 64, got 0"),
-    ({"length": 65}, "from 1 to 64, got 65"),
-    ({"length": "10"}, "got '10'"),
-    ({"pattern": "WEL-"}, "pattern 'WEL-' has no '#'"),
-    ({"pattern": "WEL ####"}, "pattern contains whitespace"),
-    ({"pattern": "A;###"}, "pattern contains ';'"),
-    ({"pattern": "#" * 65}, "pattern is too long"),
-    ({"pattern": "####", "group": 2}, "group cannot be combined with pattern"),
-    ({"prefix": "WEL,"}, "prefix 'WEL,' contains ','"),
-    ({"prefix": "WÉL-"}, "prefix 'WÉL-' contains the character 'É'"),
-    ({"suffix": '"X'}, "suffix '\"X' contains '\"'"),
-    ({"prefix": "W L"}, "prefix 'W L' contains whitespace"),
-    ({"prefix": "X" * 33}, "prefix must be a string of at most 32"),
-    ({"separator": ""}, "separator must be 1 to 3 characters"),
-    ({"separator": "----"}, "separator must be 1 to 3 characters"),
-    ({"separator": " "}, "separator contains whitespace"),
-    ({"separator": "x"}, "must not contain letters, digits or code symbols"),
-    ({"separator": "*", "alphabet": "AB*C"}, "must not contain letters, digits or code symbols"),
-    ({"group": -1}, "group must be a whole number, 0 or more"),
-    ({"alphabet": "AB"}, "check_symbol needs an alphabet of at least 3 symbols (got 2)"),
-    ({"check_symbol": "yes"}, "check_symbol must be true or false"),
-    ({"blocklist": ("a",)}, "blocklist word 'a' needs at least 2 letters or digits"),
-    ({"blocklist": "abc"}, "blocklist must be a list of words"),
-    ({"prefix": "=X"}, "spreadsheets read as a formula"),
-    ({"pattern": "-###"}, "spreadsheets read as a formula"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"alphabet": "unambigous"},
+            "unknown alphabet preset 'unambigous' (did you mean 'unambiguous'?)",
+        ),
+        ({"alphabet": "base32"}, "unknown alphabet preset 'base32'"),
+        ({"alphabet": "AAB3"}, "custom alphabet lists 'A' more than once"),
+        ({"alphabet": "AB C"}, "custom alphabet contains whitespace"),
+        (
+            {"alphabet": "A", "check_symbol": False},
+            "custom alphabet needs at least 2 symbols, got 1",
+        ),
+        ({"alphabet": "AB-C"}, "custom alphabet contains '-'"),
+        ({"alphabet": "ABÇD"}, "only printable ASCII"),
+        ({"alphabet": "AB,C"}, "would break the import CSV"),
+        ({"alphabet": 31}, "alphabet must be a string"),
+        ({"length": 0}, "code length must be a whole number from 1 to 64, got 0"),
+        ({"length": 65}, "from 1 to 64, got 65"),
+        ({"length": "10"}, "got '10'"),
+        ({"pattern": "WEL-"}, "pattern 'WEL-' has no '#'"),
+        ({"pattern": "WEL ####"}, "pattern contains whitespace"),
+        ({"pattern": "A;###"}, "pattern contains ';'"),
+        ({"pattern": "#" * 65}, "pattern is too long"),
+        ({"pattern": "####", "group": 2}, "group cannot be combined with pattern"),
+        ({"prefix": "WEL,"}, "prefix 'WEL,' contains ','"),
+        ({"prefix": "WÉL-"}, "prefix 'WÉL-' contains the character 'É'"),
+        ({"suffix": '"X'}, "suffix '\"X' contains '\"'"),
+        ({"prefix": "W L"}, "prefix 'W L' contains whitespace"),
+        ({"prefix": "X" * 33}, "prefix must be a string of at most 32"),
+        ({"separator": ""}, "separator must be 1 to 3 characters"),
+        ({"separator": "----"}, "separator must be 1 to 3 characters"),
+        ({"separator": " "}, "separator contains whitespace"),
+        ({"separator": "x"}, "must not contain letters, digits or code symbols"),
+        (
+            {"separator": "*", "alphabet": "AB*C"},
+            "must not contain letters, digits or code symbols",
+        ),
+        ({"group": -1}, "group must be a whole number, 0 or more"),
+        ({"alphabet": "AB"}, "check_symbol needs an alphabet of at least 3 symbols (got 2)"),
+        ({"check_symbol": "yes"}, "check_symbol must be true or false"),
+        ({"blocklist": ("a",)}, "blocklist word 'a' needs at least 2 letters or digits"),
+        ({"blocklist": "abc"}, "blocklist must be a list of words"),
+        ({"prefix": "=X"}, "spreadsheets read as a formula"),
+        ({"pattern": "-###"}, "spreadsheets read as a formula"),
+    ],
+)
 def test_invalid_specs_are_one_line_config_errors(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         CodeSpec(**kwargs)  # type: ignore[arg-type]

@@ -39,8 +39,11 @@ TYPOS = {
 #: the folding docs/codes.md documents for the blocklist, restated independently
 FOLD = str.maketrans("0123456789LV", "OIZEASGTBGIU")
 
-SETTINGS = settings(max_examples=100, deadline=None,
-                    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
 
 
 @st.composite
@@ -61,8 +64,9 @@ def specs(draw: st.DrawFn, check: bool | None = None) -> CodeSpec:
     affix = st.text(st.sampled_from(LITERAL), max_size=4)
     prefix, suffix = draw(affix), draw(affix)
     if draw(st.booleans()):
-        parts = draw(st.lists(st.one_of(st.just("#"), st.sampled_from(LITERAL)),
-                              min_size=1, max_size=14))
+        parts = draw(
+            st.lists(st.one_of(st.just("#"), st.sampled_from(LITERAL)), min_size=1, max_size=14)
+        )
         pattern = "".join(parts)
         pattern += "#" * max(0, k_min - pattern.count("#"))
         kwargs: dict[str, object] = {"pattern": pattern}
@@ -73,8 +77,9 @@ def specs(draw: st.DrawFn, check: bool | None = None) -> CodeSpec:
             "separator": draw(st.sampled_from(["-", "/", "::", "~", "|", "--"])),
         }
     try:
-        return CodeSpec(alphabet=alphabet, prefix=prefix, suffix=suffix,
-                        check_symbol=check_symbol, **kwargs)  # type: ignore[arg-type]
+        return CodeSpec(
+            alphabet=alphabet, prefix=prefix, suffix=suffix, check_symbol=check_symbol, **kwargs
+        )  # type: ignore[arg-type]
     except ConfigError:  # e.g. separator in the alphabet, a literal spelling a blocked word
         assume(False)
         raise
@@ -157,13 +162,24 @@ def test_sloppy_typing_normalises_back(spec: CodeSpec, data: st.DataObject) -> N
     caseless = len({s.casefold() for s in symbols}) == len(symbols)
     typos = TYPOS.get(spec.alphabet, {})
     drop_prefix = data.draw(st.booleans())
-    drop_suffix = data.draw(st.booleans()) if not drop_prefix or len(spec.prefix) != len(
-        spec.suffix) else drop_prefix
+    drop_suffix = (
+        data.draw(st.booleans())
+        if not drop_prefix or len(spec.prefix) != len(spec.suffix)
+        else drop_prefix
+    )
     # all choices are drawn up front: the code itself is random, the choices must not depend on it
-    choices = data.draw(st.lists(
-        st.tuples(st.booleans(), st.booleans(), st.integers(0, 3),
-                  st.sampled_from(["", "", " ", "-", "  ", "_", "."])),
-        min_size=len(code), max_size=len(code)))
+    choices = data.draw(
+        st.lists(
+            st.tuples(
+                st.booleans(),
+                st.booleans(),
+                st.integers(0, 3),
+                st.sampled_from(["", "", " ", "-", "  ", "_", "."]),
+            ),
+            min_size=len(code),
+            max_size=len(code),
+        )
+    )
     typed: list[str] = []
     for pos, (ch, cell, (drop, recase, typo, gap)) in enumerate(
         zip(code, layout.cells, choices, strict=True)
@@ -195,14 +211,15 @@ def test_sloppy_typing_normalises_back(spec: CodeSpec, data: st.DataObject) -> N
     length=st.integers(8, 12),
     check=st.booleans(),
 )
-def test_blocked_words_are_redrawn_and_never_leak(letters: list[str], data: st.DataObject,
-                                                  length: int, check: bool) -> None:
+def test_blocked_words_are_redrawn_and_never_leak(
+    letters: list[str], data: st.DataObject, length: int, check: bool
+) -> None:
     """A tiny alphabet and 2-letter blocked words made of it: many redraws, no leaks."""
     alphabet = "".join(letters)
-    words = data.draw(st.lists(st.text(st.sampled_from(letters), min_size=2, max_size=2),
-                               min_size=1, max_size=2))
-    spec = CodeSpec(alphabet=alphabet, length=length, blocklist=tuple(words),
-                    check_symbol=check)
+    words = data.draw(
+        st.lists(st.text(st.sampled_from(letters), min_size=2, max_size=2), min_size=1, max_size=2)
+    )
+    spec = CodeSpec(alphabet=alphabet, length=length, blocklist=tuple(words), check_symbol=check)
     try:
         batch = generate_batch(spec, 100, max_fill=0.5)
     except ConfigError:  # the words can leave too little room: a clear error, not a hang

@@ -364,8 +364,10 @@ def test_lenient_parsing_ignores_unknown_and_null_fields(
     assert (a.code, a.quantity, a.available, a.used_in_workflows) == ("WELCOME15", None, None, ())
     assert (b.name, b.available, b.assigned, b.updated_at) == ("b", None, 0, None)
     # a counter that is not a count makes the set untrustworthy: skipped, with a warning
-    assert client.warnings == ["GET /coupon-sets/: coupon set c has a 'available' field that "
-                               "is not a count ('many'); skipped"]
+    assert client.warnings == [
+        "GET /coupon-sets/: coupon set c has a 'available' field that "
+        "is not a count ('many'); skipped"
+    ]
 
 
 # --- retries, rate limits, network failures -------------------------------------------------
@@ -391,21 +393,31 @@ def test_get_gives_up_after_bounded_retries(
     assert len(httpserver.log) == 1 + client.retries
 
 
-@pytest.mark.parametrize(("status", "body", "content_type", "words"), [
-    (500, "boom", "text/plain", "Connectif had a server error (500)"),
-    (502, "<html>Bad Gateway</html>", "text/html", "Connectif had a server error (502)"),
-    (201, "<html>Created</html>", "text/html", "a body that is not JSON (text/html)"),
-    (201, '{"status": "queued"}', "application/json", "without a valid 'id' field"),
-    (200, "[]", "application/json", "that is not a JSON object"),
-], ids=["500", "502-html", "201-html", "201-no-id", "200-list"])
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "words"),
+    [
+        (500, "boom", "text/plain", "Connectif had a server error (500)"),
+        (502, "<html>Bad Gateway</html>", "text/html", "Connectif had a server error (502)"),
+        (201, "<html>Created</html>", "text/html", "a body that is not JSON (text/html)"),
+        (201, '{"status": "queued"}', "application/json", "without a valid 'id' field"),
+        (200, "[]", "application/json", "that is not a JSON object"),
+    ],
+    ids=["500", "502-html", "201-html", "201-no-id", "200-list"],
+)
 def test_an_import_answer_that_may_mean_created_is_unconfirmed_and_never_resent(
-    httpserver: HTTPServer, client: ConnectifClient, tmp_path: Path, status: int, body: str,
-    content_type: str, words: str,
+    httpserver: HTTPServer,
+    client: ConnectifClient,
+    tmp_path: Path,
+    status: int,
+    body: str,
+    content_type: str,
+    words: str,
 ) -> None:
     csv = tmp_path / "c.csv"
     csv.write_bytes(b"code\nX\n")
     httpserver.expect_request("/imports/", method="POST").respond_with_data(
-        body, status=status, content_type=content_type)
+        body, status=status, content_type=content_type
+    )
     sent_at = []
     with pytest.raises(ImportUnconfirmedError) as caught:
         client.create_coupon_import("s1", csv, on_sent=lambda: sent_at.append(len(httpserver.log)))

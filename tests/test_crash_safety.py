@@ -13,16 +13,19 @@ import pytest
 from tests.support import Cli, assert_consistent, available, planned_refills
 
 
-@pytest.mark.parametrize(("failpoint", "imports_after_kill", "status_after_kill"), [
-    ("after-batch", 0, "prepared"),
-    ("after-submitting", 0, "submitting"),
-    ("post-answered", 1, "submitting"),
-    ("after-import-id", 1, "submitted"),
-    ("polling", None, "submitted"),  # every import is submitted before polling starts
-])
-def test_killed_run_is_finished_by_the_next(cli: Cli, failpoint: str,
-                                            imports_after_kill: int | None,
-                                            status_after_kill: str) -> None:
+@pytest.mark.parametrize(
+    ("failpoint", "imports_after_kill", "status_after_kill"),
+    [
+        ("after-batch", 0, "prepared"),
+        ("after-submitting", 0, "submitting"),
+        ("post-answered", 1, "submitting"),
+        ("after-import-id", 1, "submitted"),
+        ("polling", None, "submitted"),  # every import is submitted before polling starts
+    ],
+)
+def test_killed_run_is_finished_by_the_next(
+    cli: Cli, failpoint: str, imports_after_kill: int | None, status_after_kill: str
+) -> None:
     before = available(cli.sandbox)
     planned = planned_refills(cli)
     assert len(planned) >= 2
@@ -33,7 +36,8 @@ def test_killed_run_is_finished_by_the_next(cli: Cli, failpoint: str,
     assert killed.returncode == -signal.SIGKILL
     assert len(cli.sandbox.state.imports) == imports_after_kill
     assert [b["status"] for b in cli.batches()] == (
-        [status_after_kill] * max(1, imports_after_kill if failpoint == "polling" else 1))
+        [status_after_kill] * max(1, imports_after_kill if failpoint == "polling" else 1)
+    )
 
     again = cli.run("run")
     assert again.returncode == 0, again.stdout + again.stderr

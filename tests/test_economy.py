@@ -32,8 +32,9 @@ def client_for(sandbox: RunningSandbox) -> ConnectifClient:
 
 
 def config(text: str = "") -> Config:
-    return replace(parse_config(REPO_RULES.read_bytes() + text.encode()), poll=FAST,
-                   requests_per_minute=10_000)
+    return replace(
+        parse_config(REPO_RULES.read_bytes() + text.encode()), poll=FAST, requests_per_minute=10_000
+    )
 
 
 def test_a_run_with_nothing_to_do_reads_only_the_coupon_sets(sandbox: RunningSandbox) -> None:
@@ -69,10 +70,19 @@ def test_polling_is_shared_and_each_refill_costs_few_requests(sandbox: RunningSa
 
 
 def test_the_queue_full_answer_holds_the_batch_until_there_is_room() -> None:
-    settings = SandboxConfig(seed=1, api_key=API_KEY, rate_limit=0, demand=False,
-                             max_queued_imports=1, import_queue_delay=0.3)
-    with start_sandbox(settings) as sandbox, client_for(sandbox) as client, \
-            Ledger.memory() as ledger:
+    settings = SandboxConfig(
+        seed=1,
+        api_key=API_KEY,
+        rate_limit=0,
+        demand=False,
+        max_queued_imports=1,
+        import_queue_delay=0.3,
+    )
+    with (
+        start_sandbox(settings) as sandbox,
+        client_for(sandbox) as client,
+        Ledger.memory() as ledger,
+    ):
         before = {s.id: s.available or 0 for s in sandbox.state.coupon_sets()}
         result = run(client, config(), ledger)
         assert result.ok, [r.summary() for r in result.results]
@@ -80,7 +90,8 @@ def test_the_queue_full_answer_holds_the_batch_until_there_is_room() -> None:
         assert client.stats["import"] > 3  # some POSTs met E0401 (one queued at a time)
         for r in result.results:
             assert sandbox.state.get_set(r.coupon_set.id).available == (
-                before[r.coupon_set.id] + r.requested)
+                before[r.coupon_set.id] + r.requested
+            )
         # E0401 was met and waited out, never counted as a failure
         assert len([b for b in ledger.batches() if b.status == "finished"]) == 3
 
@@ -94,8 +105,9 @@ def test_a_refill_too_big_for_one_file_goes_as_several_imports(sandbox: RunningS
         cfg = config()
         the_plan, _ = make_plan(client, cfg, ledger)
         target = the_plan.refills[0]
-        refiller = Refiller(client, ledger, poll=FAST, config=cfg,
-                            max_import_bytes=12 * 2000 + 5)  # 2,000 codes of 11 symbols a file
+        refiller = Refiller(
+            client, ledger, poll=FAST, config=cfg, max_import_bytes=12 * 2000 + 5
+        )  # 2,000 codes of 11 symbols a file
         result = run_plan(refiller, replace(the_plan, decisions=(target,)))
         batches = ledger.batches(set_id=target.coupon_set.id)
     parts = -(-target.count // 2000)
@@ -115,9 +127,11 @@ def test_stats_are_printed_and_recorded(sandbox: RunningSandbox, tmp_path: objec
 
     folder = Path(str(tmp_path))
     rules = folder / "rules.toml"
-    rules.write_text(REPO_RULES.read_text().replace("requests_per_minute = 60",
-                                                    "requests_per_minute = 6000")
-                     .replace("interval = 2 ", "interval = 0.05 "))
+    rules.write_text(
+        REPO_RULES.read_text()
+        .replace("requests_per_minute = 60", "requests_per_minute = 6000")
+        .replace("interval = 2 ", "interval = 0.05 ")
+    )
     env = {"CONNECTIF_BASE_URL": sandbox.url, "CONNECTIF_API_KEY": API_KEY}
     result = CliRunner().invoke(cli, ["run", "--rules", str(rules), "--stats", "-q"], env=env)
     assert result.exit_code == 0, result.output
@@ -132,10 +146,14 @@ def test_stats_are_printed_and_recorded(sandbox: RunningSandbox, tmp_path: objec
 
 def test_a_crowded_code_shape_is_warned_about(sandbox: RunningSandbox) -> None:
     """Codes issued past a tenth of their shape's space: the run says so (and still works)."""
-    text = "\n[defaults.code]\nlength = 4\nalphabet = \"digits\"\ncheck_symbol = false\n"
+    text = '\n[defaults.code]\nlength = 4\nalphabet = "digits"\ncheck_symbol = false\n'
     with client_for(sandbox) as client, Ledger.memory() as ledger:
-        cfg = replace(config(), defaults=replace(
-            config().defaults, max_per_run=1500, code=parse_config(text.encode()).defaults.code))
+        cfg = replace(
+            config(),
+            defaults=replace(
+                config().defaults, max_per_run=1500, code=parse_config(text.encode()).defaults.code
+            ),
+        )
         cfg = replace(cfg, rules=())
         result = run(client, cfg, ledger)
     notes = [r.note for r in result.results if r.note]

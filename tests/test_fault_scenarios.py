@@ -60,8 +60,13 @@ def test_persistent_500_on_post_fails_the_sets_and_imports_nothing(cli: Cli) -> 
 
 def test_5xx_on_reads_are_retried(cli: Cli) -> None:
     before, planned = available(cli.sandbox), planned_refills(cli)
-    cli.sandbox.state.faults.error(502, body="<html><h1>Bad Gateway</h1></html>",
-                                   content_type="text/html", method="GET", times=3)
+    cli.sandbox.state.faults.error(
+        502,
+        body="<html><h1>Bad Gateway</h1></html>",
+        content_type="text/html",
+        method="GET",
+        times=3,
+    )
     result = cli.run("run")
     assert result.returncode == 0, result.stdout + result.stderr
     assert_consistent(cli, before, planned)
@@ -71,8 +76,7 @@ def test_5xx_on_reads_are_retried(cli: Cli) -> None:
 def test_a_429_storm_is_waited_out(cli: Cli, headers: bool) -> None:
     before, planned = available(cli.sandbox), planned_refills(cli)
     cli.sandbox.state.faults.rate_limit_storm(2, headers=headers)
-    cli.sandbox.state.faults.rate_limit_storm(1, method="POST", path="/imports/",
-                                              headers=headers)
+    cli.sandbox.state.faults.rate_limit_storm(1, method="POST", path="/imports/", headers=headers)
     result = cli.run("run")
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(cli.sandbox.state.imports) == len(planned)
@@ -121,37 +125,63 @@ def test_a_slow_import_outlasts_the_deadline_and_the_next_run_finishes_it(cli: C
 # --- bad input: one clear line, a non-zero exit, nothing changed -----------------------------
 
 
-@pytest.mark.parametrize(("status", "body", "content_type", "words"), [
-    (502, "<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html",
-     "Connectif had a server error (502)"),
-    (200, '{"results": [', "application/json", "a body that is not JSON"),
-    (200, "<html>Sign in to the Wi-Fi</html>", "text/html",
-     "not JSON (text/html); check that CONNECTIF_BASE_URL"),
-    (200, {"results": [{"name": "no id", "type": "multiple"}]}, "application/json",
-     "without a valid 'id' field"),
-    (200, {"items": []}, "application/json", "without a 'results' list"),
-], ids=["html-502", "truncated-json", "html-200", "missing-id", "missing-results"])
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "words"),
+    [
+        (
+            502,
+            "<html><body><h1>502 Bad Gateway</h1></body></html>",
+            "text/html",
+            "Connectif had a server error (502)",
+        ),
+        (200, '{"results": [', "application/json", "a body that is not JSON"),
+        (
+            200,
+            "<html>Sign in to the Wi-Fi</html>",
+            "text/html",
+            "not JSON (text/html); check that CONNECTIF_BASE_URL",
+        ),
+        (
+            200,
+            {"results": [{"name": "no id", "type": "multiple"}]},
+            "application/json",
+            "without a valid 'id' field",
+        ),
+        (200, {"items": []}, "application/json", "without a 'results' list"),
+    ],
+    ids=["html-502", "truncated-json", "html-200", "missing-id", "missing-results"],
+)
 def test_bad_server_answers_give_one_line_and_change_nothing(
     cli: Cli, status: int, body: object, content_type: str, words: str
 ) -> None:
-    cli.sandbox.state.faults.error(status, body=body, content_type=content_type, method="GET",
-                                   path="/coupon-sets/")
+    cli.sandbox.state.faults.error(
+        status, body=body, content_type=content_type, method="GET", path="/coupon-sets/"
+    )
     for command in (["run"], ["report"], ["refill", "66377977d9ed17e3cc0e95ee", "--count", "5"]):
         result = cli.run(*command)
         assert result.returncode == 1, (command, result.stderr)
         assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, (
-            command, result.stderr)
+            command,
+            result.stderr,
+        )
         assert words in result.stderr or command[0] == "refill"  # refill reads one set
         assert "GET /coupon-sets/" in result.stderr and "Traceback" not in result.stderr
     assert cli.sandbox.state.imports == []
     assert cli.batches() == []
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ('[defaults]\nmin_available = 500\nrefill_to = "lots"\n', "'refill_to' must be a whole number"),
-    ("[defaults\nmin_available = 500\n", "not valid TOML"),
-    ("[[rule]]\nmatch = { name = 'X*' }\nenabeld = false\n", "did you mean 'enabled'"),
-], ids=["wrong-type", "truncated", "typo"])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (
+            '[defaults]\nmin_available = 500\nrefill_to = "lots"\n',
+            "'refill_to' must be a whole number",
+        ),
+        ("[defaults\nmin_available = 500\n", "not valid TOML"),
+        ("[[rule]]\nmatch = { name = 'X*' }\nenabeld = false\n", "did you mean 'enabled'"),
+    ],
+    ids=["wrong-type", "truncated", "typo"],
+)
 def test_bad_rules_give_one_line_and_change_nothing(cli: Cli, text: str, words: str) -> None:
     cli.rules.write_text(text)
     for command in (["run"], ["run", "--dry-run"], ["report"], ["config", "check"]):

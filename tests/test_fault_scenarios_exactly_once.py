@@ -40,8 +40,9 @@ REFERRAL = "66377977d9ed17e3cc0e95ee"  # the emptiest set: the first import of e
 PLANNED = {REFERRAL: 4993, "67c7d4929f9d01298a449ebe": 4907, "676a5e55f320cd576d14475b": 4860}
 
 
-def settle_and_check(cli: Cli, before: dict[str, int], planned: dict[str, int], *,
-                     foreign: Iterable[str] = ()) -> None:
+def settle_and_check(
+    cli: Cli, before: dict[str, int], planned: dict[str, int], *, foreign: Iterable[str] = ()
+) -> None:
     """One more normal run, then the end state every scenario must reach."""
     cli.sandbox.state.faults.clear()
     again = cli.run("run")
@@ -74,8 +75,10 @@ def refill_in_this_process(cli: Cli, count: int, arm: Callable[[], None]) -> Any
     """REFERRAL refilled by a Refiller in this process, with the faults ``arm`` sets once
     the set has been read (so they meet the refill's own requests)."""
     config = load_config(cli.rules)
-    with ConnectifClient(API_KEY, cli.sandbox.url, backoff=0.01) as client, \
-            Ledger.open(cli.ledger) as ledger:
+    with (
+        ConnectifClient(API_KEY, cli.sandbox.url, backoff=0.01) as client,
+        Ledger.open(cli.ledger) as ledger,
+    ):
         coupon_set = client.get_coupon_set(REFERRAL)
         arm()
         refiller = Refiller(client, ledger, policy=config.imports, config=config)
@@ -97,29 +100,38 @@ def test_a_502_after_the_upload_was_accepted_imports_each_refill_once(cli: Cli) 
     assert second.returncode == 0, second.stdout + second.stderr
     assert [i.total for i in cli.sandbox.state.imports] == [100, 300]
     assert available(cli.sandbox)[REFERRAL] == before[REFERRAL] + 400
-    assert [(b["status"], b["success"]) for b in cli.batches()] == [("finished", 300),
-                                                                    ("finished", 100)]
+    assert [(b["status"], b["success"]) for b in cli.batches()] == [
+        ("finished", 300),
+        ("finished", 100),
+    ]
     assert_consistent(cli, before, {REFERRAL: 400})
 
 
-@pytest.mark.parametrize(("status", "body", "content_type"), [
-    (502, None, "text/html"),
-    (201, "<html><body>Created</body></html>", "text/html"),
-    (201, '{"status": "queued"}', "application/json"),
-], ids=["502-page", "201-not-json", "201-without-id"])
+@pytest.mark.parametrize(
+    ("status", "body", "content_type"),
+    [
+        (502, None, "text/html"),
+        (201, "<html><body>Created</body></html>", "text/html"),
+        (201, '{"status": "queued"}', "application/json"),
+    ],
+    ids=["502-page", "201-not-json", "201-without-id"],
+)
 def test_an_unusable_answer_after_the_import_was_created_adopts_it(
     cli: Cli, status: int, body: str | None, content_type: str
 ) -> None:
     before, planned = available(cli.sandbox), planned_refills(cli)
-    cli.sandbox.state.faults.answer_after_accept(status, body, content_type=content_type,
-                                                 times=None)
+    cli.sandbox.state.faults.answer_after_accept(
+        status, body, content_type=content_type, times=None
+    )
     result = cli.run("run", "--stats")
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(cli.sandbox.state.imports) == len(planned)  # one import per batch
     assert requests_of(result, "import") == len(planned)  # never sent again
     total = sum(planned.values())
-    assert f"{len(planned)} of {len(planned)} refills succeeded; {total:,} codes imported." \
+    assert (
+        f"{len(planned)} of {len(planned)} refills succeeded; {total:,} codes imported."
         in result.stdout
+    )
     assert {b["coupon_set_id"]: b["success"] for b in cli.batches()} == planned
     settle_and_check(cli, before, planned)
 
@@ -147,9 +159,14 @@ def test_an_error_answered_in_place_of_the_api_is_looked_up_then_sent_again(cli:
     """A gateway's 502 before Connectif saw the upload: GET /imports/ shows nothing was
     created, so the batch (the same codes) goes again, once."""
     before, planned = available(cli.sandbox), planned_refills(cli)
-    cli.sandbox.state.faults.error(502, body="<html>502 Bad Gateway</html>",
-                                   content_type="text/html", method="POST", path="/imports/",
-                                   times=1)
+    cli.sandbox.state.faults.error(
+        502,
+        body="<html>502 Bad Gateway</html>",
+        content_type="text/html",
+        method="POST",
+        path="/imports/",
+        times=1,
+    )
     result = cli.run("run", "--stats")
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(cli.sandbox.state.imports) == len(planned)
@@ -165,13 +182,13 @@ def test_posts_per_batch_are_bounded(cli: Cli, fault: str) -> None:
     if fault == "503":
         cli.sandbox.state.faults.error(503, method="POST", path="/imports/")
     else:
-        cli.sandbox.state.faults.rate_limit_storm(None, method="POST", path="/imports/",
-                                                  headers=False)
+        cli.sandbox.state.faults.rate_limit_storm(
+            None, method="POST", path="/imports/", headers=False
+        )
     result = cli.run("run", "--stats")
     assert result.returncode == 1
     assert requests_of(result, "import") == 3 * len(planned)
-    assert one_line(result).count("gave up after 3 attempts; no import was created") \
-        == len(planned)
+    assert one_line(result).count("gave up after 3 attempts; no import was created") == len(planned)
     assert cli.sandbox.state.imports == []
     assert {b["status"] for b in cli.batches()} == {"failed"}
     fewer = cli.rules.read_text().replace("[connectif]\n", "[connectif]\npost_attempts = 1\n")
@@ -248,7 +265,8 @@ def test_two_imports_that_could_be_the_batch_leave_it_unresolved_until_a_person_
     assert (batch["status"], batch["import_id"]) == ("unresolved", None)
     assert f"more than one import could be batch {batch['id']}'s" in batch["error"]
     assert "UNRESOLVED" in out and f"voucherbot resolve {batch['id']} --adopt" in " ".join(
-        out.split())
+        out.split()
+    )
 
     for _ in range(2):  # loud at every run, and the set is held
         held = cli.run("run")
@@ -276,8 +294,13 @@ def test_two_imports_that_could_be_the_batch_leave_it_unresolved_until_a_person_
     assert "the ledger already has it as another batch's import" in wrong.stderr
     missing = cli.run("resolve", "999", "--abandon")
     assert missing.returncode == 2 and "the ledger has no batch 999" in missing.stderr
-    elsewhere = cli.run("resolve", str(batch["id"]), "--abandon", "--ledger",
-                        str(cli.rules.parent / "elsewhere.sqlite"))
+    elsewhere = cli.run(
+        "resolve",
+        str(batch["id"]),
+        "--abandon",
+        "--ledger",
+        str(cli.rules.parent / "elsewhere.sqlite"),
+    )
     assert elsewhere.returncode == 2 and "no ledger yet" in elsewhere.stderr
     assert not (cli.rules.parent / "elsewhere.sqlite").exists()
     assert cli.batches()[0]["status"] == "unresolved"  # none of that changed anything
@@ -295,15 +318,22 @@ def test_an_unresolved_batch_with_no_import_of_its_own_is_abandoned_by_hand(cli:
     before, planned = available(cli.sandbox), planned_refills(cli)
     faults = cli.sandbox.state.faults
     faults.latency(1.0, method="POST", path="/imports/", times=1)
-    faults.error(502, body="<html>502</html>", content_type="text/html", method="POST",
-                 path="/imports/", times=1)
+    faults.error(
+        502,
+        body="<html>502</html>",
+        content_type="text/html",
+        method="POST",
+        path="/imports/",
+        times=1,
+    )
     proc = cli.start("run")
     deadline = time.monotonic() + 30
     while ("POST", "/imports/", "latency") not in faults.log:
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.02)
-    foreign = [another_tool_imports(cli, REFERRAL, planned[REFERRAL], tag)
-               for tag in ("ONE", "TWO")]
+    foreign = [
+        another_tool_imports(cli, REFERRAL, planned[REFERRAL], tag) for tag in ("ONE", "TWO")
+    ]
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, out + err
     batch = next(b for b in cli.batches() if b["coupon_set_id"] == REFERRAL)
@@ -346,7 +376,8 @@ def test_timeout_waits_as_long_as_it_says(cli: Cli) -> None:
     assert late.returncode == 1
     assert 2.5 <= elapsed < 2.5 + 4, elapsed
     assert "still" in late.stdout and "when the poll deadline passed" in " ".join(
-        late.stdout.split())
+        late.stdout.split()
+    )
     cli.sandbox.state.advance(3 * 3600)  # the slow import ends in sandbox time
     settle_and_check(cli, before, planned)
 
@@ -358,7 +389,10 @@ def test_the_progress_bar_counts_to_the_whole_run(cli: Cli) -> None:
     main, secondary = os.openpty()  # stderr is a terminal: the bar is drawn
     with subprocess.Popen(
         [sys.executable, "-m", "voucherbot", "run", "--rules", str(cli.rules)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=secondary, env=cli.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        env=cli.env(),
         cwd=cli.rules.parent,
     ) as proc:
         os.close(secondary)
@@ -416,8 +450,10 @@ def test_refill_checks_connectifs_imports_in_flight_for_the_set(cli: Cli, tmp_pa
     other = ["--ledger", str(tmp_path / "laptop" / "voucherbot.sqlite")]
     refused = cli.run("refill", REFERRAL, "--count", "10", *other)
     assert refused.returncode == 1
-    assert re.search(r"import \w+ is still (queued|inProgress); a set never gets two refills",
-                     " ".join(refused.stdout.split())), refused.stdout
+    assert re.search(
+        r"import \w+ is still (queued|inProgress); a set never gets two refills",
+        " ".join(refused.stdout.split()),
+    ), refused.stdout
     assert len(imports_into(cli, REFERRAL)) == 1
     cli.sandbox.state.advance(3 * 3600)
     settle_and_check(cli, before, planned)
@@ -437,7 +473,8 @@ def test_a_replaced_secret_is_refused_before_any_code_is_made(cli: Cli) -> None:
     assert refused.stderr == (
         f"Error: {secret} is not the secret of the ledger {cli.ledger}: with another secret "
         "voucherbot cannot recognise the codes it issued and could issue them again. Restore "
-        "the ledger's own secret file from a backup\n")
+        "the ledger's own secret file from a backup\n"
+    )
     assert len(cli.sandbox.state.imports) == len(planned)
     secret.write_text(original)
     assert cli.run("run").returncode == 0  # REFERRAL, drained to 0, refilled to 5,000
@@ -452,10 +489,14 @@ def pending(cli: Cli) -> list[Path]:
     return sorted(folder.iterdir()) if folder.exists() else []
 
 
-@pytest.mark.parametrize(("failpoint", "shop", "left"), [
-    ("after-submitting", "", "upload-{id}.csv"),
-    ("post-answered", '[shop]\nsink = "file"\ndirectory = "shop-codes"\n', "batch-{id}.txt"),
-], ids=["upload-csv", "shop-batch"])
+@pytest.mark.parametrize(
+    ("failpoint", "shop", "left"),
+    [
+        ("after-submitting", "", "upload-{id}.csv"),
+        ("post-answered", '[shop]\nsink = "file"\ndirectory = "shop-codes"\n', "batch-{id}.txt"),
+    ],
+    ids=["upload-csv", "shop-batch"],
+)
 def test_plaintext_codes_of_settled_batches_are_removed_by_the_next_run(
     cli: Cli, failpoint: str, shop: str, left: str
 ) -> None:
@@ -474,13 +515,18 @@ def test_plaintext_codes_of_settled_batches_are_removed_by_the_next_run(
 def test_a_batch_delivered_again_into_a_full_queue_waits_with_its_codes_for_the_next_run(
     cli: Cli,
 ) -> None:
-    cli.rules.write_text(cli.rules.read_text() + '\n[shop]\nsink = "file"\n'
-                                                 'directory = "shop-codes"\n')
+    cli.rules.write_text(
+        cli.rules.read_text() + '\n[shop]\nsink = "file"\ndirectory = "shop-codes"\n'
+    )
     before, planned = available(cli.sandbox), planned_refills(cli)
     assert cli.run("run", failpoint="delivering").returncode < 0
-    cli.sandbox.state.faults.error(400, body={"status": 400, "title": "Bad Request",
-                                              "detail": "10 queued", "code": "E0401"},
-                                   method="POST", path="/imports/", times=1)
+    cli.sandbox.state.faults.error(
+        400,
+        body={"status": 400, "title": "Bad Request", "detail": "10 queued", "code": "E0401"},
+        method="POST",
+        path="/imports/",
+        times=1,
+    )
     full = cli.run("run")
     assert full.returncode == 1, full.stdout + full.stderr
     (batch, *_) = cli.batches()
@@ -525,8 +571,13 @@ def test_a_full_queue_after_an_ambiguous_answer_keeps_the_batchs_marks_for_recov
 
     def arm() -> None:
         faults.error(502, method="POST", path="/imports/", times=1)
-        faults.error(400, body={"status": 400, "code": "E0401", "detail": "10 queued"},
-                     method="POST", path="/imports/", times=1)
+        faults.error(
+            400,
+            body={"status": 400, "code": "E0401", "detail": "10 queued"},
+            method="POST",
+            path="/imports/",
+            times=1,
+        )
 
     with pytest.raises(QueueFull) as refused:
         refill_in_this_process(cli, planned[REFERRAL], arm)

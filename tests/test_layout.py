@@ -29,16 +29,25 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_only_cli_imports_click() -> None:
-    offenders = [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")
-                 if "cli" not in p.relative_to(PACKAGE).parts and "click" in imported_modules(p)]
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in PACKAGE.rglob("*.py")
+        if "cli" not in p.relative_to(PACKAGE).parts and "click" in imported_modules(p)
+    ]
     assert offenders == []
 
 
 def test_pure_modules_do_no_io() -> None:
     """No network, files, clock or processes (codes.py uses os only for os.urandom)."""
     io = {"requests", "socket", "sqlite3", "time", "subprocess", "pathlib", "shutil"}
-    for name in ("planning/planner.py", "planning/forecast.py", "codes/generate.py",
-                 "codes/spec.py", "codes/checksum.py", "codes/capacity.py"):
+    for name in (
+        "planning/planner.py",
+        "planning/forecast.py",
+        "codes/generate.py",
+        "codes/spec.py",
+        "codes/checksum.py",
+        "codes/capacity.py",
+    ):
         assert not imported_modules(PACKAGE / name) & io, name
     assert "os" not in imported_modules(PACKAGE / "planning" / "planner.py")
 
@@ -59,17 +68,22 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
         assert f"voucherbot {name}" in README, f"README.md does not mention voucherbot {name}"
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["config", "check", "--rules",
-                                                str(ROOT / "rules.toml")]],
-                         ids=["help", "config-check"])
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["config", "check", "--rules", str(ROOT / "rules.toml")]],
+    ids=["help", "config-check"],
+)
 def test_fast_commands_do_not_import_heavy_modules(argv: list[str]) -> None:
     """They must start fast (bench/startup_bench.py measures it): no requests, faker,
     werkzeug or sqlite3 until a command needs them."""
-    code = ("import sys\nfrom voucherbot.cli.main import main\n"
-            f"sys.argv = ['voucherbot', *{argv!r}]\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('requests', 'faker', 'werkzeug', 'sqlite3') "
-            "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys\nfrom voucherbot.cli.main import main\n"
+        f"sys.argv = ['voucherbot', *{argv!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('requests', 'faker', 'werkzeug', 'sqlite3') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip().splitlines()[-1] == "[]"

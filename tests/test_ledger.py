@@ -63,8 +63,11 @@ def test_codes_are_stored_as_keyed_fingerprints_only(path: Path) -> None:
         assert ledger.issued([*codes[:5], "NOTISSUED22"]) == set(codes[:5])
         stored = [row[0] for row in ledger.db.execute("SELECT fingerprint FROM codes")]
     assert len(stored) == 200 and all(len(fp) == 16 for fp in stored)
-    raw = b"".join(p.read_bytes() for p in path.parent.glob("voucherbot.sqlite*")
-                   if not p.name.endswith(".secret"))
+    raw = b"".join(
+        p.read_bytes()
+        for p in path.parent.glob("voucherbot.sqlite*")
+        if not p.name.endswith(".secret")
+    )
     assert not any(code.encode() in raw for code in codes)
     # another ledger (another secret) fingerprints the same code differently
     with Ledger.memory() as other:
@@ -131,12 +134,24 @@ def test_snapshots_round_trip() -> None:
     with Ledger.memory() as ledger:
         for day in range(3):
             run_id = ledger.start_run("run", "")
-            ledger.record_snapshots(run_id, [
-                CouponSet(id="s1", name="x", type="multiple", assigned=10 * day,
-                          available=100 - 10 * day, quantity=100)], t0 + timedelta(days=day))
+            ledger.record_snapshots(
+                run_id,
+                [
+                    CouponSet(
+                        id="s1",
+                        name="x",
+                        type="multiple",
+                        assigned=10 * day,
+                        available=100 - 10 * day,
+                        quantity=100,
+                    )
+                ],
+                t0 + timedelta(days=day),
+            )
         history = ledger.snapshots()
-        assert history["s1"] == [Snapshot(t0 + timedelta(days=d), 100 - 10 * d, 10 * d, 100)
-                                 for d in range(3)]
+        assert history["s1"] == [
+            Snapshot(t0 + timedelta(days=d), 100 - 10 * d, 10 * d, 100) for d in range(3)
+        ]
         assert len(ledger.snapshots(since=t0 + timedelta(days=1))["s1"]) == 2
 
 
@@ -181,7 +196,8 @@ def test_a_replaced_secret_is_refused_naming_the_secret_file(path: Path) -> None
         assert str(refused.value) == (
             f"{secret_path_of(path)} is not the secret of the ledger {path}: with another secret "
             "voucherbot cannot recognise the codes it issued and could issue them again. "
-            "Restore the ledger's own secret file from a backup")
+            "Restore the ledger's own secret file from a backup"
+        )
     secret_path_of(path).write_text(original)
     with Ledger.open(path) as ledger:
         assert ledger.issued(["OLD1", "NEW1"]) == {"OLD1"}
@@ -208,8 +224,13 @@ def test_the_lock_is_taken_on_the_real_file_behind_a_symbolic_link(
     link = tmp_path / "link.sqlite"
     link.symlink_to(path)
     secret_path_of(link).symlink_to(secret_path_of(path))  # looked for beside the path given
-    with Ledger.open(path) as real, real.lock("voucherbot run"), Ledger.open(link) as linked, \
-            pytest.raises(LockedError), linked.lock("other"):
+    with (
+        Ledger.open(path) as real,
+        real.lock("voucherbot run"),
+        Ledger.open(link) as linked,
+        pytest.raises(LockedError),
+        linked.lock("other"),
+    ):
         pass
     assert not lock_path_of(link).exists()
 
@@ -244,15 +265,20 @@ def test_sweep_removes_the_plaintext_codes_of_settled_batches(path: Path) -> Non
         pending = path.with_name(path.name + ".pending")
         (pending / "notes.txt").write_text("not ours")
         assert ledger.sweep_pending() == 2
-        assert sorted(p.name for p in pending.iterdir()) == [f"batch-{delivering.id}.txt",
-                                                              "notes.txt"]
+        assert sorted(p.name for p in pending.iterdir()) == [
+            f"batch-{delivering.id}.txt",
+            "notes.txt",
+        ]
         assert mode(pending) == 0o700
 
 
 def test_the_lock_names_its_holder(path: Path) -> None:
     with Ledger.open(path) as first, first.lock("voucherbot run"):
-        with Ledger.open(path) as second, pytest.raises(LockedError) as caught, \
-                second.lock("voucherbot refill"):
+        with (
+            Ledger.open(path) as second,
+            pytest.raises(LockedError) as caught,
+            second.lock("voucherbot refill"),
+        ):
             pass
         assert f"pid {os.getpid()}" in str(caught.value)
         assert "'voucherbot run'" in str(caught.value)
@@ -264,11 +290,19 @@ def test_the_lock_names_its_holder(path: Path) -> None:
 
 def test_the_lock_dies_with_its_process(path: Path) -> None:
     Ledger.open(path).close()
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\nfrom pathlib import Path\nfrom voucherbot.ledger import Ledger\n"
-        f"l = Ledger.open(Path({str(path)!r}))\n"
-        "with l.lock('holder'):\n    print('locked', flush=True)\n    time.sleep(60)\n")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time\nfrom pathlib import Path\nfrom voucherbot.ledger import Ledger\n"
+                f"l = Ledger.open(Path({str(path)!r}))\n"
+                "with l.lock('holder'):\n    print('locked', flush=True)\n    time.sleep(60)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with Ledger.open(path) as ledger, pytest.raises(LockedError), ledger.lock("me"):
@@ -297,23 +331,31 @@ def test_an_old_ledger_is_migrated_on_open_and_keeps_its_data(path: Path) -> Non
     old.execute("CREATE TABLE _voucherbot_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
     old.executescript(MIGRATIONS[0][1])
     old.execute("INSERT INTO _voucherbot_migrations VALUES ('m001_initial', 'then')")
-    old.execute("INSERT INTO batches (coupon_set_id, count, status, created_at) "
-                "VALUES ('s1', 1, 'finished', '2026-01-01T00:00:00+00:00')")
+    old.execute(
+        "INSERT INTO batches (coupon_set_id, count, status, created_at) "
+        "VALUES ('s1', 1, 'finished', '2026-01-01T00:00:00+00:00')"
+    )
     # left 'submitting' by an old version, which may have uploaded it
-    old.execute("INSERT INTO batches (coupon_set_id, count, status, created_at, submitted_at) "
-                "VALUES ('s2', 1, 'submitting', '2026-01-01T00:00:00+00:00', "
-                "'2026-01-01T00:00:05+00:00')")
+    old.execute(
+        "INSERT INTO batches (coupon_set_id, count, status, created_at, submitted_at) "
+        "VALUES ('s2', 1, 'submitting', '2026-01-01T00:00:00+00:00', "
+        "'2026-01-01T00:00:05+00:00')"
+    )
     old.commit()
     old.close()
     with Ledger.open(path) as ledger:
         old_code_print = ledger.fingerprint("OLDCODE")
-        ledger.db.execute("INSERT INTO codes (fingerprint, batch_id) VALUES (?, 1)",
-                          (old_code_print,))
+        ledger.db.execute(
+            "INSERT INTO codes (fingerprint, batch_id) VALUES (?, 1)", (old_code_print,)
+        )
         assert ledger.issued(["OLDCODE", "NEWCODE"]) == {"OLDCODE"}
         assert ledger.batch(1).status == "finished" and ledger.batch(1).part_of is None
         assert ledger.batch(1).posted_at is None and ledger.batch(1).import_finished_at is None
         assert ledger.batch(2).posted_at == datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
         assert len(ledger.ledger_id) == 12
-    applied = sqlite3.connect(path).execute(
-        "SELECT name FROM _voucherbot_migrations ORDER BY name").fetchall()
+    applied = (
+        sqlite3.connect(path)
+        .execute("SELECT name FROM _voucherbot_migrations ORDER BY name")
+        .fetchall()
+    )
     assert [name for (name,) in applied] == [name for name, _ in MIGRATIONS]

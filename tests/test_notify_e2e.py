@@ -20,9 +20,11 @@ from werkzeug import Request, Response
 from tests.support import API_KEY, Cli
 
 REFERRAL = "66377977d9ed17e3cc0e95ee"  # the emptiest set: the first import of a run
-REFILLED = {REFERRAL: "Referral reward Chapman",
-            "67c7d4929f9d01298a449ebe": "Win-back 20% September",
-            "676a5e55f320cd576d14475b": "VIP Spring 20% off"}
+REFILLED = {
+    REFERRAL: "Referral reward Chapman",
+    "67c7d4929f9d01298a449ebe": "Win-back 20% September",
+    "676a5e55f320cd576d14475b": "VIP Spring 20% off",
+}
 SLACK_PATH = "/services/T0VB0T/B0VB0T/xoxT0kenInThePath"  # secret: never in output
 WRONG_KEY = "65f0c0ffee:Wr0ngS3cr3t-Also-Not-To-Print"
 
@@ -33,7 +35,12 @@ def run(cli: Cli, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     full.update(env)
     return subprocess.run(
         [sys.executable, "-m", "voucherbot", *args, "--rules", str(cli.rules)],
-        capture_output=True, text=True, timeout=60, env=full, cwd=cli.rules.parent)
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=full,
+        cwd=cli.rules.parent,
+    )
 
 
 class Slack:
@@ -99,8 +106,11 @@ def test_a_failed_import_sends_one_message_naming_it_without_codes_or_key(
     (failed,) = [i for i in cli.sandbox.state.imports if i.coupon_set_id == REFERRAL]
     assert failed.status == "error"
     body = slack.bodies[0].decode()
-    failures = next(b["text"]["text"] for b in message["blocks"]
-                    if b["type"] == "section" and b["text"]["text"].startswith("*Failures*"))
+    failures = next(
+        b["text"]["text"]
+        for b in message["blocks"]
+        if b["type"] == "section" and b["text"]["text"].startswith("*Failures*")
+    )
     assert "Referral reward Chapman" in failures and REFERRAL in failures
     assert f"import {failed.id} ended as error" in failures
     for name in REFILLED.values():
@@ -115,8 +125,9 @@ def test_level_all_reports_a_run_with_refills_and_stays_quiet_with_nothing_to_do
     cli: Cli, httpserver: HTTPServer
 ) -> None:
     slack = Slack(httpserver)
-    cli.rules.write_text(cli.rules.read_text()
-                         + '\n[notify]\nurl_env = "VB_TEST_SLACK_URL"\nlevel = "all"\n')
+    cli.rules.write_text(
+        cli.rules.read_text() + '\n[notify]\nurl_env = "VB_TEST_SLACK_URL"\nlevel = "all"\n'
+    )
     result = run(cli, "run", VB_TEST_SLACK_URL=slack.url)
     assert result.returncode == 0, result.stdout + result.stderr
     (message,) = slack.messages()
@@ -196,9 +207,7 @@ def json_lines(stderr: str) -> list[dict[str, Any]]:
     return docs
 
 
-def test_json_logs_a_run_stopped_by_an_error_line_by_line(
-    cli: Cli, httpserver: HTTPServer
-) -> None:
+def test_json_logs_a_run_stopped_by_an_error_line_by_line(cli: Cli, httpserver: HTTPServer) -> None:
     notify(cli, Slack(httpserver, status=500).url)
     result = run(cli, "--log-format", "json", "run", CONNECTIF_API_KEY=WRONG_KEY)
     assert result.returncode == 3, result.stdout + result.stderr

@@ -23,10 +23,20 @@ class ScriptedServer:
         self.order: list[str] = []
         self.calls: list[str] = []
 
-    def add(self, import_id: str, total: int, rows_per_second: float, start: float = 0.0,
-            final: str = "finished") -> None:
-        self.imports[import_id] = {"total": total, "rate": rows_per_second,
-                                   "start": self.clock.now + start, "final": final}
+    def add(
+        self,
+        import_id: str,
+        total: int,
+        rows_per_second: float,
+        start: float = 0.0,
+        final: str = "finished",
+    ) -> None:
+        self.imports[import_id] = {
+            "total": total,
+            "rate": rows_per_second,
+            "start": self.clock.now + start,
+            "final": final,
+        }
         self.order.insert(0, import_id)
 
     def state(self, import_id: str) -> Import:
@@ -37,14 +47,15 @@ class ScriptedServer:
         done = min(spec["total"], int(elapsed * spec["rate"]))
         if done >= spec["total"]:
             ok = spec["final"] == "finished"
-            return Import(id=import_id, status=spec["final"], total=spec["total"],
-                          success=done if ok else 0)
+            return Import(
+                id=import_id, status=spec["final"], total=spec["total"], success=done if ok else 0
+            )
         return Import(id=import_id, status="inProgress", total=spec["total"], success=done)
 
     def imports_page(self, url: str | None = None) -> tuple[list[Import], str | None]:
         self.calls.append(f"page {url or 0}")
         start = int(url or 0)
-        ids = self.order[start:start + self.page_size]
+        ids = self.order[start : start + self.page_size]
         more = start + self.page_size < len(self.order)
         return [self.state(i) for i in ids], str(start + self.page_size) if more else None
 
@@ -58,10 +69,14 @@ def settings(**kw: float) -> PollSettings:
     return PollSettings(**{"interval": 1, "growth": 2, "max_interval": 8, "timeout": 1000, **kw})
 
 
-def run(server: ScriptedServer, ids: list[str], clock: FakeClock,
-        **kw: float) -> dict[str, Import]:
-    return poll_imports(server, ids, settings=settings(**kw),  # type: ignore[arg-type]
-                        clock=clock.monotonic, sleep=clock.sleep)
+def run(server: ScriptedServer, ids: list[str], clock: FakeClock, **kw: float) -> dict[str, Import]:
+    return poll_imports(
+        server,
+        ids,
+        settings=settings(**kw),  # type: ignore[arg-type]
+        clock=clock.monotonic,
+        sleep=clock.sleep,
+    )
 
 
 def test_one_page_reads_every_import_in_flight(fake_clock: FakeClock) -> None:
@@ -112,10 +127,15 @@ def test_progress_and_done_callbacks(fake_clock: FakeClock) -> None:
     ended: list[str] = []
     server = ScriptedServer(fake_clock)
     server.add("a", total=10, rows_per_second=5)
-    poll_imports(server, ["a"], settings=settings(),  # type: ignore[arg-type]
-                 on_progress=lambda imp: seen.append((imp.id, imp.status)),
-                 on_done=lambda imp: ended.append(imp.id), clock=fake_clock.monotonic,
-                 sleep=fake_clock.sleep)
+    poll_imports(
+        server,
+        ["a"],
+        settings=settings(),  # type: ignore[arg-type]
+        on_progress=lambda imp: seen.append((imp.id, imp.status)),
+        on_done=lambda imp: ended.append(imp.id),
+        clock=fake_clock.monotonic,
+        sleep=fake_clock.sleep,
+    )
     assert seen[-1] == ("a", "finished") and ended == ["a"]
 
 
@@ -148,15 +168,27 @@ def test_the_wait_lasts_the_whole_timeout_and_the_last_look_is_at_the_deadline(
     server.add("slow", total=10_000, rows_per_second=0)
     started = fake_clock.now
     with pytest.raises(PollTimeoutError):
-        poll_imports(server, ["slow"], settings=settings(timeout=timeout, interval=0.5),  # type: ignore[arg-type]
-                     wait_first=True, clock=fake_clock.monotonic, sleep=fake_clock.sleep)
+        poll_imports(
+            server,
+            ["slow"],
+            settings=settings(timeout=timeout, interval=0.5),  # type: ignore[arg-type]
+            wait_first=True,
+            clock=fake_clock.monotonic,
+            sleep=fake_clock.sleep,
+        )
     assert fake_clock.now - started == pytest.approx(timeout)
     assert server.calls[-1] == "page 0"  # it looked once more, at the deadline
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"interval": 0}, {"interval": 5, "max_interval": 1}, {"growth": 0.5}, {"timeout": 0},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"interval": 0},
+        {"interval": 5, "max_interval": 1},
+        {"growth": 0.5},
+        {"timeout": 0},
+    ],
+)
 def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
         PollSettings(**kwargs)

@@ -762,9 +762,7 @@ FC_ORDER = (F_NEW, F_HOT, F_ONE, F_IDLE)
 @pytest.fixture(scope="module")
 def fc_report() -> Report:
     the_plan = plan(FC_SETS, WORKFLOWS, parse_config(FC_RULES), [], NOW, history=FC_HISTORY)
-    return build_report(
-        the_plan, WORKFLOWS, generated_at=NOW, source=SOURCE, history=FC_HISTORY
-    )
+    return build_report(the_plan, WORKFLOWS, generated_at=NOW, source=SOURCE, history=FC_HISTORY)
 
 
 def test_forecast_rows_carry_the_figures_and_the_history(fc_report: Report) -> None:
@@ -792,8 +790,13 @@ def test_forecast_rows_carry_the_figures_and_the_history(fc_report: Report) -> N
 
 
 def test_history_alone_gives_a_sparkline_without_forecast(the_plan: Plan) -> None:
-    built = build_report(the_plan, WORKFLOWS, generated_at=NOW, source=SOURCE,
-                         history={S_WELCOME: [Snapshot(NOW - timedelta(days=1), 80, 2920, 3000)]})
+    built = build_report(
+        the_plan,
+        WORKFLOWS,
+        generated_at=NOW,
+        source=SOURCE,
+        history={S_WELCOME: [Snapshot(NOW - timedelta(days=1), 80, 2920, 3000)]},
+    )
     row = next(r for r in built.rows if r.set_id == S_WELCOME)
     assert row.history == ((NOW - timedelta(days=1), 80), (NOW, 50))
     assert not row.has_forecast and built.has_forecasts
@@ -804,8 +807,10 @@ def test_forecast_table_shows_days_left(fc_report: Report) -> None:
     lines = render(fc_report, "table").splitlines()
     assert lines[2].split() == ["Set", "Type", "Avail/Qty", "Days", "left", "Active", "WFs",
                                 "Action"]  # fmt: skip
-    days = {name: next(line for line in lines if line.startswith(name)).split()
-            for name in ("Hot deals", "New set", "Idle pool", "Free shipping")}
+    days = {
+        name: next(line for line in lines if line.startswith(name)).split()
+        for name in ("Hot deals", "New set", "Idle pool", "Free shipping")
+    }
     assert days["Hot deals"][-5:] == ["2,000/20,000", "4.9", "1/1", "refill", "12,760"]
     assert days["New set"][-5:] == ["300/1,000", "?", "1/1", "refill", "4,700"]
     assert days["Idle pool"][-4:] == ["900/1,000", "never", "1/1", "skip"]
@@ -839,7 +844,10 @@ def test_forecast_markdown(fc_report: Report) -> None:
     table = {row["ID"].strip("`"): row for row in _md_table(render(fc_report, "markdown"))}
     hot = table[F_HOT]
     assert (hot["Burn/day"], hot["Days left"], hot["Empty by"]) == (
-        "410", "4.9", "2026-03-06 06:34 UTC")
+        "410",
+        "4.9",
+        "2026-03-06 06:34 UTC",
+    )
     assert hot["Forecast"] == "weighted over 10 days (10 intervals, half-life 3 days)"
     assert hot["Target"] == "14,760"
     new = table[F_NEW]
@@ -852,10 +860,17 @@ def test_forecast_markdown(fc_report: Report) -> None:
 def test_forecast_csv(fc_report: Report) -> None:
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO(render(fc_report, "csv")))}
     assert list(next(iter(rows.values())))[-6:-2] == [
-        "burn_per_day", "days_left", "empty_at", "forecast_note"]
+        "burn_per_day",
+        "days_left",
+        "empty_at",
+        "forecast_note",
+    ]
     hot = rows[F_HOT]
     assert (hot["burn_per_day"], hot["days_left"], hot["empty_at"]) == (
-        "410.0", "4.88", "2026-03-06T06:34:38Z")
+        "410.0",
+        "4.88",
+        "2026-03-06T06:34:38Z",
+    )
     assert hot["forecast_note"] == "weighted over 10 days (10 intervals, half-life 3 days)"
     new = rows[F_NEW]
     assert (new["burn_per_day"], new["days_left"], new["empty_at"]) == ("", "", "")
@@ -871,7 +886,10 @@ def test_forecast_json(fc_report: Report) -> None:
     sets = {s["id"]: s for s in doc["sets"]}
     hot = sets[F_HOT]
     assert (hot["burnPerDay"], hot["daysLeft"], hot["emptyAt"]) == (
-        410.0, 4.88, "2026-03-06T06:34:38Z")
+        410.0,
+        4.88,
+        "2026-03-06T06:34:38Z",
+    )
     assert hot["forecastNote"] == "weighted over 10 days (10 intervals, half-life 3 days)"
     assert hot["target"] == 14760 and hot["count"] == 12760
     new = sets[F_NEW]
@@ -893,9 +911,11 @@ def test_forecast_html_columns(fc_report: Report) -> None:
     assert _text(hot["Burn/day"]) == "410" and hot["Burn/day"].get("data-sort") == "410.0000"
     assert _text(hot["Days left"]) == "4.9 empty by 2026-03-06 06:34 UTC"
     assert hot["Days left"].get("data-sort") == "4.8780"
-    assert _text(hot["History"]) == "Available over 10 days (11 snapshots): now 2,000, lowest 0, " \
-        "highest 4,050; threshold 500; empty in 1 of them weighted over 10 days (10 intervals, " \
+    assert (
+        _text(hot["History"]) == "Available over 10 days (11 snapshots): now 2,000, lowest 0, "
+        "highest 4,050; threshold 500; empty in 1 of them weighted over 10 days (10 intervals, "
         "half-life 3 days)"
+    )
     assert rows[F_IDLE]["Days left"].get("data-sort") == "Infinity"
     assert _text(rows[F_IDLE]["Days left"]) == "never"
     assert _text(rows[F_NEW]["Days left"]) == "?"
@@ -1107,9 +1127,14 @@ def test_sandbox_sets_with_a_single_code_show_unlimited(sandbox_report: SandboxR
 
 def test_render_run_lists_each_refill_and_a_total(the_plan: Plan) -> None:
     refills = the_plan.refills
-    done = Import(id="imp-ok", status="finished", total=refills[0].count,
-                  success=refills[0].count - 2, errors=2,
-                  error_report_file_url="https://files.example/r.csv")
+    done = Import(
+        id="imp-ok",
+        status="finished",
+        total=refills[0].count,
+        success=refills[0].count - 2,
+        errors=2,
+        error_report_file_url="https://files.example/r.csv",
+    )
     results = (
         RefillResult(refills[0].coupon_set, refills[0].count, done),
         RefillResult(refills[1].coupon_set, refills[1].count, error="the import was refused"),
@@ -1119,8 +1144,13 @@ def test_render_run_lists_each_refill_and_a_total(the_plan: Plan) -> None:
     assert text.endswith("\n") and all(len(line) <= 100 for line in lines)
     assert lines[0].split() == ["Set", "Codes", "Import", "Status", "Imported", "Failed"]
     first = lines[2].split()
-    assert first[-5:] == [f"{refills[0].count:,}", "imp-ok", "finished",
-                          f"{refills[0].count - 2:,}", "2"]
+    assert first[-5:] == [
+        f"{refills[0].count:,}",
+        "imp-ok",
+        "finished",
+        f"{refills[0].count - 2:,}",
+        "2",
+    ]
     assert lines[3].strip() == refills[0].coupon_set.id
     assert lines[4].strip() == "error report: https://files.example/r.csv"
     assert lines[5].split()[-4:] == ["-", "FAILED", "-", "-"]

@@ -227,8 +227,14 @@ def test_seed_data_does_not_depend_on_the_clock() -> None:
     """The same seed, with the clock moved by months either way: byte-identical data."""
 
     def dump(*prefix: str) -> str:
-        out = subprocess.run([*prefix, sys.executable, "-c", SEED_DUMP], capture_output=True,
-                             text=True, timeout=60, check=True, cwd=ROOT)
+        out = subprocess.run(
+            [*prefix, sys.executable, "-c", SEED_DUMP],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            cwd=ROOT,
+        )
         return out.stdout
 
     today = dump()
@@ -592,8 +598,7 @@ def test_listed_counters_trail_an_import_by_counter_lag() -> None:
     sb = Sandbox(counter_lag=10, **SLOW)
     set_id = sb.multiple_id()
     listed = sb.get(f"/coupon-sets/{set_id}").json
-    imp = sb.post_import(("code\n" + "".join(f"LAG{n}\n" for n in range(20))).encode(),
-                         set_id).json
+    imp = sb.post_import(("code\n" + "".join(f"LAG{n}\n" for n in range(20))).encode(), set_id).json
     sb.state.advance(12)  # 10 s queued, then 20 rows at 10 a second: finished at +12 s
     assert sb.get(f"/imports/{imp['id']}").json["status"] == "finished"
     true = sb.state.get_set(set_id)
@@ -601,8 +606,7 @@ def test_listed_counters_trail_an_import_by_counter_lag() -> None:
     for path in (f"/coupon-sets/{set_id}", "/coupon-sets/?limit=100"):
         body = sb.get(path).json
         shown = body if "id" in body else next(r for r in body["results"] if r["id"] == set_id)
-        assert (shown["available"], shown["quantity"]) == (listed["available"],
-                                                           listed["quantity"])
+        assert (shown["available"], shown["quantity"]) == (listed["available"], listed["quantity"])
     sb.state.advance(9.5)  # the last rows were applied 9.5 s ago: still hidden
     assert sb.get(f"/coupon-sets/{set_id}").json["available"] < true.available
     sb.state.advance(0.6)

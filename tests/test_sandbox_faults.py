@@ -289,10 +289,14 @@ def test_drop_after_accept_on_any_method_and_path(api: Api) -> None:
     assert api("GET", "/coupon-sets/").status_code == 200
 
 
-@pytest.mark.parametrize(("status", "body", "content_type", "shown"), [
-    (502, None, "text/html", "<h1>502 Bad Gateway</h1>"),
-    (201, "Created", "text/plain", "Created"),
-], ids=["502-page", "201-not-json"])
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "shown"),
+    [
+        (502, None, "text/html", "<h1>502 Bad Gateway</h1>"),
+        (201, "Created", "text/plain", "Created"),
+    ],
+    ids=["502-page", "201-not-json"],
+)
 def test_answer_after_accept_creates_the_import_then_answers_otherwise(
     api: Api, status: int, body: str | None, content_type: str, shown: str
 ) -> None:
@@ -557,9 +561,17 @@ def test_admin_api_adds_lists_and_removes_faults(api: Api) -> None:
     assert created[4]["method"] == "POST" and created[4]["path"] == "/imports/"
     assert created[4]["remaining"] == 1 and created[3]["remaining"] is None
     assert created[7]["rowsPerSecond"] == 0.5 and created[8]["afterRows"] == 1
-    assert created[10] == {"id": created[10]["id"], "kind": "answer_after_accept",
-                           "method": "POST", "path": "/imports/", "remaining": 1, "status": 201,
-                           "body": "ok", "contentType": "text/plain", "headers": {}}
+    assert created[10] == {
+        "id": created[10]["id"],
+        "kind": "answer_after_accept",
+        "method": "POST",
+        "path": "/imports/",
+        "remaining": 1,
+        "status": 201,
+        "body": "ok",
+        "contentType": "text/plain",
+        "headers": {},
+    }
 
     page = api("GET", "/workflows/")
     assert (page.status_code, page.text, page.headers["X-Cache"]) == (

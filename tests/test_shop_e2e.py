@@ -50,7 +50,12 @@ def run(cli: Cli, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     full.update(env)
     return subprocess.run(
         [sys.executable, "-m", "voucherbot", *args, "--rules", str(cli.rules)],
-        capture_output=True, text=True, timeout=60, env=full, cwd=cli.rules.parent)
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=full,
+        cwd=cli.rules.parent,
+    )
 
 
 def add_rules(cli: Cli, text: str) -> None:
@@ -83,8 +88,9 @@ class ImportSpy:
     """Sees every import the sandbox creates, at that moment: its codes, in file order (the
     sandbox drops them once applied), and what ``look(coupon_set_id)`` says then."""
 
-    def __init__(self, cli: Cli, monkeypatch: pytest.MonkeyPatch,
-                 look: Callable[[str], Any] | None = None) -> None:
+    def __init__(
+        self, cli: Cli, monkeypatch: pytest.MonkeyPatch, look: Callable[[str], Any] | None = None
+    ) -> None:
         self.codes: dict[str, list[list[str]]] = {}
         self.seen: dict[str, Any] = {}
         create = cli.sandbox.state.create_import
@@ -122,8 +128,12 @@ class ShopHook:
     """The shop's webhook: records each request's exact body and headers, answers in turn
     with ``answers`` (status, JSON body), then 200."""
 
-    def __init__(self, httpserver: HTTPServer, answers: list[tuple[int, Any]] | None = None,
-                 on_request: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        httpserver: HTTPServer,
+        answers: list[tuple[int, Any]] | None = None,
+        on_request: Callable[[int], None] | None = None,
+    ) -> None:
         self.requests: list[tuple[bytes, dict[str, str]]] = []
         self.answers = list(answers or [])
         self.on_request = on_request
@@ -181,7 +191,8 @@ def test_file_sink_writes_one_private_csv_per_batch_before_its_import(
     batches = {b["coupon_set_id"]: b for b in cli.batches()}
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        f"{set_id}-{lid}-{b['id']}.csv" for set_id, b in batches.items())
+        f"{set_id}-{lid}-{b['id']}.csv" for set_id, b in batches.items()
+    )
     for set_id, count in PLANNED.items():
         path = folder / f"{set_id}-{lid}-{batches[set_id]['id']}.csv"
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -250,12 +261,15 @@ def test_command_that_exits_non_zero_fails_its_set_and_imports_nothing_there(
     before = available(cli.sandbox)
     imports = ImportSpy(cli, monkeypatch)
     seen = tmp_path / "refused.csv"
-    program = script(tmp_path / "refuse-codes", f"""#!/bin/sh
+    program = script(
+        tmp_path / "refuse-codes",
+        f"""#!/bin/sh
 cat > "{seen}"
 echo "warming up" >&2
 echo "shop said no to $(sed -n 2p "{seen}"): database is locked" >&2
 exit 3
-""")
+""",
+    )
     add_rules(cli, rule_for(WINBACK, f'{{ sink = "command", command = ["{program}"] }}'))
 
     result = cli.run("run")
@@ -288,12 +302,15 @@ exit 3
 def test_command_that_hangs_is_stopped_at_its_time_limit(cli: Cli, tmp_path: Path) -> None:
     before = available(cli.sandbox)
     pids = tmp_path / "pids"
-    program = script(tmp_path / "slow-codes", f"""#!/bin/sh
+    program = script(
+        tmp_path / "slow-codes",
+        f"""#!/bin/sh
 echo $$ > "{pids}"
 sleep 60 &
 echo $! >> "{pids}"
 wait
-""")
+""",
+    )
     shop = f'{{ sink = "command", command = ["{program}"], timeout = 1 }}'
     add_rules(cli, rule_for(WINBACK, shop))
 
@@ -346,11 +363,18 @@ def test_webhook_sink_signs_every_chunk_and_the_chunks_add_up_to_the_import(
     batch_id = f"{ledger_id(cli)}-{batch['id']}"
     docs = hook.docs()
     assert [(d["chunk"], d["chunks"], len(d["codes"])) for d in docs] == [
-        (1, 3, 1000), (2, 3, 1000), (3, 3, 500)]
+        (1, 3, 1000),
+        (2, 3, 1000),
+        (3, 3, 500),
+    ]
     assert {(d["couponSetId"], d["couponSetName"], d["batchId"]) for d in docs} == {
-        (REFERRAL, "Referral reward Chapman", batch_id)}
+        (REFERRAL, "Referral reward Chapman", batch_id)
+    }
     assert [h["Idempotency-Key"] for _, h in hook.requests] == [
-        f"{batch_id}-1", f"{batch_id}-2", f"{batch_id}-3"]
+        f"{batch_id}-1",
+        f"{batch_id}-2",
+        f"{batch_id}-3",
+    ]
     assert len(cli.sandbox.state.imports) == 1
     sent = [code for d in docs for code in d["codes"]]
     assert sent == imports.only(REFERRAL)
@@ -378,18 +402,31 @@ def test_webhook_answering_500_then_200_is_retried_and_imported(
     assert f"127.0.0.1:{httpserver.port}" in warnings[0] and HOOK_PATH not in result.stderr
 
 
-@pytest.mark.parametrize(("answers", "retries", "words"), [
-    ([(500, {})] * 2, 1, "did not accept chunk 1/5 of batch {batch}: HTTP 500 after 2 attempt(s)"),
-    ([(400, {"detail": "unknown coupon set"})], 4,
-     "refused chunk 1/5 of batch {batch} (HTTP 400): unknown coupon set"),
-], ids=["500-retries-exhausted", "400-at-once"])
+@pytest.mark.parametrize(
+    ("answers", "retries", "words"),
+    [
+        (
+            [(500, {})] * 2,
+            1,
+            "did not accept chunk 1/5 of batch {batch}: HTTP 500 after 2 attempt(s)",
+        ),
+        (
+            [(400, {"detail": "unknown coupon set"})],
+            4,
+            "refused chunk 1/5 of batch {batch} (HTTP 400): unknown coupon set",
+        ),
+    ],
+    ids=["500-retries-exhausted", "400-at-once"],
+)
 def test_webhook_refusal_leaves_the_set_untouched(
     cli: Cli, httpserver: HTTPServer, answers: list[tuple[int, Any]], retries: int, words: str
 ) -> None:
     before = available(cli.sandbox)
     hook = ShopHook(httpserver, answers=list(answers))
-    shop = (f'{{ sink = "webhook", url = "{hook.url}", secret_env = "{SECRET_ENV}", '
-            f"retries = {retries} }}")
+    shop = (
+        f'{{ sink = "webhook", url = "{hook.url}", secret_env = "{SECRET_ENV}", '
+        f"retries = {retries} }}"
+    )
     add_rules(cli, rule_for(WINBACK, shop))
 
     result = run(cli, "run", **{SECRET_ENV: SECRET})
@@ -479,8 +516,12 @@ def test_killed_while_the_webhook_answers_the_next_run_sends_the_same_batch_agai
     env[SECRET_ENV] = SECRET
     proc = subprocess.Popen(
         [sys.executable, "-m", "voucherbot", "run", "--rules", str(cli.rules)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        cwd=cli.rules.parent)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cli.rules.parent,
+    )
     victim["pid"] = proc.pid
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
@@ -496,8 +537,11 @@ def test_killed_while_the_webhook_answers_the_next_run_sends_the_same_batch_agai
     # the same batch again: the same body byte for byte, the same Idempotency-Key
     (body1, headers1), (body2, headers2) = hook.requests[:2]
     assert body1 == body2
-    assert headers1["Idempotency-Key"] == headers2["Idempotency-Key"] == (
-        f"{ledger_id(cli)}-{batch['id']}-1")
+    assert (
+        headers1["Idempotency-Key"]
+        == headers2["Idempotency-Key"]
+        == (f"{ledger_id(cli)}-{batch['id']}-1")
+    )
     for doc in docs[1:]:  # imported once each, exactly what the shop holds
         assert imports.only(doc["couponSetId"]) == doc["codes"]
     assert pending_files(cli) == []
@@ -509,8 +553,10 @@ def test_killed_while_the_webhook_answers_the_next_run_sends_the_same_batch_agai
 
 def pool_rule(refill_to: int = 100) -> str:
     """Win-back (93 available) from the pool in ./pool: below 95, refill to ``refill_to``."""
-    return (f'[[rule]]\nname = "pool"\nmatch = {{ id = "{WINBACK}" }}\nmin_available = 95\n'
-            f'refill_to = {refill_to}\nshop = {{ source = "pool", pool = "pool" }}\n')
+    return (
+        f'[[rule]]\nname = "pool"\nmatch = {{ id = "{WINBACK}" }}\nmin_available = 95\n'
+        f'refill_to = {refill_to}\nshop = {{ source = "pool", pool = "pool" }}\n'
+    )
 
 
 def write_pool(folder: Path) -> list[str]:
@@ -521,8 +567,14 @@ def write_pool(folder: Path) -> list[str]:
     lines = [first[0], "", first[1], f"  {first[2]}  ", first[1], "BAD CODE", "", *first[3:]]
     (folder / "01-first.txt").write_text("\n".join(lines) + "\n")
     more = [f"SHOP-{n:04d}" for n in range(21, 151)]
-    rows = ["code,campaign", *(f"{c},spring" for c in more[:50]), ",spring", f"{first[0]},again",
-            '"SHOP,0999",spring', *(f"{c},spring" for c in more[50:])]
+    rows = [
+        "code,campaign",
+        *(f"{c},spring" for c in more[:50]),
+        ",spring",
+        f"{first[0]},again",
+        '"SHOP,0999",spring',
+        *(f"{c},spring" for c in more[50:]),
+    ]
     (folder / "02-more.csv").write_text("\n".join(rows) + "\n")
     (folder / ".03-partial.csv").write_text("code\nHIDDEN-0001\n")  # still being written
     (folder / "notes.md").write_text("NOTES-0001\n")
@@ -606,8 +658,10 @@ def test_an_empty_pool_fails_its_set_clearly_and_imports_nothing_there(cli: Cli)
     result = cli.run("run")
     assert result.returncode == 1, result.stdout + result.stderr
     text = one_line(result)
-    assert (f"the code pool in {folder} has no unused codes left (skipped 2 blank, 1 invalid); "
-            "add the shop's new codes there") in text
+    assert (
+        f"the code pool in {folder} has no unused codes left (skipped 2 blank, 1 invalid); "
+        "add the shop's new codes there"
+    ) in text
     assert imports_of(cli, WINBACK) == []
     assert available(cli.sandbox)[WINBACK] == 93
     assert {i.coupon_set_id for i in cli.sandbox.state.imports} == {REFERRAL, VIP}

@@ -79,21 +79,37 @@ def ledger_imports(ledger: Ledger) -> list[Import]:
         status = b.import_status or ("queued" if b.is_open else "error")
         if not b.is_open and status not in ("finished", "error", "cancelled"):
             status = "error"
-        found.append(Import(id=b.import_id or f"batch {b.id}", status=status,
-                            coupon_set_id=b.coupon_set_id, total=b.count,
-                            success=b.success or 0, created_at=b.submitted_at or b.created_at,
-                            finished_at=b.import_finished_at))
+        found.append(
+            Import(
+                id=b.import_id or f"batch {b.id}",
+                status=status,
+                coupon_set_id=b.coupon_set_id,
+                total=b.count,
+                success=b.success or 0,
+                created_at=b.submitted_at or b.created_at,
+                finished_at=b.import_finished_at,
+            )
+        )
     return found
 
 
 def held_sets(ledger: Ledger) -> dict[str, str]:
     """Coupon sets a person must settle first, by id: why (their unresolved batch)."""
-    return {b.coupon_set_id: f"batch {b.id} is unresolved: {b.error}"
-            for b in ledger.open_batches() if b.status == "unresolved"}
+    return {
+        b.coupon_set_id: f"batch {b.id} is unresolved: {b.error}"
+        for b in ledger.open_batches()
+        if b.status == "unresolved"
+    }
 
 
-def make_plan(client: ConnectifClient, config: Config, ledger: Ledger | None = None,
-              run_id: int | None = None, *, lean: bool = False) -> tuple[Plan, AccountState]:
+def make_plan(
+    client: ConnectifClient,
+    config: Config,
+    ledger: Ledger | None = None,
+    run_id: int | None = None,
+    *,
+    lean: bool = False,
+) -> tuple[Plan, AccountState]:
     """Read the account and plan every set against the rules.
 
     With a ledger, its batches count as imports (in flight, or the last one of a set for
@@ -114,8 +130,11 @@ def make_plan(client: ConnectifClient, config: Config, ledger: Ledger | None = N
             listed[coupon_set.id] = coupon_set
     read_at = read_at or client.now()
     sets = tuple(listed.values())
-    doubles = [f"the server listed coupon set {set_id} more than once; only its first entry "
-               "is used (and it is refilled at most once)" for set_id in sorted(twice)]
+    doubles = [
+        f"the server listed coupon set {set_id} more than once; only its first entry "
+        "is used (and it is refilled at most once)"
+        for set_id in sorted(twice)
+    ]
     known: list[Import] = []
     shortfalls: dict[str, int] = {}
     held: dict[str, str] = {}
@@ -130,16 +149,33 @@ def make_plan(client: ConnectifClient, config: Config, ledger: Ledger | None = N
     if lean:  # every referenced workflow taken as active, no other imports: the most eager plan
         status = min(config.active_workflow_statuses)
         assumed = {w: Workflow(w, w, status) for cs in sets for w in cs.used_in_workflows}
-        eager = plan(sets, assumed.values(), config, known, read_at, history=history,
-                     shortfalls=shortfalls, held=held)
+        eager = plan(
+            sets,
+            assumed.values(),
+            config,
+            known,
+            read_at,
+            history=history,
+            shortfalls=shortfalls,
+            held=held,
+        )
         if not eager.refills:
             return _warned(eager, client, doubles), AccountState(sets, (), (), read_at, history)
     workflows = read_workflows(client, config)
-    imports = tuple(client.iter_imports(max_pages=config.import_pages)) \
-        if config.import_pages else ()
+    imports = (
+        tuple(client.iter_imports(max_pages=config.import_pages)) if config.import_pages else ()
+    )
     state = AccountState(sets, workflows or (), imports, read_at, history)
-    the_plan = plan(sets, workflows, config, [*imports, *known], read_at, history=history,
-                    shortfalls=shortfalls, held=held)
+    the_plan = plan(
+        sets,
+        workflows,
+        config,
+        [*imports, *known],
+        read_at,
+        history=history,
+        shortfalls=shortfalls,
+        held=held,
+    )
     return _warned(the_plan, client, doubles), state
 
 
@@ -161,8 +197,10 @@ def read_workflows(client: ConnectifClient, config: Config) -> tuple[Workflow, .
         return tuple(Workflow(w, w, status) for w in sorted(config.active_workflows))
     if not config.needs_workflows:
         return None
-    ways_out = ("or set require_active_workflow = false in the rules that need it, or list "
-                "the active workflows' ids in [connectif] active_workflows")
+    ways_out = (
+        "or set require_active_workflow = false in the rules that need it, or list "
+        "the active workflows' ids in [connectif] active_workflows"
+    )
     try:
         return tuple(client.iter_workflows())
     except PermissionDeniedError as exc:
@@ -170,11 +208,13 @@ def read_workflows(client: ConnectifClient, config: Config) -> tuple[Workflow, .
             f"Connectif refused GET /workflows/ (403): the API key lacks the "
             f"'{PERMISSIONS['workflows']}' permission, which rules with "
             f"require_active_workflow = true need; enable it on the key, {ways_out}",
-            status=exc.status) from None
+            status=exc.status,
+        ) from None
     except NotFoundError:
         raise ConfigError(
             "Connectif has no GET /workflows/ for this account (404), which rules with "
-            f"require_active_workflow = true need; {ways_out}") from None
+            f"require_active_workflow = true need; {ways_out}"
+        ) from None
 
 
 KINDS = ("list", "get", "import", "poll", "error-report")
@@ -183,16 +223,23 @@ KINDS = ("list", "get", "import", "poll", "error-report")
 def request_stats(client: ConnectifClient, wall: float) -> dict[str, Any]:
     """What a run cost: requests by kind, 429s met, time waited for the budget, wall time."""
     counts = {kind: client.stats.get(kind, 0) for kind in KINDS}
-    return {"requests": counts, "total": sum(counts.values()), "rateLimited": client.stats["429"],
-            "budgetWait": round(client.budget.waited, 3), "wall": round(wall, 3)}
+    return {
+        "requests": counts,
+        "total": sum(counts.values()),
+        "rateLimited": client.stats["429"],
+        "budgetWait": round(client.budget.waited, 3),
+        "wall": round(wall, 3),
+    }
 
 
 def describe_stats(stats: Mapping[str, Any]) -> str:
     """One line for people: ``requests: 42 (list 30, poll 9, import 3); 429s: 0; ...``."""
     used = ", ".join(f"{kind} {n}" for kind, n in stats["requests"].items() if n)
-    return (f"requests: {stats['total']} ({used or 'none'}); 429s: {stats['rateLimited']}; "
-            f"waited for the request budget {stats['budgetWait']:.1f} s; "
-            f"wall time {stats['wall']:.1f} s")
+    return (
+        f"requests: {stats['total']} ({used or 'none'}); 429s: {stats['rateLimited']}; "
+        f"waited for the request budget {stats['budgetWait']:.1f} s; "
+        f"wall time {stats['wall']:.1f} s"
+    )
 
 
 @contextmanager
@@ -246,8 +293,17 @@ def run(
     than [limits] allows is refused before any is generated (above ``confirm_above`` unless
     ``confirmed``).
     """
-    refiller = _refiller(client, config, ledger, poll, on_progress, on_total, clock=clock,
-                         sleep=sleep, on_phase=on_phase)
+    refiller = _refiller(
+        client,
+        config,
+        ledger,
+        poll,
+        on_progress,
+        on_total,
+        clock=clock,
+        sleep=sleep,
+        on_phase=on_phase,
+    )
     with _recorded_run(ledger, "run", config, client) as run_id:
         refiller.run_id = run_id
         settled = refiller.settle()
@@ -256,13 +312,27 @@ def run(
         return run_plan(refiller, the_plan, settled)
 
 
-def _refiller(client: ConnectifClient, config: Config, ledger: Ledger,
-              poll: PollSettings | None, on_progress: ProgressCallback | None,
-              on_total: Callable[[int], None] | None, **timing: Any) -> Refiller:
+def _refiller(
+    client: ConnectifClient,
+    config: Config,
+    ledger: Ledger,
+    poll: PollSettings | None,
+    on_progress: ProgressCallback | None,
+    on_total: Callable[[int], None] | None,
+    **timing: Any,
+) -> Refiller:
     """A Refiller for the configuration, its shop sinks checked before any API call."""
-    refiller = Refiller(client, ledger, poll=poll or config.poll, on_progress=on_progress,
-                        on_total=on_total, policy=config.imports, config=config,
-                        max_in_flight=config.max_imports_in_flight, **timing)
+    refiller = Refiller(
+        client,
+        ledger,
+        poll=poll or config.poll,
+        on_progress=on_progress,
+        on_total=on_total,
+        policy=config.imports,
+        config=config,
+        max_in_flight=config.max_imports_in_flight,
+        **timing,
+    )
     refiller.check_sinks()
     return refiller
 
@@ -300,6 +370,7 @@ def refill_set(
         raise ConfigError(f"--count must be at least 1, not {count}")
     if to is not None and to < 1:
         raise ConfigError(f"--to must be at least 1, not {to}")
+
     def wanted_for(coupon_set: CouponSet) -> int:
         """The codes to import: ``count``, or up to ``to``; within [limits]."""
         wanted = count if count is not None else max(0, (to or 0) - (coupon_set.available or 0))
@@ -327,27 +398,58 @@ def refill_set(
         wanted = wanted_for(coupon_set)
         busy = [b for b in ledger.open_batches() if b.coupon_set_id == coupon_set.id]
         if busy:
-            what = "is unresolved" if busy[0].status == "unresolved" else (
-                f"(import {busy[0].import_id}) is still in flight")
-            return RunResult(empty, (RefillResult(
-                coupon_set, wanted, batch_id=busy[0].id,
-                error=f"batch {busy[0].id} {what} for this set; a set never gets two refills "
-                      "at once"),), settled)
+            what = (
+                "is unresolved"
+                if busy[0].status == "unresolved"
+                else (f"(import {busy[0].import_id}) is still in flight")
+            )
+            return RunResult(
+                empty,
+                (
+                    RefillResult(
+                        coupon_set,
+                        wanted,
+                        batch_id=busy[0].id,
+                        error=f"batch {busy[0].id} {what} for this set; a set never gets two "
+                        "refills at once",
+                    ),
+                ),
+                settled,
+            )
         activity = ImportActivity.of(
-            client.iter_imports(max_pages=max(1, config.import_pages)), read_at,
-            config.imports.counter_lag)
+            client.iter_imports(max_pages=max(1, config.import_pages)),
+            read_at,
+            config.imports.counter_lag,
+        )
         held = activity.hold(coupon_set.id, read_at)
         if held is not None and (held[0] is Skip.IN_FLIGHT or to is not None):
-            return RunResult(empty, (RefillResult(coupon_set, wanted, error=(
-                f"{held[1]}; a set never gets two refills at once, try again when it has "
-                "ended and the counters show it")),), settled)
+            return RunResult(
+                empty,
+                (
+                    RefillResult(
+                        coupon_set,
+                        wanted,
+                        error=(
+                            f"{held[1]}; a set never gets two refills at once, try again when "
+                            "it has ended and the counters show it"
+                        ),
+                    ),
+                ),
+                settled,
+            )
         if wanted == 0:
             return RunResult(empty, (RefillResult(coupon_set, 0),), settled)
         rule, settings = config.rule_for(coupon_set.id, coupon_set.name)
         if spec is not None:
             settings = replace(settings, code=spec)
-        decision = Decision(coupon_set, Action.REFILL, f"refill of {wanted:,} codes asked for",
-                            count=wanted, rule=rule, settings=settings)
+        decision = Decision(
+            coupon_set,
+            Action.REFILL,
+            f"refill of {wanted:,} codes asked for",
+            count=wanted,
+            rule=rule,
+            settings=settings,
+        )
         return run_plan(refiller, Plan((decision,)), settled)
 
 
@@ -362,12 +464,14 @@ def _refillable(client: ConnectifClient, set_id: str) -> CouponSet:
     if not coupon_set.is_multiple:
         raise ConfigError(
             f"coupon set {coupon_set.name!r} ({set_id}) is a {coupon_set.type!r} set with one "
-            "shared code; only 'multiple' sets hold codes to refill")
+            "shared code; only 'multiple' sets hold codes to refill"
+        )
     return coupon_set
 
 
-def run_notice(result: RunResult | None, source: str, started_at: datetime,
-               error: str | None = None) -> RunNotice:
+def run_notice(
+    result: RunResult | None, source: str, started_at: datetime, error: str | None = None
+) -> RunNotice:
     """What a run did (or the error that stopped it), for the [notify] webhook."""
     refills: list[tuple[str, str, int, str | None, str]] = []
     failures: list[str] = []
@@ -376,16 +480,20 @@ def run_notice(result: RunResult | None, source: str, started_at: datetime,
             imported = r.final.success if r.final is not None and not r.abandoned else 0
             import_id = r.final.id if r.final is not None else None
             if r.ok:
-                status = "abandoned (never sent)" if r.abandoned else (
-                    r.final.status if r.final else "nothing to do")
+                status = (
+                    "abandoned (never sent)"
+                    if r.abandoned
+                    else (r.final.status if r.final else "nothing to do")
+                )
             else:
                 status = "failed"
                 failures.append(r.summary(links=False))
             refills.append((r.coupon_set.name, r.coupon_set.id, imported, import_id, status))
     if error is not None:
         failures.append(error)
-    return RunNotice(ok=not failures, refills=refills, failures=failures, source=source,
-                     started_at=started_at)
+    return RunNotice(
+        ok=not failures, refills=refills, failures=failures, source=source, started_at=started_at
+    )
 
 
 def notify(config: Config, notice: RunNotice) -> bool:
@@ -412,26 +520,36 @@ def resolve(
     with _recorded_run(ledger, "resolve", config, client):
         batch = ledger.find_batch(batch_id)
         if batch is None:
-            raise ConfigError(f"the ledger has no batch {batch_id}; 'voucherbot history' "
-                              "lists them")
+            raise ConfigError(
+                f"the ledger has no batch {batch_id}; 'voucherbot history' lists them"
+            )
         if batch.status != "unresolved":
-            raise ConfigError(f"batch {batch_id} is {batch.status}, not unresolved; only an "
-                              "unresolved batch is settled by hand")
+            raise ConfigError(
+                f"batch {batch_id} is {batch.status}, not unresolved; only an "
+                "unresolved batch is settled by hand"
+            )
         if abandon:
-            done = ledger.update(batch.id, status="abandoned", error=(
-                "abandoned by hand (voucherbot resolve --abandon); its codes are never issued "
-                "again"))
+            done = ledger.update(
+                batch.id,
+                status="abandoned",
+                error=(
+                    "abandoned by hand (voucherbot resolve --abandon); its codes are never issued "
+                    "again"
+                ),
+            )
             return result_of(done, resumed=True)
         assert adopt is not None
         try:
             imp = client.get_import(adopt)
         except NotFoundError:
-            raise ConfigError(f"Connectif has no import {adopt!r}; 'voucherbot imports' lists "
-                              "the recent ones") from None
+            raise ConfigError(
+                f"Connectif has no import {adopt!r}; 'voucherbot imports' lists the recent ones"
+            ) from None
         wrong = []
         if imp.coupon_set_id not in (None, batch.coupon_set_id):
-            wrong.append(f"it imports into coupon set {imp.coupon_set_id}, not "
-                         f"{batch.coupon_set_id}")
+            wrong.append(
+                f"it imports into coupon set {imp.coupon_set_id}, not {batch.coupon_set_id}"
+            )
         if imp.total not in (None, batch.count):
             wrong.append(f"it has {imp.total:,} rows, not the batch's {batch.count:,}")
         if imp.id in ledger.known_import_ids():
@@ -442,11 +560,12 @@ def resolve(
             wrong.append("it was made in Connectif's app, not through the API")
         skew = timedelta(seconds=config.imports.clock_skew)
         if batch.submitted_at and imp.created_at and imp.created_at < batch.submitted_at - skew:
-            wrong.append(f"it was created at {imp.created_at:%Y-%m-%d %H:%M:%S} UTC, before the "
-                         f"batch was sent ({batch.submitted_at:%Y-%m-%d %H:%M:%S} UTC)")
+            wrong.append(
+                f"it was created at {imp.created_at:%Y-%m-%d %H:%M:%S} UTC, before the "
+                f"batch was sent ({batch.submitted_at:%Y-%m-%d %H:%M:%S} UTC)"
+            )
         if wrong:
-            raise ConfigError(f"import {imp.id} cannot be batch {batch_id}'s: "
-                              + "; ".join(wrong))
+            raise ConfigError(f"import {imp.id} cannot be batch {batch_id}'s: " + "; ".join(wrong))
         refiller = _refiller(client, config, ledger, poll, on_progress, None)
         adopted = refiller.accepted(batch, imp)
         if adopted.status == "submitted":

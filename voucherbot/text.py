@@ -80,8 +80,13 @@ def pad(text: str, room: int, *, right: bool = False) -> str:
     return fill + text if right else text + fill
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
-          right: Collection[int] = (), *, fit_to: int | None = None) -> list[str]:
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    right: Collection[int] = (),
+    *,
+    fit_to: int | None = None,
+) -> list[str]:
     """The one text table: a header, a rule and one line per row. Every cell is cleaned,
     columns are as wide as their widest cell, those in ``right`` aligned right; with
     ``fit_to`` the first column (the name) is cut with "…" so that lines fit that many
@@ -120,11 +125,15 @@ def json_safe(text: str) -> str:
     return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-
 def valid_id(value: str) -> bool:
     """An opaque id that is safe as one URL path segment and in the ledger."""
-    return (0 < len(value) <= MAX_ID_LENGTH and value.isprintable() and value.isascii()
-            and not any(c in value for c in "/?#%\\ ") and value not in (".", ".."))
+    return (
+        0 < len(value) <= MAX_ID_LENGTH
+        and value.isprintable()
+        and value.isascii()
+        and not any(c in value for c in "/?#%\\ ")
+        and value not in (".", "..")
+    )
 
 
 # -- numbers and spans for people ------------------------------------------------------------

@@ -27,9 +27,10 @@ def run_demo(
     """Start a sandbox, show the report, run the refills, show the report again."""
     config = config or Config()
     # A private sandbox with no rate limit, and a client that need not pace itself for it.
-    with start_sandbox(SandboxConfig(seed=seed, rate_limit=0)) as server, ConnectifClient(
-        server.api_key, server.url, requests_per_minute=10_000
-    ) as client:
+    with (
+        start_sandbox(SandboxConfig(seed=seed, rate_limit=0)) as server,
+        ConnectifClient(server.api_key, server.url, requests_per_minute=10_000) as client,
+    ):
         echo(f"Sandbox running at {server.url} (seed {seed}); rules: built-in defaults\n")
 
         def show(title: str) -> None:
@@ -42,8 +43,13 @@ def run_demo(
         show("report before the run")
         with Ledger.memory() as ledger:
             the_plan, _ = make_plan(client, config, ledger)
-            refiller = Refiller(client, ledger, poll=DEMO_POLL, policy=config.imports,
-                                max_in_flight=config.max_imports_in_flight)
+            refiller = Refiller(
+                client,
+                ledger,
+                poll=DEMO_POLL,
+                policy=config.imports,
+                max_in_flight=config.max_imports_in_flight,
+            )
             result = run_plan(refiller, the_plan)
         echo(f"== voucherbot run\n{render_run(result)}")
         # Connectif's counters trail an import by up to ~10 s (the sandbox's too), so a report

@@ -36,8 +36,12 @@ class _Redacting(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         when = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
-        doc = {"time": when.replace("+00:00", "Z"), "level": record.levelname.lower(),
-               "logger": record.name, "message": record.getMessage()}
+        doc = {
+            "time": when.replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         for key in ("exit_code",):
             if hasattr(record, key):
                 doc[key.replace("_c", "C")] = getattr(record, key)

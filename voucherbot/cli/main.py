@@ -55,8 +55,13 @@ def _usage_fail(exc: click.UsageError) -> NoReturn:
 class VoucherbotGroup(click.Group):
     """Translates voucherbot errors once, for every command."""
 
-    def make_context(self, info_name: str | None, args: list[str],
-                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as exc:  # a bad option before the command
@@ -587,12 +592,16 @@ def _preflight(config: Config, ledger_file: Path | None) -> None:
             with tempfile.TemporaryFile(dir=path.parent or "."):
                 pass
         except OSError as exc:
-            raise ConfigError(f"cannot create the ledger {path}: {exc.strerror or exc}; "
-                              "choose another --ledger path") from None
+            raise ConfigError(
+                f"cannot create the ledger {path}: {exc.strerror or exc}; "
+                "choose another --ledger path"
+            ) from None
     pending = path.with_name(path.name + ".pending")
     if pending.exists() and not pending.is_dir():
-        raise ConfigError(f"{pending}: cannot make the ledger's private folder for codes on "
-                          "their way (a file is there); move it away")
+        raise ConfigError(
+            f"{pending}: cannot make the ledger's private folder for codes on "
+            "their way (a file is there); move it away"
+        )
 
 
 def _describe_settings(s: Any) -> str:

@@ -30,20 +30,88 @@ __all__ = ["CANON_BYTES", "LOOKALIKES", "Blocklist", "builtin_words", "canonical
 
 _BUILTIN_ROT13 = (
     # English
-    "NAHF", "NEFR", "NFF", "OVGPU", "OBBO", "PUVAX", "PBPX", "PBBA", "PENC", "PHZ", "PHAG", "QVPX",
-    "QVYQB", "QLXR", "SNT", "SPX", "SHPX", "SHX", "TBBX", "UVGYRE", "WVMM", "XVXR", "XXX", "ANMV",
-    "AVTTN", "AVTTRE", "CNXV", "CRAVF", "CVFF", "CBEA", "CEVPX", "CHFFL", "ENCR", "ERGNEQ", "FRK",
-    "FUVG", "FYHG", "FCVP", "GVG", "GENAAL", "GJNG", "JNAX", "JUBER",
+    "NAHF",
+    "NEFR",
+    "NFF",
+    "OVGPU",
+    "OBBO",
+    "PUVAX",
+    "PBPX",
+    "PBBA",
+    "PENC",
+    "PHZ",
+    "PHAG",
+    "QVPX",
+    "QVYQB",
+    "QLXR",
+    "SNT",
+    "SPX",
+    "SHPX",
+    "SHX",
+    "TBBX",
+    "UVGYRE",
+    "WVMM",
+    "XVXR",
+    "XXX",
+    "ANMV",
+    "AVTTN",
+    "AVTTRE",
+    "CNXV",
+    "CRAVF",
+    "CVFF",
+    "CBEA",
+    "CEVPX",
+    "CHFFL",
+    "ENCR",
+    "ERGNEQ",
+    "FRK",
+    "FUVG",
+    "FYHG",
+    "FCVP",
+    "GVG",
+    "GENAAL",
+    "GJNG",
+    "JNAX",
+    "JUBER",
     # Spanish
-    "PNOEBA", "PNPN", "PUVATN", "PUBPUB", "PBWBA", "PBAB", "PHYB", "WBQRE", "ZNZBA", "ZNEVPN",
-    "ZVREQN", "CRQB", "CRAQRWB", "CRAR", "CVWN", "CBYYN", "CHGN", "CHGB", "FHQNPN", "GRGN",
-    "IRETN", "MBEEN",
+    "PNOEBA",
+    "PNPN",
+    "PUVATN",
+    "PUBPUB",
+    "PBWBA",
+    "PBAB",
+    "PHYB",
+    "WBQRE",
+    "ZNZBA",
+    "ZNEVPN",
+    "ZVREQN",
+    "CRQB",
+    "CRAQRWB",
+    "CRAR",
+    "CVWN",
+    "CBYYN",
+    "CHGN",
+    "CHGB",
+    "FHQNPN",
+    "GRGN",
+    "IRETN",
+    "MBEEN",
 )
 
 #: Look-alike folding applied (after upper-casing) to codes and words before matching.
 LOOKALIKES: dict[str, str] = {
-    "0": "O", "1": "I", "L": "I", "2": "Z", "3": "E", "4": "A", "5": "S", "6": "G", "7": "T",
-    "8": "B", "9": "G", "V": "U",
+    "0": "O",
+    "1": "I",
+    "L": "I",
+    "2": "Z",
+    "3": "E",
+    "4": "A",
+    "5": "S",
+    "6": "G",
+    "7": "T",
+    "8": "B",
+    "9": "G",
+    "V": "U",
 }
 
 _STR_FOLD = str.maketrans(LOOKALIKES)
@@ -79,9 +147,9 @@ class Blocklist:
         folded = {canonical(w) for w in (*builtin_words(), *extra)}
         folded.discard("")
         # a word that contains another blocked word adds nothing
-        self.words: tuple[str, ...] = tuple(sorted(
-            w for w in folded if not any(o != w and o in w for o in folded)
-        ))
+        self.words: tuple[str, ...] = tuple(
+            sorted(w for w in folded if not any(o != w and o in w for o in folded))
+        )
         self._regex = re.compile("|".join(map(re.escape, self.words)))
 
     def find(self, text: str) -> str | None:
@@ -89,8 +157,9 @@ class Blocklist:
         match = self._regex.search(canonical(text))
         return match.group() if match else None
 
-    def scan(self, buffer: bytes | bytearray, row_width: int,
-             char_weight: Mapping[str, float]) -> set[int]:
+    def scan(
+        self, buffer: bytes | bytearray, row_width: int, char_weight: Mapping[str, float]
+    ) -> set[int]:
         """Indexes of the rows of ``buffer`` that contain a blocked word.
 
         ``buffer`` holds fixed-width rows of ``row_width`` bytes, each ending in ``\\n``, already
@@ -105,8 +174,9 @@ class Blocklist:
 
 
 @cache
-def _anchored(words: tuple[str, ...],
-              weights: tuple[tuple[str, float], ...]) -> tuple[re.Pattern[bytes], ...]:
+def _anchored(
+    words: tuple[str, ...], weights: tuple[tuple[str, float], ...]
+) -> tuple[re.Pattern[bytes], ...]:
     """One regex per anchor character, together covering every word that can occur."""
     weight = dict(weights)
     todo = [w for w in words if all(weight.get(ch, 0.0) > 0.0 for ch in w)]

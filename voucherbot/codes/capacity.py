@@ -117,5 +117,3 @@ def guessability_warning(
         f"{live:,} live codes in {about}{format_duration(seconds)} on average (the floor is "
         f"{format_duration(floor_seconds)}); {room_hint(spec, needed, 1.0)}"
     )
-
-

@@ -55,8 +55,15 @@ from functools import cache
 __all__ = ["CheckSystem", "check_system"]
 
 #: Irreducible polynomials over GF(2), indexed by degree; t and 1 + t are units modulo each.
-_GF2_POLY = {2: 0b111, 3: 0b1011, 4: 0b10011, 5: 0b100101, 6: 0b1000011, 7: 0b10000011,
-             8: 0b100011011}
+_GF2_POLY = {
+    2: 0b111,
+    3: 0b1011,
+    4: 0b10011,
+    5: 0b100101,
+    6: 0b1000011,
+    7: 0b10000011,
+    8: 0b100011011,
+}
 
 
 @dataclass(frozen=True, eq=False)  # one cached instance per size: compare by identity

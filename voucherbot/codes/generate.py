@@ -157,12 +157,16 @@ def _generate(
     while len(codes) < count:
         if rounds == MAX_ROUNDS:
             if blocked > duplicates + already:  # longer codes would hold the words more often
-                advice = ("most codes contain a blocked word, and longer codes would contain "
-                          "one even more often: remove short words from the blocklist, or use "
-                          "an alphabet without their letters")
+                advice = (
+                    "most codes contain a blocked word, and longer codes would contain "
+                    "one even more often: remove short words from the blocklist, or use "
+                    "an alphabet without their letters"
+                )
             else:
-                advice = (f"this shape is too crowded: "
-                          f"{room_hint(spec, issued_count + count, max_fill / 4)}")
+                advice = (
+                    f"this shape is too crowded: "
+                    f"{room_hint(spec, issued_count + count, max_fill / 4)}"
+                )
             raise CapacityError(
                 f"gave up after {rounds} rounds with {len(codes):,} of {count:,} codes: of "
                 f"{drawn:,} drawn, {blocked:,} contained a blocked word, {duplicates:,} were "
@@ -359,8 +363,9 @@ def _literals(cells: tuple[int | str, ...]) -> str:
     return "".join(c for c in cells if isinstance(c, str))
 
 
-def _read(layout: Layout, cells: tuple[int | str, ...], typed: list[str],
-          p: int, s: int) -> tuple[str, str]:
+def _read(
+    layout: Layout, cells: tuple[int | str, ...], typed: list[str], p: int, s: int
+) -> tuple[str, str]:
     """Lay ``typed`` over ``cells``: (canonical code, "") or ("", reason for the mismatch)."""
     spec = layout.spec
     values: dict[int, int] = {}

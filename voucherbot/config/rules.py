@@ -48,23 +48,66 @@ CONFIRM_ABOVE = 1_000_000
 MAX_NUMBER = 2**53
 MAX_DURATION = 10 * 365.25 * 86400.0
 
-IMPORT_POLICY_KEYS = ("post_attempts", "lookup_delay", "clock_skew", "lookup_pages",
-                      "imports_newest_first", "counter_lag")
+IMPORT_POLICY_KEYS = (
+    "post_attempts",
+    "lookup_delay",
+    "clock_skew",
+    "lookup_pages",
+    "imports_newest_first",
+    "counter_lag",
+)
 THRESHOLD_KEYS = ("min_available", "min_available_percent")
 FORECAST_RULE_KEYS = ("min_days_left", "cover_days", "safety_factor")
 RULE_KEYS = (
-    "enabled", *THRESHOLD_KEYS, "refill_to", "max_per_run", "require_active_workflow", "cooldown",
-    "code", *FORECAST_RULE_KEYS,
+    "enabled",
+    *THRESHOLD_KEYS,
+    "refill_to",
+    "max_per_run",
+    "require_active_workflow",
+    "cooldown",
+    "code",
+    *FORECAST_RULE_KEYS,
 )
-CODE_KEYS = ("length", "pattern", "alphabet", "prefix", "suffix", "group", "separator",
-             "check_symbol", "blocklist")
+CODE_KEYS = (
+    "length",
+    "pattern",
+    "alphabet",
+    "prefix",
+    "suffix",
+    "group",
+    "separator",
+    "check_symbol",
+    "blocklist",
+)
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
-    "": ("connectif", "limits", "polling", "security", "ledger", "forecast", "shop", "notify",
-         "defaults", "rule"),
-    "connectif": ("base_url", "requests_per_minute", "timeout", "request_deadline",
-                  "max_response_mb", "max_pages", "retry_backoff", "max_imports_in_flight",
-                  "import_pages", "active_workflow_statuses", "inactive_workflow_statuses",
-                  "workflow_status_field", "active_workflows", *IMPORT_POLICY_KEYS),
+    "": (
+        "connectif",
+        "limits",
+        "polling",
+        "security",
+        "ledger",
+        "forecast",
+        "shop",
+        "notify",
+        "defaults",
+        "rule",
+    ),
+    "connectif": (
+        "base_url",
+        "requests_per_minute",
+        "timeout",
+        "request_deadline",
+        "max_response_mb",
+        "max_pages",
+        "retry_backoff",
+        "max_imports_in_flight",
+        "import_pages",
+        "active_workflow_statuses",
+        "inactive_workflow_statuses",
+        "workflow_status_field",
+        "active_workflows",
+        *IMPORT_POLICY_KEYS,
+    ),
     "limits": ("max_codes", "confirm_above"),
     "polling": ("interval", "growth", "max_interval", "timeout"),
     "security": ("guess_rate", "min_guess_time"),
@@ -114,8 +157,9 @@ class Match:
     def matches(self, set_id: str, set_name: str) -> bool:
         if self.id is not None:
             return set_id == self.id
-        return self.name is not None and fnmatch.fnmatchcase(set_name.casefold(),
-                                                             self.name.casefold())
+        return self.name is not None and fnmatch.fnmatchcase(
+            set_name.casefold(), self.name.casefold()
+        )
 
     def describe(self) -> str:
         return f"id {self.id}" if self.id is not None else f"name {self.name!r}"
@@ -199,12 +243,14 @@ class Config:
         if count > self.max_codes:
             raise ConfigError(
                 f"{what}: {count:,} codes is above the limit of {self.max_codes:,} codes a "
-                "command ([limits] max_codes in rules.toml); ask for fewer, or raise the limit")
+                "command ([limits] max_codes in rules.toml); ask for fewer, or raise the limit"
+            )
         if count > self.confirm_above and not confirmed:
             raise ConfigError(
                 f"{what}: {count:,} codes is more than {self.confirm_above:,} ([limits] "
                 "confirm_above); add --yes if that many are really wanted (for a cron job, "
-                "raise confirm_above)")
+                "raise confirm_above)"
+            )
 
     def rule_for(self, set_id: str, set_name: str) -> tuple[Rule | None, RuleSettings]:
         """The first rule that matches the set, or None and the defaults."""
@@ -301,8 +347,9 @@ class _Parser:
         self.where = where
 
     def fail(self, context: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.where}: {context}: {message}" if context else
-                           f"{self.where}: {message}")
+        return ConfigError(
+            f"{self.where}: {context}: {message}" if context else f"{self.where}: {message}"
+        )
 
     def keys(self, table: Mapping[str, Any], kind: str, context: str) -> None:
         allowed = TABLE_KEYS[kind]
@@ -319,8 +366,17 @@ class _Parser:
             raise self.fail(context, f"'{key}' must be a table, not {_kind(value)}")
         return value
 
-    def number(self, table: Mapping[str, Any], key: str, context: str, *, integer: bool,
-               minimum: float, above: bool = False, maximum: float = MAX_NUMBER) -> Any:
+    def number(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        context: str,
+        *,
+        integer: bool,
+        minimum: float,
+        above: bool = False,
+        maximum: float = MAX_NUMBER,
+    ) -> Any:
         value = table[key]
         ok = isinstance(value, int) if integer else isinstance(value, int | float)
         if isinstance(value, bool) or not ok:
@@ -367,42 +423,57 @@ class _Parser:
             if problem:
                 raise self.fail(ctx, f"'base_url' {problem}")
         if "max_pages" in connectif:
-            values["max_pages"] = self.number(connectif, "max_pages", ctx, integer=True,
-                                              minimum=1, maximum=1_000_000)
+            values["max_pages"] = self.number(
+                connectif, "max_pages", ctx, integer=True, minimum=1, maximum=1_000_000
+            )
         if "request_deadline" in connectif:
             values["request_deadline"] = self.duration(connectif, "request_deadline", ctx)
             if values["request_deadline"] <= 0:
                 raise self.fail(ctx, "'request_deadline' must be above 0")
         if "max_response_mb" in connectif:
-            values["max_response_mb"] = float(self.number(
-                connectif, "max_response_mb", ctx, integer=False, minimum=1, maximum=4096))
+            values["max_response_mb"] = float(
+                self.number(
+                    connectif, "max_response_mb", ctx, integer=False, minimum=1, maximum=4096
+                )
+            )
         if "workflow_status_field" in connectif:
-            values["workflow_status_field"] = self.string(connectif, "workflow_status_field",
-                                                          ctx)
+            values["workflow_status_field"] = self.string(connectif, "workflow_status_field", ctx)
         if "active_workflows" in connectif:
             ids = connectif["active_workflows"]
-            if not isinstance(ids, list) or not all(isinstance(i, str) and valid_id(i)
-                                                    for i in ids):
-                raise self.fail(ctx, "'active_workflows' must be a list of workflow ids, such "
-                                     "as [\"5e2f...\"] (GET /workflows/ is then not read)")
+            if not isinstance(ids, list) or not all(
+                isinstance(i, str) and valid_id(i) for i in ids
+            ):
+                raise self.fail(
+                    ctx,
+                    "'active_workflows' must be a list of workflow ids, such "
+                    'as ["5e2f..."] (GET /workflows/ is then not read)',
+                )
             values["active_workflows"] = frozenset(ids)
         if "requests_per_minute" in connectif:
-            values["requests_per_minute"] = self.number(connectif, "requests_per_minute", ctx,
-                                                        integer=True, minimum=1,
-                                                        maximum=100_000)
+            values["requests_per_minute"] = self.number(
+                connectif, "requests_per_minute", ctx, integer=True, minimum=1, maximum=100_000
+            )
         if "max_imports_in_flight" in connectif:
             values["max_imports_in_flight"] = self.number(
-                connectif, "max_imports_in_flight", ctx, integer=True, minimum=1)
+                connectif, "max_imports_in_flight", ctx, integer=True, minimum=1
+            )
             if values["max_imports_in_flight"] > 10:
-                raise self.fail(ctx, "'max_imports_in_flight' must be at most 10 (Connectif "
-                                     "refuses an eleventh queued import)")
+                raise self.fail(
+                    ctx,
+                    "'max_imports_in_flight' must be at most 10 (Connectif "
+                    "refuses an eleventh queued import)",
+                )
         if "import_pages" in connectif:
-            values["import_pages"] = self.number(connectif, "import_pages", ctx, integer=True,
-                                                 minimum=0, maximum=1_000_000)
+            values["import_pages"] = self.number(
+                connectif, "import_pages", ctx, integer=True, minimum=0, maximum=1_000_000
+            )
         for key in ("timeout", "retry_backoff"):
             if key in connectif:
-                values[key] = float(self.number(connectif, key, ctx, integer=False, minimum=0,
-                                                above=True, maximum=86400))
+                values[key] = float(
+                    self.number(
+                        connectif, key, ctx, integer=False, minimum=0, above=True, maximum=86400
+                    )
+                )
         for key in ("active_workflow_statuses", "inactive_workflow_statuses"):
             if key in connectif:
                 values[key] = self.strings(connectif, key, ctx)
@@ -411,26 +482,34 @@ class _Parser:
             raise self.fail(ctx, "'active_workflow_statuses' must list at least one status")
         both = active & values.get("inactive_workflow_statuses", frozenset())
         if both:
-            raise self.fail(ctx, f"{', '.join(repr(s) for s in sorted(both))} is in both "
-                                 "'active_workflow_statuses' and 'inactive_workflow_statuses'")
+            raise self.fail(
+                ctx,
+                f"{', '.join(repr(s) for s in sorted(both))} is in both "
+                "'active_workflow_statuses' and 'inactive_workflow_statuses'",
+            )
         values["inactive_workflow_statuses"] = (
-            values.get("inactive_workflow_statuses", base.inactive_workflow_statuses) - active)
+            values.get("inactive_workflow_statuses", base.inactive_workflow_statuses) - active
+        )
         values["imports"] = self.import_policy(connectif)
         values.update(self.limits(self.table(doc, "limits", "")))
         values["poll"] = self.polling(self.table(doc, "polling", ""))
         security = self.table(doc, "security", "")
         self.keys(security, "security", "[security]")
         if "guess_rate" in security:
-            values["guess_rate"] = float(self.number(security, "guess_rate", "[security]",
-                                                     integer=False, minimum=0, above=True))
+            values["guess_rate"] = float(
+                self.number(
+                    security, "guess_rate", "[security]", integer=False, minimum=0, above=True
+                )
+            )
         if "min_guess_time" in security:
             values["min_guess_time"] = self.duration(security, "min_guess_time", "[security]")
         ledger = self.table(doc, "ledger", "")
         self.keys(ledger, "ledger", "[ledger]")
         if "path" in ledger:
             where = Path(self.string(ledger, "path", "[ledger]")).expanduser()
-            values["ledger_path"] = where if where.is_absolute() or path is None else (
-                path.parent / where)
+            values["ledger_path"] = (
+                where if where.is_absolute() or path is None else (path.parent / where)
+            )
 
         values["forecast"] = self.forecast(self.table(doc, "forecast", ""))
         defaults_table = self.table(doc, "defaults", "")
@@ -439,13 +518,18 @@ class _Parser:
         shop_table = self.table(doc, "shop", "")
         defaults = replace(
             self.rule_settings(defaults_table, RuleSettings(), "[defaults]", "defaults"),
-            shop=parse_shop(shop_table, self.where, base_dir))
+            shop=parse_shop(shop_table, self.where, base_dir),
+        )
         rules = self.rules(doc.get("rule", []), defaults, defaults_table.get("code", {}))
-        rules = tuple(self.rule_shop(rule, doc["rule"][rule.index - 1], shop_table, base_dir)
-                      for rule in rules)
+        rules = tuple(
+            self.rule_shop(rule, doc["rule"][rule.index - 1], shop_table, base_dir)
+            for rule in rules
+        )
         most = values.get("max_codes", MAX_CODES)
-        for ctx, settings in [("[defaults]", defaults),
-                              *((self.match_context(r), r.settings) for r in rules)]:
+        for ctx, settings in [
+            ("[defaults]", defaults),
+            *((self.match_context(r), r.settings) for r in rules),
+        ]:
             self.within_limits(ctx, settings, most)
         return replace(base, path=path, defaults=defaults, rules=rules, digest=digest, **values)
 
@@ -453,32 +537,48 @@ class _Parser:
         """What a run would refuse, refused now: a refill above [limits] max_codes, or a code
         shape without room for one run's codes."""
         if settings.max_per_run > most:
-            raise self.fail(ctx, f"'max_per_run' ({settings.max_per_run:,}) is above [limits] "
-                                 f"max_codes ({most:,}); lower it, or raise max_codes")
+            raise self.fail(
+                ctx,
+                f"'max_per_run' ({settings.max_per_run:,}) is above [limits] "
+                f"max_codes ({most:,}); lower it, or raise max_codes",
+            )
         pool = settings.shop.pool
         if settings.enabled and settings.shop.source == "pool" and pool and not pool.is_dir():
             where = "[shop]" if ctx == "[defaults]" else f"{ctx} shop"
-            raise self.fail(where, f"'pool' names {pool}, which is not a folder; create it and "
-                                   "put the shop's code files there")
+            raise self.fail(
+                where,
+                f"'pool' names {pool}, which is not a folder; create it and "
+                "put the shop's code files there",
+            )
         if settings.enabled and settings.shop.source == "generate":
             # the most one refill imports: up to refill_to, unless cover_days sizes it
-            most_one = settings.max_per_run if settings.cover_days is not None else min(
-                settings.max_per_run, settings.refill_to)
+            most_one = (
+                settings.max_per_run
+                if settings.cover_days is not None
+                else min(settings.max_per_run, settings.refill_to)
+            )
             try:
                 check_capacity(settings.code, most_one, 0, MAX_FILL)
             except CapacityError as exc:
-                raise self.fail(f"{ctx} code", f"one refill ({most_one:,} codes) would not "
-                                               f"fit: {exc}") from None
+                raise self.fail(
+                    f"{ctx} code", f"one refill ({most_one:,} codes) would not fit: {exc}"
+                ) from None
 
     def limits(self, table: Mapping[str, Any]) -> dict[str, int]:
         ctx = "[limits]"
         self.keys(table, "limits", ctx)
-        values = {key: self.number(table, key, ctx, integer=True, minimum=1)
-                  for key in ("max_codes", "confirm_above") if key in table}
+        values = {
+            key: self.number(table, key, ctx, integer=True, minimum=1)
+            for key in ("max_codes", "confirm_above")
+            if key in table
+        }
         most = values.get("max_codes", MAX_CODES)
         if "confirm_above" in values and values["confirm_above"] > most:
-            raise self.fail(ctx, f"'confirm_above' ({values['confirm_above']:,}) must not be "
-                                 f"above 'max_codes' ({most:,})")
+            raise self.fail(
+                ctx,
+                f"'confirm_above' ({values['confirm_above']:,}) must not be "
+                f"above 'max_codes' ({most:,})",
+            )
         values.setdefault("confirm_above", min(CONFIRM_ABOVE, most))
         return values
 
@@ -501,8 +601,10 @@ class _Parser:
     def polling(self, table: Mapping[str, Any]) -> PollSettings:
         ctx = "[polling]"
         self.keys(table, "polling", ctx)
-        values = {key: float(self.number(table, key, ctx, integer=False, minimum=0, above=True))
-                  for key in table}
+        values = {
+            key: float(self.number(table, key, ctx, integer=False, minimum=0, above=True))
+            for key in table
+        }
         try:
             return PollSettings(**values)
         except ConfigError as exc:
@@ -517,8 +619,10 @@ class _Parser:
             if key in table:
                 seconds = self.duration(table, key, ctx)
                 if not 0 < seconds < math.inf:
-                    raise self.fail(ctx, f"'{key}' must be a duration above 0 such as \"14d\", "
-                                         f"not {table[key]!r}")
+                    raise self.fail(
+                        ctx,
+                        f"'{key}' must be a duration above 0 such as \"14d\", not {table[key]!r}",
+                    )
                 values[attr] = seconds / 86400
         if "min_span" in table:
             values["min_span_hours"] = self.duration(table, "min_span", ctx) / 3600
@@ -537,8 +641,9 @@ class _Parser:
             )
         return replace(base, **values)
 
-    def rules(self, raw: Any, defaults: RuleSettings,
-              default_code: Mapping[str, Any]) -> tuple[Rule, ...]:
+    def rules(
+        self, raw: Any, defaults: RuleSettings, default_code: Mapping[str, Any]
+    ) -> tuple[Rule, ...]:
         if not isinstance(raw, list):
             raise self.fail("", "'rule' must be an array of tables: write each as [[rule]]")
         rules: list[Rule] = []
@@ -553,23 +658,29 @@ class _Parser:
                 name = self.string(table, "name", ctx)
                 twin = next((r for r in rules if r.name == name), None)
                 if twin is not None:
-                    raise self.fail(ctx, f"the name '{name}' is already rule #{twin.index}'s; "
-                                         "rule names must be unique")
+                    raise self.fail(
+                        ctx,
+                        f"the name '{name}' is already rule #{twin.index}'s; "
+                        "rule names must be unique",
+                    )
             match = self.match(table, ctx)
             settings = self.rule_settings(table, defaults, ctx, "rule", default_code)
             rules.append(Rule(index=index, match=match, settings=settings, name=name))
         return tuple(rules)
 
-    def rule_shop(self, rule: Rule, table: Mapping[str, Any], shop: Mapping[str, Any],
-                  base_dir: Path | None) -> Rule:
+    def rule_shop(
+        self, rule: Rule, table: Mapping[str, Any], shop: Mapping[str, Any], base_dir: Path | None
+    ) -> Rule:
         """A rule's ``shop`` laid over ``[shop]``; switching ``source`` or ``sink`` drops the
         inherited keys of the other kind (a pool rule does not inherit a webhook)."""
         own = table.get("shop")
         if own is None:
             return rule
         if not isinstance(own, Mapping):
-            raise self.fail(self.match_context(rule), "'shop' must be a table such as "
-                                                "{ source = \"pool\", pool = \"pools/welcome\" }")
+            raise self.fail(
+                self.match_context(rule),
+                '\'shop\' must be a table such as { source = "pool", pool = "pools/welcome" }',
+            )
         # the same kind of source: key by key; another source or sink: start afresh
         merged = {} if "source" in own or "sink" in own else dict(shop)
         merged.update(own)
@@ -582,8 +693,10 @@ class _Parser:
 
     def match(self, table: Mapping[str, Any], ctx: str) -> Match:
         if "match" not in table:
-            raise self.fail(ctx, "missing 'match'; write match = { name = \"WELCOME*\" } "
-                                 "or match = { id = \"...\" }")
+            raise self.fail(
+                ctx,
+                'missing \'match\'; write match = { name = "WELCOME*" } or match = { id = "..." }',
+            )
         raw = table["match"]
         if not isinstance(raw, Mapping):
             raise self.fail(ctx, "'match' must be a table such as { name = \"WELCOME*\" }")
@@ -597,32 +710,41 @@ class _Parser:
         if key == "id" and not valid_id(value):
             raise self.fail(ctx, f"match id {value!r} is not a Connectif id")
         if key == "name" and _unclosed_bracket(value):
-            raise self.fail(ctx, f"match name {value!r} has a '[' without its ']'; write "
-                                 "[[] for a literal '['")
+            raise self.fail(
+                ctx, f"match name {value!r} has a '[' without its ']'; write [[] for a literal '['"
+            )
         return Match(**{key: value})
 
-    def rule_settings(self, table: Mapping[str, Any], base: RuleSettings, ctx: str, kind: str,
-                      default_code: Mapping[str, Any] | None = None) -> RuleSettings:
+    def rule_settings(
+        self,
+        table: Mapping[str, Any],
+        base: RuleSettings,
+        ctx: str,
+        kind: str,
+        default_code: Mapping[str, Any] | None = None,
+    ) -> RuleSettings:
         if kind == "defaults":
             self.keys(table, "defaults", ctx)
         values: dict[str, Any] = {}
         if "enabled" in table:
             values["enabled"] = self.boolean(table, "enabled", ctx)
         if "require_active_workflow" in table:
-            values["require_active_workflow"] = self.boolean(table, "require_active_workflow",
-                                                             ctx)
+            values["require_active_workflow"] = self.boolean(table, "require_active_workflow", ctx)
         given = [key for key in THRESHOLD_KEYS if key in table]
         if len(given) == 2:
-            raise self.fail(ctx, "give either 'min_available' or 'min_available_percent', "
-                                 "not both")
+            raise self.fail(ctx, "give either 'min_available' or 'min_available_percent', not both")
         if given:
             values["min_available"] = values["min_available_percent"] = None
             if "min_available" in table:
-                values["min_available"] = self.number(table, "min_available", ctx, integer=True,
-                                                      minimum=0)
+                values["min_available"] = self.number(
+                    table, "min_available", ctx, integer=True, minimum=0
+                )
             else:
-                values["min_available_percent"] = float(self.number(
-                    table, "min_available_percent", ctx, integer=False, minimum=0, above=True))
+                values["min_available_percent"] = float(
+                    self.number(
+                        table, "min_available_percent", ctx, integer=False, minimum=0, above=True
+                    )
+                )
                 if values["min_available_percent"] >= 100:
                     raise self.fail(ctx, "'min_available_percent' must be below 100")
         for key in ("refill_to", "max_per_run"):
@@ -652,11 +774,16 @@ class _Parser:
         if code_table or kind == "defaults":
             values["code"] = self.code(code_table, dict(default_code or {}), ctx)
         settings = replace(base, **values)
-        if (settings.min_available is not None and settings.refill_to <= settings.min_available
-                and ("refill_to" in table or "min_available" in table)):
+        if (
+            settings.min_available is not None
+            and settings.refill_to <= settings.min_available
+            and ("refill_to" in table or "min_available" in table)
+        ):
             raise self.fail(
-                ctx, f"'refill_to' ({settings.refill_to}) must be above the threshold "
-                     f"'min_available' ({settings.min_available}), or nothing would be refilled")
+                ctx,
+                f"'refill_to' ({settings.refill_to}) must be above the threshold "
+                f"'min_available' ({settings.min_available}), or nothing would be refilled",
+            )
         if (
             settings.cover_days is not None
             and settings.min_days_left is not None
@@ -682,8 +809,9 @@ class _Parser:
             if seconds > MAX_DURATION:
                 raise self.fail(ctx, f"'{key}' must be at most 10 years, not {value!r}")
             return seconds
-        raise self.fail(ctx, f"'{key}' must be seconds or a duration such as \"6h\" or "
-                             f"\"1d12h\", not {value!r}")
+        raise self.fail(
+            ctx, f'\'{key}\' must be seconds or a duration such as "6h" or "1d12h", not {value!r}'
+        )
 
     def code(self, table: Mapping[str, Any], inherited: dict[str, Any], ctx: str) -> CodeSpec:
         self.keys(table, "code", f"{ctx} code")
@@ -732,8 +860,16 @@ def _unclosed_bracket(glob: str) -> bool:
 
 
 def _kind(value: Any) -> str:
-    names = {bool: "a boolean", int: "a whole number", float: "a number", str: "a string",
-             list: "a list", dict: "a table"}
+    names = {
+        bool: "a boolean",
+        int: "a whole number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }
     return names.get(type(value), type(value).__name__) + (
-        f" ({value!r})" if isinstance(value, int | float | str) and not isinstance(value, bool)
-        else "")
+        f" ({value!r})"
+        if isinstance(value, int | float | str) and not isinstance(value, bool)
+        else ""
+    )

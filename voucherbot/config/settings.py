@@ -75,11 +75,9 @@ class ImportPolicy:
 LEVELS = ("failures", "all")
 NOTIFY_KEYS = ("url", "url_env", "level", "timeout")
 
+
 @dataclass(frozen=True)
 class NotifySettings:
     url: str | None = field(default=None, repr=False)  #: may hold a token: never shown
     level: str = "failures"
     timeout: float = 10.0
-
-
-

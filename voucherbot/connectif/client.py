@@ -280,8 +280,9 @@ class ConnectifClient:
         except ServerError as exc:
             raise ImportUnconfirmedError(f"{exc}{maybe}", status=exc.status) from None
         try:
-            return _parsed(Import.from_json, self._json(response, "POST /imports/"),
-                           "POST /imports/")
+            return _parsed(
+                Import.from_json, self._json(response, "POST /imports/"), "POST /imports/"
+            )
         except BadResponseError as exc:
             raise ImportUnconfirmedError(f"{exc}{maybe}", status=exc.status) from None
 
@@ -362,8 +363,10 @@ class ConnectifClient:
         try:
             return response.json()
         except RecursionError:
-            raise BadResponseError(f"the server answered {what} with JSON nested too deeply "
-                                   "to read", status=response.status_code) from None
+            raise BadResponseError(
+                f"the server answered {what} with JSON nested too deeply to read",
+                status=response.status_code,
+            ) from None
         except ValueError:
             ctype = response.headers.get("Content-Type", "no content type")
             raise BadResponseError(
@@ -389,7 +392,12 @@ class ConnectifClient:
         return full, same_origin_key(full) == self._origin
 
     def _send(
-        self, method: str, url: str, kind: str, *, body: MultipartBody | None = None,
+        self,
+        method: str,
+        url: str,
+        kind: str,
+        *,
+        body: MultipartBody | None = None,
         once: bool = False,
     ) -> requests.Response:
         """One request through the budget, with the retries of idempotent calls; ``once``
@@ -424,8 +432,9 @@ class ConnectifClient:
                 wait = self._wait_for_429(response, limited)
                 log.info("%s: rate limited (429); waiting %.1f s", what, wait)
                 if once:
-                    raise RateLimitedError(f"{what}: rate limited (429); pausing {wait:.1f} s",
-                                           status=429)
+                    raise RateLimitedError(
+                        f"{what}: rate limited (429); pausing {wait:.1f} s", status=429
+                    )
                 continue
             if status >= 500 and not once and attempts < self.retries:
                 attempts += 1
@@ -444,8 +453,15 @@ class ConnectifClient:
                 raise api_error(response, what, kind_of(full, method))
             return response
 
-    def _request(self, method: str, url: str, what: str, headers: dict[str, str],
-                 body: MultipartBody | None, same_origin: bool) -> requests.Response:
+    def _request(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        headers: dict[str, str],
+        body: MultipartBody | None,
+        same_origin: bool,
+    ) -> requests.Response:
         """Send once and read the whole answer within the deadline and the size cap; the
         body is read with every secret already taken out, so no server text that echoes
         the key can carry it further.
@@ -460,8 +476,7 @@ class ConnectifClient:
 
         def work() -> None:
             try:
-                done["response"] = self._exchange(method, url, what, headers, None,
-                                                  same_origin)
+                done["response"] = self._exchange(method, url, what, headers, None, same_origin)
             except BaseException as exc:  # handed to the caller's thread
                 done["error"] = exc
 
@@ -482,19 +497,37 @@ class ConnectifClient:
         response: requests.Response = done["response"]
         return response
 
-    def _exchange(self, method: str, url: str, what: str, headers: dict[str, str],
-                  body: MultipartBody | None, same_origin: bool) -> requests.Response:
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        headers: dict[str, str],
+        body: MultipartBody | None,
+        same_origin: bool,
+    ) -> requests.Response:
         started = time.monotonic()
         try:
             if body is not None:
                 with body:
                     response = self.session.request(
-                        method, url, data=body, headers=headers, timeout=self.timeout,
-                        allow_redirects=False, stream=True)
+                        method,
+                        url,
+                        data=body,
+                        headers=headers,
+                        timeout=self.timeout,
+                        allow_redirects=False,
+                        stream=True,
+                    )
             else:
                 response = self.session.request(
-                    method, url, headers=headers, timeout=self.timeout,
-                    allow_redirects=not same_origin, stream=True)
+                    method,
+                    url,
+                    headers=headers,
+                    timeout=self.timeout,
+                    allow_redirects=not same_origin,
+                    stream=True,
+                )
         except requests.RequestException as exc:
             raise network_error(exc, what, self.timeout, url, self.base_url_source) from None
         try:
@@ -503,15 +536,17 @@ class ConnectifClient:
             response.close()
         response._content = _without_secrets(content, self._key)
         response.headers = CaseInsensitiveDict(
-            {name: redact(value, self._key) for name, value in response.headers.items()})
+            {name: redact(value, self._key) for name, value in response.headers.items()}
+        )
         return response
 
     def _read_body(self, response: requests.Response, what: str, started: float) -> bytes:
         cap = self.max_response_bytes
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > cap:
-            raise BadResponseError(f"{what}: {_too_big(int(declared), cap)}",
-                                   status=response.status_code)
+            raise BadResponseError(
+                f"{what}: {_too_big(int(declared), cap)}", status=response.status_code
+            )
         chunks: list[bytes] = []
         size = 0
         try:
@@ -522,19 +557,25 @@ class ConnectifClient:
                     break
                 size += len(chunk)
                 if size > cap:
-                    raise BadResponseError(f"{what}: {_too_big(size, cap)}",
-                                           status=response.status_code)
+                    raise BadResponseError(
+                        f"{what}: {_too_big(size, cap)}", status=response.status_code
+                    )
                 if time.monotonic() - started > self.deadline:
                     raise self._too_slow(what)
                 chunks.append(chunk)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise NetworkError(f"{what}: the connection broke while the answer was read "
-                               f"({type(exc).__name__})", sent=True) from None
+            raise NetworkError(
+                f"{what}: the connection broke while the answer was read ({type(exc).__name__})",
+                sent=True,
+            ) from None
         return b"".join(chunks)
 
     def _too_slow(self, what: str) -> NetworkError:
-        error = NetworkError(f"{what}: the server did not finish its answer within "
-                             f"{self.deadline:g} s ([connectif] request_deadline)", sent=True)
+        error = NetworkError(
+            f"{what}: the server did not finish its answer within "
+            f"{self.deadline:g} s ([connectif] request_deadline)",
+            sent=True,
+        )
         error.over_deadline = True
         return error
 
@@ -560,7 +601,8 @@ class ConnectifClient:
             raise RateLimitedError(
                 f"{_path_of(response.url or '')}: rate limited (429), and the server asks to "
                 f"wait {wait:,.0f} s, more than {self.budget.max_wait:g} s; run later",
-                status=429)
+                status=429,
+            )
         wait = min(wait + jitter, self.budget.max_wait)
         self.budget.pause_for(wait)
         return wait
@@ -599,8 +641,10 @@ def _redacted(doc: Any, key: str) -> Any:
 
 
 def _too_big(size: int, cap: int) -> str:
-    return (f"the answer is over {cap / 1024 / 1024:g} MB ({size:,} bytes read); stopped "
-            "reading it ([connectif] max_response_mb)")
+    return (
+        f"the answer is over {cap / 1024 / 1024:g} MB ({size:,} bytes read); stopped "
+        "reading it ([connectif] max_response_mb)"
+    )
 
 
 def _flag(value: bool) -> str:

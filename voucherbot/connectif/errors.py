@@ -49,8 +49,11 @@ def kind_of(url: str, method: str) -> str:
 
 
 def network_error(
-    exc: requests.RequestException, what: str, timeout: float | tuple[float, float],
-    url: str = "", source: str = "CONNECTIF_BASE_URL",
+    exc: requests.RequestException,
+    what: str,
+    timeout: float | tuple[float, float],
+    url: str = "",
+    source: str = "CONNECTIF_BASE_URL",
 ) -> NetworkError:
     """Translate a requests failure, noting whether the request can have reached the server."""
     if isinstance(exc, requests.exceptions.SSLError):
@@ -60,14 +63,16 @@ def network_error(
             f"{source}",
             sent=False,
         )
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema
-                  | requests.exceptions.MissingSchema):
-        return NetworkError(f"{what}: {url!r} is not a valid URL; check {source}",
-                            sent=False)
+    if isinstance(
+        exc,
+        requests.exceptions.InvalidURL
+        | requests.exceptions.InvalidSchema
+        | requests.exceptions.MissingSchema,
+    ):
+        return NetworkError(f"{what}: {url!r} is not a valid URL; check {source}", sent=False)
     if isinstance(exc, requests.ConnectTimeout):
         return NetworkError(
-            f"{what}: could not connect to the server in time; "
-            f"check the network and {source}",
+            f"{what}: could not connect to the server in time; check the network and {source}",
             sent=False,
         )
     if isinstance(exc, requests.Timeout):

@@ -193,8 +193,11 @@ class Import:
     def succeeded_cleanly(self) -> bool:
         """Finished, no row rejected, and every row imported (a "finished" import that
         imported 0 of N rows did not succeed, whatever its status says)."""
-        return (self.status == "finished" and self.errors == 0
-                and (self.total is None or self.success == self.total))
+        return (
+            self.status == "finished"
+            and self.errors == 0
+            and (self.total is None or self.success == self.total)
+        )
 
     @classmethod
     def from_json(cls, raw: Any) -> Import:
@@ -210,8 +213,10 @@ class Import:
         success = _opt_int(doc, "success", what) or 0
         errors = _opt_int(doc, "errors", what) or 0
         if total is not None and success + errors > total:
-            raise InvalidItemError(f"{what} counts more rows ('success' {success:,} + 'errors' "
-                                   f"{errors:,}) than its 'total' ({total:,})")
+            raise InvalidItemError(
+                f"{what} counts more rows ('success' {success:,} + 'errors' "
+                f"{errors:,}) than its 'total' ({total:,})"
+            )
         return cls(
             id=import_id,
             status=status,

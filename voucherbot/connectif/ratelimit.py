@@ -96,8 +96,9 @@ class RateBudget:
                 # at least a millisecond: a float remainder must not spin the loop
                 wait = min(max(wait, 0.001), self.max_wait)
                 if wait >= 10:  # a long pause says so: it is the account's rate limit
-                    log.warning("waiting %.0f s for the request budget (Connectif's rate "
-                                "limit)", wait)
+                    log.warning(
+                        "waiting %.0f s for the request budget (Connectif's rate limit)", wait
+                    )
                 self._sleep(wait)
                 waited += wait
             self._tokens -= 1.0
@@ -118,7 +119,8 @@ class RateBudget:
             self._refusal = (
                 f"the server's rate limit is used up and resets in {delay:,.0f} s, more than "
                 f"{self.max_wait:g} s; the account's request budget is spent elsewhere, run "
-                "later")
+                "later"
+            )
             return
         with self._lock:
             delay = min(max(0.0, delay), self.max_wait)

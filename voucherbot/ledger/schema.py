@@ -177,8 +177,9 @@ class Batch:
             "createdAt": self.created_at.isoformat(),
             "submittedAt": self.submitted_at.isoformat() if self.submitted_at else None,
             "postedAt": self.posted_at.isoformat() if self.posted_at else None,
-            "importFinishedAt": (self.import_finished_at.isoformat()
-                                 if self.import_finished_at else None),
+            "importFinishedAt": (
+                self.import_finished_at.isoformat() if self.import_finished_at else None
+            ),
             "settledAt": self.settled_at.isoformat() if self.settled_at else None,
         }
 

@@ -124,11 +124,14 @@ class Ledger:
                     write_private(path, [])
                 except OSError as exc:
                     secret_path.unlink(missing_ok=True)
-                    raise ConfigError(f"cannot create the ledger {path}: "
-                                      f"{exc.strerror or exc}; choose another --ledger "
-                                      "path") from None
-                log.info("created a new ledger %s and its secret %s: back both up", path,
-                         secret_path)
+                    raise ConfigError(
+                        f"cannot create the ledger {path}: "
+                        f"{exc.strerror or exc}; choose another --ledger "
+                        "path"
+                    ) from None
+                log.info(
+                    "created a new ledger %s and its secret %s: back both up", path, secret_path
+                )
         _refuse_if_foreign(path)
         try:
             secret = bytes.fromhex(secret_path.read_text().strip())
@@ -213,8 +216,9 @@ class Ledger:
                 for statement in sql.split(";"):
                     if statement.strip():
                         self.db.execute(statement)
-                self.db.execute("INSERT INTO _voucherbot_migrations VALUES (?, ?)",
-                                (name, now_text()))
+                self.db.execute(
+                    "INSERT INTO _voucherbot_migrations VALUES (?, ?)", (name, now_text())
+                )
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -238,8 +242,10 @@ class Ledger:
         try:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise ConfigError(f"{lock_path}: cannot open the ledger's lock file "
-                              f"({exc.strerror or exc}); move what is there away") from None
+            raise ConfigError(
+                f"{lock_path}: cannot open the ledger's lock file "
+                f"({exc.strerror or exc}); move what is there away"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -338,12 +344,13 @@ class Ledger:
         """
         found: set[str] = set()
         for start in range(0, len(codes), _CHUNK):
-            chunk = codes[start:start + _CHUNK]
+            chunk = codes[start : start + _CHUNK]
             by_print = {self.fingerprint(c): c for c in chunk}
             marks = ",".join("?" * len(by_print))
             for (fp,) in self.db.execute(
-                    f"SELECT fingerprint FROM codes WHERE fingerprint IN ({marks})",  # noqa: S608
-                    list(by_print)):
+                f"SELECT fingerprint FROM codes WHERE fingerprint IN ({marks})",  # noqa: S608
+                list(by_print),
+            ):
                 found.add(by_print[bytes(fp)])
         return found
 
@@ -364,8 +371,9 @@ class Ledger:
         chosen = [c for c in chosen if c not in clash]
         taken = set(chosen) | clash  # a code found issued is not drawn again
         for _ in range(rounds):
-            more = generate(spec, count - len(chosen), issued=taken,
-                            issued_count=before + len(chosen))
+            more = generate(
+                spec, count - len(chosen), issued=taken, issued_count=before + len(chosen)
+            )
             clash = self.issued(more)
             fresh = [c for c in more if c not in clash]
             chosen += fresh
@@ -389,8 +397,13 @@ class Ledger:
     # --- batches -------------------------------------------------------------------------------
 
     def new_batch(
-        self, run_id: int | None, coupon_set: CouponSet, codes: Sequence[str],
-        spec: CodeSpec | None, *, part_of: int | None = None,
+        self,
+        run_id: int | None,
+        coupon_set: CouponSet,
+        codes: Sequence[str],
+        spec: CodeSpec | None,
+        *,
+        part_of: int | None = None,
         on_chunk: Callable[[int], None] | None = None,
     ) -> Batch:
         """Commit a batch and the fingerprints of its codes, before any code leaves.
@@ -406,23 +419,32 @@ class Ledger:
                 busy = self.db.execute(
                     f"SELECT id FROM batches WHERE coupon_set_id = ? AND status IN ({marks}) "  # noqa: S608
                     "AND COALESCE(part_of, id) != ? LIMIT 1",
-                    (coupon_set.id, *OPEN_STATUSES, part_of or -1)).fetchone()
+                    (coupon_set.id, *OPEN_STATUSES, part_of or -1),
+                ).fetchone()
                 if busy is not None:
                     raise _SetBusy
                 cursor = self.db.execute(
                     "INSERT INTO batches (run_id, coupon_set_id, coupon_set_name, count, shape, "
                     "status, created_at, part_of) VALUES (?, ?, ?, ?, ?, 'prepared', ?, ?)",
-                    (run_id, coupon_set.id, coupon_set.name, len(codes),
-                     shape_key(spec) if spec is not None else "pool", now_text(), part_of),
+                    (
+                        run_id,
+                        coupon_set.id,
+                        coupon_set.name,
+                        len(codes),
+                        shape_key(spec) if spec is not None else "pool",
+                        now_text(),
+                        part_of,
+                    ),
                 )
                 batch_id = int(cursor.lastrowid or 0)
                 # sorted a chunk at a time: inserts land near each other in the index,
                 # several times faster than in random order, for little memory
                 for start in range(0, len(codes), _INSERT_CHUNK):
-                    prints = sorted(map(self.fingerprint, codes[start:start + _INSERT_CHUNK]))
+                    prints = sorted(map(self.fingerprint, codes[start : start + _INSERT_CHUNK]))
                     self.db.executemany(
                         "INSERT INTO codes (fingerprint, batch_id) VALUES (?, ?)",
-                        ((fp, batch_id) for fp in prints))
+                        ((fp, batch_id) for fp in prints),
+                    )
                     if on_chunk is not None:
                         on_chunk(min(start + _INSERT_CHUNK, len(codes)))
         except _SetBusy:
@@ -443,16 +465,20 @@ class Ledger:
         """About to POST the batch (``when``: the server's clock). A batch whose earlier
         upload may have made an import keeps its first mark: that import is not older."""
         with self._transaction():
-            self.db.execute("UPDATE batches SET status = 'submitting', "
-                            "submitted_at = COALESCE(submitted_at, ?) WHERE id = ?",
-                            (stamp(when), batch_id))
+            self.db.execute(
+                "UPDATE batches SET status = 'submitting', "
+                "submitted_at = COALESCE(submitted_at, ?) WHERE id = ?",
+                (stamp(when), batch_id),
+            )
         return self.batch(batch_id)
 
     def mark_posted(self, batch_id: int, when: datetime) -> None:
         """The upload's first byte is about to leave (the first upload's time is kept)."""
         with self._transaction():
-            self.db.execute("UPDATE batches SET posted_at = COALESCE(posted_at, ?) WHERE id = ?",
-                            (stamp(when), batch_id))
+            self.db.execute(
+                "UPDATE batches SET posted_at = COALESCE(posted_at, ?) WHERE id = ?",
+                (stamp(when), batch_id),
+            )
 
     def mark_unsent(self, batch_id: int, status: str, *, uploaded_before: bool) -> Batch:
         """The POST was refused with nothing created (E0401): back to ``status``. Its marks
@@ -464,8 +490,14 @@ class Ledger:
 
     def mark_submitted(self, batch_id: int, imp: Import) -> Batch:
         """The batch's import exists (answered by the POST, or adopted): commit its id."""
-        return self.update(batch_id, status="submitted", import_id=imp.id,
-                           import_status=imp.status, total=imp.total, error=None)
+        return self.update(
+            batch_id,
+            status="submitted",
+            import_id=imp.id,
+            import_status=imp.status,
+            total=imp.total,
+            error=None,
+        )
 
     def mark_unresolved(self, batch_id: int, why: str) -> Batch:
         """Nobody can tell whether the batch's import exists: hold the set for a person."""
@@ -522,14 +554,14 @@ class Ledger:
         rows = self.db.execute(
             "SELECT coupon_set_id, count - COALESCE(success, 0) FROM batches b WHERE id = "
             "(SELECT MAX(id) FROM batches WHERE coupon_set_id = b.coupon_set_id AND status != "
-            "'abandoned') AND status IN ('finished', 'failed') AND import_id IS NOT NULL")
+            "'abandoned') AND status IN ('finished', 'failed') AND import_id IS NOT NULL"
+        )
         return {set_id: missed for set_id, missed in rows if missed > 0}
 
     @property
     def ledger_id(self) -> str:
         """A random id of this ledger, so batch ids from another ledger never collide."""
-        return str(self.db.execute("SELECT value FROM meta WHERE key = 'ledger_id'")
-                   .fetchone()[0])
+        return str(self.db.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()[0])
 
     def sink_batch_id(self, batch: Batch) -> str:
         """The id a shop sink sees for a batch: the same on every re-delivery."""
@@ -581,8 +613,11 @@ class Ledger:
         """Remove the plaintext codes no batch needs any more: every upload CSV (a POST is
         over when a run starts) and the kept codes of batches no longer being delivered.
         Call it under the run lock. Returns how many files went."""
-        keep = {f"batch-{b.id}.txt" for b in self.open_batches()
-                if b.status in ("delivering", "delivered")}
+        keep = {
+            f"batch-{b.id}.txt"
+            for b in self.open_batches()
+            if b.status in ("delivering", "delivered")
+        }
         removed = 0
         for path in self._pending_dir().iterdir():
             if path.name not in keep and path.name.startswith(("batch-", "upload-")):
@@ -594,7 +629,9 @@ class Ledger:
         """The newest finished or failed batch of each coupon set."""
         return self._batches(
             "WHERE id IN (SELECT MAX(id) FROM batches WHERE status IN ('finished', 'failed') "
-            "GROUP BY coupon_set_id) ORDER BY id", ())
+            "GROUP BY coupon_set_id) ORDER BY id",
+            (),
+        )
 
     def known_import_ids(self) -> set[str]:
         return {
@@ -650,7 +687,7 @@ def lock_path_of(path: Path) -> Path:
 
 
 def _running_for(started: str) -> str:
-    """", running for 3 hours" (a run that has held the lock that long may hang)."""
+    """ ", running for 3 hours" (a run that has held the lock that long may hang)."""
     since = stored_time(started)
     if since is None or since.tzinfo is None:
         return ""
@@ -666,8 +703,13 @@ def not_a_ledger(path: Path) -> str | None:
     try:
         mode = path.stat().st_mode
         if not stat.S_ISREG(mode):
-            kind = ("a folder" if stat.S_ISDIR(mode) else "a device" if stat.S_ISCHR(mode)
-                    or stat.S_ISBLK(mode) else "not a regular file")
+            kind = (
+                "a folder"
+                if stat.S_ISDIR(mode)
+                else "a device"
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "not a regular file"
+            )
             return kind
         with path.open("rb") as file:
             head = file.read(len(_SQLITE_MAGIC))
@@ -681,8 +723,9 @@ def not_a_ledger(path: Path) -> str | None:
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master "
-                                               "WHERE type = 'table'")}
+            tables = {
+                r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
         finally:
             db.close()
     except sqlite3.DatabaseError:
@@ -696,8 +739,10 @@ def not_a_ledger(path: Path) -> str | None:
 def _refuse_if_foreign(path: Path) -> None:
     problem = not_a_ledger(path)
     if problem:
-        raise ConfigError(f"{path} is {problem}, not a voucherbot ledger; point --ledger "
-                          "(or [ledger] path, VOUCHERBOT_LEDGER) at the ledger you use")
+        raise ConfigError(
+            f"{path} is {problem}, not a voucherbot ledger; point --ledger "
+            "(or [ledger] path, VOUCHERBOT_LEDGER) at the ledger you use"
+        )
 
 
 def _db_error(path: Path, exc: sqlite3.DatabaseError) -> ConfigError:

@@ -173,9 +173,7 @@ def forecast(
         and samples > 0
     )
     if not enough:
-        need = (
-            f"need {settings.min_snapshots} over {format_span(settings.min_span_hours * 3600)}"
-        )
+        need = f"need {settings.min_snapshots} over {format_span(settings.min_span_hours * 3600)}"
         seen = plural(len(points), "snapshot") if points else "no snapshots"
         if span > 0:
             seen += f" over {format_span(span * _DAY)}"
@@ -228,8 +226,3 @@ def _dropped(backwards: int, empty: int) -> str:
     if empty:
         parts.append(f"{plural(empty, 'interval')} with nothing available")
     return "; left out: " + " and ".join(parts) if parts else ""
-
-
-
-
-

@@ -159,8 +159,11 @@ class ImportActivity:
             ended = imp.finished_at or imp.cancelled_at or imp.created_at
             if ended is not None and max(0.0, (now - ended).total_seconds()) < counter_lag:
                 settling.setdefault(set_id, imp)
-            if imp.status == "finished" and imp.created_at is not None and (
-                    set_id not in last or imp.created_at > last[set_id]):
+            if (
+                imp.status == "finished"
+                and imp.created_at is not None
+                and (set_id not in last or imp.created_at > last[set_id])
+            ):
                 last[set_id] = imp.created_at
         return cls(in_flight, settling, last, counter_lag)
 
@@ -175,7 +178,8 @@ class ImportActivity:
             return Skip.COUNTERS_LAG, (
                 f"import {imp.id} ended {_ago(max(0.0, (now - ended).total_seconds()))} ago; "
                 "Connectif's counters may not show its codes yet (they trail imports by up to "
-                f"counter_lag {_ago(self.counter_lag)})")
+                f"counter_lag {_ago(self.counter_lag)})"
+            )
         return None
 
 
@@ -254,9 +258,11 @@ def unmatched_rules(config: Config, coupon_sets: Iterable[CouponSet]) -> list[st
     """A warning for each rule whose match fits none of the sets (a typo in a glob, a set
     that was renamed), for the report."""
     listed = list(coupon_sets)
-    return [f"{rule.label} ({rule.match.describe()}) matches no coupon set; check its match"
-            for rule in config.rules
-            if not any(rule.match.matches(cs.id, cs.name) for cs in listed)]
+    return [
+        f"{rule.label} ({rule.match.describe()}) matches no coupon set; check its match"
+        for rule in config.rules
+        if not any(rule.match.matches(cs.id, cs.name) for cs in listed)
+    ]
 
 
 def _top_up(d: Decision, missed: int, last_started: datetime | None, now: datetime) -> Decision:
@@ -273,12 +279,24 @@ def _top_up(d: Decision, missed: int, last_started: datetime | None, now: dateti
     if d.settings.cooldown and last_started is not None:
         since = (now - last_started).total_seconds()
         if since < d.settings.cooldown:
-            return replace(d, skip=Skip.COOLDOWN, reason=(
-                f"{missed:,} codes of the last import are missing; last import "
-                f"{_ago(max(0.0, since))} ago; cooldown is {_ago(d.settings.cooldown)}"))
-    return replace(d, action=Action.REFILL, skip=None, count=count, reason=(
-        f"top-up: the last import missed {missed:,} codes; available {available:,} < target "
-        f"{d.target or 0:,}"))
+            return replace(
+                d,
+                skip=Skip.COOLDOWN,
+                reason=(
+                    f"{missed:,} codes of the last import are missing; last import "
+                    f"{_ago(max(0.0, since))} ago; cooldown is {_ago(d.settings.cooldown)}"
+                ),
+            )
+    return replace(
+        d,
+        action=Action.REFILL,
+        skip=None,
+        count=count,
+        reason=(
+            f"top-up: the last import missed {missed:,} codes; available {available:,} < target "
+            f"{d.target or 0:,}"
+        ),
+    )
 
 
 def _order(d: Decision) -> tuple[bool, float, float, str, str]:

@@ -61,9 +61,11 @@ from voucherbot.shop.sinks import Sink, SinkBatch, SinkError, make_sink
 log = logging.getLogger(__name__)
 
 #: What ``voucherbot resolve`` is for, said wherever a batch is left unresolved.
-RESOLVE_HINT = ("the set is held until it is settled: look for the import in Connectif, then "
-                "'voucherbot resolve {id} --adopt IMPORT_ID' or 'voucherbot resolve {id} "
-                "--abandon'")
+RESOLVE_HINT = (
+    "the set is held until it is settled: look for the import in Connectif, then "
+    "'voucherbot resolve {id} --adopt IMPORT_ID' or 'voucherbot resolve {id} "
+    "--abandon'"
+)
 
 
 #: Refills of at least this many codes say what they are doing before their import starts.
@@ -143,27 +145,38 @@ class Refiller:
 
             def send() -> Import:
                 imp = self.client.create_coupon_import(
-                    batch.coupon_set_id, csv_path, filename=f"voucherbot-batch-{batch.id}.csv",
-                    on_sent=lambda: self.ledger.mark_posted(batch.id, self.client.now()))
+                    batch.coupon_set_id,
+                    csv_path,
+                    filename=f"voucherbot-batch-{batch.id}.csv",
+                    on_sent=lambda: self.ledger.mark_posted(batch.id, self.client.now()),
+                )
                 if imp.id in self.ledger.known_import_ids():  # an answer that cannot be true
                     raise ImportUnconfirmedError(
                         f"POST /imports/: the server answered with import {imp.id}, which is "
-                        "already another batch's; the import may or may not have been created")
+                        "already another batch's; the import may or may not have been created"
+                    )
                 if imp.coupon_set_id not in (None, batch.coupon_set_id):
                     raise ImportUnconfirmedError(
                         f"POST /imports/: the server answered with import {imp.id} into coupon "
                         f"set {imp.coupon_set_id}, not {batch.coupon_set_id}; the import may or "
-                        "may not have been created")
+                        "may not have been created"
+                    )
                 return imp
 
             try:
                 posted = post_batch(
-                    send, lambda: self.find(batch.id, answered_at=self.client.now()),
-                    self.policy, backoff=self.client.backoff_delay, sleep=self.sleep,
-                    label=f"batch {batch.id}")
+                    send,
+                    lambda: self.find(batch.id, answered_at=self.client.now()),
+                    self.policy,
+                    backoff=self.client.backoff_delay,
+                    sleep=self.sleep,
+                    label=f"batch {batch.id}",
+                )
             except LookupFailed as lost:  # the import may exist: the next run looks again
-                batch = self.ledger.update(batch.id, error=(
-                    f"{lost}; the batch stays open and the next run looks for its import"))
+                batch = self.ledger.update(
+                    batch.id,
+                    error=(f"{lost}; the batch stays open and the next run looks for its import"),
+                )
                 if isinstance(lost.cause, AuthError | PermissionDeniedError):
                     raise lost.cause from None
                 return batch
@@ -189,11 +202,24 @@ class Refiller:
         """What GET /imports/ says about the import of a batch whose POST may have made one
         (``answered_at``: when the ambiguous answer came, by the server's clock)."""
         batch = self.ledger.batch(batch_id)
-        rivals = [b.id for b in self.ledger.open_batches()
-                  if b.coupon_set_id == batch.coupon_set_id and b.id != batch.id
-                  and b.import_id is None and b.posted_at is not None and b.count == batch.count]
-        return look(self.client, batch, self.ledger.known_import_ids(), self.policy,
-                    self.sleep, answered_at=answered_at, rivals=rivals)
+        rivals = [
+            b.id
+            for b in self.ledger.open_batches()
+            if b.coupon_set_id == batch.coupon_set_id
+            and b.id != batch.id
+            and b.import_id is None
+            and b.posted_at is not None
+            and b.count == batch.count
+        ]
+        return look(
+            self.client,
+            batch,
+            self.ledger.known_import_ids(),
+            self.policy,
+            self.sleep,
+            answered_at=answered_at,
+            rivals=rivals,
+        )
 
     def accepted(self, batch: Batch, imp: Import) -> Batch:
         """The batch's import exists: commit its id, and its end if it has already ended."""
@@ -206,8 +232,13 @@ class Refiller:
         return batch
 
     def unresolved(self, batch: Batch, why: str) -> Batch:
-        log.error("batch %d (%s): %s; %s", batch.id, batch.coupon_set_id, why,
-                  RESOLVE_HINT.format(id=batch.id))
+        log.error(
+            "batch %d (%s): %s; %s",
+            batch.id,
+            batch.coupon_set_id,
+            why,
+            RESOLVE_HINT.format(id=batch.id),
+        )
         return self.ledger.mark_unresolved(batch.id, f"{why}; {RESOLVE_HINT.format(id=batch.id)}")
 
     def record(self, batch: Batch, imp: Import) -> Batch:
@@ -225,8 +256,10 @@ class Refiller:
             # "finished" with rows neither imported nor rejected is not a success, whatever
             # the import says its total is
             fields["status"] = "failed"
-            fields["error"] = (f"import {imp.id} says finished but accounts for "
-                               f"{imp.processed:,} of the batch's {batch.count:,} rows")
+            fields["error"] = (
+                f"import {imp.id} says finished but accounts for "
+                f"{imp.processed:,} of the batch's {batch.count:,} rows"
+            )
         elif imp.status == "finished":
             fields["status"] = "finished"
             if imp.errors and imp.error_report_file_url:
@@ -257,15 +290,16 @@ class Refiller:
         elif len(header) == 1:
             column = 0
         else:
-            self._report_unknown(batch, f"has no 'code' column (columns: "
-                                        f"{', '.join(header[:5])})")
+            self._report_unknown(batch, f"has no 'code' column (columns: {', '.join(header[:5])})")
             return None
         codes = [row[column].strip() for row in rows[1:] if len(row) > column]
         return self.ledger.mark_rejected(batch.id, [c for c in codes if c])
 
     def _report_unknown(self, batch: Batch, why: str) -> None:
-        note = (f"the error report {why}; which codes were rejected is unknown (they are "
-                "never issued again either way)")
+        note = (
+            f"the error report {why}; which codes were rejected is unknown (they are "
+            "never issued again either way)"
+        )
         log.warning("batch %d: %s", batch.id, note)
         self._notes[batch.id] = "; ".join(filter(None, [self._notes.get(batch.id), note]))
 
@@ -280,9 +314,16 @@ class Refiller:
 
         if by_import:
             try:
-                poll_imports(self.client, list(by_import), settings=self.poll,
-                             on_progress=self.progress, on_done=done, wait_first=True,
-                             clock=self.clock, sleep=self.sleep)
+                poll_imports(
+                    self.client,
+                    list(by_import),
+                    settings=self.poll,
+                    on_progress=self.progress,
+                    on_done=done,
+                    wait_first=True,
+                    clock=self.clock,
+                    sleep=self.sleep,
+                )
             except PollTimeoutError as exc:
                 for import_id, last in exc.pending.items():
                     self.still_running(by_import[import_id], last)
@@ -296,8 +337,9 @@ class Refiller:
 
     def still_running(self, batch: Batch, last: Import) -> Batch:
         """The poll deadline passed: the batch stays open, with the last state seen."""
-        return self.ledger.update(batch.id, import_status=last.status, success=last.success,
-                                  errors=last.errors)
+        return self.ledger.update(
+            batch.id, import_status=last.status, success=last.success, errors=last.errors
+        )
 
     def settle(self) -> list[RefillResult]:
         """Finish the story of every batch an earlier run left open (see the module doc);
@@ -329,12 +371,23 @@ class Refiller:
     def _settle_submitting(self, batch: Batch) -> Batch:
         """A run stopped during the POST of this batch: find out what it did."""
         if batch.posted_at is None:
-            return self.ledger.update(batch.id, status="abandoned", error=(
-                "the run stopped before the upload began: its codes never reached Connectif"))
-        return self._look_for_upload(batch, "a run stopped during the upload") or \
-            self.ledger.update(batch.id, status="abandoned", error=(
+            return self.ledger.update(
+                batch.id,
+                status="abandoned",
+                error=(
+                    "the run stopped before the upload began: its codes never reached Connectif"
+                ),
+            )
+        return self._look_for_upload(
+            batch, "a run stopped during the upload"
+        ) or self.ledger.update(
+            batch.id,
+            status="abandoned",
+            error=(
                 "a run stopped during the upload, and GET /imports/ shows that no import was "
-                "created: its codes never reached Connectif"))
+                "created: its codes never reached Connectif"
+            ),
+        )
 
     def _look_for_upload(self, batch: Batch, what: str) -> Batch | None:
         """Adopt the import an upload of the batch made, or leave the batch unresolved;
@@ -342,8 +395,13 @@ class Refiller:
         found = self.find(batch.id)
         if found.verdict is Verdict.ADOPT:
             assert found.imp is not None
-            log.warning("batch %d: adopted import %s (%s): %s", batch.id, found.imp.id,
-                        found.imp.status, what)
+            log.warning(
+                "batch %d: adopted import %s (%s): %s",
+                batch.id,
+                found.imp.id,
+                found.imp.status,
+                what,
+            )
             return self.accepted(batch, found.imp)
         if found.verdict is Verdict.UNRESOLVED:
             return self.unresolved(batch, f"{what}, and {found.why}")
@@ -355,16 +413,19 @@ class Refiller:
         shop = self._shop_of(batch)
         if codes is None or shop is None:
             why = "its kept codes are gone" if codes is None else "no rules to find its sink"
-            return self.ledger.update(batch.id, status="abandoned",
-                                      error=f"could not deliver the batch again: {why}")
+            return self.ledger.update(
+                batch.id, status="abandoned", error=f"could not deliver the batch again: {why}"
+            )
         if batch.status == "delivering":
             batch = self.deliver(batch, codes, shop, again=True)
         if batch.status == "delivered":
             try:
                 batch = self.submit(batch, codes)
             except QueueFull as full:  # nothing created: it stays delivered, codes kept
-                return self.ledger.update(full.batch.id, error=(
-                    "Connectif's import queue is full (E0401); the next run sends it"))
+                return self.ledger.update(
+                    full.batch.id,
+                    error=("Connectif's import queue is full (E0401); the next run sends it"),
+                )
         self.ledger.forget_codes(batch.id)
         return batch
 
@@ -380,8 +441,9 @@ class Refiller:
             self._sinks[shop.sink] = self.sink_factory(shop.sink)
         return self._sinks[shop.sink]
 
-    def take_codes(self, coupon_set: CouponSet, count: int,
-                   settings: RuleSettings) -> tuple[list[str], CodeSpec | None, str | None]:
+    def take_codes(
+        self, coupon_set: CouponSet, count: int, settings: RuleSettings
+    ) -> tuple[list[str], CodeSpec | None, str | None]:
         """The codes for a refill: fresh ones, or the next unused ones of the shop's pool
         (with a note when the pool held fewer than wanted, when lines were skipped, or when
         the codes issued fill a worrying share of their shape's space)."""
@@ -394,24 +456,35 @@ class Refiller:
                 log.warning("%s (%s): %s", coupon_set.name, coupon_set.id, crowded)
             return codes, spec, crowded
         take = CodePool(shop.pool).take(count, self.ledger.issued)
-        skipped = [f"{n:,} {what}" for n, what in (
-            (take.skipped_blank, "blank"), (take.skipped_duplicate, "duplicate"),
-            (take.skipped_issued, "already issued"), (take.skipped_invalid, "invalid"))
-            if n]
+        skipped = [
+            f"{n:,} {what}"
+            for n, what in (
+                (take.skipped_blank, "blank"),
+                (take.skipped_duplicate, "duplicate"),
+                (take.skipped_issued, "already issued"),
+                (take.skipped_invalid, "invalid"),
+            )
+            if n
+        ]
         said = f" (skipped {', '.join(skipped)})" if skipped else ""
         if not take.codes:
-            raise PoolError(f"the code pool in {shop.pool} has no unused codes left{said}; "
-                            "add the shop's new codes there")
+            raise PoolError(
+                f"the code pool in {shop.pool} has no unused codes left{said}; "
+                "add the shop's new codes there"
+            )
         note = None
         if len(take.codes) < count:
-            note = (f"the pool in {shop.pool} held only {len(take.codes):,} unused codes of the "
-                    f"{count:,} wanted{said}")
+            note = (
+                f"the pool in {shop.pool} held only {len(take.codes):,} unused codes of the "
+                f"{count:,} wanted{said}"
+            )
         elif skipped:
             note = f"pool lines skipped: {', '.join(skipped)}"
         return take.codes, None, note
 
-    def deliver(self, batch: Batch, codes: list[str], shop: ShopSettings, *,
-                again: bool = False) -> Batch:
+    def deliver(
+        self, batch: Batch, codes: list[str], shop: ShopSettings, *, again: bool = False
+    ) -> Batch:
         """Hand generated codes to the shop's sink before Connectif gets them.
 
         The codes are kept (mode 0600, beside the ledger) until the batch is submitted, so an
@@ -426,40 +499,62 @@ class Refiller:
             batch = self.ledger.update(batch.id, status="delivering")
         failpoints.hit("delivering")
         try:
-            sink.deliver(SinkBatch(batch.coupon_set_id, batch.coupon_set_name,
-                                   self.ledger.sink_batch_id(batch), codes))
+            sink.deliver(
+                SinkBatch(
+                    batch.coupon_set_id,
+                    batch.coupon_set_name,
+                    self.ledger.sink_batch_id(batch),
+                    codes,
+                )
+            )
         except SinkError as exc:
             self.ledger.forget_codes(batch.id)
             return self.ledger.update(
-                batch.id, status="failed",
-                error=f"{sink.describe()} did not take the codes, so none were imported: {exc}")
+                batch.id,
+                status="failed",
+                error=f"{sink.describe()} did not take the codes, so none were imported: {exc}",
+            )
         return self.ledger.update(batch.id, status="delivered")
 
-    def refill(self, coupon_set: CouponSet, count: int, settings: RuleSettings, *,
-               part_of: int | None = None) -> Batch | RefillResult:
+    def refill(
+        self,
+        coupon_set: CouponSet,
+        count: int,
+        settings: RuleSettings,
+        *,
+        part_of: int | None = None,
+    ) -> Batch | RefillResult:
         """Take the codes, commit the batch, deliver it to the shop and submit the import;
         a RefillResult when it stopped before the import was created."""
         say = self.on_phase if count >= LONG_REFILL else None
         if say is not None:
-            say(f"{coupon_set.name} ({coupon_set.id}): generating and recording {count:,} "
-                "codes...")
+            say(f"{coupon_set.name} ({coupon_set.id}): generating and recording {count:,} codes...")
         step = [count // 10]  # a line at every tenth recorded
 
         def recorded(done: int) -> None:
             if say is not None and (done >= step[0] or done == count):
-                say(f"{coupon_set.name} ({coupon_set.id}): {done:,} of {count:,} codes "
-                    "recorded in the ledger")
+                say(
+                    f"{coupon_set.name} ({coupon_set.id}): {done:,} of {count:,} codes "
+                    "recorded in the ledger"
+                )
                 step[0] = done + count // 10
+
         try:
             codes, spec, note = self.take_codes(coupon_set, count, settings)
-            batch = self.ledger.new_batch(self.run_id, coupon_set, codes, spec, part_of=part_of,
-                                          on_chunk=recorded)
+            batch = self.ledger.new_batch(
+                self.run_id, coupon_set, codes, spec, part_of=part_of, on_chunk=recorded
+            )
             failpoints.hit("after-batch")
         except (AuthError, PermissionDeniedError):
             raise
         except VoucherbotError as exc:
-            log.error("%s (%s): refill of %d codes not started: %s", coupon_set.name,
-                      coupon_set.id, count, exc)
+            log.error(
+                "%s (%s): refill of %d codes not started: %s",
+                coupon_set.name,
+                coupon_set.id,
+                count,
+                exc,
+            )
             return RefillResult(coupon_set, count, error=str(exc))
         if note:
             self._notes[batch.id] = note
@@ -486,5 +581,9 @@ class Refiller:
 
     @staticmethod
     def import_of(batch: Batch) -> Import:
-        return Import(id=batch.import_id or "", status=batch.import_status or "queued",
-                      total=batch.total, coupon_set_id=batch.coupon_set_id)
+        return Import(
+            id=batch.import_id or "",
+            status=batch.import_status or "queued",
+            total=batch.total,
+            coupon_set_id=batch.coupon_set_id,
+        )

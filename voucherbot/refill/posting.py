@@ -69,8 +69,15 @@ class Finding:
     why: str = ""
 
 
-def match(batch: Batch, imports: Iterable[Import], known: set[str], since: datetime, *,
-          complete: bool, rivals: Sequence[int] = ()) -> Finding:
+def match(
+    batch: Batch,
+    imports: Iterable[Import],
+    known: set[str],
+    since: datetime,
+    *,
+    complete: bool,
+    rivals: Sequence[int] = (),
+) -> Finding:
     """Which of ``imports`` is the batch's own import. ``complete``: the list was read far
     enough to hold every import created since ``since``; ``rivals``: other open batches of
     the set, of the same size, whose imports are not known either. PURE."""
@@ -88,35 +95,55 @@ def match(batch: Batch, imports: Iterable[Import], known: set[str], since: datet
         elif imp.total == batch.count:
             ours.append(imp)
         else:
-            log.warning("import %s into coupon set %s (%d rows) is not batch %d's (%d rows): "
-                        "another tool imports into this set", imp.id, batch.coupon_set_id,
-                        imp.total, batch.id, batch.count)
+            log.warning(
+                "import %s into coupon set %s (%d rows) is not batch %d's (%d rows): "
+                "another tool imports into this set",
+                imp.id,
+                batch.coupon_set_id,
+                imp.total,
+                batch.id,
+                batch.count,
+            )
     listed = ", ".join(i.id for i in [*ours, *doubtful])
     if not complete:
         seen = f"; {listed} could be it, but" if listed else ", and"
-        return Finding(Verdict.UNRESOLVED, why=(
-            f"GET /imports/ could not be read back to {since:%Y-%m-%d %H:%M:%S} UTC{seen} "
-            f"another import of batch {batch.id}'s may be further down the list (raise "
-            "lookup_pages, or set imports_newest_first if Connectif lists newest first)"))
+        return Finding(
+            Verdict.UNRESOLVED,
+            why=(
+                f"GET /imports/ could not be read back to {since:%Y-%m-%d %H:%M:%S} UTC{seen} "
+                f"another import of batch {batch.id}'s may be further down the list (raise "
+                "lookup_pages, or set imports_newest_first if Connectif lists newest first)"
+            ),
+        )
     if doubtful:
-        return Finding(Verdict.UNRESOLVED, why=(
-            f"import(s) {listed} could be batch {batch.id}'s but do not show their coupon set, "
-            "row count and creation time"))
+        return Finding(
+            Verdict.UNRESOLVED,
+            why=(
+                f"import(s) {listed} could be batch {batch.id}'s but do not show their coupon set, "
+                "row count and creation time"
+            ),
+        )
     if len(ours) > 1:
-        return Finding(Verdict.UNRESOLVED, why=(
-            f"more than one import could be batch {batch.id}'s ({listed})"))
+        return Finding(
+            Verdict.UNRESOLVED, why=(f"more than one import could be batch {batch.id}'s ({listed})")
+        )
     if ours and rivals:
         others = ", ".join(str(r) for r in rivals)
-        return Finding(Verdict.UNRESOLVED, why=(
-            f"import {listed} could be batch {batch.id}'s or batch {others}'s (same set, same "
-            "size, imports not known either)"))
+        return Finding(
+            Verdict.UNRESOLVED,
+            why=(
+                f"import {listed} could be batch {batch.id}'s or batch {others}'s (same set, same "
+                "size, imports not known either)"
+            ),
+        )
     if ours:
         return Finding(Verdict.ADOPT, ours[0])
     return Finding(Verdict.ABSENT)
 
 
-def read_back(client: ConnectifClient, since: datetime, pages: int, *,
-              newest_first: bool = False) -> tuple[list[Import], bool]:
+def read_back(
+    client: ConnectifClient, since: datetime, pages: int, *, newest_first: bool = False
+) -> tuple[list[Import], bool]:
     """Imports from ``GET /imports/``, page by page, until nothing created since ``since``
     can be missing, or ``pages`` pages were read; returns them and whether the read is
     complete. The read is complete when the list ends, or, with ``newest_first`` and pages
@@ -134,8 +161,10 @@ def read_back(client: ConnectifClient, since: datetime, pages: int, *,
         if newest_first:
             dates = [imp.created_at for imp in seen if imp.created_at is not None]
             if len(dates) < len(seen) or dates != sorted(dates, reverse=True):
-                log.warning("imports_newest_first is set, but GET /imports/ does not list "
-                            "imports newest first: reading it to its end instead")
+                log.warning(
+                    "imports_newest_first is set, but GET /imports/ does not list "
+                    "imports newest first: reading it to its end instead"
+                )
                 newest_first = False
             elif dates[-1] < since:
                 complete = True
@@ -143,28 +172,39 @@ def read_back(client: ConnectifClient, since: datetime, pages: int, *,
     # a list with imports it described badly, or one id twice, cannot show that an import
     # is absent: the batch is then held rather than sent again
     if complete and (len(client.warnings) > skipped or len({i.id for i in seen}) < len(seen)):
-        log.warning("GET /imports/ listed imports it described badly or twice; it cannot "
-                    "show that an import is missing")
+        log.warning(
+            "GET /imports/ listed imports it described badly or twice; it cannot "
+            "show that an import is missing"
+        )
         complete = False
     return seen, complete
 
 
-def look(client: ConnectifClient, batch: Batch, known: set[str], policy: ImportPolicy,
-         sleep: Callable[[float], None], *, answered_at: datetime | None = None,
-         rivals: Sequence[int] = ()) -> Finding:
+def look(
+    client: ConnectifClient,
+    batch: Batch,
+    known: set[str],
+    policy: ImportPolicy,
+    sleep: Callable[[float], None],
+    *,
+    answered_at: datetime | None = None,
+    rivals: Sequence[int] = (),
+) -> Finding:
     """Search GET /imports/ for the import of a batch whose POST may have created one, once
     the ambiguous answer (``answered_at``; else the start of the upload) is ``lookup_delay``
     old by the server's clock."""
     if batch.submitted_at is None:
-        return Finding(Verdict.UNRESOLVED, why=f"batch {batch.id} has no record of when it was "
-                                               "sent")
+        return Finding(
+            Verdict.UNRESOLVED, why=f"batch {batch.id} has no record of when it was sent"
+        )
     since = batch.submitted_at - timedelta(seconds=policy.clock_skew)
     settled_from = answered_at or batch.posted_at or batch.submitted_at
     left = policy.lookup_delay - (client.now() - settled_from).total_seconds()
     if left > 0:
         sleep(left)
-    imports, complete = read_back(client, since, policy.lookup_pages,
-                                  newest_first=policy.newest_first)
+    imports, complete = read_back(
+        client, since, policy.lookup_pages, newest_first=policy.newest_first
+    )
     return match(batch, imports, known, since, complete=complete, rivals=rivals)
 
 
@@ -195,9 +235,15 @@ class Posted:
     attempts: int = 0
 
 
-def post_batch(send: Callable[[], Import], find: Callable[[], Finding], policy: ImportPolicy,
-               *, backoff: Callable[[int], float], sleep: Callable[[float], None],
-               label: str) -> Posted:
+def post_batch(
+    send: Callable[[], Import],
+    find: Callable[[], Finding],
+    policy: ImportPolicy,
+    *,
+    backoff: Callable[[int], float],
+    sleep: Callable[[float], None],
+    label: str,
+) -> Posted:
     """Send a batch by calling ``send()`` under the rules of the module doc; ``find()``
     looks for its import after an ambiguous answer (:class:`LookupFailed` when that fails).
     Other API errors are raised: they say that nothing was created."""
@@ -217,16 +263,24 @@ def post_batch(send: Callable[[], Import], find: Callable[[], Finding], policy: 
                 raise LookupFailed(exc, failure) from None
             if found.verdict is Verdict.ADOPT:
                 assert found.imp is not None
-                log.warning("%s: adopted import %s (%s), created by that POST", label,
-                            found.imp.id, found.imp.status)
+                log.warning(
+                    "%s: adopted import %s (%s), created by that POST",
+                    label,
+                    found.imp.id,
+                    found.imp.status,
+                )
                 return Posted(imp=found.imp, adopted=True, attempts=attempt)
             if found.verdict is Verdict.UNRESOLVED:
                 return Posted(unresolved=f"{exc}, and {found.why}", attempts=attempt)
             reason = f"{exc}; GET /imports/ shows that none was"
             if attempt < policy.post_attempts:
-                log.warning("%s: GET /imports/ shows that no import was created; sending the "
-                            "same codes again (attempt %d of %d)", label, attempt + 1,
-                            policy.post_attempts)
+                log.warning(
+                    "%s: GET /imports/ shows that no import was created; sending the "
+                    "same codes again (attempt %d of %d)",
+                    label,
+                    attempt + 1,
+                    policy.post_attempts,
+                )
                 continue
         except NetworkError as exc:  # the upload never began: nothing reached the server
             reason = str(exc)
@@ -235,7 +289,14 @@ def post_batch(send: Callable[[], Import], find: Callable[[], Finding], policy: 
         except RateLimitedError as exc:  # the request budget waits as the server asked
             reason = str(exc)
         if attempt < policy.post_attempts:
-            log.info("%s: %s; sending it again (attempt %d of %d)", label, reason, attempt + 1,
-                     policy.post_attempts)
-    return Posted(failed=f"{reason} (gave up after {policy.post_attempts} attempts; no import "
-                         "was created)", attempts=policy.post_attempts)
+            log.info(
+                "%s: %s; sending it again (attempt %d of %d)",
+                label,
+                reason,
+                attempt + 1,
+                policy.post_attempts,
+            )
+    return Posted(
+        failed=f"{reason} (gave up after {policy.post_attempts} attempts; no import was created)",
+        attempts=policy.post_attempts,
+    )

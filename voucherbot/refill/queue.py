@@ -24,11 +24,15 @@ from voucherbot.refill.results import RefillResult, RunResult, result_of
 from voucherbot.shop.pool import CodePool
 
 
-def pools_left(decisions: Iterable[Decision],
-               issued: Callable[[Sequence[str]], set[str]]) -> dict[str, int]:
+def pools_left(
+    decisions: Iterable[Decision], issued: Callable[[Sequence[str]], set[str]]
+) -> dict[str, int]:
     """Unused codes left in the pool of each set (among ``decisions``) fed from a pool."""
-    pools = {d.coupon_set.id: d.settings.shop.pool for d in decisions
-             if d.settings.shop.source == "pool" and d.settings.shop.pool is not None}
+    pools = {
+        d.coupon_set.id: d.settings.shop.pool
+        for d in decisions
+        if d.settings.shop.source == "pool" and d.settings.shop.pool is not None
+    }
     return {set_id: CodePool(pool).remaining(issued) for set_id, pool in pools.items()}
 
 
@@ -67,8 +71,12 @@ def run_plan(refiller: Refiller, plan: Plan, settled: Iterable[RefillResult] = (
 
     A refill whose file would pass the 50 MB limit goes as several imports (parts),
     queued like the others."""
-    todo = deque(Part(d, n, i, total) for d in plan.refills
-                 for total in [parts(d, refiller.max_import_bytes)] for i, n in enumerate(total))
+    todo = deque(
+        Part(d, n, i, total)
+        for d in plan.refills
+        for total in [parts(d, refiller.max_import_bytes)]
+        for i, n in enumerate(total)
+    )
     deferred: deque[tuple[Part, QueueFull]] = deque()  # refused with E0401: post again
     results: dict[Part, RefillResult] = {}
     by_import: dict[str, tuple[Part, Batch]] = {}
@@ -77,8 +85,13 @@ def run_plan(refiller: Refiller, plan: Plan, settled: Iterable[RefillResult] = (
     def done(imp: Import) -> None:
         refiller.record(by_import[imp.id][1], imp)
 
-    tracker = Tracker(refiller.client, refiller.poll, on_progress=refiller.progress, on_done=done,
-                      clock=refiller.clock)
+    tracker = Tracker(
+        refiller.client,
+        refiller.poll,
+        on_progress=refiller.progress,
+        on_done=done,
+        clock=refiller.clock,
+    )
     if refiller.on_total is not None and plan.total_codes:
         refiller.on_total(plan.total_codes)
     deadline = refiller.clock() + refiller.poll.timeout
@@ -94,8 +107,9 @@ def run_plan(refiller: Refiller, plan: Plan, settled: Iterable[RefillResult] = (
                 if waiting is not None:
                     outcome = refiller.retry_queued(waiting, cs)
                 else:
-                    outcome = refiller.refill(cs, part.count, part.decision.settings,
-                                          part_of=first_batch.get(cs.id))
+                    outcome = refiller.refill(
+                        cs, part.count, part.decision.settings, part_of=first_batch.get(cs.id)
+                    )
             except QueueFull as refused:
                 if waiting is None:  # a new batch: post it again when there is room
                     todo.popleft()
@@ -124,24 +138,39 @@ def run_plan(refiller: Refiller, plan: Plan, settled: Iterable[RefillResult] = (
         for import_id, last in timeout_error(tracker).pending.items():
             refiller.still_running(by_import[import_id][1], last)
     for part in todo:  # never started: our imports filled Connectif's queue until the deadline
-        results[part] = RefillResult(part.decision.coupon_set, part.count, error=(
-            f"not started: {len(tracker.pending)} of voucherbot's imports were still running "
-            "when the poll deadline passed; the next run plans it again"))
+        results[part] = RefillResult(
+            part.decision.coupon_set,
+            part.count,
+            error=(
+                f"not started: {len(tracker.pending)} of voucherbot's imports were still running "
+                "when the poll deadline passed; the next run plans it again"
+            ),
+        )
     for part, never in deferred:
         refiller.ledger.forget_codes(never.batch.id)
-        failed = refiller.ledger.update(never.batch.id, status="failed", error=(
-            "Connectif's import queue stayed full (E0401) until the poll deadline; "
-            "the next run tries again"))
+        failed = refiller.ledger.update(
+            never.batch.id,
+            status="failed",
+            error=(
+                "Connectif's import queue stayed full (E0401) until the poll deadline; "
+                "the next run tries again"
+            ),
+        )
         results[part] = replace(result_of(failed), coupon_set=part.decision.coupon_set)
     for part, batch in by_import.values():
-        results[part] = replace(result_of(refiller.ledger.batch(batch.id)),
-                                coupon_set=part.decision.coupon_set, note=refiller.note(batch.id))
+        results[part] = replace(
+            result_of(refiller.ledger.batch(batch.id)),
+            coupon_set=part.decision.coupon_set,
+            note=refiller.note(batch.id),
+        )
     ordered = []
     for part in sorted(results, key=lambda p: (plan.refills.index(p.decision), p.index)):
         result = results[part]
         if part.of > 1:
-            result = replace(result, note="; ".join(filter(None, [
-                f"part {part.index + 1} of {part.of}", result.note])))
+            result = replace(
+                result,
+                note="; ".join(filter(None, [f"part {part.index + 1} of {part.of}", result.note])),
+            )
         ordered.append(result)
     remaining = pools_left(plan.refills, refiller.ledger.issued)
     return RunResult(plan, tuple(ordered), tuple(settled), remaining)

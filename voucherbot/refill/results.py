@@ -56,8 +56,11 @@ class RefillResult:
             f"{imp.errors:,} failed of {self.requested:,} sent"
         )
         if imp.errors and imp.error_report_file_url:
-            text += (f"; error report: {imp.error_report_file_url}" if links
-                     else "; 'voucherbot imports' lists its error report")
+            text += (
+                f"; error report: {imp.error_report_file_url}"
+                if links
+                else "; 'voucherbot imports' lists its error report"
+            )
         if self.note:
             text += f"; {self.note}"
         return text

@@ -33,5 +33,3 @@ def render(report: Report, fmt: str, *, width: int = 100) -> str:
             f"unknown report format {fmt!r}; choose one of: {', '.join(FORMATS)}"
         )
     return renderer(report)
-
-

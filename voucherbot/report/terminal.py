@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from voucherbot.refill.results import RunResult
     from voucherbot.report.model import Report, ReportRow
 
+
 def number(value: int | None, missing: str = "?") -> str:
     """``1,234``; ``missing`` for None."""
     return missing if value is None else f"{value:,}"
@@ -125,8 +126,7 @@ def _table_lines(rows: Sequence[ReportRow], width: int) -> list[str]:
         )
         right = tuple(right[i] for i in keep)
         data = [tuple(d[i] for i in keep) for d in data]
-    head, rule, *body = table(headers, data, {i for i, r in enumerate(right) if r},
-                              fit_to=width)
+    head, rule, *body = table(headers, data, {i for i, r in enumerate(right) if r}, fit_to=width)
     out = [head, f"{_INDENT}{'ID':<24}{_GAP}Why", rule]
     for row, cells in zip(rows, body, strict=True):
         out.append(cells)
@@ -169,16 +169,30 @@ def render_run(result: RunResult, *, width: int = 100) -> str:
             status = "FAILED"
         else:
             status = imp.status if imp else "-"
-        data.append(tuple(clean(cell) for cell in (
-            r.coupon_set.name, f"{r.requested:,}", imp.id if imp else "-", status,
-            number(imp.success if imp else None, "-"), number(imp.errors if imp else None, "-"))))
-    head, rule, *body = table(headers, data, {i for i, r in enumerate(right) if r},
-                              fit_to=width)
+        data.append(
+            tuple(
+                clean(cell)
+                for cell in (
+                    r.coupon_set.name,
+                    f"{r.requested:,}",
+                    imp.id if imp else "-",
+                    status,
+                    number(imp.success if imp else None, "-"),
+                    number(imp.errors if imp else None, "-"),
+                )
+            )
+        )
+    head, rule, *body = table(headers, data, {i for i, r in enumerate(right) if r}, fit_to=width)
 
     def wrapped(text: str) -> list[str]:
-        return textwrap.wrap(clean(text), width, initial_indent=_INDENT,
-                             subsequent_indent=_INDENT, break_long_words=False,
-                             break_on_hyphens=False)
+        return textwrap.wrap(
+            clean(text),
+            width,
+            initial_indent=_INDENT,
+            subsequent_indent=_INDENT,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
 
     lines = [head, rule]
     for r, cells in zip(rows, body, strict=True):
@@ -193,8 +207,11 @@ def render_run(result: RunResult, *, width: int = 100) -> str:
             lines += wrapped(f"error report: {r.final.error_report_file_url}")
     imported = sum(r.final.success for r in rows if r.final is not None and not r.abandoned)
     done = len(result.results) - sum(not r.ok for r in result.results)
-    total = f"{done} of {plural(len(result.results), 'refill')} succeeded; " if result.results \
+    total = (
+        f"{done} of {plural(len(result.results), 'refill')} succeeded; "
+        if result.results
         else "No new refills; "
+    )
     lines += ["", f"{total}{plural(imported, 'code')} imported."]
     for set_id, left in sorted(result.pool_remaining.items()):
         lines.append(f"Pool of {set_id}: {left:,} unused codes left.")
@@ -202,7 +219,8 @@ def render_run(result: RunResult, *, width: int = 100) -> str:
     if unregistered:
         lines += wrapped(
             f"Note: the codes of {plural(len(unregistered), 'set')} were NOT registered with "
-            "the shop (no [shop] sink): make sure its checkout accepts them.")
+            "the shop (no [shop] sink): make sure its checkout accepts them."
+        )
     failed_earlier = [r for r in result.settled if not r.ok]
     if failed_earlier:
         n = len(failed_earlier)

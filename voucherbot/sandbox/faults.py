@@ -213,8 +213,7 @@ class FaultInjector:
         """Answer matching requests with ``status`` and ``body`` instead of serving them."""
         if body is None and _valid_status(status):
             body = {"status": status, "title": title(status), "detail": "Injected sandbox fault"}
-        return self._add(ERROR, method, path, times,
-                         **_answer(status, body, content_type, headers))
+        return self._add(ERROR, method, path, times, **_answer(status, body, content_type, headers))
 
     def rate_limit_storm(
         self,
@@ -262,10 +261,13 @@ class FaultInjector:
         """Serve matching requests, then answer ``status`` and ``body`` in place of the real
         answer (the work is done; the client is told something else)."""
         if body is None and _valid_status(status):
-            body = (f"<html><head><title>{status} {title(status)}</title></head><body>"
-                    f"<h1>{status} {title(status)}</h1></body></html>")
-        return self._add(ANSWER_AFTER_ACCEPT, method, path, times,
-                         **_answer(status, body, content_type, None))
+            body = (
+                f"<html><head><title>{status} {title(status)}</title></head><body>"
+                f"<h1>{status} {title(status)}</h1></body></html>"
+            )
+        return self._add(
+            ANSWER_AFTER_ACCEPT, method, path, times, **_answer(status, body, content_type, None)
+        )
 
     def hang_before_accept(self, seconds: float, *, times: int | None = 1) -> Fault:
         """Wait ``seconds`` before creating the next import(s) posted over HTTP."""
@@ -413,9 +415,7 @@ def _valid_status(status: object) -> bool:
     return isinstance(status, int) and not isinstance(status, bool) and 200 <= status <= 599
 
 
-def _answer(
-    status: int, body: object, content_type: object, headers: object
-) -> dict[str, Any]:
+def _answer(status: int, body: object, content_type: object, headers: object) -> dict[str, Any]:
     """The checked options of an injected answer (``error``, ``answer_after_accept``)."""
     if not _valid_status(status):
         raise InvalidFault("status", "must be an HTTP status code from 200 to 599")

@@ -227,8 +227,9 @@ class SandboxState:
         with self._lock:
             return self._demand.rates()
 
-    def add_coupon_set(self, name: str, *, quantity: int, available: int,
-                       workflow_ids: tuple[str, ...] = ()) -> str:
+    def add_coupon_set(
+        self, name: str, *, quantity: int, available: int, workflow_ids: tuple[str, ...] = ()
+    ) -> str:
         """Add a ``multiple`` set (for tests and benchmarks with many sets); returns its id.
 
         Its demand is 0 until :meth:`set_demand_rate`; unknown workflow ids are refused.
@@ -240,9 +241,16 @@ class SandboxState:
             now = self.now()
             set_id = f"{int(now) & 0xFFFFFFFF:08x}{secrets.randbits(64):016x}"
             self._sets[set_id] = CouponSetRecord(
-                id=set_id, name=name, type="multiple", assigned=quantity - available,
-                quantity=quantity, available=available, created_at=now, updated_at=now,
-                workflow_ids=list(workflow_ids))
+                id=set_id,
+                name=name,
+                type="multiple",
+                assigned=quantity - available,
+                quantity=quantity,
+                available=available,
+                created_at=now,
+                updated_at=now,
+                workflow_ids=list(workflow_ids),
+            )
             self._codes[set_id] = {}
             self._demand.add(set_id, self.config.seed)
             return set_id

@@ -89,8 +89,7 @@ def make_sink(
     if settings.kind == "command" and settings.command:
         # the shop's program gets the environment, but never the Connectif API key nor
         # another secret voucherbot knows (a webhook's signing secret, the [notify] URL)
-        private = {k: v for k, v in env.items()
-                   if k != "CONNECTIF_API_KEY" and not holds_secret(v)}
+        private = {k: v for k, v in env.items() if k != "CONNECTIF_API_KEY" and not holds_secret(v)}
         return CommandSink(settings.command, settings.timeout, private)
     if settings.kind == "webhook" and settings.url and settings.secret_env:
         problem = url_problem(settings.url)
