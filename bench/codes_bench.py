@@ -10,7 +10,7 @@ Workload: ``count`` unique codes of the default shape (10 random symbols from th
 
 Goals (for 1,000,000 codes on a 2-core machine):
 
-* median wall time of ``voucherbot.codes.generate`` over ``--runs`` runs under 1.0 s
+* median wall time of ``voucherbot.codes.generator`` over ``--runs`` runs under 1.0 s
   (scaled linearly for other counts);
 * peak memory under 200 MB: the peak resident set size of a fresh interpreter that imports
   voucherbot and generates once (``VmHWM`` from ``/proc/self/status``, falling back to
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     generic_spec = CodeSpec(alphabet="alphanumeric")
     generic, codes = timed(lambda: generate(generic_spec, count), 1, count)
     del codes
-    print(f"fast (voucherbot.codes.generate):  {fmt(fast)}")
+    print(f"fast (voucherbot.codes.generator):  {fmt(fast)}")
     print(f"generic check path (alphanumeric): {fmt(generic)}  [informational]")
 
     naive_check, _ = timed(lambda: naive(count, with_check=True), args.naive_runs, count)

@@ -22,7 +22,7 @@ import pytest
 from voucherbot.codes.blocklist import CANON_BYTES, LOOKALIKES, Blocklist, builtin_words, canonical
 from voucherbot.codes.capacity import YEAR
 from voucherbot.codes.checksum import check_system
-from voucherbot.codes.generate import (
+from voucherbot.codes.generator import (
     MAX_ROUNDS,
     PRESETS,
     CapacityError,
@@ -409,7 +409,7 @@ def test_modulo_bias_would_be_detected() -> None:
 
 
 def test_no_module_uses_the_random_module() -> None:
-    for name in ("generate", "spec", "checksum", "blocklist", "capacity"):
+    for name in ("generator", "spec", "checksum", "blocklist", "capacity"):
         tree = ast.parse((ROOT / "voucherbot" / "codes" / f"{name}.py").read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):

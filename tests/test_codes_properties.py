@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, event, given, reject, settings
 from hypothesis import strategies as st
 
 from voucherbot.codes.checksum import check_system
-from voucherbot.codes.generate import (
+from voucherbot.codes.generator import (
     PRESETS,
     CapacityError,
     CodeSpec,

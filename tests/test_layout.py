@@ -43,7 +43,7 @@ def test_pure_modules_do_no_io() -> None:
     for name in (
         "planning/planner.py",
         "planning/forecast.py",
-        "codes/generate.py",
+        "codes/generator.py",
         "codes/spec.py",
         "codes/checksum.py",
         "codes/capacity.py",

@@ -18,10 +18,11 @@ from typing import Any
 from voucherbot.codes import CodeSpec
 from voucherbot.config import Config
 from voucherbot.config.settings import PollSettings
-from voucherbot.connectif.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, ConnectifClient
+from voucherbot.connectif.client import DEFAULT_BASE_URL, ConnectifClient
 from voucherbot.connectif.errors import PERMISSIONS
 from voucherbot.connectif.models import CouponSet, Import, Workflow
 from voucherbot.connectif.poll import ProgressCallback
+from voucherbot.connectif.transport import DEFAULT_TIMEOUT
 from voucherbot.errors import ConfigError, NotFoundError, PermissionDeniedError, VoucherbotError
 from voucherbot.ledger import Ledger
 from voucherbot.planning.forecast import Snapshot

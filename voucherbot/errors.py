@@ -18,6 +18,9 @@ and the log handler pass every line through :func:`redact` once more.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -183,3 +186,27 @@ def redact_bytes(data: bytes, *secrets: str | None) -> bytes:
         if raw in data:
             data = data.replace(raw, b"<hidden>")
     return data
+
+
+def redact_body(content: bytes, key: str) -> bytes:
+    """The body with every secret taken out; in JSON with escapes (a key written with
+    ``\\u002d`` for ``-`` shows itself only once decoded) the strings are cleared one by one."""
+    content = redact_bytes(content, key)
+    if b"\\u" not in content:
+        return content
+    try:
+        doc = json.loads(content)
+    except (ValueError, RecursionError):
+        return content
+    return json.dumps(_redacted_json(doc, key), ensure_ascii=False).encode()
+
+
+def _redacted_json(doc: Any, key: str) -> Any:
+    """``doc`` with :func:`~voucherbot.errors.redact` applied to every string in it."""
+    if isinstance(doc, str):
+        return redact(doc, key)
+    if isinstance(doc, list):
+        return [_redacted_json(item, key) for item in doc]
+    if isinstance(doc, dict):
+        return {redact(str(k), key): _redacted_json(v, key) for k, v in doc.items()}
+    return doc

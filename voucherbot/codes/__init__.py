@@ -3,7 +3,7 @@
 Pure functions: no I/O besides the operating system's random source, no clock, no click.
 The user-facing reference (alphabets, pattern syntax, check-symbol algorithm, blocklist,
 normalisation, capacity and guessability maths with worked numbers) is ``docs/codes.md``.
-Generation and checking live in :mod:`voucherbot.codes.generate`; the other parts in
+Generation and checking live in :mod:`voucherbot.codes.generator`; the other parts in
 :mod:`voucherbot.codes.spec` (the shape), :mod:`voucherbot.codes.checksum`,
 :mod:`voucherbot.codes.blocklist` and :mod:`voucherbot.codes.capacity`; import them all from here.
 
@@ -28,7 +28,7 @@ Generation and checking live in :mod:`voucherbot.codes.generate`; the other part
   sizes) are computed row by row, about half as fast, with identical results.
 """
 
-from voucherbot.codes.generate import (
+from voucherbot.codes.generator import (
     DEFAULT_GUESS_FLOOR,
     DEFAULT_GUESS_RATE,
     MAX_FILL,

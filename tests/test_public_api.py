@@ -1,0 +1,85 @@
+"""Every import path the README and docs/ show works, and the paths from before the package
+was split into subpackages still import (with a DeprecationWarning naming the new one)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+#: dotted names in the docs that are files, not Python: the ledger, unit files, the env file
+NOT_PYTHON = re.compile(r"voucherbot\.(sqlite|service|timer|env|toml|db)\b")
+
+
+def documented() -> list[str]:
+    """``voucherbot.x.y`` in backticks, and each name of ``from voucherbot.x import a, b``."""
+    names: set[str] = set()
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        for match in re.finditer(r"from (voucherbot[\w.]*) import ([\w, ]+)", text):
+            names.update(f"{match[1]}.{n.strip()}" for n in match[2].split(",") if n.strip())
+        for match in re.finditer(r"`(voucherbot(?:\.\w+)+)", text):
+            if not NOT_PYTHON.match(match[1]):
+                names.add(match[1])
+    return sorted(names)
+
+
+def resolve(dotted: str) -> object:
+    """The object a dotted name means: the longest importable module, then attributes."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[cut:]:
+            found = getattr(found, attribute)
+        return found
+    raise ModuleNotFoundError(dotted)
+
+
+def test_the_docs_name_the_public_paths() -> None:
+    names = documented()
+    for expected in (
+        "voucherbot.refill_set",
+        "voucherbot.config.load_config",
+        "voucherbot.ledger.Ledger",
+        "voucherbot.app.run",
+        "voucherbot.codes.CodeSpec",
+        "voucherbot.sandbox.start_sandbox",
+    ):
+        assert expected in names
+
+
+@pytest.mark.parametrize("dotted", documented())
+def test_each_documented_path_imports(dotted: str) -> None:
+    assert resolve(dotted) is not None
+
+
+def test_codes_keeps_its_public_names() -> None:
+    codes = importlib.import_module("voucherbot.codes")
+    for name in codes.__all__:
+        assert getattr(codes, name) is not None, name
+    assert callable(codes.generate)  # the function, not the module voucherbot.codes.generator
+
+
+@pytest.mark.parametrize(("old", "new", "name"), [
+    ("voucherbot.runner", "voucherbot.app", "run"),
+    ("voucherbot.planner", "voucherbot.planning.planner", "plan"),
+    ("voucherbot.forecast", "voucherbot.planning.forecast", "forecast"),
+])  # fmt: skip
+def test_moved_paths_still_import_with_a_warning(old: str, new: str, name: str) -> None:
+    import sys
+
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match=f"{old} is now {new}"):
+        module = importlib.import_module(old)
+    assert getattr(module, name) is getattr(importlib.import_module(new), name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        importlib.import_module(old)  # once imported, it is not said again
