@@ -1,0 +1,46 @@
+"""What every shop sink shares: the batch it is handed, the protocol, its error, and the
+cleaning of the texts a shop sends back (never a code, never a secret)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from voucherbot.errors import VoucherbotError
+
+
+class SinkError(VoucherbotError):
+    """The shop did not confirm a batch; its codes must not be imported into Connectif."""
+
+
+@dataclass(frozen=True)
+class SinkBatch:
+    coupon_set_id: str
+    coupon_set_name: str
+    batch_id: str  #: the ledger's id of the batch; the same on every re-delivery
+    codes: Sequence[str]
+
+
+class Sink(Protocol):
+    kind: str
+    registers_codes: bool
+
+    def deliver(self, batch: SinkBatch) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+def hide_codes(text: str, codes: Sequence[str]) -> str:
+    """Replace every code of the batch that ``text`` quotes with ``<code>``."""
+    known = set(codes)
+    return re.sub(
+        r"[^\s,;:\"'`()\[\]{}<>=]+",
+        lambda m: "<code>" if m[0] in known or m[0].rstrip(".") in known else m[0],
+        text,
+    )
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
