@@ -1,8 +1,11 @@
-"""Test support: the API key and fake clock every test uses, voucherbot in a subprocess against
-an in-process sandbox, and the end-state checks every crash and fault scenario must pass."""
+"""Test support: the API key and fake clock every test uses, voucherbot run against an
+in-process sandbox (in this process, or in a subprocess where a crash, a second process or file
+modes are the point), and the end-state checks every crash and fault scenario must pass."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import sqlite3
@@ -15,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
+
+from voucherbot.cli.main import cli
 from voucherbot.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 
 API_KEY = "65f0c0ffee:S3cr3tK3yValue-Do-Not-Print"
@@ -84,9 +90,32 @@ class Cli:
         failpoint: str | None = None,
         timeout: float = 60,
         unprivileged: bool = False,
+        subprocess_: bool = False,
     ) -> subprocess.CompletedProcess[str]:
-        """voucherbot in a subprocess; ``unprivileged`` drops root's right to ignore file
-        modes (so a read-only file is read-only even for root)."""
+        """voucherbot with these arguments and the rules: in this process (click's runner),
+        unless it must be another process: a ``failpoint`` crash, ``unprivileged`` (root's
+        right to ignore file modes dropped, so a read-only file is read-only even for root),
+        or ``subprocess_`` (what only a real process shows: signals, stdout closed early)."""
+        if failpoint or unprivileged or subprocess_:
+            return self._subprocess(args, failpoint, timeout, unprivileged)
+        env: dict[str, str | None] = dict(self.env())
+        env.update({k: None for k in os.environ if k not in env})  # exactly self.env()
+        # the servers of this process (the sandbox, pytest-httpserver) log through werkzeug;
+        # a real voucherbot process has no such lines on its stderr
+        quiet = logging.getLogger("werkzeug")
+        with contextlib.chdir(self.rules.parent), _disabled(quiet):
+            result = CliRunner().invoke(
+                cli,
+                [*args, "--rules", str(self.rules)],
+                env=env,
+                catch_exceptions=False,  # an unexpected error fails the test with its traceback
+                prog_name="voucherbot",
+            )
+        return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+    def _subprocess(
+        self, args: tuple[str, ...], failpoint: str | None, timeout: float, unprivileged: bool
+    ) -> subprocess.CompletedProcess[str]:
         extra = {"VOUCHERBOT_FAILPOINT": failpoint} if failpoint else {}
         prefix = (
             ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
@@ -165,6 +194,15 @@ def assert_consistent(
     for batch in batches:
         if batch["status"] == "abandoned":
             assert batch["import_id"] is None
+
+
+@contextmanager
+def _disabled(logger: logging.Logger) -> Iterator[None]:
+    was, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = was
 
 
 def copy_rules(src: Path, dst_folder: Path) -> Path:
