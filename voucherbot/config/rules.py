@@ -12,7 +12,6 @@ Precedence: command-line options > environment (``CONNECTIF_BASE_URL``, ``VOUCHE
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import hashlib
 import math
 import os
@@ -20,30 +19,31 @@ import re
 import stat
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from voucherbot.codes import DEFAULT_GUESS_FLOOR, DEFAULT_GUESS_RATE, MAX_FILL, CodeSpec
+from voucherbot.codes import MAX_FILL, CodeSpec
 from voucherbot.codes.capacity import CapacityError, check_capacity
 from voucherbot.config.notify import parse_notify
-from voucherbot.config.settings import ForecastSettings, ImportPolicy, NotifySettings, PollSettings
-from voucherbot.config.shop import ShopSettings, parse_shop
+from voucherbot.config.settings import (
+    CONFIRM_ABOVE,
+    MAX_CODES,
+    Config,
+    ForecastSettings,
+    ImportPolicy,
+    Match,
+    PollSettings,
+    Rule,
+    RuleSettings,
+)
+from voucherbot.config.shop import parse_shop
 from voucherbot.config.tables import base_url_problem
 from voucherbot.errors import ConfigError
 from voucherbot.text import format_span, valid_id
 
 DEFAULT_RULES_FILE = "rules.toml"
 MAX_RULES_BYTES = 1024 * 1024
-DEFAULT_ACTIVE_STATUSES = ("active",)
-#: Statuses known to mean "not running" (the sandbox's and Connectif's UI words). A status in
-#: neither list is reported as unknown and treated as not active.
-DEFAULT_INACTIVE_STATUSES = ("draft", "paused", "finalized", "finished", "inactive", "stopped")
-
-#: A command imports or generates at most this many codes unless [limits] max_codes says
-#: otherwise, and needs --yes above CONFIRM_ABOVE.
-MAX_CODES = 10_000_000
-CONFIRM_ABOVE = 1_000_000
 #: The largest whole number any setting takes (JSON's exact integers), and the longest duration.
 MAX_NUMBER = 2**53
 MAX_DURATION = 10 * 365.25 * 86400.0
@@ -118,146 +118,6 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "match": ("id", "name"),
     "code": CODE_KEYS,
 }
-
-
-@dataclass(frozen=True)
-class RuleSettings:
-    """What applies to one coupon set, after a rule's keys are laid over ``[defaults]``."""
-
-    enabled: bool = True
-    min_available: int | None = 500
-    min_available_percent: float | None = None
-    refill_to: int = 5000
-    max_per_run: int = 50_000
-    require_active_workflow: bool = True
-    cooldown: float = 0.0  #: seconds between two refills of the same set
-    code: CodeSpec = field(default_factory=CodeSpec)
-    #: also refill when the forecast says the set empties within this many days
-    min_days_left: float | None = None
-    #: with a known forecast, refill enough for this many days of demand (instead of refill_to)
-    cover_days: float | None = None
-    safety_factor: float = 1.2  #: cover_days demand is multiplied by this
-    #: where the codes come from and how the shop hears of them ([shop], a rule's ``shop``)
-    shop: ShopSettings = field(default_factory=ShopSettings)
-
-    def threshold(self, quantity: int | None) -> int:
-        """Refill when ``available`` is below this many codes."""
-        if self.min_available_percent is not None:
-            return math.ceil((quantity or 0) * self.min_available_percent / 100)
-        return self.min_available or 0
-
-
-@dataclass(frozen=True)
-class Match:
-    """Which sets a rule is for: an exact ``id`` or a case-insensitive ``name`` glob."""
-
-    id: str | None = None
-    name: str | None = None
-
-    def matches(self, set_id: str, set_name: str) -> bool:
-        if self.id is not None:
-            return set_id == self.id
-        return self.name is not None and fnmatch.fnmatchcase(
-            set_name.casefold(), self.name.casefold()
-        )
-
-    def describe(self) -> str:
-        return f"id {self.id}" if self.id is not None else f"name {self.name!r}"
-
-
-@dataclass(frozen=True)
-class Rule:
-    index: int  #: 1-based position in the file
-    match: Match
-    settings: RuleSettings
-    name: str | None = None
-
-    @property
-    def label(self) -> str:
-        return f"rule '{self.name}'" if self.name else f"rule #{self.index}"
-
-
-@dataclass(frozen=True)
-class Config:
-    """The whole validated configuration."""
-
-    path: Path | None = None
-    base_url: str | None = None
-    requests_per_minute: int = 100
-    timeout: float = 60.0
-    #: seconds a whole request may take, its answer included (a trickling answer is cut off)
-    request_deadline: float = 300.0
-    #: answers larger than this many MB are not read
-    max_response_mb: float = 64.0
-    #: pages of a list (coupon sets, workflows) read before giving up on links.next
-    max_pages: int = 1000
-    #: the workflow field that holds its status (Connectif does not document it)
-    workflow_status_field: str = "status"
-    #: the ids of the active workflows, if GET /workflows/ is not to be read (None: read it)
-    active_workflows: frozenset[str] | None = None
-    #: at most this many codes a command (refill, a run's plan, codes generate)
-    max_codes: int = MAX_CODES
-    #: a command that would import or generate more codes than this needs --yes
-    confirm_above: int = CONFIRM_ABOVE
-    #: seconds before the first retry of a failed request; doubled each time (with jitter)
-    retry_backoff: float = 1.0
-    #: at most this many of our imports queued or running at once (Connectif takes ten)
-    max_imports_in_flight: int = 8
-    #: pages of GET /imports/ read to find other imports in flight (0: none)
-    import_pages: int = 1
-    active_workflow_statuses: frozenset[str] = frozenset(DEFAULT_ACTIVE_STATUSES)
-    inactive_workflow_statuses: frozenset[str] = frozenset(DEFAULT_INACTIVE_STATUSES)
-    poll: PollSettings = field(default_factory=PollSettings)
-    #: how imports are sent and confirmed, and how long the set counters may trail them
-    imports: ImportPolicy = field(default_factory=ImportPolicy)
-    #: guesses per second an attacker is assumed to manage at the shop's checkout
-    guess_rate: float = DEFAULT_GUESS_RATE
-    #: warn when a live code could be guessed faster than this many seconds, on average
-    min_guess_time: float = DEFAULT_GUESS_FLOOR
-    defaults: RuleSettings = field(default_factory=RuleSettings)
-    rules: tuple[Rule, ...] = ()
-    #: how burn rates are read from the history ([forecast])
-    forecast: ForecastSettings = field(default_factory=ForecastSettings)
-    #: the ledger file as written in rules.toml (relative paths are relative to the rules file)
-    ledger_path: Path | None = None
-    notify: NotifySettings = field(default_factory=NotifySettings)  #: [notify]
-    digest: str = ""  #: sha256 of the file's bytes ("" for built-in defaults)
-
-    @property
-    def shops(self) -> tuple[ShopSettings, ...]:
-        """The shop settings of the defaults and of every rule."""
-        return (self.defaults.shop, *(r.settings.shop for r in self.rules))
-
-    @property
-    def needs_workflows(self) -> bool:
-        """Whether GET /workflows/ must be read: some enabled rule (or the defaults) requires
-        an active workflow and no [connectif] active_workflows list says which are active."""
-        if self.active_workflows is not None:
-            return False
-        every = [self.defaults, *(r.settings for r in self.rules)]
-        return any(s.enabled and s.require_active_workflow for s in every)
-
-    def check_count(self, count: int, what: str, *, confirmed: bool) -> None:
-        """Refuse, before anything is generated, a count above [limits] max_codes, or above
-        [limits] confirm_above without ``confirmed`` (--yes)."""
-        if count > self.max_codes:
-            raise ConfigError(
-                f"{what}: {count:,} codes is above the limit of {self.max_codes:,} codes a "
-                "command ([limits] max_codes in rules.toml); ask for fewer, or raise the limit"
-            )
-        if count > self.confirm_above and not confirmed:
-            raise ConfigError(
-                f"{what}: {count:,} codes is more than {self.confirm_above:,} ([limits] "
-                "confirm_above); add --yes if that many are really wanted (for a cron job, "
-                "raise confirm_above)"
-            )
-
-    def rule_for(self, set_id: str, set_name: str) -> tuple[Rule | None, RuleSettings]:
-        """The first rule that matches the set, or None and the defaults."""
-        for rule in self.rules:
-            if rule.match.matches(set_id, set_name):
-                return rule, rule.settings
-        return None, self.defaults
 
 
 # --- the ledger's place ------------------------------------------------------------------------

@@ -38,7 +38,8 @@ from typing import IO, Protocol
 
 import requests
 
-from voucherbot.config.shop import SinkSettings, webhook_secret
+from voucherbot.config.settings import SinkSettings
+from voucherbot.config.shop import webhook_secret
 from voucherbot.config.tables import origin, url_problem
 from voucherbot.connectif.session import Backoff, make_session
 from voucherbot.errors import ConfigError, VoucherbotError, hide, holds_secret, redact
