@@ -4,7 +4,7 @@ polling, forecasts, the import policy, notifications and the shop.
 
 Plain values, checked when built, with no I/O: the pure planner and the I/O modules read them
 from here and never from each other, nor from the parsers that build them
-(:mod:`voucherbot.config.rules` and the modules beside it).
+(:mod:`voucherbot.config.load` and the modules beside it).
 """
 
 from __future__ import annotations
