@@ -21,7 +21,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from voucherbot import __version__
-from voucherbot.config.shop import ShopSettings, SinkSettings, parse_shop
+from voucherbot.config.settings import ShopSettings, SinkSettings
+from voucherbot.config.shop import parse_shop
 from voucherbot.config.tables import origin
 from voucherbot.errors import ConfigError
 from voucherbot.files import code_csv_bytes as csv_bytes

@@ -1,63 +1,28 @@
-"""rules.toml -> typed, validated settings (:class:`Config`).
+"""``[defaults]`` and ``[[rule]]``: what applies to each coupon set (:class:`RuleSettings`).
 
-Everything is checked before any API call: unknown keys (with a "did you mean" suggestion),
-wrong types, impossible combinations. Each error names the file, the table or rule and the key,
-and is a :class:`~voucherbot.errors.ConfigError` (exit 2). The reference table of every key is
-in README.md ("rules.toml reference").
-
-Precedence: command-line options > environment (``CONNECTIF_BASE_URL``, ``VOUCHERBOT_RULES``,
-``VOUCHERBOT_LEDGER``) > rules.toml > the built-in defaults below.
+A rule's keys are laid over ``[defaults]``, its ``code`` over the defaults' ``code`` and its
+``shop`` over ``[shop]``. What a run would refuse (more codes than [limits] allow, a code shape
+without room for one refill, a pool that is not a folder) is refused here, before any API call.
 """
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
-import hashlib
-import math
-import os
-import re
-import stat
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from voucherbot.codes import DEFAULT_GUESS_FLOOR, DEFAULT_GUESS_RATE, MAX_FILL, CodeSpec
+from voucherbot.codes import MAX_FILL, CodeSpec
 from voucherbot.codes.capacity import CapacityError, check_capacity
-from voucherbot.config.notify import parse_notify
-from voucherbot.config.settings import ForecastSettings, ImportPolicy, NotifySettings, PollSettings
-from voucherbot.config.shop import ShopSettings, parse_shop
-from voucherbot.config.tables import base_url_problem
+from voucherbot.config.settings import Match, Rule, RuleSettings
+from voucherbot.config.shop import parse_shop
+from voucherbot.config.tables import TableReader
 from voucherbot.errors import ConfigError
-from voucherbot.text import format_span, valid_id
+from voucherbot.text import valid_id
 
-DEFAULT_RULES_FILE = "rules.toml"
-MAX_RULES_BYTES = 1024 * 1024
-DEFAULT_ACTIVE_STATUSES = ("active",)
-#: Statuses known to mean "not running" (the sandbox's and Connectif's UI words). A status in
-#: neither list is reported as unknown and treated as not active.
-DEFAULT_INACTIVE_STATUSES = ("draft", "paused", "finalized", "finished", "inactive", "stopped")
-
-#: A command imports or generates at most this many codes unless [limits] max_codes says
-#: otherwise, and needs --yes above CONFIRM_ABOVE.
-MAX_CODES = 10_000_000
-CONFIRM_ABOVE = 1_000_000
-#: The largest whole number any setting takes (JSON's exact integers), and the longest duration.
-MAX_NUMBER = 2**53
-MAX_DURATION = 10 * 365.25 * 86400.0
-
-IMPORT_POLICY_KEYS = (
-    "post_attempts",
-    "lookup_delay",
-    "clock_skew",
-    "lookup_pages",
-    "imports_newest_first",
-    "counter_lag",
-)
 THRESHOLD_KEYS = ("min_available", "min_available_percent")
 FORECAST_RULE_KEYS = ("min_days_left", "cover_days", "safety_factor")
+#: the keys of [defaults]; a [[rule]] also has name, match and shop (RULE_TABLE_KEYS)
 RULE_KEYS = (
     "enabled",
     *THRESHOLD_KEYS,
@@ -68,6 +33,8 @@ RULE_KEYS = (
     "code",
     *FORECAST_RULE_KEYS,
 )
+RULE_TABLE_KEYS = ("name", "match", *RULE_KEYS, "shop")
+MATCH_KEYS = ("id", "name")
 CODE_KEYS = (
     "length",
     "pattern",
@@ -79,765 +46,247 @@ CODE_KEYS = (
     "check_symbol",
     "blocklist",
 )
-TABLE_KEYS: dict[str, tuple[str, ...]] = {
-    "": (
-        "connectif",
-        "limits",
-        "polling",
-        "security",
-        "ledger",
-        "forecast",
-        "shop",
-        "notify",
-        "defaults",
-        "rule",
-    ),
-    "connectif": (
-        "base_url",
-        "requests_per_minute",
-        "timeout",
-        "request_deadline",
-        "max_response_mb",
-        "max_pages",
-        "retry_backoff",
-        "max_imports_in_flight",
-        "import_pages",
-        "active_workflow_statuses",
-        "inactive_workflow_statuses",
-        "workflow_status_field",
-        "active_workflows",
-        *IMPORT_POLICY_KEYS,
-    ),
-    "limits": ("max_codes", "confirm_above"),
-    "polling": ("interval", "growth", "max_interval", "timeout"),
-    "security": ("guess_rate", "min_guess_time"),
-    "ledger": ("path",),
-    "forecast": ("window", "half_life", "min_snapshots", "min_span"),
-    "defaults": RULE_KEYS,
-    "rule": ("name", "match", *RULE_KEYS, "shop"),
-    "match": ("id", "name"),
-    "code": CODE_KEYS,
-}
 
 
-@dataclass(frozen=True)
-class RuleSettings:
-    """What applies to one coupon set, after a rule's keys are laid over ``[defaults]``."""
-
-    enabled: bool = True
-    min_available: int | None = 500
-    min_available_percent: float | None = None
-    refill_to: int = 5000
-    max_per_run: int = 50_000
-    require_active_workflow: bool = True
-    cooldown: float = 0.0  #: seconds between two refills of the same set
-    code: CodeSpec = field(default_factory=CodeSpec)
-    #: also refill when the forecast says the set empties within this many days
-    min_days_left: float | None = None
-    #: with a known forecast, refill enough for this many days of demand (instead of refill_to)
-    cover_days: float | None = None
-    safety_factor: float = 1.2  #: cover_days demand is multiplied by this
-    #: where the codes come from and how the shop hears of them ([shop], a rule's ``shop``)
-    shop: ShopSettings = field(default_factory=ShopSettings)
-
-    def threshold(self, quantity: int | None) -> int:
-        """Refill when ``available`` is below this many codes."""
-        if self.min_available_percent is not None:
-            return math.ceil((quantity or 0) * self.min_available_percent / 100)
-        return self.min_available or 0
+def parse_defaults(
+    read: TableReader, shop: Mapping[str, Any], base_dir: Path | None
+) -> RuleSettings:
+    """``[defaults]`` over the built-in settings, with ``[shop]``."""
+    settings = rule_settings(read, RuleSettings(), {}, defaults=True)
+    return replace(settings, shop=parse_shop(shop, read.where, base_dir))
 
 
-@dataclass(frozen=True)
-class Match:
-    """Which sets a rule is for: an exact ``id`` or a case-insensitive ``name`` glob."""
-
-    id: str | None = None
-    name: str | None = None
-
-    def matches(self, set_id: str, set_name: str) -> bool:
-        if self.id is not None:
-            return set_id == self.id
-        return self.name is not None and fnmatch.fnmatchcase(
-            set_name.casefold(), self.name.casefold()
-        )
-
-    def describe(self) -> str:
-        return f"id {self.id}" if self.id is not None else f"name {self.name!r}"
-
-
-@dataclass(frozen=True)
-class Rule:
-    index: int  #: 1-based position in the file
-    match: Match
-    settings: RuleSettings
-    name: str | None = None
-
-    @property
-    def label(self) -> str:
-        return f"rule '{self.name}'" if self.name else f"rule #{self.index}"
+def parse_rules(
+    doc: TableReader,
+    defaults: RuleSettings,
+    default_code: Mapping[str, Any],
+    shop: Mapping[str, Any],
+    base_dir: Path | None,
+) -> tuple[Rule, ...]:
+    """Every ``[[rule]]`` over ``defaults``; then each rule's ``shop`` over ``[shop]``."""
+    raw = doc.table.get("rule", [])
+    if not isinstance(raw, list):
+        raise doc.fail("'rule' must be an array of tables: write each as [[rule]]")
+    parsed: list[tuple[Rule, TableReader]] = []
+    for index, table in enumerate(raw, start=1):
+        parsed.append(_rule(doc, index, table, [r for r, _ in parsed], defaults, default_code))
+    return tuple(_rule_shop(read, rule, shop, base_dir) for rule, read in parsed)
 
 
-@dataclass(frozen=True)
-class Config:
-    """The whole validated configuration."""
-
-    path: Path | None = None
-    base_url: str | None = None
-    requests_per_minute: int = 100
-    timeout: float = 60.0
-    #: seconds a whole request may take, its answer included (a trickling answer is cut off)
-    request_deadline: float = 300.0
-    #: answers larger than this many MB are not read
-    max_response_mb: float = 64.0
-    #: pages of a list (coupon sets, workflows) read before giving up on links.next
-    max_pages: int = 1000
-    #: the workflow field that holds its status (Connectif does not document it)
-    workflow_status_field: str = "status"
-    #: the ids of the active workflows, if GET /workflows/ is not to be read (None: read it)
-    active_workflows: frozenset[str] | None = None
-    #: at most this many codes a command (refill, a run's plan, codes generate)
-    max_codes: int = MAX_CODES
-    #: a command that would import or generate more codes than this needs --yes
-    confirm_above: int = CONFIRM_ABOVE
-    #: seconds before the first retry of a failed request; doubled each time (with jitter)
-    retry_backoff: float = 1.0
-    #: at most this many of our imports queued or running at once (Connectif takes ten)
-    max_imports_in_flight: int = 8
-    #: pages of GET /imports/ read to find other imports in flight (0: none)
-    import_pages: int = 1
-    active_workflow_statuses: frozenset[str] = frozenset(DEFAULT_ACTIVE_STATUSES)
-    inactive_workflow_statuses: frozenset[str] = frozenset(DEFAULT_INACTIVE_STATUSES)
-    poll: PollSettings = field(default_factory=PollSettings)
-    #: how imports are sent and confirmed, and how long the set counters may trail them
-    imports: ImportPolicy = field(default_factory=ImportPolicy)
-    #: guesses per second an attacker is assumed to manage at the shop's checkout
-    guess_rate: float = DEFAULT_GUESS_RATE
-    #: warn when a live code could be guessed faster than this many seconds, on average
-    min_guess_time: float = DEFAULT_GUESS_FLOOR
-    defaults: RuleSettings = field(default_factory=RuleSettings)
-    rules: tuple[Rule, ...] = ()
-    #: how burn rates are read from the history ([forecast])
-    forecast: ForecastSettings = field(default_factory=ForecastSettings)
-    #: the ledger file as written in rules.toml (relative paths are relative to the rules file)
-    ledger_path: Path | None = None
-    notify: NotifySettings = field(default_factory=NotifySettings)  #: [notify]
-    digest: str = ""  #: sha256 of the file's bytes ("" for built-in defaults)
-
-    @property
-    def shops(self) -> tuple[ShopSettings, ...]:
-        """The shop settings of the defaults and of every rule."""
-        return (self.defaults.shop, *(r.settings.shop for r in self.rules))
-
-    @property
-    def needs_workflows(self) -> bool:
-        """Whether GET /workflows/ must be read: some enabled rule (or the defaults) requires
-        an active workflow and no [connectif] active_workflows list says which are active."""
-        if self.active_workflows is not None:
-            return False
-        every = [self.defaults, *(r.settings for r in self.rules)]
-        return any(s.enabled and s.require_active_workflow for s in every)
-
-    def check_count(self, count: int, what: str, *, confirmed: bool) -> None:
-        """Refuse, before anything is generated, a count above [limits] max_codes, or above
-        [limits] confirm_above without ``confirmed`` (--yes)."""
-        if count > self.max_codes:
-            raise ConfigError(
-                f"{what}: {count:,} codes is above the limit of {self.max_codes:,} codes a "
-                "command ([limits] max_codes in rules.toml); ask for fewer, or raise the limit"
+def _rule(
+    doc: TableReader,
+    index: int,
+    table: Any,
+    earlier: list[Rule],
+    defaults: RuleSettings,
+    default_code: Mapping[str, Any],
+) -> tuple[Rule, TableReader]:
+    """One ``[[rule]]`` (and its reader, for its ``shop``): name, match, settings."""
+    if not isinstance(table, Mapping):
+        raise doc.fail("each [[rule]] must be a table", context=f"rule #{index}")
+    name = table.get("name")
+    read = doc.child(table, _context(index, name), RULE_TABLE_KEYS)
+    if name is not None:
+        name = read.string("name")
+        twin = next((r for r in earlier if r.name == name), None)
+        if twin is not None:
+            raise read.fail(
+                f"the name '{name}' is already rule #{twin.index}'s; rule names must be unique"
             )
-        if count > self.confirm_above and not confirmed:
-            raise ConfigError(
-                f"{what}: {count:,} codes is more than {self.confirm_above:,} ([limits] "
-                "confirm_above); add --yes if that many are really wanted (for a cron job, "
-                "raise confirm_above)"
-            )
-
-    def rule_for(self, set_id: str, set_name: str) -> tuple[Rule | None, RuleSettings]:
-        """The first rule that matches the set, or None and the defaults."""
-        for rule in self.rules:
-            if rule.match.matches(set_id, set_name):
-                return rule, rule.settings
-        return None, self.defaults
+    match = _match(read)
+    settings = rule_settings(read, defaults, default_code, defaults=False)
+    return Rule(index=index, match=match, settings=settings, name=name), read
 
 
-# --- the ledger's place ------------------------------------------------------------------------
-
-DEFAULT_LEDGER_NAME = "voucherbot.sqlite"
-
-
-def default_ledger_path(rules_path: Path | None) -> Path:
-    """Beside the rules file (or in the current directory)."""
-    folder = rules_path.parent if rules_path is not None else Path(".")
-    return folder / DEFAULT_LEDGER_NAME
+def _context(index: int, name: Any) -> str:
+    """How messages name a rule: ``rule 'welcome' (#1)``, or ``rule #1`` without a name."""
+    return f"rule '{name}' (#{index})" if isinstance(name, str) and name else f"rule #{index}"
 
 
-def ledger_path(
-    config: Config, option: Path | None = None, env: Mapping[str, str] | None = None
-) -> Path:
-    """``--ledger``, else ``VOUCHERBOT_LEDGER``, else ``[ledger] path``, else beside the rules."""
-    env = os.environ if env is None else env
-    if option is not None:
-        return option
-    if env.get("VOUCHERBOT_LEDGER"):
-        return Path(env["VOUCHERBOT_LEDGER"]).expanduser()
-    return config.ledger_path or default_ledger_path(config.path)
-
-
-def check_ledger_folder(path: Path) -> None:
-    """Refuse a ledger path whose folder is missing or not writable, or a read-only ledger
-    (opening the ledger asks this, and so does ``config check``)."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ConfigError(
-            f"{folder}: the ledger's folder does not exist; create it, or point [ledger] path "
-            "(or --ledger, VOUCHERBOT_LEDGER) at the ledger you use. A ledger is never started "
-            "afresh in a new folder: an empty one would forget every code issued"
+def _match(read: TableReader) -> Match:
+    if "match" not in read:
+        raise read.fail(
+            'missing \'match\'; write match = { name = "WELCOME*" } or match = { id = "..." }'
         )
-    if path.exists() and not os.access(path, os.W_OK):
-        raise ConfigError(
-            f"{path}: the ledger is read-only; voucherbot must be able to write it "
-            "(check its owner and mode)"
+    raw = read.table_at("match", example='{ name = "WELCOME*" }')
+    read.child(raw, f"{read.context} match", MATCH_KEYS)  # checks its keys
+    if len(raw) != 1:
+        raise read.fail("'match' needs exactly one of 'id' or 'name'")
+    key, value = next(iter(raw.items()))
+    if not isinstance(value, str) or not value.strip():
+        raise read.fail(f"match '{key}' must be a non-empty string")
+    if key == "id" and not valid_id(value):
+        raise read.fail(f"match id {value!r} is not a Connectif id")
+    if key == "name" and _unclosed_bracket(value):
+        raise read.fail(
+            f"match name {value!r} has a '[' without its ']'; write [[] for a literal '['"
         )
-    if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"{folder}: cannot write in the ledger's folder (SQLite needs it for "
-            "its journal); choose another --ledger path"
-        )
+    return Match(**{key: value})
 
 
-# --- loading ---------------------------------------------------------------------------------
+def _rule_shop(
+    read: TableReader, rule: Rule, shop: Mapping[str, Any], base_dir: Path | None
+) -> Rule:
+    """A rule's ``shop`` laid over ``[shop]``; switching ``source`` or ``sink`` drops the
+    inherited keys of the other kind (a pool rule does not inherit a webhook)."""
+    if read.table.get("shop") is None:
+        return rule
+    own = read.table_at("shop", example='{ source = "pool", pool = "pools/welcome" }')
+    # the same kind of source: key by key; another source or sink: start afresh
+    merged = {} if "source" in own or "sink" in own else dict(shop)
+    merged.update(own)
+    settings = parse_shop(merged, read.where, base_dir, f"{read.context} shop")
+    return replace(rule, settings=replace(rule.settings, shop=settings))
 
 
-def load_config(path: Path | str, *, required: bool = True) -> Config:
-    """Read and validate a rules file. A missing file is an error unless ``required`` is False."""
-    path = Path(path)
+# --- one rule's settings -----------------------------------------------------------------------
+
+
+def rule_settings(
+    read: TableReader, base: RuleSettings, default_code: Mapping[str, Any], *, defaults: bool
+) -> RuleSettings:
+    """A rule's keys (or those of ``[defaults]``) laid over ``base``, then checked together;
+    ``default_code`` is the ``code`` of ``[defaults]`` that a rule's ``code`` is laid over."""
+    values: dict[str, Any] = {
+        "enabled": read.boolean("enabled", base.enabled),
+        "require_active_workflow": read.boolean(
+            "require_active_workflow", base.require_active_workflow
+        ),
+        **_threshold(read),
+        "refill_to": read.number("refill_to", base.refill_to, integer=True, minimum=1),
+        "max_per_run": read.number("max_per_run", base.max_per_run, integer=True, minimum=1),
+        "cooldown": read.duration("cooldown", base.cooldown),
+        **_forecast_keys(read),
+        **_code(read, default_code, always=defaults),
+    }
+    settings = replace(base, **values)
+    _check_together(read, settings)
+    return settings
+
+
+def _threshold(read: TableReader) -> dict[str, Any]:
+    """``min_available`` or ``min_available_percent`` (giving one drops the other's value)."""
+    given = [key for key in THRESHOLD_KEYS if key in read]
+    if len(given) == 2:
+        raise read.fail("give either 'min_available' or 'min_available_percent', not both")
+    if not given:
+        return {}
+    if "min_available" in read:
+        count = read.number("min_available", integer=True, minimum=0)
+        return {"min_available": count, "min_available_percent": None}
+    percent = float(read.number("min_available_percent", above=True))
+    if percent >= 100:
+        raise read.fail("'min_available_percent' must be below 100")
+    return {"min_available": None, "min_available_percent": percent}
+
+
+def _forecast_keys(read: TableReader) -> dict[str, Any]:
+    """``min_days_left`` and ``cover_days`` (false switches off an inherited one), and
+    ``safety_factor``."""
+    values: dict[str, Any] = {}
+    for key in ("min_days_left", "cover_days"):
+        if key not in read:
+            continue
+        if read.table[key] is False:  # switch off a value inherited from [defaults]
+            values[key] = None
+        elif read.table[key] is True:
+            raise read.fail(f"'{key}' must be a number of days, or false to turn it off, not true")
+        else:
+            values[key] = float(read.number(key, above=True))
+    if "safety_factor" in read:
+        values["safety_factor"] = float(read.number("safety_factor", minimum=1))
+    return values
+
+
+def _code(read: TableReader, inherited: Mapping[str, Any], *, always: bool) -> dict[str, Any]:
+    """The ``code`` table laid over ``inherited`` key by key (a rule's own ``length`` replaces
+    an inherited ``pattern``); a rule without one keeps its base's code."""
+    table = read.table_at("code", example='{ prefix = "WEL-" }')
+    if not table and not always:
+        return {}
+    code = read.child(table, f"{read.context} code", CODE_KEYS)
+    merged = dict(inherited)
+    if "length" in table:
+        merged.pop("pattern", None)
+    merged.update(table)
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{path}: not a regular file; --rules names the rules file")
-        if info.st_size > MAX_RULES_BYTES:
-            raise ConfigError(f"{path}: {info.st_size:,} bytes is too large for a rules file")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        if required:
-            raise ConfigError(
-                f"{path}: no such rules file; copy the example rules.toml from the voucherbot "
-                "repository, or pass --rules FILE (or --defaults for the built-in rules)"
-            ) from None
-        return Config()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the rules file: {exc.strerror or exc}") from None
-    return parse_config(data, path)
+        return {"code": CodeSpec(**merged)}
+    except (ConfigError, TypeError) as exc:
+        raise code.fail(str(exc)) from None
 
 
-def parse_config(data: bytes, path: Path | None = None) -> Config:
-    """Validate rules.toml content; ``path`` only names the file in messages."""
-    where = str(path) if path else "rules.toml"
-    try:
-        doc = tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{where}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
-    return _Parser(where).config(doc, path, hashlib.sha256(data).hexdigest())
-
-
-class _Parser:
-    def __init__(self, where: str) -> None:
-        self.where = where
-
-    def fail(self, context: str, message: str) -> ConfigError:
-        return ConfigError(
-            f"{self.where}: {context}: {message}" if context else f"{self.where}: {message}"
+def _check_together(read: TableReader, settings: RuleSettings) -> None:
+    """What no key is wrong alone for: a refill target at or below its threshold, a cover
+    no longer than the forecast's warning time (checked where one of them is set)."""
+    if (
+        settings.min_available is not None
+        and settings.refill_to <= settings.min_available
+        and ("refill_to" in read or "min_available" in read)
+    ):
+        raise read.fail(
+            f"'refill_to' ({settings.refill_to}) must be above the threshold "
+            f"'min_available' ({settings.min_available}), or nothing would be refilled"
+        )
+    if (
+        settings.cover_days is not None
+        and settings.min_days_left is not None
+        and settings.cover_days <= settings.min_days_left
+        and ("cover_days" in read or "min_days_left" in read)
+    ):
+        raise read.fail(
+            f"'cover_days' ({settings.cover_days:g}) must be above 'min_days_left' "
+            f"({settings.min_days_left:g}), or every refill would leave the set due "
+            "for the next one"
         )
 
-    def keys(self, table: Mapping[str, Any], kind: str, context: str) -> None:
-        allowed = TABLE_KEYS[kind]
-        for key in table:
-            if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                listed = ", ".join(allowed)
-                raise self.fail(context, f"unknown key '{key}'{hint}; known keys: {listed}")
 
-    def table(self, doc: Mapping[str, Any], key: str, context: str) -> Mapping[str, Any]:
-        value = doc.get(key, {})
-        if not isinstance(value, Mapping):
-            raise self.fail(context, f"'{key}' must be a table, not {_kind(value)}")
-        return value
+# --- what a run would refuse -------------------------------------------------------------------
 
-    def number(
-        self,
-        table: Mapping[str, Any],
-        key: str,
-        context: str,
-        *,
-        integer: bool,
-        minimum: float,
-        above: bool = False,
-        maximum: float = MAX_NUMBER,
-    ) -> Any:
-        value = table[key]
-        ok = isinstance(value, int) if integer else isinstance(value, int | float)
-        if isinstance(value, bool) or not ok:
-            wanted = "a whole number" if integer else "a number"
-            raise self.fail(context, f"'{key}' must be {wanted}, not {_kind(value)}")
-        if value < minimum or (above and value == minimum) or not math.isfinite(value):
-            relation = "above" if above else "at least"
-            raise self.fail(context, f"'{key}' must be {relation} {minimum:g}, not {value}")
-        if value > maximum:
-            most = f"{int(maximum):,}" if maximum == int(maximum) else f"{maximum:g}"
-            raise self.fail(context, f"'{key}' must be at most {most}, not {value:,}")
-        return value
 
-    def boolean(self, table: Mapping[str, Any], key: str, context: str) -> bool:
-        value = table[key]
-        if not isinstance(value, bool):
-            raise self.fail(context, f"'{key}' must be true or false, not {_kind(value)}")
-        return value
-
-    def string(self, table: Mapping[str, Any], key: str, context: str) -> str:
-        value = table[key]
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(context, f"'{key}' must be a non-empty string, not {_kind(value)}")
-        return value
-
-    def strings(self, table: Mapping[str, Any], key: str, context: str) -> frozenset[str]:
-        value = table[key]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(context, f"'{key}' must be a list of strings, such as [\"active\"]")
-        return frozenset(value)
-
-    # -- tables --
-
-    def config(self, doc: Mapping[str, Any], path: Path | None, digest: str) -> Config:
-        self.keys(doc, "", "")
-        base = Config()
-        connectif = self.table(doc, "connectif", "")
-        self.keys(connectif, "connectif", "[connectif]")
-        values: dict[str, Any] = {}
-        ctx = "[connectif]"
-        if "base_url" in connectif:
-            values["base_url"] = self.string(connectif, "base_url", ctx)
-            problem = base_url_problem(values["base_url"])
-            if problem:
-                raise self.fail(ctx, f"'base_url' {problem}")
-        if "max_pages" in connectif:
-            values["max_pages"] = self.number(
-                connectif, "max_pages", ctx, integer=True, minimum=1, maximum=1_000_000
-            )
-        if "request_deadline" in connectif:
-            values["request_deadline"] = self.duration(connectif, "request_deadline", ctx)
-            if values["request_deadline"] <= 0:
-                raise self.fail(ctx, "'request_deadline' must be above 0")
-        if "max_response_mb" in connectif:
-            values["max_response_mb"] = float(
-                self.number(
-                    connectif, "max_response_mb", ctx, integer=False, minimum=1, maximum=4096
-                )
-            )
-        if "workflow_status_field" in connectif:
-            values["workflow_status_field"] = self.string(connectif, "workflow_status_field", ctx)
-        if "active_workflows" in connectif:
-            ids = connectif["active_workflows"]
-            if not isinstance(ids, list) or not all(
-                isinstance(i, str) and valid_id(i) for i in ids
-            ):
-                raise self.fail(
-                    ctx,
-                    "'active_workflows' must be a list of workflow ids, such "
-                    'as ["5e2f..."] (GET /workflows/ is then not read)',
-                )
-            values["active_workflows"] = frozenset(ids)
-        if "requests_per_minute" in connectif:
-            values["requests_per_minute"] = self.number(
-                connectif, "requests_per_minute", ctx, integer=True, minimum=1, maximum=100_000
-            )
-        if "max_imports_in_flight" in connectif:
-            values["max_imports_in_flight"] = self.number(
-                connectif, "max_imports_in_flight", ctx, integer=True, minimum=1
-            )
-            if values["max_imports_in_flight"] > 10:
-                raise self.fail(
-                    ctx,
-                    "'max_imports_in_flight' must be at most 10 (Connectif "
-                    "refuses an eleventh queued import)",
-                )
-        if "import_pages" in connectif:
-            values["import_pages"] = self.number(
-                connectif, "import_pages", ctx, integer=True, minimum=0, maximum=1_000_000
-            )
-        for key in ("timeout", "retry_backoff"):
-            if key in connectif:
-                values[key] = float(
-                    self.number(
-                        connectif, key, ctx, integer=False, minimum=0, above=True, maximum=86400
-                    )
-                )
-        for key in ("active_workflow_statuses", "inactive_workflow_statuses"):
-            if key in connectif:
-                values[key] = self.strings(connectif, key, ctx)
-        active = values.get("active_workflow_statuses", base.active_workflow_statuses)
-        if not active:
-            raise self.fail(ctx, "'active_workflow_statuses' must list at least one status")
-        both = active & values.get("inactive_workflow_statuses", frozenset())
-        if both:
-            raise self.fail(
-                ctx,
-                f"{', '.join(repr(s) for s in sorted(both))} is in both "
-                "'active_workflow_statuses' and 'inactive_workflow_statuses'",
-            )
-        values["inactive_workflow_statuses"] = (
-            values.get("inactive_workflow_statuses", base.inactive_workflow_statuses) - active
-        )
-        values["imports"] = self.import_policy(connectif)
-        values.update(self.limits(self.table(doc, "limits", "")))
-        values["poll"] = self.polling(self.table(doc, "polling", ""))
-        security = self.table(doc, "security", "")
-        self.keys(security, "security", "[security]")
-        if "guess_rate" in security:
-            values["guess_rate"] = float(
-                self.number(
-                    security, "guess_rate", "[security]", integer=False, minimum=0, above=True
-                )
-            )
-        if "min_guess_time" in security:
-            values["min_guess_time"] = self.duration(security, "min_guess_time", "[security]")
-        ledger = self.table(doc, "ledger", "")
-        self.keys(ledger, "ledger", "[ledger]")
-        if "path" in ledger:
-            where = Path(self.string(ledger, "path", "[ledger]")).expanduser()
-            values["ledger_path"] = (
-                where if where.is_absolute() or path is None else (path.parent / where)
-            )
-
-        values["forecast"] = self.forecast(self.table(doc, "forecast", ""))
-        defaults_table = self.table(doc, "defaults", "")
-        base_dir = path.parent if path is not None else None
-        values["notify"] = parse_notify(doc.get("notify", {}), self.where)
-        shop_table = self.table(doc, "shop", "")
-        defaults = replace(
-            self.rule_settings(defaults_table, RuleSettings(), "[defaults]", "defaults"),
-            shop=parse_shop(shop_table, self.where, base_dir),
-        )
-        rules = self.rules(doc.get("rule", []), defaults, defaults_table.get("code", {}))
-        rules = tuple(
-            self.rule_shop(rule, doc["rule"][rule.index - 1], shop_table, base_dir)
-            for rule in rules
-        )
-        most = values.get("max_codes", MAX_CODES)
-        for ctx, settings in [
-            ("[defaults]", defaults),
-            *((self.match_context(r), r.settings) for r in rules),
-        ]:
-            self.within_limits(ctx, settings, most)
-        return replace(base, path=path, defaults=defaults, rules=rules, digest=digest, **values)
-
-    def within_limits(self, ctx: str, settings: RuleSettings, most: int) -> None:
-        """What a run would refuse, refused now: a refill above [limits] max_codes, or a code
-        shape without room for one run's codes."""
+def check_limits(
+    doc: TableReader, defaults: RuleSettings, rules: tuple[Rule, ...], most: int
+) -> None:
+    """What a run would refuse, refused now, for ``[defaults]`` and every rule: a refill above
+    [limits] max_codes, a pool that is not a folder, or a code shape without room for one
+    run's codes."""
+    every = [("[defaults]", defaults), *((_context(r.index, r.name), r.settings) for r in rules)]
+    for ctx, settings in every:
         if settings.max_per_run > most:
-            raise self.fail(
-                ctx,
+            raise doc.fail(
                 f"'max_per_run' ({settings.max_per_run:,}) is above [limits] "
                 f"max_codes ({most:,}); lower it, or raise max_codes",
+                context=ctx,
             )
-        pool = settings.shop.pool
-        if settings.enabled and settings.shop.source == "pool" and pool and not pool.is_dir():
-            where = "[shop]" if ctx == "[defaults]" else f"{ctx} shop"
-            raise self.fail(
-                where,
-                f"'pool' names {pool}, which is not a folder; create it and "
-                "put the shop's code files there",
-            )
-        if settings.enabled and settings.shop.source == "generate":
-            # the most one refill imports: up to refill_to, unless cover_days sizes it
-            most_one = (
-                settings.max_per_run
-                if settings.cover_days is not None
-                else min(settings.max_per_run, settings.refill_to)
-            )
-            try:
-                check_capacity(settings.code, most_one, 0, MAX_FILL)
-            except CapacityError as exc:
-                raise self.fail(
-                    f"{ctx} code", f"one refill ({most_one:,} codes) would not fit: {exc}"
-                ) from None
+        if settings.enabled:
+            _check_pool(doc, ctx, settings)
+            _check_room(doc, ctx, settings)
 
-    def limits(self, table: Mapping[str, Any]) -> dict[str, int]:
-        ctx = "[limits]"
-        self.keys(table, "limits", ctx)
-        values = {
-            key: self.number(table, key, ctx, integer=True, minimum=1)
-            for key in ("max_codes", "confirm_above")
-            if key in table
-        }
-        most = values.get("max_codes", MAX_CODES)
-        if "confirm_above" in values and values["confirm_above"] > most:
-            raise self.fail(
-                ctx,
-                f"'confirm_above' ({values['confirm_above']:,}) must not be "
-                f"above 'max_codes' ({most:,})",
-            )
-        values.setdefault("confirm_above", min(CONFIRM_ABOVE, most))
-        return values
 
-    def import_policy(self, connectif: Mapping[str, Any]) -> ImportPolicy:
-        ctx = "[connectif]"
-        values: dict[str, Any] = {}
-        for key in ("post_attempts", "lookup_pages"):
-            if key in connectif:
-                values[key] = self.number(connectif, key, ctx, integer=True, minimum=1)
-        for key in ("lookup_delay", "clock_skew", "counter_lag"):
-            if key in connectif:
-                values[key] = self.duration(connectif, key, ctx)
-        if "imports_newest_first" in connectif:
-            values["newest_first"] = self.boolean(connectif, "imports_newest_first", ctx)
-        try:
-            return ImportPolicy(**values)
-        except ConfigError as exc:
-            raise self.fail(ctx, str(exc)) from None
-
-    def polling(self, table: Mapping[str, Any]) -> PollSettings:
-        ctx = "[polling]"
-        self.keys(table, "polling", ctx)
-        values = {
-            key: float(self.number(table, key, ctx, integer=False, minimum=0, above=True))
-            for key in table
-        }
-        try:
-            return PollSettings(**values)
-        except ConfigError as exc:
-            raise self.fail(ctx, str(exc)) from None
-
-    def forecast(self, table: Mapping[str, Any]) -> ForecastSettings:
-        ctx = "[forecast]"
-        self.keys(table, "forecast", ctx)
-        base = ForecastSettings()
-        values: dict[str, Any] = {}
-        for key, attr in (("window", "window_days"), ("half_life", "half_life_days")):
-            if key in table:
-                seconds = self.duration(table, key, ctx)
-                if not 0 < seconds < math.inf:
-                    raise self.fail(
-                        ctx,
-                        f"'{key}' must be a duration above 0 such as \"14d\", not {table[key]!r}",
-                    )
-                values[attr] = seconds / 86400
-        if "min_span" in table:
-            values["min_span_hours"] = self.duration(table, "min_span", ctx) / 3600
-        if "min_snapshots" in table:
-            values["min_snapshots"] = self.number(
-                table, "min_snapshots", ctx, integer=True, minimum=2
-            )
-        window = values.get("window_days", base.window_days)
-        span = values.get("min_span_hours", base.min_span_hours)
-        if span > window * 24:
-            raise self.fail(
-                ctx,
-                f"'min_span' ({format_span(span * 3600)}) must not be longer than "
-                f"'window' ({format_span(window * 86400)}), or no forecast would ever be "
-                "known",
-            )
-        return replace(base, **values)
-
-    def rules(
-        self, raw: Any, defaults: RuleSettings, default_code: Mapping[str, Any]
-    ) -> tuple[Rule, ...]:
-        if not isinstance(raw, list):
-            raise self.fail("", "'rule' must be an array of tables: write each as [[rule]]")
-        rules: list[Rule] = []
-        for index, table in enumerate(raw, start=1):
-            if not isinstance(table, Mapping):
-                raise self.fail(f"rule #{index}", "each [[rule]] must be a table")
-            name = table.get("name")
-            named = isinstance(name, str) and name
-            ctx = f"rule '{name}' (#{index})" if named else f"rule #{index}"
-            self.keys(table, "rule", ctx)
-            if name is not None:
-                name = self.string(table, "name", ctx)
-                twin = next((r for r in rules if r.name == name), None)
-                if twin is not None:
-                    raise self.fail(
-                        ctx,
-                        f"the name '{name}' is already rule #{twin.index}'s; "
-                        "rule names must be unique",
-                    )
-            match = self.match(table, ctx)
-            settings = self.rule_settings(table, defaults, ctx, "rule", default_code)
-            rules.append(Rule(index=index, match=match, settings=settings, name=name))
-        return tuple(rules)
-
-    def rule_shop(
-        self, rule: Rule, table: Mapping[str, Any], shop: Mapping[str, Any], base_dir: Path | None
-    ) -> Rule:
-        """A rule's ``shop`` laid over ``[shop]``; switching ``source`` or ``sink`` drops the
-        inherited keys of the other kind (a pool rule does not inherit a webhook)."""
-        own = table.get("shop")
-        if own is None:
-            return rule
-        if not isinstance(own, Mapping):
-            raise self.fail(
-                self.match_context(rule),
-                '\'shop\' must be a table such as { source = "pool", pool = "pools/welcome" }',
-            )
-        # the same kind of source: key by key; another source or sink: start afresh
-        merged = {} if "source" in own or "sink" in own else dict(shop)
-        merged.update(own)
-        settings = parse_shop(merged, self.where, base_dir, f"{self.match_context(rule)} shop")
-        return replace(rule, settings=replace(rule.settings, shop=settings))
-
-    @staticmethod
-    def match_context(rule: Rule) -> str:
-        return f"rule '{rule.name}' (#{rule.index})" if rule.name else f"rule #{rule.index}"
-
-    def match(self, table: Mapping[str, Any], ctx: str) -> Match:
-        if "match" not in table:
-            raise self.fail(
-                ctx,
-                'missing \'match\'; write match = { name = "WELCOME*" } or match = { id = "..." }',
-            )
-        raw = table["match"]
-        if not isinstance(raw, Mapping):
-            raise self.fail(ctx, "'match' must be a table such as { name = \"WELCOME*\" }")
-        self.keys(raw, "match", f"{ctx} match")
-        if len(raw) != 1:
-            raise self.fail(ctx, "'match' needs exactly one of 'id' or 'name'")
-        key = next(iter(raw))
-        value = raw[key]
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(ctx, f"match '{key}' must be a non-empty string")
-        if key == "id" and not valid_id(value):
-            raise self.fail(ctx, f"match id {value!r} is not a Connectif id")
-        if key == "name" and _unclosed_bracket(value):
-            raise self.fail(
-                ctx, f"match name {value!r} has a '[' without its ']'; write [[] for a literal '['"
-            )
-        return Match(**{key: value})
-
-    def rule_settings(
-        self,
-        table: Mapping[str, Any],
-        base: RuleSettings,
-        ctx: str,
-        kind: str,
-        default_code: Mapping[str, Any] | None = None,
-    ) -> RuleSettings:
-        if kind == "defaults":
-            self.keys(table, "defaults", ctx)
-        values: dict[str, Any] = {}
-        if "enabled" in table:
-            values["enabled"] = self.boolean(table, "enabled", ctx)
-        if "require_active_workflow" in table:
-            values["require_active_workflow"] = self.boolean(table, "require_active_workflow", ctx)
-        given = [key for key in THRESHOLD_KEYS if key in table]
-        if len(given) == 2:
-            raise self.fail(ctx, "give either 'min_available' or 'min_available_percent', not both")
-        if given:
-            values["min_available"] = values["min_available_percent"] = None
-            if "min_available" in table:
-                values["min_available"] = self.number(
-                    table, "min_available", ctx, integer=True, minimum=0
-                )
-            else:
-                values["min_available_percent"] = float(
-                    self.number(
-                        table, "min_available_percent", ctx, integer=False, minimum=0, above=True
-                    )
-                )
-                if values["min_available_percent"] >= 100:
-                    raise self.fail(ctx, "'min_available_percent' must be below 100")
-        for key in ("refill_to", "max_per_run"):
-            if key in table:
-                values[key] = self.number(table, key, ctx, integer=True, minimum=1)
-        if "cooldown" in table:
-            values["cooldown"] = self.duration(table, "cooldown", ctx)
-        for key in ("min_days_left", "cover_days"):
-            if key in table:
-                if table[key] is False:  # switch off a value inherited from [defaults]
-                    values[key] = None
-                    continue
-                if table[key] is True:
-                    raise self.fail(
-                        ctx, f"'{key}' must be a number of days, or false to turn it off, not true"
-                    )
-                values[key] = float(
-                    self.number(table, key, ctx, integer=False, minimum=0, above=True)
-                )
-        if "safety_factor" in table:
-            values["safety_factor"] = float(
-                self.number(table, "safety_factor", ctx, integer=False, minimum=1)
-            )
-        code_table = table.get("code", {})
-        if not isinstance(code_table, Mapping):
-            raise self.fail(ctx, "'code' must be a table such as { prefix = \"WEL-\" }")
-        if code_table or kind == "defaults":
-            values["code"] = self.code(code_table, dict(default_code or {}), ctx)
-        settings = replace(base, **values)
-        if (
-            settings.min_available is not None
-            and settings.refill_to <= settings.min_available
-            and ("refill_to" in table or "min_available" in table)
-        ):
-            raise self.fail(
-                ctx,
-                f"'refill_to' ({settings.refill_to}) must be above the threshold "
-                f"'min_available' ({settings.min_available}), or nothing would be refilled",
-            )
-        if (
-            settings.cover_days is not None
-            and settings.min_days_left is not None
-            and settings.cover_days <= settings.min_days_left
-            and ("cover_days" in table or "min_days_left" in table)
-        ):
-            raise self.fail(
-                ctx,
-                f"'cover_days' ({settings.cover_days:g}) must be above 'min_days_left' "
-                f"({settings.min_days_left:g}), or every refill would leave the set due "
-                "for the next one",
-            )
-        return settings
-
-    def duration(self, table: Mapping[str, Any], key: str, ctx: str) -> float:
-        value = table[key]
-        seconds: float | None = None
-        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-            seconds = float(value)
-        elif isinstance(value, str):
-            seconds = parse_duration(value)
-        if seconds is not None:
-            if seconds > MAX_DURATION:
-                raise self.fail(ctx, f"'{key}' must be at most 10 years, not {value!r}")
-            return seconds
-        raise self.fail(
-            ctx, f'\'{key}\' must be seconds or a duration such as "6h" or "1d12h", not {value!r}'
+def _check_pool(doc: TableReader, ctx: str, settings: RuleSettings) -> None:
+    pool = settings.shop.pool
+    if settings.shop.source == "pool" and pool and not pool.is_dir():
+        raise doc.fail(
+            f"'pool' names {pool}, which is not a folder; create it and "
+            "put the shop's code files there",
+            context="[shop]" if ctx == "[defaults]" else f"{ctx} shop",
         )
 
-    def code(self, table: Mapping[str, Any], inherited: dict[str, Any], ctx: str) -> CodeSpec:
-        self.keys(table, "code", f"{ctx} code")
-        merged = dict(inherited)
-        if "length" in table:
-            merged.pop("pattern", None)  # a rule's own length replaces an inherited pattern
-        merged.update(table)
-        try:
-            return CodeSpec(**merged)
-        except (ConfigError, TypeError) as exc:
-            raise self.fail(f"{ctx} code", str(exc)) from None
 
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(y|d|h|m|s)", re.IGNORECASE)
-_UNIT_SECONDS = {"y": 365.25 * 86400.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-
-
-def parse_duration(text: str) -> float | None:
-    """Seconds in "90s", "30m", "6h", "1d12h", "1y" (units y, d, h, m, s); None if unreadable."""
-    compact = text.replace(" ", "")
-    if not compact:
-        return None
-    parts = _DURATION.findall(compact)
-    if "".join(n + u for n, u in parts).lower() != compact.lower():
-        return None
-    return sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts)
+def _check_room(doc: TableReader, ctx: str, settings: RuleSettings) -> None:
+    if settings.shop.source != "generate":
+        return
+    # the most one refill imports: up to refill_to, unless cover_days sizes it
+    most_one = (
+        settings.max_per_run
+        if settings.cover_days is not None
+        else min(settings.max_per_run, settings.refill_to)
+    )
+    try:
+        check_capacity(settings.code, most_one, 0, MAX_FILL)
+    except CapacityError as exc:
+        raise doc.fail(
+            f"one refill ({most_one:,} codes) would not fit: {exc}", context=f"{ctx} code"
+        ) from None
 
 
 def _unclosed_bracket(glob: str) -> bool:
@@ -857,19 +306,3 @@ def _unclosed_bracket(glob: str) -> bool:
             i = close
         i += 1
     return False
-
-
-def _kind(value: Any) -> str:
-    names = {
-        bool: "a boolean",
-        int: "a whole number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a table",
-    }
-    return names.get(type(value), type(value).__name__) + (
-        f" ({value!r})"
-        if isinstance(value, int | float | str) and not isinstance(value, bool)
-        else ""
-    )

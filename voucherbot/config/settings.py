@@ -1,13 +1,34 @@
-"""The settings dataclasses of the parts that are not rules: polling, forecasts, the import
-policy and notifications. Plain values, checked when built, so that the pure planner and the
-I/O modules read them from here and never from each other."""
+"""Every settings dataclass: the whole validated configuration (:class:`Config`), a coupon set's
+rule (:class:`Rule`, :class:`Match`, :class:`RuleSettings`) and the parts that are not rules:
+polling, forecasts, the import policy, notifications and the shop.
+
+Plain values, checked when built, with no I/O: the pure planner and the I/O modules read them
+from here and never from each other, nor from the parsers that build them
+(:mod:`voucherbot.config.load` and the modules beside it).
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from voucherbot.codes import DEFAULT_GUESS_FLOOR, DEFAULT_GUESS_RATE, CodeSpec
 from voucherbot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+DEFAULT_ACTIVE_STATUSES = ("active",)
+#: Statuses known to mean "not running" (the sandbox's and Connectif's UI words). A status in
+#: neither list is reported as unknown and treated as not active.
+DEFAULT_INACTIVE_STATUSES = ("draft", "paused", "finalized", "finished", "inactive", "stopped")
+
+#: A command imports or generates at most this many codes unless [limits] max_codes says
+#: otherwise, and needs --yes above CONFIRM_ABOVE.
+MAX_CODES = 10_000_000
+CONFIRM_ABOVE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -81,3 +102,190 @@ class NotifySettings:
     url: str | None = field(default=None, repr=False)  #: may hold a token: never shown
     level: str = "failures"
     timeout: float = 10.0
+
+
+# --- the shop ([shop], a rule's ``shop``) ------------------------------------------------------
+
+SOURCES = ("generate", "pool")
+SINK_KINDS = ("none", "file", "command", "webhook")
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    kind: str = "none"
+    directory: Path | None = None  #: file sink (parse_sink resolves it against base_dir)
+    command: tuple[str, ...] = ()  #: command sink: argv
+    timeout: float = 60.0  #: command: run time limit; webhook: read timeout per request
+    url: str | None = None  #: webhook sink
+    secret_env: str | None = None  #: webhook sink: name of the variable holding the secret
+    chunk_size: int = 1000  #: webhook sink: codes per request
+    retries: int = 4  #: webhook sink: retries of a chunk after 5xx, 429 or a network failure
+
+
+@dataclass(frozen=True)
+class ShopSettings:
+    """Where a set's codes come from, and the sink that registers generated ones."""
+
+    source: str = "generate"
+    sink: SinkSettings = field(default_factory=SinkSettings)
+    pool: Path | None = None  #: the pool directory (source = "pool")
+
+    @property
+    def registers_codes(self) -> bool:
+        """False when generated codes reach Connectif without the shop hearing of them."""
+        return self.source == "pool" or self.sink.kind != "none"
+
+    def describe(self) -> str:
+        if self.source == "pool":
+            return f"codes from the shop's pool in {self.pool}"
+        if self.sink.kind == "none":
+            return "codes NOT registered with the shop (no [shop] sink)"
+        program = self.sink.command[0] if self.sink.command else "?"
+        return {
+            "file": f"codes written for the shop to {self.sink.directory}",
+            "command": f"codes handed to the shop by {program}",
+            "webhook": "codes sent to the shop's webhook",
+        }[self.sink.kind]
+
+
+# --- the rules and the whole configuration ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """What applies to one coupon set, after a rule's keys are laid over ``[defaults]``."""
+
+    enabled: bool = True
+    min_available: int | None = 500
+    min_available_percent: float | None = None
+    refill_to: int = 5000
+    max_per_run: int = 50_000
+    require_active_workflow: bool = True
+    cooldown: float = 0.0  #: seconds between two refills of the same set
+    code: CodeSpec = field(default_factory=CodeSpec)
+    #: also refill when the forecast says the set empties within this many days
+    min_days_left: float | None = None
+    #: with a known forecast, refill enough for this many days of demand (instead of refill_to)
+    cover_days: float | None = None
+    safety_factor: float = 1.2  #: cover_days demand is multiplied by this
+    #: where the codes come from and how the shop hears of them ([shop], a rule's ``shop``)
+    shop: ShopSettings = field(default_factory=ShopSettings)
+
+    def threshold(self, quantity: int | None) -> int:
+        """Refill when ``available`` is below this many codes."""
+        if self.min_available_percent is not None:
+            return math.ceil((quantity or 0) * self.min_available_percent / 100)
+        return self.min_available or 0
+
+
+@dataclass(frozen=True)
+class Match:
+    """Which sets a rule is for: an exact ``id`` or a case-insensitive ``name`` glob."""
+
+    id: str | None = None
+    name: str | None = None
+
+    def matches(self, set_id: str, set_name: str) -> bool:
+        if self.id is not None:
+            return set_id == self.id
+        return self.name is not None and fnmatch.fnmatchcase(
+            set_name.casefold(), self.name.casefold()
+        )
+
+    def describe(self) -> str:
+        return f"id {self.id}" if self.id is not None else f"name {self.name!r}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    index: int  #: 1-based position in the file
+    match: Match
+    settings: RuleSettings
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"rule '{self.name}'" if self.name else f"rule #{self.index}"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    path: Path | None = None
+    base_url: str | None = None
+    requests_per_minute: int = 100
+    timeout: float = 60.0
+    #: seconds a whole request may take, its answer included (a trickling answer is cut off)
+    request_deadline: float = 300.0
+    #: answers larger than this many MB are not read
+    max_response_mb: float = 64.0
+    #: pages of a list (coupon sets, workflows) read before giving up on links.next
+    max_pages: int = 1000
+    #: the workflow field that holds its status (Connectif does not document it)
+    workflow_status_field: str = "status"
+    #: the ids of the active workflows, if GET /workflows/ is not to be read (None: read it)
+    active_workflows: frozenset[str] | None = None
+    #: at most this many codes a command (refill, a run's plan, codes generate)
+    max_codes: int = MAX_CODES
+    #: a command that would import or generate more codes than this needs --yes
+    confirm_above: int = CONFIRM_ABOVE
+    #: seconds before the first retry of a failed request; doubled each time (with jitter)
+    retry_backoff: float = 1.0
+    #: at most this many of our imports queued or running at once (Connectif takes ten)
+    max_imports_in_flight: int = 8
+    #: pages of GET /imports/ read to find other imports in flight (0: none)
+    import_pages: int = 1
+    active_workflow_statuses: frozenset[str] = frozenset(DEFAULT_ACTIVE_STATUSES)
+    inactive_workflow_statuses: frozenset[str] = frozenset(DEFAULT_INACTIVE_STATUSES)
+    poll: PollSettings = field(default_factory=PollSettings)
+    #: how imports are sent and confirmed, and how long the set counters may trail them
+    imports: ImportPolicy = field(default_factory=ImportPolicy)
+    #: guesses per second an attacker is assumed to manage at the shop's checkout
+    guess_rate: float = DEFAULT_GUESS_RATE
+    #: warn when a live code could be guessed faster than this many seconds, on average
+    min_guess_time: float = DEFAULT_GUESS_FLOOR
+    defaults: RuleSettings = field(default_factory=RuleSettings)
+    rules: tuple[Rule, ...] = ()
+    #: how burn rates are read from the history ([forecast])
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
+    #: the ledger file as written in rules.toml (relative paths are relative to the rules file)
+    ledger_path: Path | None = None
+    notify: NotifySettings = field(default_factory=NotifySettings)  #: [notify]
+    digest: str = ""  #: sha256 of the file's bytes ("" for built-in defaults)
+
+    @property
+    def shops(self) -> tuple[ShopSettings, ...]:
+        """The shop settings of the defaults and of every rule."""
+        return (self.defaults.shop, *(r.settings.shop for r in self.rules))
+
+    @property
+    def needs_workflows(self) -> bool:
+        """Whether GET /workflows/ must be read: some enabled rule (or the defaults) requires
+        an active workflow and no [connectif] active_workflows list says which are active."""
+        if self.active_workflows is not None:
+            return False
+        every = [self.defaults, *(r.settings for r in self.rules)]
+        return any(s.enabled and s.require_active_workflow for s in every)
+
+    def check_count(self, count: int, what: str, *, confirmed: bool) -> None:
+        """Refuse, before anything is generated, a count above [limits] max_codes, or above
+        [limits] confirm_above without ``confirmed`` (--yes)."""
+        if count > self.max_codes:
+            raise ConfigError(
+                f"{what}: {count:,} codes is above the limit of {self.max_codes:,} codes a "
+                "command ([limits] max_codes in rules.toml); ask for fewer, or raise the limit"
+            )
+        if count > self.confirm_above and not confirmed:
+            raise ConfigError(
+                f"{what}: {count:,} codes is more than {self.confirm_above:,} ([limits] "
+                "confirm_above); add --yes if that many are really wanted (for a cron job, "
+                "raise confirm_above)"
+            )
+
+    def rule_for(self, set_id: str, set_name: str) -> tuple[Rule | None, RuleSettings]:
+        """The first rule that matches the set, or None and the defaults."""
+        for rule in self.rules:
+            if rule.match.matches(set_id, set_name):
+                return rule, rule.settings
+        return None, self.defaults

@@ -16,15 +16,13 @@ import os
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voucherbot.config.settings import SINK_KINDS, SOURCES, ShopSettings, SinkSettings
 from voucherbot.config.tables import TableReader, hide_url
 from voucherbot.errors import ConfigError, hide
 
-SOURCES = ("generate", "pool")
-SINK_KINDS = ("none", "file", "command", "webhook")
 #: which sink kinds use each key; a key set for another kind is an error (a forgotten
 #: ``sink = "webhook"`` must not silently leave the codes unregistered)
 _USED_BY = {
@@ -39,44 +37,6 @@ _USED_BY = {
 #: every key of [shop]: the sink's and the code pool's (see voucherbot.shop.pool)
 SHOP_KEYS = ("source", "sink", *_USED_BY, "pool")
 MAX_RETRIES = 10
-
-
-@dataclass(frozen=True)
-class SinkSettings:
-    kind: str = "none"
-    directory: Path | None = None  #: file sink (parse_sink resolves it against base_dir)
-    command: tuple[str, ...] = ()  #: command sink: argv
-    timeout: float = 60.0  #: command: run time limit; webhook: read timeout per request
-    url: str | None = None  #: webhook sink
-    secret_env: str | None = None  #: webhook sink: name of the variable holding the secret
-    chunk_size: int = 1000  #: webhook sink: codes per request
-    retries: int = 4  #: webhook sink: retries of a chunk after 5xx, 429 or a network failure
-
-
-@dataclass(frozen=True)
-class ShopSettings:
-    """Where a set's codes come from, and the sink that registers generated ones."""
-
-    source: str = "generate"
-    sink: SinkSettings = field(default_factory=SinkSettings)
-    pool: Path | None = None  #: the pool directory (source = "pool")
-
-    @property
-    def registers_codes(self) -> bool:
-        """False when generated codes reach Connectif without the shop hearing of them."""
-        return self.source == "pool" or self.sink.kind != "none"
-
-    def describe(self) -> str:
-        if self.source == "pool":
-            return f"codes from the shop's pool in {self.pool}"
-        if self.sink.kind == "none":
-            return "codes NOT registered with the shop (no [shop] sink)"
-        program = self.sink.command[0] if self.sink.command else "?"
-        return {
-            "file": f"codes written for the shop to {self.sink.directory}",
-            "command": f"codes handed to the shop by {program}",
-            "webhook": "codes sent to the shop's webhook",
-        }[self.sink.kind]
 
 
 def parse_shop(

@@ -1,6 +1,6 @@
-"""Reading small TOML tables with clear errors, and checking URLs that carry secrets.
+"""Reading TOML tables with clear errors, and checking URLs that carry secrets.
 
-Shared by the ``[shop]`` and ``[notify]`` settings: every error reads
+The one table reader of rules.toml, its ``[shop]`` and ``[notify]`` included: every error reads
 ``<file>: <table>: <what is wrong>``, with a "did you mean" for a misspelt key.
 """
 
@@ -11,21 +11,38 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 from urllib.parse import urlsplit, urlunsplit
 
+from voucherbot.config.durations import MAX_DURATION, duration_seconds
 from voucherbot.errors import ConfigError, hide
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+#: The largest whole number any setting takes (JSON's exact integers).
+MAX_NUMBER = 2**53
 
 
 class TableReader:
-    """Reads one TOML table; every error reads ``<where>: <context>: <what is wrong>``."""
+    """Reads one TOML table; every error reads ``<where>: <context>: <what is wrong>`` (the
+    file's top level has the context "": ``<where>: <what is wrong>``).
 
-    def __init__(self, table: Any, where: str, context: str, known: Sequence[str]) -> None:
-        self.where, self.context = where, context
+    Each getter checks a given key and returns its ``default`` (or None) for a missing one.
+    The rules parser reads with ``rules_words`` (see :func:`kind_of`), as its messages always
+    have.
+    """
+
+    def __init__(
+        self,
+        table: Any,
+        where: str,
+        context: str,
+        known: Sequence[str],
+        *,
+        rules_words: bool = False,
+    ) -> None:
+        self.where, self.context, self.rules_words = where, context, rules_words
         if not isinstance(table, Mapping):
-            raise self.fail(f"must be a table, not {kind_of(table)}")
+            raise self.fail(f"must be a table, not {self.kind(table)}")
         self.table: Mapping[str, Any] = table
         for key in table:
             if key not in known:
@@ -33,15 +50,56 @@ class TableReader:
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise self.fail(f"unknown key '{key}'{hint}; known keys: {', '.join(known)}")
 
-    def fail(self, message: str) -> ConfigError:
-        return ConfigError(f"{self.where}: {self.context}: {message}")
+    def __contains__(self, key: object) -> bool:
+        return key in self.table
+
+    def fail(self, message: str, *, context: str | None = None) -> ConfigError:
+        """The error to raise, in this reader's context (or another one of the same file)."""
+        context = self.context if context is None else context
+        return ConfigError(
+            f"{self.where}: {context}: {message}" if context else f"{self.where}: {message}"
+        )
+
+    def kind(self, value: Any) -> str:
+        return kind_of(value, rules_words=self.rules_words)
+
+    def child(self, table: Any, context: str, known: Sequence[str]) -> TableReader:
+        """A reader of a table inside this one: the same file, the same words."""
+        return TableReader(table, self.where, context, known, rules_words=self.rules_words)
+
+    def table_at(self, key: str, *, example: str | None = None) -> Mapping[str, Any]:
+        """The sub-table ``key`` ({} if missing), its keys not checked yet (see :meth:`sub`)."""
+        value = self.table.get(key, {})
+        if not isinstance(value, Mapping):
+            shape = f" such as {example}" if example else f", not {self.kind(value)}"
+            raise self.fail(f"'{key}' must be a table{shape}")
+        return value
+
+    def sub(self, key: str, context: str, known: Sequence[str]) -> TableReader:
+        """A reader of the sub-table ``key`` (empty if missing), its keys checked."""
+        return self.child(self.table_at(key), context, known)
 
     def string(self, key: str) -> str | None:
         value = self.table.get(key)
         if value is None:
             return None
         if not isinstance(value, str) or not value.strip():
-            raise self.fail(f"'{key}' must be a non-empty string, not {kind_of(value)}")
+            raise self.fail(f"'{key}' must be a non-empty string, not {self.kind(value)}")
+        return value
+
+    def strings(self, key: str) -> frozenset[str] | None:
+        """A list of non-empty strings, or None if missing."""
+        value = self.table.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(f"'{key}' must be a list of strings, such as [\"active\"]")
+        return frozenset(value)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.table.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(f"'{key}' must be true or false, not {self.kind(value)}")
         return value
 
     def choice(self, key: str, choices: Sequence[str], default: str) -> str:
@@ -55,18 +113,20 @@ class TableReader:
     def number(
         self,
         key: str,
-        default: float,
+        default: float | None = None,
         *,
         integer: bool = False,
         minimum: float = 0,
         above: bool = False,
-        maximum: float = 2**53,
+        maximum: float = MAX_NUMBER,
     ) -> Any:
-        value = self.table.get(key, default)
+        if key not in self.table:
+            return default
+        value = self.table[key]
         ok = isinstance(value, int) if integer else isinstance(value, int | float)
         if isinstance(value, bool) or not ok:
             wanted = "a whole number" if integer else "a number"
-            raise self.fail(f"'{key}' must be {wanted}, not {kind_of(value)}")
+            raise self.fail(f"'{key}' must be {wanted}, not {self.kind(value)}")
         if not math.isfinite(value) or value < minimum or (above and value == minimum):
             raise self.fail(
                 f"'{key}' must be {'above' if above else 'at least'} {minimum:g}, not {value}"
@@ -75,6 +135,24 @@ class TableReader:
             most = f"{int(maximum):,}" if maximum == int(maximum) else f"{maximum:g}"
             raise self.fail(f"'{key}' must be at most {most}, not {value:,}")
         return value
+
+    @overload
+    def duration(self, key: str) -> float | None: ...
+    @overload
+    def duration(self, key: str, default: float) -> float: ...
+    def duration(self, key: str, default: float | None = None) -> float | None:
+        """Seconds: a number, or a text such as "6h" or "1d12h" (see :func:`parse_duration`)."""
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        seconds = duration_seconds(value)
+        if seconds is None:
+            raise self.fail(
+                f'\'{key}\' must be seconds or a duration such as "6h" or "1d12h", not {value!r}'
+            )
+        if seconds > MAX_DURATION:
+            raise self.fail(f"'{key}' must be at most 10 years, not {value!r}")
+        return seconds
 
     def path(self, key: str, base_dir: Path | None) -> Path | None:
         text = self.string(key)
@@ -167,10 +245,22 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}"
 
 
-def kind_of(value: Any) -> str:
-    names = {bool: "a boolean", int: "a whole number", float: "a number", str: "a string"}
+def kind_of(value: Any, *, rules_words: bool = False) -> str:
+    """How a message names a TOML value: "a whole number (3)", "a string ('x')", "a list".
+
+    The rules parser's words (``rules_words``) call a dict "a table" and name a date or time
+    bare ("datetime"); [shop] and [notify] say "a dict" and "a datetime". Both are kept, as
+    every message stays what it was.
+    """
+    names: dict[type, str] = {bool: "a boolean", int: "a whole number", float: "a number"}
+    names[str] = "a string"
+    if rules_words:
+        names.update({list: "a list", dict: "a table"})
+        name = names.get(type(value), type(value).__name__)
+    else:
+        name = names.get(type(value), f"a {type(value).__name__}")
     shown = isinstance(value, int | float | str) and not isinstance(value, bool)
-    return names.get(type(value), f"a {type(value).__name__}") + (f" ({value!r})" if shown else "")
+    return name + (f" ({value!r})" if shown else "")
 
 
 def public_url(url: str) -> str:

@@ -50,7 +50,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from voucherbot.codes import guessability_warning
-from voucherbot.config import Config, Rule, RuleSettings
+from voucherbot.config.settings import Config, Rule, RuleSettings
 from voucherbot.connectif.models import CouponSet, Import, Workflow
 from voucherbot.planning.forecast import Forecast, Snapshot, forecast
 from voucherbot.text import format_days, format_rate, plural

@@ -37,8 +37,7 @@ from pathlib import Path
 
 from voucherbot.codes import CodeSpec, fill_warning
 from voucherbot.config import Config, RuleSettings
-from voucherbot.config.settings import ImportPolicy, PollSettings
-from voucherbot.config.shop import ShopSettings, SinkSettings
+from voucherbot.config.settings import ImportPolicy, PollSettings, ShopSettings, SinkSettings
 from voucherbot.connectif.client import MAX_IMPORT_BYTES, ConnectifClient
 from voucherbot.connectif.models import CouponSet, Import
 from voucherbot.connectif.poll import PollTimeoutError, ProgressCallback, poll_imports

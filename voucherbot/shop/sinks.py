@@ -30,7 +30,8 @@ from pathlib import Path
 
 import requests
 
-from voucherbot.config.shop import SinkSettings, webhook_secret
+from voucherbot.config.settings import SinkSettings
+from voucherbot.config.shop import webhook_secret
 from voucherbot.config.tables import url_problem
 from voucherbot.errors import ConfigError, hide, holds_secret
 from voucherbot.files import code_csv_bytes

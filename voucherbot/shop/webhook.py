@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import requests
 
-from voucherbot.config.shop import SinkSettings
+from voucherbot.config.settings import SinkSettings
 from voucherbot.config.tables import origin
 from voucherbot.connectif.session import Backoff, make_session
 from voucherbot.errors import redact
