@@ -1342,7 +1342,7 @@ def test_an_unexpected_error_is_one_line_and_notified(
     def bug(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("a bug in the refill")
 
-    monkeypatch.setattr("voucherbot.app.run_plan", bug)
+    monkeypatch.setattr("voucherbot.app.runs.run_plan", bug)
     env = {k: v.format(port=httpserver.port) for k, v in HOOK_URL.items()}
     env["VOUCHERBOT_RAISE_ERRORS"] = ""
     result = invoke(fake, tmp_path, ("run",), NOTIFY, env)

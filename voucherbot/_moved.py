@@ -32,8 +32,9 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         new = MOVED[module.__name__]
         warnings.warn(f"{module.__name__} is now {new}", DeprecationWarning, stacklevel=2)
         real = importlib.import_module(new)
+        names = {*vars(real), *getattr(real, "__all__", ())}  # a lazy package's names too
         module.__dict__.update(
-            (name, value) for name, value in vars(real).items() if not name.startswith("__")
+            (name, getattr(real, name)) for name in names if not name.startswith("__")
         )
         module.__doc__ = real.__doc__
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from voucherbot.cli.inputs import preflight, rules_config
+from voucherbot.cli.inputs import rules_config
 from voucherbot.cli.options import rules_option
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ def config_check(rules_path: Path | None, builtin_rules: bool) -> None:
 
     It refuses what `run` would refuse before its first API call: the shop sinks' settings
     (a webhook's secret must be in the environment) and the ledger's place included."""
+    from voucherbot.app import preflight
+
     cfg = rules_config(rules_path, builtin_rules)
     preflight(cfg, None)
     click.echo(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from voucherbot.app import make_plan
+from voucherbot.app import make_plan, report
 from voucherbot.config import Config
 from voucherbot.config.settings import PollSettings
 from voucherbot.connectif.client import ConnectifClient
@@ -13,7 +13,6 @@ from voucherbot.refill.batch import Refiller
 from voucherbot.refill.queue import run_plan
 from voucherbot.refill.results import RunResult
 from voucherbot.report.formats import render
-from voucherbot.report.model import build_report
 from voucherbot.report.terminal import render_run
 from voucherbot.sandbox import SandboxConfig, start_sandbox
 
@@ -34,11 +33,8 @@ def run_demo(
         echo(f"Sandbox running at {server.url} (seed {seed}); rules: built-in defaults\n")
 
         def show(title: str) -> None:
-            the_plan, state = make_plan(client, config)
-            report = build_report(
-                the_plan, state.workflows, generated_at=state.read_at, source=server.url
-            )
-            echo(f"== {title}\n{render(report, 'table')}")
+            built, _ = report(client, config, None, unmatched=False, pools=False)
+            echo(f"== {title}\n{render(built, 'table')}")
 
         show("report before the run")
         with Ledger.memory() as ledger:

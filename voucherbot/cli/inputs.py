@@ -1,9 +1,7 @@
-"""What the commands open from their options: the rules, the ledger, the polling settings;
-and the checks a run makes before its first API call, for `config check` and the dry runs."""
+"""What the commands open from their options: the rules, the ledger, the polling settings."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,35 +64,3 @@ def poll_settings(config: Config, interval: float | None, timeout: float | None)
     if timeout is not None:
         poll = replace(poll, timeout=timeout)
     return poll
-
-
-def preflight(config: Config, ledger_file: Path | None) -> None:
-    """Refuse now what a run would refuse before its first API call, for `config check` and
-    the dry runs: a webhook sink without its secret, a ledger that could not be opened or
-    created, a ledger's private folder that is not a folder."""
-    import tempfile
-
-    from voucherbot.config import check_ledger_folder, ledger_path
-    from voucherbot.config.shop import webhook_secret
-    from voucherbot.errors import ConfigError
-
-    for shop in config.shops:
-        if shop.source == "generate" and shop.sink.kind == "webhook":
-            webhook_secret(shop.sink, os.environ)
-    path = ledger_path(config, ledger_file)
-    check_ledger_folder(path)
-    if not path.exists():  # the run would create it: can it?
-        try:
-            with tempfile.TemporaryFile(dir=path.parent or "."):
-                pass
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot create the ledger {path}: {exc.strerror or exc}; "
-                "choose another --ledger path"
-            ) from None
-    pending = path.with_name(path.name + ".pending")
-    if pending.exists() and not pending.is_dir():
-        raise ConfigError(
-            f"{pending}: cannot make the ledger's private folder for codes on "
-            "their way (a file is there); move it away"
-        )

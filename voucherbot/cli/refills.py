@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from voucherbot.cli.inputs import open_ledger, poll_settings, preflight, rules_config
+from voucherbot.cli.inputs import open_ledger, poll_settings, rules_config
 from voucherbot.cli.options import (
     ledger_option,
     poll_options,
@@ -20,7 +20,7 @@ from voucherbot.cli.options import (
 )
 from voucherbot.cli.output import echo, progress, stats_line, warn
 from voucherbot.cli.reports import print_plan
-from voucherbot.errors import EXIT_FAILED, VoucherbotError
+from voucherbot.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
     from voucherbot.config import Config
@@ -84,38 +84,23 @@ def _run_and_notify(
     import time
     from datetime import UTC, datetime
 
-    from voucherbot.app import make_client, notify, run_notice
+    from voucherbot.app import make_client, notifying
     from voucherbot.app import run as run_job
-    from voucherbot.errors import LockedError
 
     started, clock = datetime.now(UTC), time.monotonic()
-    with make_client(config) as client:
-        try:
-            with open_ledger(config, ledger_file) as ledger, progress(quiet, "importing") as bar:
-                result = run_job(
-                    client,
-                    config,
-                    ledger,
-                    poll=poll,
-                    on_progress=bar,
-                    on_total=bar.expect,
-                    on_phase=bar.phase,
-                    confirmed=confirmed,
-                )
-        except LockedError:
-            raise  # another run is at work: nothing has failed
-        except VoucherbotError as exc:  # a run that stopped must not stop silently
-            notify(config, run_notice(None, client.base_url, started, error=str(exc)))
-            raise
-        except Exception as exc:  # nor one that met a bug
-            notify(
+    with make_client(config) as client, notifying(config, client.base_url, started) as finished:
+        with open_ledger(config, ledger_file) as ledger, progress(quiet, "importing") as bar:
+            result = run_job(
+                client,
                 config,
-                run_notice(
-                    None, client.base_url, started, error=f"unexpected {type(exc).__name__}: {exc}"
-                ),
+                ledger,
+                poll=poll,
+                on_progress=bar,
+                on_total=bar.expect,
+                on_phase=bar.phase,
+                confirmed=confirmed,
             )
-            raise
-        notify(config, run_notice(result, client.base_url, started))
+        finished(result)
         return result, stats_line(client, clock)
 
 
@@ -170,7 +155,7 @@ def refill(
     """
     import time
 
-    from voucherbot.app import make_client, refill_set
+    from voucherbot.app import make_client, preflight, refill_set
 
     started = time.monotonic()
     config = rules_config(rules_path, builtin_rules)

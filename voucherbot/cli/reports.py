@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from voucherbot.cli.inputs import open_ledger, preflight, rules_config
+from voucherbot.cli.inputs import open_ledger, rules_config
 from voucherbot.cli.options import ledger_option, rules_option, stats_option
 from voucherbot.cli.output import echo, stats_line, warn, width
 from voucherbot.errors import EXIT_FAILED
@@ -52,41 +52,23 @@ def report(
     the rule that applies and the decision with its reason; sets that need codes first.
     """
     import time
-    from dataclasses import replace
 
-    from voucherbot.app import make_client, make_plan
-    from voucherbot.planning.planner import unmatched_rules
-    from voucherbot.refill.queue import pools_left
+    from voucherbot.app import make_client
+    from voucherbot.app import report as account_report
     from voucherbot.report.formats import render
-    from voucherbot.report.model import build_report
 
     started = time.monotonic()
     config = rules_config(rules_path, builtin_rules)
     if output is not None:
         _check_writable(output)  # before any API call, not after them all
     with open_ledger(config, ledger_file, readonly=True) as ledger, make_client(config) as client:
-        the_plan, state = make_plan(client, config, ledger)
-        the_plan = replace(
-            the_plan, warnings=(*the_plan.warnings, *unmatched_rules(config, state.coupon_sets))
-        )
-        source = client.base_url
-        pools = pools_left(
-            the_plan.decisions, ledger.issued if ledger is not None else lambda codes: set()
-        )
+        built, the_plan = account_report(client, config, ledger)
         cost = stats_line(client, started)
     if stats:
         click.echo(cost, err=True)
     if fmt == "csv":  # the only format without a place for warnings
         warn(the_plan.warnings)
-    report = build_report(
-        the_plan,
-        state.workflows,
-        generated_at=state.read_at,
-        source=source,
-        history=state.history,
-        pool_remaining=pools,
-    )
-    _write(render(report, fmt, width=width() if output is None else 100), fmt, output)
+    _write(render(built, fmt, width=width() if output is None else 100), fmt, output)
     exit_if_held(the_plan)
 
 
@@ -120,22 +102,15 @@ def _check_writable(output: Path) -> None:
 def print_plan(config: Config, ledger_file: Path | None, confirmed: bool) -> None:
     """The dry run: the plan as a table (it lists the warnings itself); it refuses what the
     real run would refuse."""
-    from voucherbot.app import make_client, make_plan
+    from voucherbot.app import make_client, preflight
+    from voucherbot.app import report as account_report
     from voucherbot.report.formats import render
-    from voucherbot.report.model import build_report
 
     preflight(config, ledger_file)
     with open_ledger(config, ledger_file, readonly=True) as ledger, make_client(config) as client:
-        the_plan, state = make_plan(client, config, ledger)
+        built, the_plan = account_report(client, config, ledger, unmatched=False, pools=False)
         config.check_count(the_plan.total_codes, "this run's refills", confirmed=confirmed)
-        report = build_report(
-            the_plan,
-            state.workflows,
-            generated_at=state.read_at,
-            source=client.base_url,
-            history=state.history,
-        )
-    echo(render(report, "table", width=width()), nl=False)
+    echo(render(built, "table", width=width()), nl=False)
     exit_if_held(the_plan)
 
 
