@@ -9,8 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from tests.support import Cli, FakeClock, sandbox_cli
+
+# Property tests draw the same examples on every run, and no saved failure replays elsewhere.
+settings.register_profile("voucherbot", derandomize=True, database=None)
+settings.load_profile("voucherbot")
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "", None}
 _real_getaddrinfo = socket.getaddrinfo

@@ -77,12 +77,17 @@ def specs(draw: st.DrawFn, check: bool | None = None) -> CodeSpec:
             "separator": draw(st.sampled_from(["-", "/", "::", "~", "|", "--"])),
         }
     try:
-        return CodeSpec(
+        spec = CodeSpec(
             alphabet=alphabet, prefix=prefix, suffix=suffix, check_symbol=check_symbol, **kwargs
         )  # type: ignore[arg-type]
     except ConfigError:  # e.g. separator in the alphabet, a literal spelling a blocked word
         assume(False)
         raise
+    try:  # four times what a test draws: room for a few hundred codes, as promised
+        generate(spec, 160)
+    except CapacityError:  # blocked words fill the space (prefix "FA" + symbol "6": "FAG")
+        reject()
+    return spec
 
 
 def code_regex(spec: CodeSpec) -> re.Pattern[str]:

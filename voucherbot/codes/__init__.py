@@ -3,9 +3,10 @@
 Pure functions: no I/O besides the operating system's random source, no clock, no click.
 The user-facing reference (alphabets, pattern syntax, check-symbol algorithm, blocklist,
 normalisation, capacity and guessability maths with worked numbers) is ``docs/codes.md``.
-Generation and checking live in :mod:`voucherbot.codes.generator`; the other parts in
-:mod:`voucherbot.codes.spec` (the shape), :mod:`voucherbot.codes.checksum`,
-:mod:`voucherbot.codes.blocklist` and :mod:`voucherbot.codes.capacity`; import them all from here.
+Generation lives in :mod:`voucherbot.codes.generator`, reading typed codes in
+:mod:`voucherbot.codes.reading`; the other parts in :mod:`voucherbot.codes.spec` (the shape),
+:mod:`voucherbot.codes.checksum`, :mod:`voucherbot.codes.blocklist` and
+:mod:`voucherbot.codes.capacity`; import them all from here.
 
 * **Shape**: :class:`CodeSpec` (length or pattern, alphabet, prefix/suffix, grouping, check
   symbol, extra blocked words), validated when built; invalid specs raise ConfigError.
@@ -37,11 +38,8 @@ from voucherbot.codes.generator import (
     PRESETS,
     Batch,
     CapacityError,
-    CheckResult,
     CodeSpec,
-    InvalidCodeError,
     blocked_word,
-    check_code,
     entropy_bits,
     fill_warning,
     format_duration,
@@ -49,10 +47,10 @@ from voucherbot.codes.generator import (
     generate_batch,
     guess_time_seconds,
     guessability_warning,
-    normalise,
     resolve_alphabet,
     space_size,
 )
+from voucherbot.codes.reading import CheckResult, InvalidCodeError, check_code, normalise
 
 __all__ = [
     "DEFAULT_GUESS_FLOOR",

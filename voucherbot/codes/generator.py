@@ -1,4 +1,5 @@
-"""Generating and checking codes (the package docstring, :mod:`voucherbot.codes`, says how).
+"""Generating codes (the package docstring, :mod:`voucherbot.codes`, says how); checking the
+codes people type is in :mod:`voucherbot.codes.reading` (its names are re-exported here).
 
 Pure: no I/O besides :func:`os.urandom`, no clock."""
 
@@ -24,6 +25,7 @@ from voucherbot.codes.capacity import (
     room_hint,
     space_size,
 )
+from voucherbot.codes.reading import CheckResult, InvalidCodeError, check_code, normalise
 from voucherbot.codes.spec import (
     MAX_LENGTH,
     PRESETS,
@@ -32,7 +34,7 @@ from voucherbot.codes.spec import (
     compile_spec,
     resolve_alphabet,
 )
-from voucherbot.errors import ConfigError, VoucherbotError
+from voucherbot.errors import ConfigError
 
 __all__ = [
     "DEFAULT_GUESS_FLOOR",
@@ -63,23 +65,6 @@ __all__ = [
 MAX_ROUNDS = 40  #: redraw rounds before generation gives up
 #: at most this share of a shape's space is ever issued, so that codes stay hard to guess
 MAX_FILL = 0.5
-
-
-class InvalidCodeError(VoucherbotError):
-    """A typed code does not fit the shape (wrong length, symbol, prefix or check symbol)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"invalid code: {reason}")
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """The outcome of :func:`check_code`."""
-
-    ok: bool
-    code: str  #: the canonical code when ok, else the input cleaned as far as possible
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +114,17 @@ def generate_batch(
     return _generate(spec, count, issued, issued_count, max_fill, vectorised=True)
 
 
+@dataclass
+class _Tally:
+    """What the rounds of one :func:`_generate` drew, and why candidates were redrawn."""
+
+    drawn: int = 0
+    blocked: int = 0
+    duplicates: int = 0
+    already_issued: int = 0
+    rounds: int = 0
+
+
 def _generate(
     spec: CodeSpec,
     count: int,
@@ -138,6 +134,38 @@ def _generate(
     *,
     vectorised: bool,
 ) -> Batch:
+    """Draw rounds of candidates until ``count`` codes are new, unique and not blocked."""
+    issued_count = _check_request(spec, count, issued, issued_count, max_fill)
+    layout = compile_spec(spec)
+    ask_issued = not (isinstance(issued, Sized) and len(issued) == 0)
+    codes: list[str] = []
+    seen: set[str] = set()
+    tally = _Tally()
+    draw = count
+    while len(codes) < count:
+        if tally.rounds == MAX_ROUNDS:
+            raise _gave_up(spec, tally, len(codes), count, issued_count + count, max_fill)
+        tally.rounds += 1
+        rows, hits = _draw(layout, draw, vectorised=vectorised)
+        tally.drawn += draw
+        tally.blocked += len(hits)
+        candidates = _without(rows, hits)
+        del rows
+        unique, seen = _unseen(candidates, seen)
+        tally.duplicates += len(candidates) - len(unique)
+        del candidates
+        fresh = [c for c in unique if c not in issued] if ask_issued else unique
+        tally.already_issued += len(unique) - len(fresh)
+        codes.extend(fresh[: count - len(codes)])
+        draw = _next_draw(count, count - len(codes), draw, len(fresh))
+    t = tally
+    return Batch(codes, t.drawn, t.blocked, t.duplicates, t.already_issued, t.rounds)
+
+
+def _check_request(
+    spec: CodeSpec, count: int, issued: Container[str], issued_count: int | None, max_fill: float
+) -> int:
+    """Refuse a bad request, or one the shape has no room for; return ``issued_count``."""
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         raise ConfigError(f"the number of codes must be a whole number, 0 or more: {count!r}")
     if not 0 < max_fill <= 1:
@@ -148,56 +176,46 @@ def _generate(
         raise ConfigError(f"issued_count must be a whole number, 0 or more: {issued_count!r}")
     if count:
         check_capacity(spec, count, issued_count, max_fill)
-    layout = compile_spec(spec)
-    ask_issued = not (isinstance(issued, Sized) and len(issued) == 0)
-    codes: list[str] = []
-    seen: set[str] = set()
-    drawn = blocked = duplicates = already = rounds = 0
-    draw = count
-    while len(codes) < count:
-        if rounds == MAX_ROUNDS:
-            if blocked > duplicates + already:  # longer codes would hold the words more often
-                advice = (
-                    "most codes contain a blocked word, and longer codes would contain "
-                    "one even more often: remove short words from the blocklist, or use "
-                    "an alphabet without their letters"
-                )
-            else:
-                advice = (
-                    f"this shape is too crowded: "
-                    f"{room_hint(spec, issued_count + count, max_fill / 4)}"
-                )
-            raise CapacityError(
-                f"gave up after {rounds} rounds with {len(codes):,} of {count:,} codes: of "
-                f"{drawn:,} drawn, {blocked:,} contained a blocked word, {duplicates:,} were "
-                f"duplicates and {already:,} were already issued; {advice}"
-            )
-        rounds += 1
-        rows, hits = _draw(layout, draw, vectorised=vectorised)
-        drawn += draw
-        blocked += len(hits)
-        candidates = _without(rows, hits)
-        del rows
-        if not seen and len(set_ := set(candidates)) == len(candidates):
-            unique, seen = candidates, set_  # the common case: nothing repeated
-        else:
-            unique = [c for c in dict.fromkeys(candidates) if c not in seen]
-            seen.update(unique)
-        duplicates += len(candidates) - len(unique)
-        del candidates
-        if ask_issued:
-            fresh = [c for c in unique if c not in issued]
-            already += len(unique) - len(fresh)
-        else:
-            fresh = unique
-        codes.extend(fresh[: count - len(codes)])
-        # next round: enough for what is missing at this round's success rate, with room to
-        # spare; four times as many after a round that found nothing; never without bound
-        draw = min(
-            math.ceil((count - len(codes)) * draw / len(fresh) * 1.5) + 16 if fresh else draw * 4,
-            16 * count + 4096,
+    return issued_count
+
+
+def _unseen(candidates: list[str], seen: set[str]) -> tuple[list[str], set[str]]:
+    """The candidates not seen before (each once), and ``seen`` with them added."""
+    if not seen and len(set_ := set(candidates)) == len(candidates):
+        return candidates, set_  # the common case: nothing repeated
+    unique = [c for c in dict.fromkeys(candidates) if c not in seen]
+    seen.update(unique)
+    return unique, seen
+
+
+def _next_draw(count: int, missing: int, draw: int, found: int) -> int:
+    """How many to draw next: enough for what is ``missing`` at this round's success rate,
+    with room to spare; four times as many after a round that found nothing; never without
+    bound."""
+    return min(
+        math.ceil(missing * draw / found * 1.5) + 16 if found else draw * 4,
+        16 * count + 4096,
+    )
+
+
+def _gave_up(
+    spec: CodeSpec, tally: _Tally, found: int, count: int, wanted: int, max_fill: float
+) -> CapacityError:
+    """Why :data:`MAX_ROUNDS` rounds found only ``found`` of ``count`` codes, and what helps."""
+    t = tally
+    if t.blocked > t.duplicates + t.already_issued:  # longer codes hold the words more often
+        advice = (
+            "most codes contain a blocked word, and longer codes would contain "
+            "one even more often: remove short words from the blocklist, or use "
+            "an alphabet without their letters"
         )
-    return Batch(codes, drawn, blocked, duplicates, already, rounds)
+    else:
+        advice = f"this shape is too crowded: {room_hint(spec, wanted, max_fill / 4)}"
+    return CapacityError(
+        f"gave up after {t.rounds} rounds with {found:,} of {count:,} codes: of "
+        f"{t.drawn:,} drawn, {t.blocked:,} contained a blocked word, {t.duplicates:,} were "
+        f"duplicates and {t.already_issued:,} were already issued; {advice}"
+    )
 
 
 def _without(rows: list[str], hits: set[int]) -> list[str]:
@@ -326,83 +344,3 @@ def _build(layout: Layout, m: int, *, vectorised: bool) -> tuple[bytearray, set[
 def blocked_word(spec: CodeSpec, code: str) -> str | None:
     """The (look-alike folded) blocked word that ``code`` contains, or None."""
     return compile_spec(spec).blocklist.find(code)
-
-
-# --- reading codes typed by people ----------------------------------------------------------
-
-
-def _parse(layout: Layout, text: str) -> CheckResult:
-    typed = [ch for ch in text if not ch.isspace() and ch not in layout.noise]
-    cleaned = "".join(layout.symbol_map.get(ch, ch.upper()) for ch in typed)
-    sig, pre, suf = layout.significant, layout.prefix_cells, layout.suffix_cells
-    body = len(sig) - pre - suf
-    options = [(pre, suf), (0, 0), (pre, 0), (0, suf)]
-    fits = [(p, s) for p, s in dict.fromkeys(options) if body + p + s == len(typed)]
-    if not fits:
-        got = len(typed)
-        if pre and cleaned[:pre].casefold() == _literals(sig[:pre]).casefold():
-            got -= pre
-        if suf and cleaned[len(cleaned) - suf :].casefold() == _literals(sig[-suf:]).casefold():
-            got -= suf
-        return CheckResult(False, cleaned, f"wrong length: expected {body} symbols, got {got}")
-    found: set[str] = set()
-    reasons: list[str] = []
-    for p, s in fits:  # when prefix and suffix are equally long, two readings may fit
-        code, reason = _read(layout, sig[pre - p : len(sig) - suf + s], typed, p, s)
-        if code:
-            found.add(code)
-        reasons.append(reason)
-    if len(found) > 1:
-        return CheckResult(False, cleaned, "ambiguous: type the whole code with prefix and suffix")
-    if found:
-        return CheckResult(True, found.pop(), None)
-    return CheckResult(False, cleaned, reasons[0])
-
-
-def _literals(cells: tuple[int | str, ...]) -> str:
-    return "".join(c for c in cells if isinstance(c, str))
-
-
-def _read(
-    layout: Layout, cells: tuple[int | str, ...], typed: list[str], p: int, s: int
-) -> tuple[str, str]:
-    """Lay ``typed`` over ``cells``: (canonical code, "") or ("", reason for the mismatch)."""
-    spec = layout.spec
-    values: dict[int, int] = {}
-    for pos, (cell, ch) in enumerate(zip(cells, typed, strict=True)):
-        if isinstance(cell, str):
-            if ch.casefold() == cell.casefold():
-                continue
-            if pos < p:
-                return "", f"does not start with prefix {spec.prefix}"
-            if pos >= len(cells) - s:
-                return "", f"does not end with suffix {spec.suffix}"
-            return "", f"expected '{cell}' at position {pos + 1}, got '{ch}'"
-        symbol = layout.symbol_map.get(ch)
-        if symbol is None:
-            return "", f"symbol '{ch}' not in alphabet"
-        values[cell] = layout.value[symbol]
-    system = layout.system
-    if system and not system.is_valid([*(values[i] for i in range(layout.k)), values[-1]]):
-        return "", "check symbol mismatch"
-    code = "".join(c if isinstance(c, str) else layout.symbols[values[c]] for c in layout.cells)
-    return code, ""
-
-
-def check_code(spec: CodeSpec, text: str) -> CheckResult:
-    """Normalise ``text`` (see :func:`normalise`) and say whether it is a well-formed code."""
-    return _parse(compile_spec(spec), text)
-
-
-def normalise(spec: CodeSpec, text: str) -> str:
-    """The canonical form of a typed code: exactly as :func:`generate` emits it.
-
-    Whitespace, ``-``, ``_``, ``.``, the separator and the shape's other punctuation are
-    dropped; letters take the alphabet's case; look-alikes map to the one symbol they can mean
-    in this alphabet (e.g. O→0 and I/L→1 for "digits"); the prefix and suffix may be left out
-    and are put back.  Raises InvalidCodeError when the result is not a valid code.
-    """
-    result = check_code(spec, text)
-    if not result.ok:
-        raise InvalidCodeError(result.reason or "not a code of this shape")
-    return result.code

@@ -138,38 +138,56 @@ def _check_fields(spec: CodeSpec) -> str:
     """Validate everything but the blocklist-vs-literals rule; return the symbols."""
     symbols = resolve_alphabet(spec.alphabet)
     if spec.pattern is None:
-        if not _whole(spec.length) or not 1 <= spec.length <= MAX_LENGTH:
-            raise ConfigError(
-                f"code length must be a whole number from 1 to {MAX_LENGTH}, got {spec.length!r}"
-            )
+        _check_length(spec.length)
     else:
-        if not isinstance(spec.pattern, str):
-            raise ConfigError("pattern must be a string such as 'WEL-####-####'")
-        if "#" not in spec.pattern:
-            raise ConfigError(
-                f"pattern '{spec.pattern}' has no '#' (each '#' stands for one random symbol)"
-            )
-        if spec.pattern.count("#") > MAX_LENGTH or len(spec.pattern) > MAX_PATTERN:
-            raise ConfigError(
-                f"pattern is too long: at most {MAX_LENGTH} '#' and {MAX_PATTERN} characters"
-            )
-        bad = _bad_char(spec.pattern)
-        if bad:
-            raise ConfigError(f"pattern contains {bad}")
-        if not _whole(spec.group) or spec.group != 0:
-            raise ConfigError(
-                "group cannot be combined with pattern; put the separators in the pattern"
-            )
+        _check_pattern(spec.pattern, spec.group)
     for name in ("prefix", "suffix"):
-        value = getattr(spec, name)
-        if not isinstance(value, str) or len(value) > MAX_AFFIX:
-            raise ConfigError(f"{name} must be a string of at most {MAX_AFFIX} characters")
-        bad = _bad_char(value)
-        if bad:
-            raise ConfigError(f"{name} '{value}' contains {bad}")
+        _check_affix(name, getattr(spec, name))
     if not _whole(spec.group) or spec.group < 0:
         raise ConfigError(f"group must be a whole number, 0 or more, got {spec.group!r}")
-    sep = spec.separator
+    _check_separator(spec.separator, symbols)
+    _check_check_symbol(spec.check_symbol, symbols)
+    for word in spec.blocklist:
+        if len(canonical(word)) < 2:
+            raise ConfigError(f"blocklist word {word!r} needs at least 2 letters or digits")
+    return symbols
+
+
+def _check_length(length: int) -> None:
+    if not _whole(length) or not 1 <= length <= MAX_LENGTH:
+        raise ConfigError(
+            f"code length must be a whole number from 1 to {MAX_LENGTH}, got {length!r}"
+        )
+
+
+def _check_pattern(pattern: str, group: int) -> None:
+    if not isinstance(pattern, str):
+        raise ConfigError("pattern must be a string such as 'WEL-####-####'")
+    if "#" not in pattern:
+        raise ConfigError(f"pattern '{pattern}' has no '#' (each '#' stands for one random symbol)")
+    if pattern.count("#") > MAX_LENGTH or len(pattern) > MAX_PATTERN:
+        raise ConfigError(
+            f"pattern is too long: at most {MAX_LENGTH} '#' and {MAX_PATTERN} characters"
+        )
+    bad = _bad_char(pattern)
+    if bad:
+        raise ConfigError(f"pattern contains {bad}")
+    if not _whole(group) or group != 0:
+        raise ConfigError(
+            "group cannot be combined with pattern; put the separators in the pattern"
+        )
+
+
+def _check_affix(name: str, value: str) -> None:
+    """``prefix`` or ``suffix``."""
+    if not isinstance(value, str) or len(value) > MAX_AFFIX:
+        raise ConfigError(f"{name} must be a string of at most {MAX_AFFIX} characters")
+    bad = _bad_char(value)
+    if bad:
+        raise ConfigError(f"{name} '{value}' contains {bad}")
+
+
+def _check_separator(sep: str, symbols: str) -> None:
     if not isinstance(sep, str) or not 1 <= len(sep) <= 3:
         raise ConfigError("separator must be 1 to 3 characters, such as '-'")
     bad = _bad_char(sep)
@@ -177,17 +195,16 @@ def _check_fields(spec: CodeSpec) -> str:
         raise ConfigError(f"separator contains {bad}")
     if any(ch.isalnum() or ch in symbols for ch in sep):
         raise ConfigError(f"separator '{sep}' must not contain letters, digits or code symbols")
-    if not isinstance(spec.check_symbol, bool):
+
+
+def _check_check_symbol(check_symbol: bool, symbols: str) -> None:
+    if not isinstance(check_symbol, bool):
         raise ConfigError("check_symbol must be true or false")
-    if spec.check_symbol and len(symbols) < 3:
+    if check_symbol and len(symbols) < 3:
         raise ConfigError(
             f"check_symbol needs an alphabet of at least 3 symbols (got {len(symbols)}): "
             "with 2 no check symbol can catch a swap; add symbols or turn check_symbol off"
         )
-    for word in spec.blocklist:
-        if len(canonical(word)) < 2:
-            raise ConfigError(f"blocklist word {word!r} needs at least 2 letters or digits")
-    return symbols
 
 
 @dataclass(frozen=True, eq=False)
@@ -218,6 +235,44 @@ class Layout:
 def compile_spec(spec: CodeSpec) -> Layout:
     """Validate ``spec`` and compile it into a :class:`Layout` (cached per spec)."""
     symbols = _check_fields(spec)
+    cells = _cells(spec)
+    first = cells[0]
+    if isinstance(first, str) and first in _FORMULA:
+        raise ConfigError(
+            f"codes would start with {first!r}, which spreadsheets read as a formula; "
+            "choose another prefix or pattern"
+        )
+    blocklist = _blocklist(spec.blocklist)
+    _check_fixed_parts(cells, blocklist)
+
+    def significant(cell: int | str) -> bool:
+        return isinstance(cell, int) or cell.isalnum() or cell in symbols
+
+    value = {s: i for i, s in enumerate(symbols)}
+    alnum = all(s.isascii() and s.isalnum() for s in symbols)
+    match_cells = tuple(j for j, c in enumerate(cells) if significant(c)) if alnum else None
+    return Layout(
+        spec=spec,
+        symbols=symbols,
+        k=spec.random_symbols,
+        cells=cells,
+        prefix_cells=sum(map(significant, spec.prefix)),
+        suffix_cells=sum(map(significant, spec.suffix)),
+        significant=tuple(c for c in cells if significant(c)),
+        noise=frozenset(_NOISE + spec.separator)
+        | {c for c in cells if isinstance(c, str) and not significant(c)},
+        symbol_map=_symbol_map(symbols),
+        value=value,
+        system=check_system(len(symbols)) if spec.check_symbol else None,
+        blocklist=blocklist,
+        match_cells=match_cells,
+        char_weight=_char_weight(cells, symbols),
+        value_table=bytes(value.get(chr(b), 0) for b in range(256)),
+    )
+
+
+def _cells(spec: CodeSpec) -> tuple[int | str, ...]:
+    """The prefix, the body (the pattern, or the random symbols in groups) and the suffix."""
     k = spec.random_symbols
     body: list[int | str] = []
     if spec.pattern is not None:
@@ -231,19 +286,11 @@ def compile_spec(spec: CodeSpec) -> Layout:
             if i and spec.group and i % spec.group == 0:
                 body.extend(spec.separator)
             body.append(cell)
-    cells = (*spec.prefix, *body, *spec.suffix)
-    first = cells[0]
-    if isinstance(first, str) and first in _FORMULA:
-        raise ConfigError(
-            f"codes would start with {first!r}, which spreadsheets read as a formula; "
-            "choose another prefix or pattern"
-        )
+    return (*spec.prefix, *body, *spec.suffix)
 
-    def significant(cell: int | str) -> bool:
-        return isinstance(cell, int) or cell.isalnum() or cell in symbols
 
-    blocklist = _blocklist(spec.blocklist)
-    # fixed parts must not spell a blocked word on their own
+def _check_fixed_parts(cells: tuple[int | str, ...], blocklist: Blocklist) -> None:
+    """Fixed parts must not spell a blocked word on their own."""
     fixed = "".join("\n" if isinstance(c, int) else c for c in cells)
     for run in fixed.split("\n"):
         word = blocklist.find(run)
@@ -253,9 +300,10 @@ def compile_spec(spec: CodeSpec) -> Layout:
                 "choose another prefix, suffix or pattern"
             )
 
-    value = {s: i for i, s in enumerate(symbols)}
-    alnum = all(s.isascii() and s.isalnum() for s in symbols)
-    match_cells = tuple(j for j, c in enumerate(cells) if significant(c)) if alnum else None
+
+def _char_weight(cells: tuple[int | str, ...], symbols: str) -> dict[str, float]:
+    """Expected folded characters per code, for scanning: each cell spreads one over its
+    options (the symbols for a random cell, itself for a literal)."""
     weight: dict[str, float] = {}
     for c in cells:
         options = symbols if isinstance(c, int) else c
@@ -263,24 +311,7 @@ def compile_spec(spec: CodeSpec) -> Layout:
             folded = canonical(s)
             if folded:
                 weight[folded] = weight.get(folded, 0.0) + 1.0 / len(options)
-    return Layout(
-        spec=spec,
-        symbols=symbols,
-        k=k,
-        cells=cells,
-        prefix_cells=sum(map(significant, spec.prefix)),
-        suffix_cells=sum(map(significant, spec.suffix)),
-        significant=tuple(c for c in cells if significant(c)),
-        noise=frozenset(_NOISE + spec.separator)
-        | {c for c in cells if isinstance(c, str) and not significant(c)},
-        symbol_map=_symbol_map(symbols),
-        value=value,
-        system=check_system(len(symbols)) if spec.check_symbol else None,
-        blocklist=blocklist,
-        match_cells=match_cells,
-        char_weight=weight,
-        value_table=bytes(value.get(chr(b), 0) for b in range(256)),
-    )
+    return weight
 
 
 @cache

@@ -23,7 +23,9 @@ checks run in this order, and the first that applies decides:
 The target is ``refill_to``; with ``cover_days`` and a known forecast it is
 ``ceil(burn_per_day * cover_days * safety_factor)`` instead, but never below the threshold
 (so a refill always lifts the set out of "below the threshold"). ``cover_days`` wins over
-``refill_to`` whenever the forecast is known; ``refill_to`` is the fallback.
+``refill_to`` whenever the forecast is known; ``refill_to`` is the fallback
+(:mod:`~voucherbot.planning.sizing`). What the imports say (checks 5 and 7) is read by
+:class:`~voucherbot.planning.imports.ImportActivity`.
 
 Forecasts (:mod:`voucherbot.planning.forecast`) are
 made only when ``history`` is given (a mapping of
@@ -47,32 +49,25 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import StrEnum
 
 from voucherbot.codes import guessability_warning
 from voucherbot.config.settings import Config, Rule, RuleSettings
 from voucherbot.connectif.models import CouponSet, Import, Workflow
+from voucherbot.planning.actions import Action, Skip
 from voucherbot.planning.forecast import Forecast, Snapshot, forecast
-from voucherbot.text import format_days, format_rate, plural
+from voucherbot.planning.imports import ImportActivity
+from voucherbot.planning.sizing import Sizing, days_left, urgency
+from voucherbot.text import format_days, plural
 
-
-class Action(StrEnum):
-    REFILL = "refill"
-    SKIP = "skip"
-
-
-class Skip(StrEnum):
-    """Why a set is left alone (stable strings: they appear in the JSON report)."""
-
-    SINGLE = "single-set"
-    UNRESOLVED = "unresolved-batch"
-    DISABLED = "disabled"
-    NO_ACTIVE_WORKFLOW = "no-active-workflow"
-    IN_FLIGHT = "import-in-flight"
-    COUNTERS_LAG = "counters-lag"
-    ABOVE_THRESHOLD = "above-threshold"
-    COOLDOWN = "cooldown"
-    AT_TARGET = "at-target"
+__all__ = [
+    "Action",
+    "Decision",
+    "ImportActivity",
+    "Plan",
+    "Skip",
+    "plan",
+    "unmatched_rules",
+]
 
 
 @dataclass(frozen=True)
@@ -119,70 +114,6 @@ class Plan:
         return sum(d.count for d in self.refills)
 
 
-def _ago(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
-@dataclass(frozen=True)
-class ImportActivity:
-    """What the imports say about each coupon set (by id): an import still in flight, one
-    that ended so recently that the counters may not show it, and when the last import that
-    brought codes in started (for the cooldown)."""
-
-    in_flight: Mapping[str, Import]
-    settling: Mapping[str, Import]
-    last_refill: Mapping[str, datetime]
-    counter_lag: float = 0.0
-
-    @classmethod
-    def of(cls, imports: Iterable[Import], now: datetime, counter_lag: float) -> ImportActivity:
-        in_flight: dict[str, Import] = {}
-        settling: dict[str, Import] = {}
-        last: dict[str, datetime] = {}
-        for imp in imports:
-            set_id = imp.coupon_set_id
-            if set_id is None:
-                continue
-            if not imp.is_terminal:
-                in_flight.setdefault(set_id, imp)
-                continue
-            if imp.success <= 0:
-                continue  # it changed no counter, and starts no cooldown
-            # when it ended; its start is a lower bound when the server gives no end. ``now``
-            # comes from whole-second Date headers: an import may seem to end after it
-            ended = imp.finished_at or imp.cancelled_at or imp.created_at
-            if ended is not None and max(0.0, (now - ended).total_seconds()) < counter_lag:
-                settling.setdefault(set_id, imp)
-            if (
-                imp.status == "finished"
-                and imp.created_at is not None
-                and (set_id not in last or imp.created_at > last[set_id])
-            ):
-                last[set_id] = imp.created_at
-        return cls(in_flight, settling, last, counter_lag)
-
-    def hold(self, set_id: str, now: datetime) -> tuple[Skip, str] | None:
-        """Why the set must not be refilled now because of its imports, if it must not."""
-        imp = self.in_flight.get(set_id)
-        if imp is not None:
-            return Skip.IN_FLIGHT, f"import {imp.id} is still {imp.status}"
-        imp = self.settling.get(set_id)
-        if imp is not None:
-            ended = imp.finished_at or imp.cancelled_at or imp.created_at or now
-            return Skip.COUNTERS_LAG, (
-                f"import {imp.id} ended {_ago(max(0.0, (now - ended).total_seconds()))} ago; "
-                "Connectif's counters may not show its codes yet (they trail imports by up to "
-                f"counter_lag {_ago(self.counter_lag)})"
-            )
-        return None
-
-
 def plan(
     coupon_sets: Iterable[CouponSet],
     workflows: Iterable[Workflow] | None,
@@ -208,39 +139,58 @@ def plan(
     # workflows not read (no rule needs them), or listed in [connectif] active_workflows:
     # a workflow not among them is not active, and no surprise
     complete = workflows is not None and config.active_workflows is None
-    warnings: list[str] = []
-    for w in by_id.values():
-        status = w.status or "(none)"
-        if (
-            w.status not in config.active_workflow_statuses
-            and w.status not in config.inactive_workflow_statuses
-        ):
-            warnings.append(
-                f"workflow {w.name!r} ({w.id}) has unknown status {status!r}; treated as not "
-                "active (add it to active_workflow_statuses or inactive_workflow_statuses)"
-            )
+    warnings = _status_warnings(by_id.values(), config)
     activity = ImportActivity.of(imports, now, config.imports.counter_lag)
-    last_started = activity.last_refill
     decisions = []
     for cs in coupon_sets:
-        missing = [wid for wid in cs.used_in_workflows if wid not in by_id] if complete else []
-        if missing:
-            warnings.append(
-                f"coupon set {cs.name!r} ({cs.id}) references unknown workflow(s) "
-                f"{', '.join(missing)}; treated as not active"
-            )
-        fc = None
-        if history is not None and cs.is_multiple:
-            current = Snapshot(now, cs.available, cs.assigned, cs.quantity)
-            fc = forecast([*history.get(cs.id, ()), current], now, config.forecast)
+        if complete:
+            warnings += _unknown_workflow_warnings(cs, by_id)
+        fc = _forecast(cs, history, now, config) if history is not None else None
         decision = _decide(cs, by_id, config, activity, (held or {}).get(cs.id), now, fc)
         if decision.skip is Skip.UNRESOLVED:
             warnings.append(f"coupon set {cs.name!r} ({cs.id}) is held: {decision.reason}")
         missed = (shortfalls or {}).get(cs.id, 0)
-        if missed > 0 and decision.skip in (Skip.ABOVE_THRESHOLD, Skip.AT_TARGET):
-            decision = _top_up(decision, missed, last_started.get(cs.id), now)
-        decisions.append(decision)
+        decisions.append(_top_up(decision, missed, activity, now))
     decisions.sort(key=_order)
+    warnings += _guessability_warnings(decisions, config)
+    return Plan(tuple(decisions), tuple(warnings), now)
+
+
+def _status_warnings(workflows: Iterable[Workflow], config: Config) -> list[str]:
+    """A warning for each workflow whose status is neither active nor inactive."""
+    known = config.active_workflow_statuses | config.inactive_workflow_statuses
+    return [
+        f"workflow {w.name!r} ({w.id}) has unknown status {w.status or '(none)'!r}; treated as "
+        "not active (add it to active_workflow_statuses or inactive_workflow_statuses)"
+        for w in workflows
+        if w.status not in known
+    ]
+
+
+def _unknown_workflow_warnings(cs: CouponSet, workflows: Mapping[str, Workflow]) -> list[str]:
+    """A warning when the set references workflows that were not listed."""
+    missing = [wid for wid in cs.used_in_workflows if wid not in workflows]
+    if not missing:
+        return []
+    return [
+        f"coupon set {cs.name!r} ({cs.id}) references unknown workflow(s) "
+        f"{', '.join(missing)}; treated as not active"
+    ]
+
+
+def _forecast(
+    cs: CouponSet, history: Mapping[str, Sequence[Snapshot]], now: datetime, config: Config
+) -> Forecast | None:
+    """A multiple set's forecast from its history, its current counters the newest snapshot."""
+    if not cs.is_multiple:
+        return None
+    current = Snapshot(now, cs.available, cs.assigned, cs.quantity)
+    return forecast([*history.get(cs.id, ()), current], now, config.forecast)
+
+
+def _guessability_warnings(decisions: Iterable[Decision], config: Config) -> list[str]:
+    """A warning for each refill whose code shape would be too easy to guess once imported."""
+    warnings = []
     for d in decisions:
         if d.is_refill:
             live = (d.coupon_set.available or 0) + d.count
@@ -251,7 +201,7 @@ def plan(
                 warnings.append(
                     f"coupon set {d.coupon_set.name!r} ({d.coupon_set.id}), {d.rule_label}: {weak}"
                 )
-    return Plan(tuple(decisions), tuple(warnings), now)
+    return warnings
 
 
 def unmatched_rules(config: Config, coupon_sets: Iterable[CouponSet]) -> list[str]:
@@ -265,28 +215,26 @@ def unmatched_rules(config: Config, coupon_sets: Iterable[CouponSet]) -> list[st
     ]
 
 
-def _top_up(d: Decision, missed: int, last_started: datetime | None, now: datetime) -> Decision:
+def _top_up(d: Decision, missed: int, activity: ImportActivity, now: datetime) -> Decision:
     """Refill the codes the set's last import failed to bring in, up to its target.
 
     Rules still apply: only sets above their threshold come here (below it they are refilled
     anyway), the cooldown holds, and neither the target nor ``max_per_run`` is passed.
     """
+    if missed <= 0 or d.skip not in (Skip.ABOVE_THRESHOLD, Skip.AT_TARGET):
+        return d
     available = d.coupon_set.available or 0
     room = (d.target or 0) - available
     count = min(missed, room, d.settings.max_per_run)
     if count <= 0:
         return d
-    if d.settings.cooldown and last_started is not None:
-        since = (now - last_started).total_seconds()
-        if since < d.settings.cooldown:
-            return replace(
-                d,
-                skip=Skip.COOLDOWN,
-                reason=(
-                    f"{missed:,} codes of the last import are missing; last import "
-                    f"{_ago(max(0.0, since))} ago; cooldown is {_ago(d.settings.cooldown)}"
-                ),
-            )
+    cooling = activity.cooling_down(d.coupon_set.id, d.settings.cooldown, now)
+    if cooling is not None:
+        return replace(
+            d,
+            skip=Skip.COOLDOWN,
+            reason=f"{missed:,} codes of the last import are missing; {cooling}",
+        )
     return replace(
         d,
         action=Action.REFILL,
@@ -310,29 +258,8 @@ def _order(d: Decision) -> tuple[bool, float, float, str, str]:
     )
 
 
-def _threshold_key(settings: RuleSettings) -> str:
-    if settings.min_available_percent is not None:
-        return "min_available_percent"
-    return "min_available"
-
-
-def _cover_target(settings: RuleSettings, fc: Forecast | None, threshold: int) -> int | None:
-    """ceil(burn * cover_days * safety_factor), at least the threshold; None if not in use."""
-    if settings.cover_days is None or fc is None or fc.burn_per_day is None:
-        return None
-    demand = fc.burn_per_day * settings.cover_days * settings.safety_factor
-    return max(math.ceil(demand - 1e-9), threshold)
-
-
-def _sizing(settings: RuleSettings, fc: Forecast | None, target: int, threshold: int) -> str:
-    """How a cover_days target came about: "14,760 = 30 days × 410/day × 1.2"."""
-    burn = fc.burn_per_day if fc is not None and fc.burn_per_day is not None else 0.0
-    formula = (
-        f"{settings.cover_days or 0:g} days × {format_rate(burn)} × {settings.safety_factor:g}"
-    )
-    if target == threshold and burn * (settings.cover_days or 0) * settings.safety_factor < target:
-        return f"{target:,}, the threshold ({formula} is less)"
-    return f"{target:,} = {formula}"
+#: why a set is skipped: the Skip and the reason text (None: the check does not apply)
+_Skipped = tuple[Skip, str] | None
 
 
 def _decide(
@@ -344,21 +271,39 @@ def _decide(
     now: datetime,
     fc: Forecast | None = None,
 ) -> Decision:
+    """The checks of the module doc, in its order: the first that applies decides."""
+    base, sizing = _assess(cs, workflows, config, fc)
+    if sizing is None:
+        return replace(
+            base, skip=Skip.SINGLE, reason=f"{cs.type} set: one shared code, nothing to refill"
+        )
+    skipped = (
+        _held(held)
+        or _disabled(base)
+        or _no_active_workflow(base)
+        or activity.hold(cs.id, now)
+        or _above_threshold(sizing)
+        or _cooldown(base, activity, now)
+        or _at_target(sizing)
+    )
+    if skipped is not None:
+        return replace(base, skip=skipped[0], reason=skipped[1])
+    return _refill(base, sizing)
+
+
+def _assess(
+    cs: CouponSet, workflows: dict[str, Workflow], config: Config, fc: Forecast | None
+) -> tuple[Decision, Sizing | None]:
+    """What the set is judged by (its rule, active workflows, threshold, target, urgency) as a
+    skip without a reason yet, and its sizing (None for a single set)."""
     rule, settings = config.rule_for(cs.id, cs.name)
     active = tuple(
         workflows[w]
         for w in cs.used_in_workflows
         if w in workflows and workflows[w].status in config.active_workflow_statuses
     )
-    available = cs.available or 0
-    threshold = settings.threshold(cs.quantity) if cs.is_multiple else None
-    urgency = available / threshold if threshold else float(available + 1)
-    known = fc is not None and fc.known
-    days = fc.days_left if fc is not None and known else None
-    if days is not None and settings.min_days_left is not None:
-        urgency = min(urgency, days / settings.min_days_left)
-    cover = _cover_target(settings, fc, threshold) if threshold is not None else None
-    target = (settings.refill_to if cover is None else cover) if cs.is_multiple else None
+    sizing = Sizing.of(cs, settings, fc) if cs.is_multiple else None
+    threshold = sizing.threshold if sizing else None
     base = Decision(
         cs,
         Action.SKIP,
@@ -368,82 +313,77 @@ def _decide(
         threshold=threshold,
         active_workflows=active,
         workflow_ids=cs.used_in_workflows,
-        urgency=urgency,
+        urgency=urgency(cs.available or 0, threshold, days_left(fc), settings.min_days_left),
         forecast=fc,
-        target=target,
+        target=sizing.target if sizing else None,
+    )
+    return base, sizing
+
+
+def _held(held: str | None) -> _Skipped:
+    return None if held is None else (Skip.UNRESOLVED, held)
+
+
+def _disabled(d: Decision) -> _Skipped:
+    return None if d.settings.enabled else (Skip.DISABLED, f"disabled by {d.rule_label}")
+
+
+def _no_active_workflow(d: Decision) -> _Skipped:
+    if not d.settings.require_active_workflow or d.active_workflows:
+        return None
+    n_refs = len(d.workflow_ids)
+    if n_refs == 0:
+        return Skip.NO_ACTIVE_WORKFLOW, "no workflow uses it"
+    return (
+        Skip.NO_ACTIVE_WORKFLOW,
+        f"none of the {plural(n_refs, 'workflow')} that use it is active",
     )
 
-    def skip(why: Skip, reason: str) -> Decision:
-        return replace(base, skip=why, reason=reason)
 
-    if not cs.is_multiple:
-        return skip(Skip.SINGLE, f"{cs.type} set: one shared code, nothing to refill")
-    if held is not None:
-        return skip(Skip.UNRESOLVED, held)
-    if not settings.enabled:
-        return skip(Skip.DISABLED, f"disabled by {base.rule_label}")
-    n_refs = len(cs.used_in_workflows)
-    if settings.require_active_workflow and not active:
-        if n_refs == 0:
-            return skip(Skip.NO_ACTIVE_WORKFLOW, "no workflow uses it")
-        return skip(
-            Skip.NO_ACTIVE_WORKFLOW,
-            f"none of the {plural(n_refs, 'workflow')} that use it is active",
-        )
-    busy = activity.hold(cs.id, now)
-    if busy is not None:
-        return skip(*busy)
-    last_started = activity.last_refill.get(cs.id)
-    assert threshold is not None and target is not None
+def _above_threshold(s: Sizing) -> _Skipped:
+    """Neither trigger fired: ``available`` is not below the threshold, and the forecast (if
+    ``min_days_left`` is set and it is known) does not say the set empties in time."""
+    if s.below or s.runs_dry:
+        return None
+    reason = f"available {s.available:,} is not below the threshold {s.threshold:,}"
+    min_days = s.settings.min_days_left
+    if min_days is not None and s.days is not None:
+        lasts = "no demand" if math.isinf(s.days) else f"empties in {format_days(s.days)}"
+        reason += f"; {lasts}, not within min_days_left {min_days:g}; {s.burn}"
+    return Skip.ABOVE_THRESHOLD, reason + s.fallback(s.days_stand_in)
 
-    # What the forecast says, and what stands in for it when it is unknown.
-    min_days = settings.min_days_left
-    why = "no history" if fc is None else fc.note if not known else "available unknown"
 
-    def unknown(*instead: str) -> str:
-        """ "; forecast unknown: ...; using ..." for the keys standing in ("" for none)."""
-        used = [key for key in instead if key]
-        return f"; forecast unknown: {why}; using {' and '.join(used)}" if used else ""
+def _cooldown(d: Decision, activity: ImportActivity, now: datetime) -> _Skipped:
+    cooling = activity.cooling_down(d.coupon_set.id, d.settings.cooldown, now)
+    return None if cooling is None else (Skip.COOLDOWN, cooling)
 
-    no_days = _threshold_key(settings) if min_days is not None and days is None else ""
-    no_cover = "refill_to" if settings.cover_days is not None and cover is None else ""
-    burn = f"burn {format_rate(fc.burn_per_day)}" if fc and fc.burn_per_day is not None else ""
-    by_days = min_days is not None and days is not None and days < min_days
 
-    below = available < threshold
-    if not below and not by_days:
-        reason = f"available {available:,} is not below the threshold {threshold:,}"
-        if min_days is not None and days is not None:
-            lasts = "no demand" if math.isinf(days) else f"empties in {format_days(days)}"
-            reason += f"; {lasts}, not within min_days_left {min_days:g}; {burn}"
-        return skip(Skip.ABOVE_THRESHOLD, reason + unknown(no_days))
-    if settings.cooldown and last_started is not None:
-        since = (now - last_started).total_seconds()
-        if since < settings.cooldown:
-            return skip(
-                Skip.COOLDOWN,
-                f"last import {_ago(max(0.0, since))} ago; cooldown is {_ago(settings.cooldown)}",
-            )
-    wanted = target - available
-    if wanted <= 0:
-        if cover is not None:
-            sizing = _sizing(settings, fc, target, threshold)
-            return skip(Skip.AT_TARGET, f"available {available:,} already reaches {sizing}")
-        return skip(
-            Skip.AT_TARGET,
-            f"available {available:,} already reaches refill_to {settings.refill_to:,}"
-            + unknown(no_cover),
-        )
-    count = min(wanted, settings.max_per_run)
-    uses = f"{plural(len(active), 'active workflow')}" if active else "no active workflow required"
-    if below:
-        reason = f"available {available:,} < {threshold:,}; {uses}"
+def _at_target(s: Sizing) -> _Skipped:
+    if s.target - s.available > 0:
+        return None
+    if s.cover is not None:
+        return Skip.AT_TARGET, f"available {s.available:,} already reaches {s.cover_text()}"
+    return Skip.AT_TARGET, (
+        f"available {s.available:,} already reaches refill_to {s.settings.refill_to:,}"
+        + s.fallback(s.cover_stand_in)
+    )
+
+
+def _refill(d: Decision, s: Sizing) -> Decision:
+    """Refill ``target - available`` codes, capped at ``max_per_run``, and say why."""
+    wanted = s.target - s.available
+    count = min(wanted, s.settings.max_per_run)
+    active = d.active_workflows
+    uses = plural(len(active), "active workflow") if active else "no active workflow required"
+    if s.below:
+        reason = f"available {s.available:,} < {s.threshold:,}; {uses}"
     else:
-        assert days is not None and min_days is not None
-        reason = f"empties in {format_days(days)} < min_days_left {min_days:g}; {burn}; {uses}"
-    if cover is not None:
-        reason += f"; to {_sizing(settings, fc, target, threshold)}"
-    reason += unknown(no_days, no_cover)
+        min_days = s.settings.min_days_left
+        assert s.days is not None and min_days is not None
+        reason = f"empties in {format_days(s.days)} < min_days_left {min_days:g}; {s.burn}; {uses}"
+    if s.cover is not None:
+        reason += f"; to {s.cover_text()}"
+    reason += s.fallback(s.days_stand_in, s.cover_stand_in)
     if count < wanted:
-        reason += f"; capped at max_per_run {settings.max_per_run:,}"
-    return replace(base, action=Action.REFILL, count=count, reason=reason)
+        reason += f"; capped at max_per_run {s.settings.max_per_run:,}"
+    return replace(d, action=Action.REFILL, count=count, reason=reason)

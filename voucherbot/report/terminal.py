@@ -17,7 +17,7 @@ from voucherbot.text import fit as _fit
 from voucherbot.text import width as _width
 
 if TYPE_CHECKING:
-    from voucherbot.refill.results import RunResult
+    from voucherbot.refill.results import RefillResult, RunResult
     from voucherbot.report.model import Report, ReportRow
 
 
@@ -156,73 +156,99 @@ def render_run(result: RunResult, *, width: int = 100) -> str:
     rows = result.all
     if not rows:
         return f"Nothing to do: {plural(len(result.plan.decisions), 'set')} checked.\n"
-    headers = ("Set", "Codes", "Import", "Status", "Imported", "Failed")
-    right = (False, True, False, False, True, True)
-    data = []
-    for r in rows:
-        imp = r.final
-        if r.abandoned:
-            status = "abandoned"
-        elif r.unresolved:
-            status = "UNRESOLVED"
-        elif r.error and (imp is None or not imp.is_terminal):
-            status = "FAILED"
-        else:
-            status = imp.status if imp else "-"
-        data.append(
-            tuple(
-                clean(cell)
-                for cell in (
-                    r.coupon_set.name,
-                    f"{r.requested:,}",
-                    imp.id if imp else "-",
-                    status,
-                    number(imp.success if imp else None, "-"),
-                    number(imp.errors if imp else None, "-"),
-                )
-            )
-        )
-    head, rule, *body = table(headers, data, {i for i, r in enumerate(right) if r}, fit_to=width)
+    lines = [*_run_table(rows, width), "", *_run_totals(result, width)]
+    return "".join(text.rstrip() + "\n" for text in lines)
 
-    def wrapped(text: str) -> list[str]:
-        return textwrap.wrap(
-            clean(text),
-            width,
-            initial_indent=_INDENT,
-            subsequent_indent=_INDENT,
-            break_long_words=False,
-            break_on_hyphens=False,
-        )
 
+_RUN_HEADERS = ("Set", "Codes", "Import", "Status", "Imported", "Failed")
+_RUN_RIGHT = frozenset({1, 4, 5})  #: the columns of numbers
+
+
+def _run_table(rows: Sequence[RefillResult], width: int) -> list[str]:
+    """The header, then per refill its line of columns and the lines under it."""
+    data = [_run_cells(r) for r in rows]
+    head, rule, *body = table(_RUN_HEADERS, data, _RUN_RIGHT, fit_to=width)
     lines = [head, rule]
     for r, cells in zip(rows, body, strict=True):
         lines.append(cells)
-        earlier = f" (batch {r.batch_id}, left open by an earlier run)" if r.resumed else ""
-        lines.append(f"{_INDENT}{clean(r.coupon_set.id)}{earlier}")
-        if r.note:
-            lines += wrapped(r.note)
-        if r.error:
-            lines += wrapped(r.error)
-        elif r.final is not None and r.final.errors and r.final.error_report_file_url:
-            lines += wrapped(f"error report: {r.final.error_report_file_url}")
-    imported = sum(r.final.success for r in rows if r.final is not None and not r.abandoned)
+        lines += _run_row_notes(r, width)
+    return lines
+
+
+def _run_cells(r: RefillResult) -> tuple[str, ...]:
+    imp = r.final
+    return tuple(
+        clean(cell)
+        for cell in (
+            r.coupon_set.name,
+            f"{r.requested:,}",
+            imp.id if imp else "-",
+            _run_status(r),
+            number(imp.success if imp else None, "-"),
+            number(imp.errors if imp else None, "-"),
+        )
+    )
+
+
+def _run_status(r: RefillResult) -> str:
+    imp = r.final
+    if r.abandoned:
+        return "abandoned"
+    if r.unresolved:
+        return "UNRESOLVED"
+    if r.error and (imp is None or not imp.is_terminal):
+        return "FAILED"
+    return imp.status if imp else "-"
+
+
+def _run_row_notes(r: RefillResult, width: int) -> list[str]:
+    """Under a refill's row: the set's id (and its batch, when an earlier run left it open),
+    its note, and its error or else where the import's error report is."""
+    earlier = f" (batch {r.batch_id}, left open by an earlier run)" if r.resumed else ""
+    lines = [f"{_INDENT}{clean(r.coupon_set.id)}{earlier}"]
+    if r.note:
+        lines += _wrapped(r.note, width)
+    if r.error:
+        lines += _wrapped(r.error, width)
+    elif r.final is not None and r.final.errors and r.final.error_report_file_url:
+        lines += _wrapped(f"error report: {r.final.error_report_file_url}", width)
+    return lines
+
+
+def _run_totals(result: RunResult, width: int) -> list[str]:
+    """How many refills succeeded and codes were imported, what is left in the pools, and
+    what a person should know: codes no shop knows about, batches of earlier runs that failed."""
+    imported = sum(r.final.success for r in result.all if r.final is not None and not r.abandoned)
     done = len(result.results) - sum(not r.ok for r in result.results)
     total = (
         f"{done} of {plural(len(result.results), 'refill')} succeeded; "
         if result.results
         else "No new refills; "
     )
-    lines += ["", f"{total}{plural(imported, 'code')} imported."]
+    lines = [f"{total}{plural(imported, 'code')} imported."]
     for set_id, left in sorted(result.pool_remaining.items()):
         lines.append(f"Pool of {set_id}: {left:,} unused codes left.")
     unregistered = [d for d in result.plan.refills if not d.settings.shop.registers_codes]
     if unregistered:
-        lines += wrapped(
+        lines += _wrapped(
             f"Note: the codes of {plural(len(unregistered), 'set')} were NOT registered with "
-            "the shop (no [shop] sink): make sure its checkout accepts them."
+            "the shop (no [shop] sink): make sure its checkout accepts them.",
+            width,
         )
     failed_earlier = [r for r in result.settled if not r.ok]
     if failed_earlier:
         n = len(failed_earlier)
         lines.append(f"{n} {'batch' if n == 1 else 'batches'} of earlier runs failed.")
-    return "".join(text.rstrip() + "\n" for text in lines)
+    return lines
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """``text`` cleaned and wrapped under a row, indented, long words (URLs) kept whole."""
+    return textwrap.wrap(
+        clean(text),
+        width,
+        initial_indent=_INDENT,
+        subsequent_indent=_INDENT,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
