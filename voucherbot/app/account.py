@@ -4,7 +4,7 @@ of every coupon set, workflow and recent import (and the ledger's own batches), 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -104,6 +104,27 @@ def make_plan(
     this run's snapshots. ``lean`` (the cron job) spares the shop's request budget: it reads
     the workflows and imports only when some set could need a refill whatever they say.
     """
+    sets, read_at, doubles = _read_sets(client)
+    mine = _LedgerView.of(ledger, config, sets, read_at, run_id)
+    if lean:  # every referenced workflow taken as active, no other imports: the most eager plan
+        status = min(config.active_workflow_statuses)
+        assumed = {w: Workflow(w, w, status) for cs in sets for w in cs.used_in_workflows}
+        eager = mine.plan(sets, assumed.values(), config, (), read_at)
+        if not eager.refills:
+            state = AccountState(sets, (), (), read_at, mine.history)
+            return _warned(eager, client, doubles), state
+    workflows = read_workflows(client, config)
+    imports = (
+        tuple(client.iter_imports(max_pages=config.import_pages)) if config.import_pages else ()
+    )
+    the_plan = mine.plan(sets, workflows, config, imports, read_at)
+    state = AccountState(sets, workflows or (), imports, read_at, mine.history)
+    return _warned(the_plan, client, doubles), state
+
+
+def _read_sets(client: ConnectifClient) -> tuple[tuple[CouponSet, ...], datetime, list[str]]:
+    """Every coupon set once, the time of the first page, and a warning for each set the
+    server listed twice (its first entry is used, and it is refilled at most once)."""
     listed: dict[str, CouponSet] = {}
     read_at: datetime | None = None
     twice: set[str] = set()
@@ -115,55 +136,60 @@ def make_plan(
             twice.add(coupon_set.id)
         else:
             listed[coupon_set.id] = coupon_set
-    read_at = read_at or client.now()
-    sets = tuple(listed.values())
     doubles = [
         f"the server listed coupon set {set_id} more than once; only its first entry "
         "is used (and it is refilled at most once)"
         for set_id in sorted(twice)
     ]
-    known: list[Import] = []
-    shortfalls: dict[str, int] = {}
-    held: dict[str, str] = {}
-    history: Mapping[str, Sequence[Snapshot]] = {}
-    if ledger is not None:
-        shortfalls = ledger.shortfalls()
-        held = held_sets(ledger)
+    return tuple(listed.values()), read_at or client.now(), doubles
+
+
+@dataclass(frozen=True)
+class _LedgerView:
+    """What the ledger adds to a plan: its batches as imports, the rows Connectif rejected,
+    the sets held by an unresolved batch, and the counters' history."""
+
+    known: tuple[Import, ...] = ()
+    shortfalls: Mapping[str, int] = field(default_factory=dict)
+    held: Mapping[str, str] = field(default_factory=dict)
+    history: Mapping[str, Sequence[Snapshot]] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        ledger: Ledger | None,
+        config: Config,
+        sets: Sequence[CouponSet],
+        read_at: datetime,
+        run_id: int | None,
+    ) -> _LedgerView:
+        """The view, with this run's snapshots recorded first when ``run_id`` is given."""
+        if ledger is None:
+            return cls()
+        shortfalls, held = ledger.shortfalls(), held_sets(ledger)
         if run_id is not None:
             ledger.record_snapshots(run_id, sets, read_at)
-        known = ledger_imports(ledger)
-        history = ledger.snapshots(since=read_at - timedelta(days=config.forecast.window_days + 1))
-    if lean:  # every referenced workflow taken as active, no other imports: the most eager plan
-        status = min(config.active_workflow_statuses)
-        assumed = {w: Workflow(w, w, status) for cs in sets for w in cs.used_in_workflows}
-        eager = plan(
+        since = read_at - timedelta(days=config.forecast.window_days + 1)
+        return cls(tuple(ledger_imports(ledger)), shortfalls, held, ledger.snapshots(since=since))
+
+    def plan(
+        self,
+        sets: Sequence[CouponSet],
+        workflows: Iterable[Workflow] | None,
+        config: Config,
+        imports: Sequence[Import],
+        read_at: datetime,
+    ) -> Plan:
+        return plan(
             sets,
-            assumed.values(),
+            workflows,
             config,
-            known,
+            [*imports, *self.known],
             read_at,
-            history=history,
-            shortfalls=shortfalls,
-            held=held,
+            history=self.history,
+            shortfalls=self.shortfalls,
+            held=self.held,
         )
-        if not eager.refills:
-            return _warned(eager, client, doubles), AccountState(sets, (), (), read_at, history)
-    workflows = read_workflows(client, config)
-    imports = (
-        tuple(client.iter_imports(max_pages=config.import_pages)) if config.import_pages else ()
-    )
-    state = AccountState(sets, workflows or (), imports, read_at, history)
-    the_plan = plan(
-        sets,
-        workflows,
-        config,
-        [*imports, *known],
-        read_at,
-        history=history,
-        shortfalls=shortfalls,
-        held=held,
-    )
-    return _warned(the_plan, client, doubles), state
 
 
 def _warned(the_plan: Plan, client: ConnectifClient, doubles: Sequence[str]) -> Plan:

@@ -193,26 +193,9 @@ class ConnectifClient(Transport):
         after the budget has been paused as the server asked; an answer that may mean the
         import was created is an :class:`ImportUnconfirmedError`.
         """
-        if delimiter not in (",", ";"):
-            raise ConfigError(f"the CSV delimiter must be ',' or ';', not {delimiter!r}")
-        if update_only_empty_fields and not override_existing:
-            raise ConfigError(
-                "updateOnlyEmptyFields may only be true when overrideExisting is true"
-            )
-        size = os.path.getsize(csv_path)
-        if size > MAX_IMPORT_BYTES:
-            raise PayloadTooLargeError(
-                f"the import file is {size:,} bytes, over Connectif's 50 MB limit; "
-                "split the refill into smaller imports",
-                status=413,
-            )
-        fields = {
-            "type": "coupons",
-            "couponSetId": coupon_set_id,
-            "delimiter": delimiter,
-            "overrideExisting": _flag(override_existing),
-            "updateOnlyEmptyFields": _flag(update_only_empty_fields),
-        }
+        fields = _import_fields(
+            coupon_set_id, csv_path, delimiter, override_existing, update_only_empty_fields
+        )
         body = MultipartBody(
             fields,
             "file",
@@ -317,6 +300,34 @@ def _parsed(parse: Callable[[Any], T], doc: Any, what: str) -> T:
         return parse(doc)
     except BadResponseError as exc:
         raise type(exc)(f"{what}: {exc}", status=exc.status) from None
+
+
+def _import_fields(
+    coupon_set_id: str,
+    csv_path: Path,
+    delimiter: str,
+    override_existing: bool,
+    update_only_empty_fields: bool,
+) -> dict[str, str]:
+    """The form fields of a coupon import, once its options and file size are known good."""
+    if delimiter not in (",", ";"):
+        raise ConfigError(f"the CSV delimiter must be ',' or ';', not {delimiter!r}")
+    if update_only_empty_fields and not override_existing:
+        raise ConfigError("updateOnlyEmptyFields may only be true when overrideExisting is true")
+    size = os.path.getsize(csv_path)
+    if size > MAX_IMPORT_BYTES:
+        raise PayloadTooLargeError(
+            f"the import file is {size:,} bytes, over Connectif's 50 MB limit; "
+            "split the refill into smaller imports",
+            status=413,
+        )
+    return {
+        "type": "coupons",
+        "couponSetId": coupon_set_id,
+        "delimiter": delimiter,
+        "overrideExisting": _flag(override_existing),
+        "updateOnlyEmptyFields": _flag(update_only_empty_fields),
+    }
 
 
 def _flag(value: bool) -> str:

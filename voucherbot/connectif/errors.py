@@ -109,6 +109,7 @@ def error_body(response: requests.Response) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+# Longer than a screen on purpose: one flat table of statuses, read top to bottom.
 def api_error(response: requests.Response, what: str, kind: str) -> ApiError:
     """Turn an error answer into the matching ApiError, with a message that says what to do."""
     status = response.status_code

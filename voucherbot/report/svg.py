@@ -11,6 +11,8 @@ import html
 from collections.abc import Sequence
 from datetime import datetime
 
+from voucherbot.text import format_span
+
 __all__ = ["SPARK_HEIGHT", "SPARK_WIDTH", "sparkline"]
 
 SPARK_WIDTH = 160
@@ -45,17 +47,6 @@ def _thin(points: Sequence[tuple[float, int]], columns: int) -> list[tuple[float
     return out
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.1f}".removesuffix(".0")
-
-
-def _span(seconds: float) -> str:
-    hours = seconds / 3600
-    if hours < 48:
-        return f"{_fmt(hours)} h"
-    return f"{_fmt(hours / 24)} days"
-
-
 def sparkline(
     history: Sequence[tuple[datetime, int]],
     *,
@@ -84,16 +75,7 @@ def sparkline(
 
     scaled = [(_PAD + inner_w * (t - start).total_seconds() / seconds, a) for t, a in history]
     points = _thin(scaled, int(inner_w))
-    low, high, last = min(values), max(values), values[-1]
-    tip = (
-        f"Available over {_span(seconds)} ({len(history):,} snapshots): "
-        f"now {last:,}, lowest {low:,}, highest {high:,}"
-    )
-    if threshold is not None:
-        tip += f"; threshold {threshold:,}"
-    empties = sum(1 for a in values if a <= 0)
-    if empties:
-        tip += f"; empty in {empties:,} of them"
+    tip = _tip(values, seconds, threshold)
     parts = [
         f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="{_e(tip)}">',
@@ -122,3 +104,18 @@ def sparkline(
     parts.append(f'<circle cx="{round(lx, 1)}" cy="{y(la)}" r="2.2" fill="{COLOURS["last"]}"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _tip(values: Sequence[int], seconds: float, threshold: int | None) -> str:
+    """The graphic in words: its span, the newest, lowest and highest values, the threshold,
+    and how often the set was empty."""
+    tip = (
+        f"Available over {format_span(seconds)} ({len(values):,} snapshots): "
+        f"now {values[-1]:,}, lowest {min(values):,}, highest {max(values):,}"
+    )
+    if threshold is not None:
+        tip += f"; threshold {threshold:,}"
+    empties = sum(1 for a in values if a <= 0)
+    if empties:
+        tip += f"; empty in {empties:,} of them"
+    return tip
