@@ -1,4 +1,10 @@
-"""Shared fixtures: isolation from the user's machine, a fake clock, API keys."""
+"""Shared fixtures: isolation from the user's machine, a fake clock, API keys; and the tiers.
+
+Each test is marked with its folder's tier: ``unit`` (one part at a time, in this process: the
+tier to run on every change, well under 30 s), ``integration`` (a part against a server on
+127.0.0.1, the sandbox or pytest-httpserver, or a real program), ``e2e`` (whole commands
+against the sandbox; a subprocess only where a crash, a second process or file modes are the
+point). ``pytest tests/unit`` or ``pytest -m unit`` runs one tier; ``pytest`` runs them all."""
 
 from __future__ import annotations
 
@@ -25,6 +31,16 @@ def _local_only(host: Any, *args: Any, **kwargs: Any) -> Any:
     if host not in _LOCAL_HOSTS:
         raise OSError(f"tests never touch the internet (tried to resolve {host!r})")
     return _real_getaddrinfo(host, *args, **kwargs)
+
+
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = item.path.parent.name
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +72,6 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[No
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Cli]:
-    """voucherbot in subprocesses against a fresh in-process sandbox (see tests/support.py)."""
+    """voucherbot against a fresh in-process sandbox, run in this process (see tests/support.py)."""
     with sandbox_cli(tmp_path) as running:
         yield running

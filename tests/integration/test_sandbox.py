@@ -46,8 +46,8 @@ from voucherbot.sandbox.imports import (
     read_codes,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFORMANCE = Path(__file__).resolve().parents[2] / "shared/conformance/sandbox_conformance.py"
+ROOT = Path(__file__).resolve().parents[2]
+CONFORMANCE = Path(__file__).resolve().parents[3] / "shared/conformance/sandbox_conformance.py"
 ANCHOR = datetime(2025, 3, 1, tzinfo=UTC)
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

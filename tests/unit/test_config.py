@@ -11,7 +11,7 @@ from voucherbot.config import Config, RuleSettings, load_config, parse_config, p
 from voucherbot.config.settings import ForecastSettings, ImportPolicy
 from voucherbot.errors import ConfigError
 
-REPO_RULES = Path(__file__).resolve().parents[1] / "rules.toml"
+REPO_RULES = Path(__file__).resolve().parents[2] / "rules.toml"
 
 
 def parse(text: str) -> Config:

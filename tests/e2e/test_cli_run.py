@@ -16,7 +16,7 @@ from voucherbot.codes import check_code
 from voucherbot.config import load_config
 from voucherbot.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 
-REPO_RULES = Path(__file__).resolve().parents[1] / "rules.toml"
+REPO_RULES = Path(__file__).resolve().parents[2] / "rules.toml"
 FAST = ["--poll-interval", "0.02"]
 
 

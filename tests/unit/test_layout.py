@@ -12,7 +12,7 @@ import pytest
 
 from voucherbot.cli.main import cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "voucherbot"
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 

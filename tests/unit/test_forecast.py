@@ -423,7 +423,7 @@ def test_formatting(func: Callable[[float], str], value: float, text: str) -> No
 def test_the_module_is_pure() -> None:
     """No I/O, no clock: the only imports are maths, dataclasses, datetime types, itertools,
     its settings and the text helpers."""
-    path = Path(__file__).resolve().parents[1] / "voucherbot" / "planning" / "forecast.py"
+    path = Path(__file__).resolve().parents[2] / "voucherbot" / "planning" / "forecast.py"
     tree = ast.parse(path.read_text(encoding="utf-8"))
     modules = set()
     for node in ast.walk(tree):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 #: dotted names in the docs that are files, not Python: the ledger, unit files, the env file
 NOT_PYTHON = re.compile(r"voucherbot\.(sqlite|service|timer|env|toml|db)\b")

@@ -50,7 +50,7 @@ from voucherbot.codes.generator import (
 from voucherbot.codes.spec import compile_spec
 from voucherbot.errors import ConfigError, VoucherbotError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRESET_SPECS = [CodeSpec(alphabet=name) for name in PRESETS]
 #: every character a custom alphabet may use except '#' (84 of them)
 SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in ',;"-_.=+@#')
