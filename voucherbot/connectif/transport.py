@@ -146,6 +146,7 @@ class Transport:
             full = urljoin(self.base_url + "/", url.lstrip("/"))
         return full, same_origin_key(full) == self._origin
 
+    # One loop, one branch per kind of answer: the whole retry policy of GETs, read at once.
     def _send(
         self,
         method: str,

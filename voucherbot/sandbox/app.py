@@ -275,6 +275,41 @@ class SandboxApp:
             form, files = request.form, request.files
         except RequestEntityTooLarge:
             raise self._too_large() from None
+        delimiter, flags, set_id, upload = self._import_form(form, files)
+        try:
+            codes = read_codes(upload.stream, delimiter)
+        except CsvProblem as exc:
+            raise unprocessable([("file", str(exc))]) from None
+        except RequestEntityTooLarge:  # pragma: no cover - the form parser reads first
+            raise self._too_large() from None
+        hang = self.state.faults.take_hang(request)
+        if hang > 0 and not wait_while_connected(request.environ, hang):
+            raise ConnectionDropped("the client left while hang_before_accept held the import")
+        try:
+            imp = self.state.create_import(
+                set_id,
+                codes,
+                delimiter=delimiter,
+                override_existing=flags["overrideExisting"],
+                update_only_empty_fields=flags["updateOnlyEmptyFields"],
+            )
+        except QueueFullError:
+            raise Problem(
+                400,
+                f"The limit of {self.state.config.max_queued_imports} queued "
+                "imports has been reached. Retry when a queued import has "
+                "completed.",
+                code="E0401",
+            ) from None
+        except (KeyError, NotMultipleError):  # pragma: no cover - sets are never removed
+            raise unprocessable(self._check_set(set_id)) from None
+        response = json_response(imp.to_json(request.host_url), 201)
+        response.headers["Location"] = request.host_url.rstrip("/") + f"/imports/{imp.id}"
+        return response
+
+    def _import_form(self, form: Any, files: Any) -> tuple[str, dict[str, bool], str, Any]:
+        """The import's fields (delimiter, flags, coupon set id, file), or a 422 listing every
+        field that is wrong."""
         errors: list[tuple[str, str]] = []
         kind = form.get("type", "")
         if kind not in IMPORT_TYPES:
@@ -310,37 +345,7 @@ class SandboxApp:
             errors.append(("file", "required: a UTF-8 CSV file part named 'file'"))
         if errors:
             raise unprocessable(errors)
-        assert upload is not None
-        try:
-            codes = read_codes(upload.stream, delimiter)
-        except CsvProblem as exc:
-            raise unprocessable([("file", str(exc))]) from None
-        except RequestEntityTooLarge:  # pragma: no cover - the form parser reads first
-            raise self._too_large() from None
-        hang = self.state.faults.take_hang(request)
-        if hang > 0 and not wait_while_connected(request.environ, hang):
-            raise ConnectionDropped("the client left while hang_before_accept held the import")
-        try:
-            imp = self.state.create_import(
-                set_id,
-                codes,
-                delimiter=delimiter,
-                override_existing=flags["overrideExisting"],
-                update_only_empty_fields=flags["updateOnlyEmptyFields"],
-            )
-        except QueueFullError:
-            raise Problem(
-                400,
-                f"The limit of {self.state.config.max_queued_imports} queued "
-                "imports has been reached. Retry when a queued import has "
-                "completed.",
-                code="E0401",
-            ) from None
-        except (KeyError, NotMultipleError):  # pragma: no cover - sets are never removed
-            raise unprocessable(self._check_set(set_id)) from None
-        response = json_response(imp.to_json(request.host_url), 201)
-        response.headers["Location"] = request.host_url.rstrip("/") + f"/imports/{imp.id}"
-        return response
+        return delimiter, flags, set_id, upload
 
     def _check_set(self, set_id: str) -> list[tuple[str, str]]:
         if not set_id:

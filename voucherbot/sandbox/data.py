@@ -276,6 +276,25 @@ def generate(
     active = [w for w in workflows if w.status == statuses[1]]
     inactive = [w for w in workflows if w.status != statuses[1]]
 
+    # one draw after another from ``rnd``, in this order: the data is the seed's
+    sets = _multiple_sets(rnd, words, active, inactive, end, seen)
+    sets += _single_sets(rnd, words, workflows, end, seen)
+
+    # Creation order is the listing order; ids carry the creation second like ObjectIds.
+    workflows.sort(key=lambda w: (w.created_at, w.id))
+    sets.sort(key=lambda s: (s.created_at, s.id))
+    return SeedData(coupon_sets=sets, workflows=workflows)
+
+
+def _multiple_sets(
+    rnd: random.Random,
+    words: _Words,
+    active: list[WorkflowRecord],
+    inactive: list[WorkflowRecord],
+    end: float,
+    seen: set[str],
+) -> list[CouponSetRecord]:
+    """One ``multiple`` set per role: how full it is and which workflows use it."""
     sets: list[CouponSetRecord] = []
     names = rnd.sample(_MULTIPLE_NAMES, len(_MULTIPLE_ROLES))
     for (level, users), template in zip(_MULTIPLE_ROLES, names, strict=True):
@@ -300,7 +319,14 @@ def generate(
                 workflow_ids=[w.id for w in refs],
             )
         )
+    return sets
 
+
+def _single_sets(
+    rnd: random.Random, words: _Words, workflows: list[WorkflowRecord], end: float, seen: set[str]
+) -> list[CouponSetRecord]:
+    """Four ``single`` sets: one shared code each, half with a limit of uses."""
+    sets: list[CouponSetRecord] = []
     for n, (code_template, name_template) in enumerate(rnd.sample(_SINGLE_CODES, 4)):
         values = words.values()
         code = values["code"] = code_template.format(**values)
@@ -323,11 +349,7 @@ def generate(
                 workflow_ids=[w.id for w in refs],
             )
         )
-
-    # Creation order is the listing order; ids carry the creation second like ObjectIds.
-    workflows.sort(key=lambda w: (w.created_at, w.id))
-    sets.sort(key=lambda s: (s.created_at, s.id))
-    return SeedData(coupon_sets=sets, workflows=workflows)
+    return sets
 
 
 def _unique_id(ts: float, rnd: random.Random, seen: set[str]) -> str:
