@@ -19,21 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from voucherbot.codes.blocklist import CANON_BYTES, LOOKALIKES, Blocklist, builtin_words, canonical
-from voucherbot.codes.capacity import YEAR
-from voucherbot.codes.checksum import check_system
-from voucherbot.codes.generator import (
+from voucherbot.codes import (
     MAX_ROUNDS,
     PRESETS,
     CapacityError,
     CheckResult,
     CodeSpec,
     InvalidCodeError,
-    _build,
-    _check_column_generic,
-    _check_column_weighted,
-    _generate,
-    _random_symbols,
     blocked_word,
     check_code,
     entropy_bits,
@@ -46,6 +38,16 @@ from voucherbot.codes.generator import (
     normalise,
     resolve_alphabet,
     space_size,
+)
+from voucherbot.codes.blocklist import CANON_BYTES, LOOKALIKES, Blocklist, builtin_words, canonical
+from voucherbot.codes.capacity import YEAR
+from voucherbot.codes.checksum import check_system
+from voucherbot.codes.generator import (
+    _build,
+    _check_column_generic,
+    _check_column_weighted,
+    _generate,
+    _random_symbols,
 )
 from voucherbot.codes.spec import compile_spec
 from voucherbot.errors import ConfigError, VoucherbotError

@@ -10,18 +10,18 @@ import re
 from hypothesis import HealthCheck, assume, event, given, reject, settings
 from hypothesis import strategies as st
 
-from voucherbot.codes.checksum import check_system
-from voucherbot.codes.generator import (
+from voucherbot.codes import (
     PRESETS,
     CapacityError,
     CodeSpec,
-    _build,
     blocked_word,
     check_code,
     generate,
     generate_batch,
     normalise,
 )
+from voucherbot.codes.checksum import check_system
+from voucherbot.codes.generator import _build
 from voucherbot.codes.spec import compile_spec
 from voucherbot.errors import ConfigError
 

@@ -29,28 +29,27 @@ Generation lives in :mod:`voucherbot.codes.generator`, reading typed codes in
   sizes) are computed row by row, about half as fast, with identical results.
 """
 
-from voucherbot.codes.generator import (
+from voucherbot.codes.capacity import (
     DEFAULT_GUESS_FLOOR,
     DEFAULT_GUESS_RATE,
-    MAX_FILL,
-    MAX_LENGTH,
-    MAX_ROUNDS,
-    PRESETS,
-    Batch,
     CapacityError,
-    CodeSpec,
-    blocked_word,
     entropy_bits,
     fill_warning,
     format_duration,
-    generate,
-    generate_batch,
     guess_time_seconds,
     guessability_warning,
-    resolve_alphabet,
     space_size,
 )
+from voucherbot.codes.generator import (
+    MAX_FILL,
+    MAX_ROUNDS,
+    Batch,
+    blocked_word,
+    generate,
+    generate_batch,
+)
 from voucherbot.codes.reading import CheckResult, InvalidCodeError, check_code, normalise
+from voucherbot.codes.spec import MAX_LENGTH, PRESETS, CodeSpec, resolve_alphabet
 
 __all__ = [
     "DEFAULT_GUESS_FLOOR",

@@ -13,54 +13,18 @@ from functools import cache, lru_cache
 
 from voucherbot.codes.blocklist import CANON_BYTES
 from voucherbot.codes.capacity import (
-    DEFAULT_GUESS_FLOOR,
-    DEFAULT_GUESS_RATE,
     CapacityError,
     check_capacity,
-    entropy_bits,
-    fill_warning,
-    format_duration,
-    guess_time_seconds,
-    guessability_warning,
     room_hint,
-    space_size,
 )
-from voucherbot.codes.reading import CheckResult, InvalidCodeError, check_code, normalise
 from voucherbot.codes.spec import (
-    MAX_LENGTH,
-    PRESETS,
     CodeSpec,
     Layout,
     compile_spec,
-    resolve_alphabet,
 )
 from voucherbot.errors import ConfigError
 
-__all__ = [
-    "DEFAULT_GUESS_FLOOR",
-    "DEFAULT_GUESS_RATE",
-    "MAX_FILL",
-    "MAX_LENGTH",
-    "MAX_ROUNDS",
-    "PRESETS",
-    "Batch",
-    "CapacityError",
-    "CheckResult",
-    "CodeSpec",
-    "InvalidCodeError",
-    "blocked_word",
-    "check_code",
-    "entropy_bits",
-    "fill_warning",
-    "format_duration",
-    "generate",
-    "generate_batch",
-    "guess_time_seconds",
-    "guessability_warning",
-    "normalise",
-    "resolve_alphabet",
-    "space_size",
-]
+__all__ = ["MAX_FILL", "MAX_ROUNDS", "Batch", "blocked_word", "generate", "generate_batch"]
 
 MAX_ROUNDS = 40  #: redraw rounds before generation gives up
 #: at most this share of a shape's space is ever issued, so that codes stay hard to guess
