@@ -32,7 +32,8 @@ from tests.support import (
 )
 from voucherbot.config import load_config
 from voucherbot.connectif.client import ConnectifClient
-from voucherbot.ledger.store import Ledger, secret_path_of
+from voucherbot.ledger.opening import secret_path_of
+from voucherbot.ledger.store import Ledger
 from voucherbot.refill.batch import QueueFull, Refiller
 from voucherbot.refill.results import RefillResult
 

@@ -51,7 +51,7 @@ from voucherbot.errors import (
 )
 from voucherbot.files import code_csv, write_private
 from voucherbot.ledger import Batch, Ledger, shape_key
-from voucherbot.ledger.schema import stamp
+from voucherbot.ledger.records import stamp
 from voucherbot.refill import failpoints
 from voucherbot.refill.posting import Finding, LookupFailed, Verdict, look, post_batch
 from voucherbot.refill.results import RefillResult, result_of
