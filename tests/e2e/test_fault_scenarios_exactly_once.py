@@ -32,7 +32,8 @@ from tests.support import (
 )
 from voucherbot.config import load_config
 from voucherbot.connectif.client import ConnectifClient
-from voucherbot.ledger.store import Ledger, secret_path_of
+from voucherbot.ledger import Ledger
+from voucherbot.ledger.opening import secret_path_of
 from voucherbot.refill.batch import QueueFull, Refiller
 from voucherbot.refill.results import RefillResult
 
@@ -81,7 +82,7 @@ def refill_in_this_process(cli: Cli, count: int, arm: Callable[[], None]) -> Any
     ):
         coupon_set = client.get_coupon_set(REFERRAL)
         arm()
-        refiller = Refiller(client, ledger, policy=config.imports, config=config)
+        refiller = Refiller(client=client, ledger=ledger, policy=config.imports, config=config)
         return refiller.refill(coupon_set, count, config.rule_for(REFERRAL, coupon_set.name)[1])
 
 
@@ -588,3 +589,36 @@ def test_a_full_queue_after_an_ambiguous_answer_keeps_the_batchs_marks_for_recov
     settle_and_check(cli, before, planned)  # looked up, none: abandoned, the set refilled
     first = cli.batches()[0]
     assert (first["status"], first["import_id"]) == ("abandoned", None)
+
+
+def test_a_held_batch_whose_first_upload_made_an_import_that_ended_settles_as_that_import(
+    cli: Cli,
+) -> None:
+    """As above, but an import the first upload may have made turns up (listed late, say) and
+    has finished by the next run: the batch is adopted as finished, not abandoned, and its set
+    is not refilled a second time."""
+    before, planned = available(cli.sandbox), planned_refills(cli)
+    faults = cli.sandbox.state.faults
+
+    def arm() -> None:
+        faults.error(502, method="POST", path="/imports/", times=1)
+        faults.error(
+            400,
+            body={"status": 400, "code": "E0401", "detail": "10 queued"},
+            method="POST",
+            path="/imports/",
+            times=1,
+        )
+
+    with pytest.raises(QueueFull) as refused:
+        refill_in_this_process(cli, planned[REFERRAL], arm)
+    held = refused.value.batch
+    assert held.status == "prepared" and held.posted_at is not None
+    # same set, same rows, made after the batch was sent: provably the batch's own, as far
+    # as GET /imports/ can tell
+    late = another_tool_imports(cli, REFERRAL, held.count, "LATE")
+    cli.sandbox.state.advance(600)
+    assert cli.sandbox.state.get_import(late).status == "finished"
+    settle_and_check(cli, before, planned)
+    first = cli.batches()[0]
+    assert (first["status"], first["import_id"]) == ("finished", late)

@@ -106,7 +106,7 @@ def test_a_refill_too_big_for_one_file_goes_as_several_imports(sandbox: RunningS
         the_plan, _ = make_plan(client, cfg, ledger)
         target = the_plan.refills[0]
         refiller = Refiller(
-            client, ledger, poll=FAST, config=cfg, max_import_bytes=12 * 2000 + 5
+            client=client, ledger=ledger, poll=FAST, config=cfg, max_import_bytes=12 * 2000 + 5
         )  # 2,000 codes of 11 symbols a file
         result = run_plan(refiller, replace(the_plan, decisions=(target,)))
         batches = ledger.batches(set_id=target.coupon_set.id)

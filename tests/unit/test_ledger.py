@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 
 from voucherbot.codes import CapacityError, CodeSpec
-from voucherbot.connectif.models import CouponSet
+from voucherbot.connectif.models import CouponSet, Import
 from voucherbot.errors import ConfigError, LockedError, VoucherbotError
-from voucherbot.ledger.store import MIGRATIONS, Ledger, lock_path_of, secret_path_of
+from voucherbot.ledger import BatchStatus, Ledger, TransitionError
+from voucherbot.ledger.lock import lock_path_of
+from voucherbot.ledger.migrations import MIGRATIONS
+from voucherbot.ledger.opening import secret_path_of
 from voucherbot.planning.forecast import Snapshot
 
 SET = CouponSet(id="s1", name="Welcome", type="multiple", assigned=0, available=10, quantity=50)
@@ -32,6 +35,13 @@ def path(tmp_path: Path) -> Path:
 
 def mode(p: Path) -> int:
     return stat.S_IMODE(p.stat().st_mode)
+
+
+def finish(ledger: Ledger, batch_id: int, **counts: int) -> None:
+    """Take a batch through its import to ``finished`` (``counts``: success, errors)."""
+    ledger.mark_submitted(batch_id, Import(id=f"imp{batch_id}", status="queued"))
+    done = Import(id=f"imp{batch_id}", status="finished", **counts)
+    ledger.mark_finished(batch_id, done, ended=datetime.now(UTC))
 
 
 def test_new_ledger_files_are_private_and_in_wal_mode(path: Path) -> None:
@@ -79,7 +89,7 @@ def test_fresh_codes_never_repeat_across_batches_and_sets() -> None:
     with Ledger.memory() as ledger:
         first = ledger.fresh_codes(spec, 300)
         ledger.new_batch(None, SET, first, spec)
-        ledger.update(1, status="finished")
+        finish(ledger, 1)
         second = ledger.fresh_codes(spec, 150)
         ledger.new_batch(None, OTHER, second, spec)
         assert len(set(first) | set(second)) == 450
@@ -94,7 +104,7 @@ def test_one_open_batch_per_set(path: Path) -> None:
         with pytest.raises(VoucherbotError, match="already has a refill in flight"):
             ledger.new_batch(None, SET, ["BBBB"], CodeSpec())
         ledger.new_batch(None, OTHER, ["CCCC"], CodeSpec())
-        ledger.update(first.id, status="finished")
+        finish(ledger, first.id)
         ledger.new_batch(None, SET, ["DDDD"], CodeSpec())
         assert [b.coupon_set_id for b in ledger.open_batches()] == ["s2", "s1"]
 
@@ -111,10 +121,11 @@ def test_batch_updates_and_rejected_codes() -> None:
     with Ledger.memory() as ledger:
         batch = ledger.new_batch(None, SET, ["A1", "B2", "C3"], CodeSpec())
         assert batch.status == "prepared" and batch.settled_at is None
-        batch = ledger.update(batch.id, status="submitted", import_id="imp1")
+        batch = ledger.mark_submitted(batch.id, Import(id="imp1", status="queued"))
         assert ledger.known_import_ids() == {"imp1"}
         assert ledger.mark_rejected(batch.id, ["B2", "ZZ"]) == 1
-        done = ledger.update(batch.id, status="finished", success=2, errors=1)
+        ended = Import(id="imp1", status="finished", total=3, success=2, errors=1)
+        done = ledger.mark_finished(batch.id, ended, ended=datetime.now(UTC), rejected=1)
         assert done.settled_at is not None and not done.is_open
         states = dict(ledger.db.execute("SELECT state, COUNT(*) FROM codes GROUP BY state"))
         assert states == {"issued": 2, "rejected": 1}
@@ -256,9 +267,9 @@ def test_write_ahead_marks_keep_the_first_moment(path: Path) -> None:
 def test_sweep_removes_the_plaintext_codes_of_settled_batches(path: Path) -> None:
     with Ledger.open(path) as ledger:
         delivering = ledger.new_batch(None, SET, ["D1"], None)
-        ledger.update(delivering.id, status="delivering")
+        ledger.mark_delivering(delivering.id)
         done = ledger.new_batch(None, OTHER, ["F1"], None)
-        ledger.update(done.id, status="finished")
+        finish(ledger, done.id)
         for batch_id in (delivering.id, done.id):
             ledger.keep_codes(batch_id, ["CODE"])
         ledger.upload_path(done.id).write_text("code\nF1\n")
@@ -329,7 +340,7 @@ def test_an_old_ledger_is_migrated_on_open_and_keeps_its_data(path: Path) -> Non
     secret_path_of(path).write_text("ab" * 32)
     old = sqlite3.connect(path)
     old.execute("CREATE TABLE _voucherbot_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-    old.executescript(MIGRATIONS[0][1])
+    MIGRATIONS[0].apply(old)
     old.execute("INSERT INTO _voucherbot_migrations VALUES ('m001_initial', 'then')")
     old.execute(
         "INSERT INTO batches (coupon_set_id, count, status, created_at) "
@@ -359,3 +370,122 @@ def test_an_old_ledger_is_migrated_on_open_and_keeps_its_data(path: Path) -> Non
         .fetchall()
     )
     assert [name for (name,) in applied] == [name for name, _ in MIGRATIONS]
+
+
+# --- the schema: a ledger an earlier version made opens the same way ------------------------
+
+#: A ledger the version before named migrations made (see the file's header).
+OLD_LEDGER = Path(__file__).with_name("data") / "ledger_m005.sql"
+
+
+def schema(path: Path) -> tuple[list[tuple[str, ...]], int]:
+    """A database's schema as SQLite stores it, and its user_version."""
+    db = sqlite3.connect(path)
+    try:
+        rows = db.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+        return rows, db.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        db.close()
+
+
+def fresh_schema(tmp_path: Path) -> tuple[list[tuple[str, ...]], int]:
+    (tmp_path / "fresh").mkdir()
+    Ledger.open(tmp_path / "fresh" / "voucherbot.sqlite").close()
+    return schema(tmp_path / "fresh" / "voucherbot.sqlite")
+
+
+def test_a_ledger_the_previous_version_made_opens_unchanged(path: Path, tmp_path: Path) -> None:
+    secret_path_of(path).write_text("ab" * 32 + "\n")
+    old = sqlite3.connect(path)
+    old.executescript(OLD_LEDGER.read_text())
+    old.close()
+    with Ledger.open(path) as ledger:
+        finished, submitting = ledger.batch(1), ledger.batch(2)
+        assert finished.status is BatchStatus.FINISHED
+        assert (finished.import_id, finished.success, finished.count) == ("imp1", 2, 2)
+        assert submitting.status is BatchStatus.SUBMITTING and submitting.posted_at is None
+        assert ledger.issued(["OLDCODE1", "OLDCODE3", "NEWCODE1"]) == {"OLDCODE1", "OLDCODE3"}
+        assert ledger.ledger_id == "abcdef012345"
+        (run,) = ledger.runs()
+        assert (run.outcome, run.stats) == ("failed", {"requests": 3})
+        assert ledger.snapshots()["s1"][0].available == 10
+    applied = sqlite3.connect(path).execute("SELECT * FROM _voucherbot_migrations ORDER BY name")
+    then = "2026-04-01T00:00:00.000+00:00"  # nothing applied again
+    assert applied.fetchall() == [(m.name, then) for m in MIGRATIONS]
+    # a new ledger's schema is the old one, byte for byte, user_version (0) included
+    assert fresh_schema(tmp_path) == schema(path)
+
+
+@pytest.mark.parametrize("applied", range(1, 5))
+def test_a_ledger_left_at_any_migration_gets_the_same_schema(
+    path: Path, tmp_path: Path, applied: int
+) -> None:
+    secret_path_of(path).write_text("ab" * 32)
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("CREATE TABLE _voucherbot_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    for step in MIGRATIONS[:applied]:
+        step.apply(old)
+        old.execute("INSERT INTO _voucherbot_migrations VALUES (?, 'then')", (step.name,))
+    old.close()
+    Ledger.open(path).close()
+    names = sqlite3.connect(path).execute("SELECT name FROM _voucherbot_migrations ORDER BY name")
+    assert [name for (name,) in names] == [m.name for m in MIGRATIONS]
+    rows, version = schema(path)
+    expected, fresh_version = fresh_schema(tmp_path)
+    # _voucherbot_migrations as this test made it aside, the same tables and indexes
+    assert [r for r in rows if r[1] != "_voucherbot_migrations"] == [
+        r for r in expected if r[1] != "_voucherbot_migrations"
+    ]
+    assert version == fresh_version == 0
+
+
+def test_migrations_are_numbered_in_order() -> None:
+    assert [m.name[:5] for m in MIGRATIONS] == [f"m{n:03d}_" for n in range(1, 6)]
+
+
+# --- statuses and transitions ---------------------------------------------------------------
+
+
+def test_statuses_are_stored_and_shown_as_their_text() -> None:
+    with Ledger.memory() as ledger:
+        batch = ledger.new_batch(None, SET, ["A1"], None)
+        stored = ledger.db.execute("SELECT status, typeof(status) FROM batches").fetchone()
+        assert stored == ("prepared", "text")
+        assert batch.status is BatchStatus.PREPARED and batch.status == "prepared"
+        assert f"{batch.status}" == str(batch.status) == "prepared"
+        assert json.dumps(batch.as_json()["status"]) == '"prepared"'
+
+
+def test_a_transition_out_of_turn_is_refused_and_changes_nothing() -> None:
+    with Ledger.memory() as ledger:
+        batch = ledger.new_batch(None, SET, ["A1"], None)
+        ended = Import(id="imp1", status="finished", total=1, success=1)
+        with pytest.raises(TransitionError, match=r"^batch 1 is prepared, not submitted$"):
+            ledger.mark_finished(batch.id, ended, ended=datetime.now(UTC))
+        ledger.mark_submitted(batch.id, Import(id="imp1", status="queued"))
+        with pytest.raises(TransitionError, match="batch 1 is submitted, not prepared or "):
+            ledger.mark_abandoned(batch.id, "its import exists: it is never abandoned")
+        ledger.mark_finished(batch.id, ended, ended=datetime.now(UTC))
+        with pytest.raises(TransitionError, match="batch 1 is finished"):
+            ledger.mark_failed(batch.id, "too late")
+        done = ledger.batch(batch.id)
+        assert (done.status, done.error) == (BatchStatus.FINISHED, None)
+        with pytest.raises(TransitionError, match=r"^the ledger has no batch 9$"):
+            ledger.mark_delivered(9)
+
+
+def test_run_outcome_says_how_a_runs_batches_came_out() -> None:
+    with Ledger.memory() as ledger:
+        assert ledger.run_outcome(ledger.start_run("run", "")) == "nothing to do"
+        ok = ledger.start_run("run", "")
+        finish(ledger, ledger.new_batch(ok, SET, ["A1"], None).id, success=1)
+        assert ledger.run_outcome(ok) == "ok"
+        rejected = ledger.start_run("run", "")
+        batch = ledger.new_batch(rejected, OTHER, ["B1", "B2"], None)
+        finish(ledger, batch.id, success=1, errors=1)
+        assert ledger.run_outcome(rejected) == "failed"
+        unfinished = ledger.start_run("run", "")
+        ledger.new_batch(unfinished, SET, ["C1"], None)
+        assert ledger.run_outcome(unfinished) == "failed"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from voucherbot.errors import BadResponseError, InvalidItemError
@@ -19,8 +20,22 @@ from voucherbot.text import valid_id
 SINGLE = "single"
 MULTIPLE = "multiple"
 
+
+class ImportStatus(StrEnum):
+    """The statuses Connectif gives an import (CONNECTIF_API.md). :attr:`Import.status` keeps
+    the text the server sent, so a status it does not document is shown as it came."""
+
+    QUEUED = "queued"
+    IN_PROGRESS = "inProgress"
+    FINISHED = "finished"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
 #: Import statuses after which nothing more happens to an import.
-TERMINAL_IMPORT_STATUSES = frozenset({"finished", "error", "cancelled"})
+TERMINAL_IMPORT_STATUSES = frozenset(
+    {ImportStatus.FINISHED, ImportStatus.ERROR, ImportStatus.CANCELLED}
+)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -194,7 +209,7 @@ class Import:
         """Finished, no row rejected, and every row imported (a "finished" import that
         imported 0 of N rows did not succeed, whatever its status says)."""
         return (
-            self.status == "finished"
+            self.status == ImportStatus.FINISHED
             and self.errors == 0
             and (self.total is None or self.success == self.total)
         )

@@ -81,29 +81,7 @@ def match(
     """Which of ``imports`` is the batch's own import. ``complete``: the list was read far
     enough to hold every import created since ``since``; ``rivals``: other open batches of
     the set, of the same size, whose imports are not known either. PURE."""
-    ours: list[Import] = []
-    doubtful: list[Import] = []
-    for imp in imports:
-        if imp.id in known or imp.origin == "app" or imp.type not in (None, "coupons"):
-            continue
-        if imp.coupon_set_id not in (None, batch.coupon_set_id):
-            continue
-        if imp.created_at is not None and imp.created_at < since:
-            continue
-        if imp.coupon_set_id is None or imp.created_at is None or imp.total is None:
-            doubtful.append(imp)  # it might be ours: the server does not say enough
-        elif imp.total == batch.count:
-            ours.append(imp)
-        else:
-            log.warning(
-                "import %s into coupon set %s (%d rows) is not batch %d's (%d rows): "
-                "another tool imports into this set",
-                imp.id,
-                batch.coupon_set_id,
-                imp.total,
-                batch.id,
-                batch.count,
-            )
+    ours, doubtful = _candidates(batch, imports, known, since)
     listed = ", ".join(i.id for i in [*ours, *doubtful])
     if not complete:
         seen = f"; {listed} could be it, but" if listed else ", and"
@@ -139,6 +117,37 @@ def match(
     if ours:
         return Finding(Verdict.ADOPT, ours[0])
     return Finding(Verdict.ABSENT)
+
+
+def _candidates(
+    batch: Batch, imports: Iterable[Import], known: set[str], since: datetime
+) -> tuple[list[Import], list[Import]]:
+    """The imports that are the batch's own by everything the server says (ours), and those
+    that might be but for what it does not say (doubtful). PURE."""
+    ours: list[Import] = []
+    doubtful: list[Import] = []
+    for imp in imports:
+        if imp.id in known or imp.origin == "app" or imp.type not in (None, "coupons"):
+            continue
+        if imp.coupon_set_id not in (None, batch.coupon_set_id):
+            continue
+        if imp.created_at is not None and imp.created_at < since:
+            continue
+        if imp.coupon_set_id is None or imp.created_at is None or imp.total is None:
+            doubtful.append(imp)  # it might be ours: the server does not say enough
+        elif imp.total == batch.count:
+            ours.append(imp)
+        else:
+            log.warning(
+                "import %s into coupon set %s (%d rows) is not batch %d's (%d rows): "
+                "another tool imports into this set",
+                imp.id,
+                batch.coupon_set_id,
+                imp.total,
+                batch.id,
+                batch.count,
+            )
+    return ours, doubtful
 
 
 def read_back(
@@ -208,6 +217,34 @@ def look(
     return match(batch, imports, known, since, complete=complete, rivals=rivals)
 
 
+def check_answer(imp: Import, batch: Batch, known: set[str]) -> Import:
+    """The import a POST of ``batch`` answered with, when it can be the batch's own (not
+    ``known`` as another batch's, and into the batch's set); any other answer is ambiguous
+    (:class:`ImportUnconfirmedError`: the import may or may not have been created). PURE."""
+    if imp.id in known:  # an answer that cannot be true
+        raise ImportUnconfirmedError(
+            f"POST /imports/: the server answered with import {imp.id}, which is "
+            "already another batch's; the import may or may not have been created"
+        )
+    if imp.coupon_set_id not in (None, batch.coupon_set_id):
+        raise ImportUnconfirmedError(
+            f"POST /imports/: the server answered with import {imp.id} into coupon "
+            f"set {imp.coupon_set_id}, not {batch.coupon_set_id}; the import may or "
+            "may not have been created"
+        )
+    return imp
+
+
+class QueueFull(Exception):
+    """Connectif refused the POST because ten imports are queued; nothing was created, and
+    the batch (back in its status before the POST) can be posted again later."""
+
+    def __init__(self, batch: Batch, codes: list[str]) -> None:
+        super().__init__(f"batch {batch.id}: the import queue is full")
+        self.batch = batch
+        self.codes = codes
+
+
 class LookupFailed(Exception):
     """GET /imports/ failed while looking for the import an ambiguous answer may have made:
     nobody knows yet whether it exists (the next run looks again)."""
@@ -256,22 +293,9 @@ def post_batch(
             return Posted(queue_full=exc, was_ambiguous=ambiguous, attempts=attempt)
         except ImportUnconfirmedError as exc:
             ambiguous = True
-            log.warning("%s: %s; looking for the import before anything else", label, exc)
-            try:
-                found = find()
-            except ApiError as failure:
-                raise LookupFailed(exc, failure) from None
-            if found.verdict is Verdict.ADOPT:
-                assert found.imp is not None
-                log.warning(
-                    "%s: adopted import %s (%s), created by that POST",
-                    label,
-                    found.imp.id,
-                    found.imp.status,
-                )
-                return Posted(imp=found.imp, adopted=True, attempts=attempt)
-            if found.verdict is Verdict.UNRESOLVED:
-                return Posted(unresolved=f"{exc}, and {found.why}", attempts=attempt)
+            settled = _look_after(exc, find, label=label, attempt=attempt)
+            if settled is not None:
+                return settled
             reason = f"{exc}; GET /imports/ shows that none was"
             if attempt < policy.post_attempts:
                 log.warning(
@@ -300,3 +324,27 @@ def post_batch(
         failed=f"{reason} (gave up after {policy.post_attempts} attempts; no import was created)",
         attempts=policy.post_attempts,
     )
+
+
+def _look_after(
+    answer: ImportUnconfirmedError, find: Callable[[], Finding], *, label: str, attempt: int
+) -> Posted | None:
+    """Look for the import an ambiguous ``answer`` may have made: how the POSTs ended (it
+    is adopted, or a person must decide), or None when provably none was created."""
+    log.warning("%s: %s; looking for the import before anything else", label, answer)
+    try:
+        found = find()
+    except ApiError as failure:
+        raise LookupFailed(answer, failure) from None
+    if found.verdict is Verdict.ADOPT:
+        assert found.imp is not None
+        log.warning(
+            "%s: adopted import %s (%s), created by that POST",
+            label,
+            found.imp.id,
+            found.imp.status,
+        )
+        return Posted(imp=found.imp, adopted=True, attempts=attempt)
+    if found.verdict is Verdict.UNRESOLVED:
+        return Posted(unresolved=f"{answer}, and {found.why}", attempts=attempt)
+    return None

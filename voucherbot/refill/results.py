@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from voucherbot.connectif.models import CouponSet, Import
-from voucherbot.ledger import Batch
+from voucherbot.connectif.models import CouponSet, Import, ImportStatus
+from voucherbot.ledger import Batch, BatchStatus
 from voucherbot.planning.planner import Plan
 
 
@@ -97,27 +97,17 @@ def result_of(batch: Batch, *, resumed: bool = False) -> RefillResult:
         type="multiple",
         assigned=0,
     )
-    final = None
-    if batch.import_id is not None:
-        final = Import(
-            id=batch.import_id,
-            status=batch.import_status or "queued",
-            total=batch.total,
-            success=batch.success or 0,
-            errors=batch.errors or 0,
-            error_report_file_url=batch.error_report_url,
-            coupon_set_id=batch.coupon_set_id,
-        )
+    final = import_of(batch) if batch.import_id is not None else None
     error = None
-    if batch.status == "submitted":
+    if batch.status == BatchStatus.SUBMITTED:
         status = final.status if final else "running"
         error = (
             f"import {batch.import_id} still {status} when the poll deadline passed; "
             f"the next run follows it (or: voucherbot imports {batch.import_id})"
         )
-    elif batch.status in ("failed", "abandoned", "unresolved"):
-        error = batch.error or batch.status
-    elif batch.status != "finished":
+    elif batch.status in (BatchStatus.FAILED, BatchStatus.ABANDONED, BatchStatus.UNRESOLVED):
+        error = batch.error or str(batch.status)
+    elif batch.status != BatchStatus.FINISHED:
         error = batch.error or f"batch {batch.id} is still {batch.status}"
     return RefillResult(
         coupon_set,
@@ -126,6 +116,19 @@ def result_of(batch: Batch, *, resumed: bool = False) -> RefillResult:
         error=error,
         batch_id=batch.id,
         resumed=resumed,
-        abandoned=batch.status == "abandoned",
-        unresolved=batch.status == "unresolved",
+        abandoned=batch.status == BatchStatus.ABANDONED,
+        unresolved=batch.status == BatchStatus.UNRESOLVED,
+    )
+
+
+def import_of(batch: Batch) -> Import:
+    """A batch's import as the ledger last saw it (``queued`` until it has seen more)."""
+    return Import(
+        id=batch.import_id or "",
+        status=batch.import_status or ImportStatus.QUEUED,
+        total=batch.total,
+        success=batch.success or 0,
+        errors=batch.errors or 0,
+        error_report_file_url=batch.error_report_url,
+        coupon_set_id=batch.coupon_set_id,
     )

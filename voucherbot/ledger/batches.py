@@ -1,0 +1,344 @@
+"""The ledger's batches and their codes, and the write-ahead protocol as named transitions.
+
+**Write-ahead protocol.** A batch and the fingerprints of its codes are committed before any
+code leaves the process (:meth:`BatchStore.new_batch`, ``prepared``); codes for the shop go
+to its sink first (``delivering``, then ``delivered``); the batch is marked ``submitting``
+before the import POST (:meth:`~BatchStore.mark_submitting`) and ``submitted`` with the
+import id as soon as the POST answers (:meth:`~BatchStore.mark_submitted`); it ends as
+``finished``, ``failed`` or ``abandoned`` (its codes never reached Connectif), or stays
+``unresolved`` until a person settles it. ``posted_at`` is committed just before the upload's
+first byte leaves (:meth:`~BatchStore.mark_posted`): a ``submitting`` batch without it never
+reached Connectif. Batches in any other status are *open*;
+:meth:`voucherbot.refill.batch.Refiller.settle` finishes their story at the start of every
+run. A coupon set has at most one refill open at a time.
+
+Each transition names the statuses it may start from; asked of a batch in another status it
+changes nothing and raises :class:`TransitionError` (a bug: the protocol never does that).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from voucherbot.codes import CodeSpec
+from voucherbot.connectif.models import CouponSet, Import
+from voucherbot.errors import VoucherbotError
+from voucherbot.ledger.codes import CodeStore
+from voucherbot.ledger.records import (
+    BATCH_FIELDS,
+    OPEN_STATUSES,
+    TERMINAL_STATUSES,
+    Batch,
+    BatchStatus,
+    now_text,
+    shape_key,
+    stamp,
+)
+from voucherbot.ledger.sql import marks
+
+_COLUMNS = ", ".join(BATCH_FIELDS)
+
+#: Open, and without an import yet: what may fail or be abandoned before Connectif has it.
+_NOT_SENT = (
+    BatchStatus.PREPARED,
+    BatchStatus.DELIVERING,
+    BatchStatus.DELIVERED,
+    BatchStatus.SUBMITTING,
+)
+
+
+class TransitionError(Exception):
+    """A transition was asked of a batch in a status it does not start from (a bug: the
+    write-ahead protocol never does that); nothing was changed."""
+
+
+class BatchStore(CodeStore):
+    """The batches of a ledger's database and their codes (the base of its
+    :class:`~voucherbot.ledger.store.Ledger`)."""
+
+    # --- a new batch ---------------------------------------------------------------------------
+
+    def new_batch(
+        self,
+        run_id: int | None,
+        coupon_set: CouponSet,
+        codes: Sequence[str],
+        spec: CodeSpec | None,
+        *,
+        part_of: int | None = None,
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> Batch:
+        """Commit a batch and the fingerprints of its codes, before any code leaves.
+
+        ``spec`` is the shape of generated codes; None for codes taken from the shop's pool.
+        ``part_of`` names the first batch of a refill split into several imports. A set never
+        has two refills open at once: another open batch of the set is refused.
+        ``on_chunk`` is told how many codes are recorded so far, chunk by chunk (for progress).
+        """
+        try:
+            with self._transaction():
+                self._refuse_if_busy(coupon_set.id, part_of)
+                cursor = self.db.execute(
+                    "INSERT INTO batches (run_id, coupon_set_id, coupon_set_name, count, shape, "
+                    "status, created_at, part_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        run_id,
+                        coupon_set.id,
+                        coupon_set.name,
+                        len(codes),
+                        shape_key(spec) if spec is not None else "pool",
+                        BatchStatus.PREPARED,
+                        now_text(),
+                        part_of,
+                    ),
+                )
+                batch_id = int(cursor.lastrowid or 0)
+                self._record_codes(batch_id, codes, on_chunk)
+        except sqlite3.IntegrityError:
+            raise VoucherbotError(
+                "a code of this batch was issued before; not sending it "
+                "(the ledger refuses duplicates)"
+            ) from None
+        return self.batch(batch_id)
+
+    def _refuse_if_busy(self, set_id: str, part_of: int | None) -> None:
+        """Refuse a refill of a set that has another refill open (its own parts aside)."""
+        open_marks = marks(OPEN_STATUSES)
+        busy = self.db.execute(
+            f"SELECT id FROM batches WHERE coupon_set_id = ? AND status IN ({open_marks}) "  # noqa: S608
+            "AND COALESCE(part_of, id) != ? LIMIT 1",
+            (set_id, *OPEN_STATUSES, part_of or -1),
+        ).fetchone()
+        if busy is not None:
+            raise VoucherbotError(
+                f"coupon set {set_id} already has a refill in "
+                "flight; it is finished before a new one starts"
+            )
+
+    # --- the transitions of the write-ahead protocol (the module doc) --------------------------
+
+    def mark_delivering(self, batch_id: int) -> Batch:
+        """The batch's codes (kept meanwhile) are about to go to the shop's sink."""
+        return self._move(batch_id, (BatchStatus.PREPARED,), status=BatchStatus.DELIVERING)
+
+    def mark_delivered(self, batch_id: int) -> Batch:
+        """The shop's sink took the batch's codes."""
+        return self._move(batch_id, (BatchStatus.DELIVERING,), status=BatchStatus.DELIVERED)
+
+    def mark_submitting(self, batch_id: int, when: datetime) -> Batch:
+        """About to POST the batch (``when``: the server's clock). A batch whose earlier
+        upload may have made an import keeps its first mark: that import is not older."""
+        self._set(
+            batch_id,
+            (BatchStatus.PREPARED, BatchStatus.DELIVERED),
+            "status = ?, submitted_at = COALESCE(submitted_at, ?)",
+            (BatchStatus.SUBMITTING, stamp(when)),
+        )
+        return self.batch(batch_id)
+
+    def mark_posted(self, batch_id: int, when: datetime) -> None:
+        """The upload's first byte is about to leave (the first upload's time is kept)."""
+        self._set(
+            batch_id,
+            (BatchStatus.SUBMITTING,),
+            "posted_at = COALESCE(posted_at, ?)",
+            (stamp(when),),
+        )
+
+    def mark_unsent(self, batch_id: int, status: BatchStatus, *, uploaded_before: bool) -> Batch:
+        """The POST was refused with nothing created (E0401): back to ``status`` (the one it
+        had before, ``prepared`` or ``delivered``). Its marks are cleared, unless an earlier
+        upload of it had an ambiguous answer (``uploaded_before``): then they stay, and
+        recovery looks for that import first."""
+        if status not in (BatchStatus.PREPARED, BatchStatus.DELIVERED):
+            raise TransitionError(f"batch {batch_id}: an unsent batch is not put back {status}")
+        if uploaded_before:
+            return self._move(batch_id, (BatchStatus.SUBMITTING,), status=status)
+        return self._move(
+            batch_id, (BatchStatus.SUBMITTING,), status=status, submitted_at=None, posted_at=None
+        )
+
+    def mark_submitted(self, batch_id: int, imp: Import) -> Batch:
+        """The batch's import exists (answered by the POST, or adopted, by recovery or by a
+        person): commit its id."""
+        return self._move(
+            batch_id,
+            (
+                BatchStatus.SUBMITTING,
+                BatchStatus.PREPARED,
+                BatchStatus.DELIVERED,
+                BatchStatus.UNRESOLVED,
+            ),
+            status=BatchStatus.SUBMITTED,
+            import_id=imp.id,
+            import_status=imp.status,
+            total=imp.total,
+            error=None,
+        )
+
+    def mark_waiting(self, batch_id: int, why: str) -> Batch:
+        """The batch stays as it is, open, for the next run (its POST could not be
+        confirmed, or Connectif's queue is full): record why."""
+        return self._move(batch_id, (BatchStatus.SUBMITTING, BatchStatus.DELIVERED), error=why)
+
+    def mark_still_running(self, batch_id: int, last: Import) -> Batch:
+        """The poll deadline passed: the batch stays open, with the last state seen."""
+        return self._move(
+            batch_id,
+            (BatchStatus.SUBMITTED,),
+            import_status=last.status,
+            success=last.success,
+            errors=last.errors,
+        )
+
+    def mark_unresolved(self, batch_id: int, why: str) -> Batch:
+        """Nobody can tell whether the batch's import exists: hold the set for a person."""
+        return self._move(
+            batch_id,
+            (BatchStatus.SUBMITTING, BatchStatus.PREPARED, BatchStatus.DELIVERED),
+            status=BatchStatus.UNRESOLVED,
+            error=why,
+        )
+
+    def mark_finished(
+        self, batch_id: int, imp: Import, *, ended: datetime, rejected: int | None = None
+    ) -> Batch:
+        """The batch's import finished (``ended``, by Connectif's clock); ``rejected``: how
+        many of its codes the error report lists, when that is known."""
+        return self._move(
+            batch_id,
+            (BatchStatus.SUBMITTED,),
+            status=BatchStatus.FINISHED,
+            **_ended(imp, ended),
+            rejected=rejected,
+        )
+
+    def mark_failed(
+        self, batch_id: int, error: str, *, imp: Import | None = None, ended: datetime | None = None
+    ) -> Batch:
+        """The batch failed: refused by the shop or Connectif, or its import ``imp`` ended
+        badly (``ended``, by Connectif's clock)."""
+        counters = _ended(imp, ended) if imp is not None and ended is not None else {}
+        return self._move(
+            batch_id,
+            (*_NOT_SENT, BatchStatus.SUBMITTED),
+            status=BatchStatus.FAILED,
+            **counters,
+            error=error,
+        )
+
+    def mark_abandoned(self, batch_id: int, why: str) -> Batch:
+        """The batch's codes never reached Connectif (or a person says so): it ends, and its
+        set is planned afresh."""
+        return self._move(
+            batch_id,
+            (*_NOT_SENT, BatchStatus.UNRESOLVED),
+            status=BatchStatus.ABANDONED,
+            error=why,
+        )
+
+    def update(self, batch_id: int, **fields: Any) -> Batch:
+        """Set fields of a batch in one committed transaction, unchecked.
+
+        Deprecated: kept only for ``voucherbot.app.resolve`` until it calls
+        :meth:`mark_abandoned`; use the named transitions."""
+        if fields.get("status") in TERMINAL_STATUSES:
+            fields.setdefault("settled_at", now_text())
+        columns = ", ".join(f"{name} = ?" for name in fields)
+        with self._transaction():
+            self.db.execute(
+                f"UPDATE batches SET {columns} WHERE id = ?",  # noqa: S608
+                (*fields.values(), batch_id),
+            )
+        return self.batch(batch_id)
+
+    def _move(self, batch_id: int, allowed: Collection[BatchStatus], **fields: Any) -> Batch:
+        """Set ``fields`` of a batch in one of the ``allowed`` statuses (a batch that ends
+        is stamped ``settled_at``)."""
+        if fields.get("status") in TERMINAL_STATUSES:
+            fields["settled_at"] = now_text()
+        columns = ", ".join(f"{name} = ?" for name in fields)
+        self._set(batch_id, allowed, columns, tuple(fields.values()))
+        return self.batch(batch_id)
+
+    def _set(
+        self,
+        batch_id: int,
+        allowed: Collection[BatchStatus],
+        assignments: str,
+        values: Sequence[object],
+    ) -> None:
+        with self._transaction():
+            changed = self.db.execute(
+                f"UPDATE batches SET {assignments} WHERE id = ? AND status IN ({marks(allowed)})",  # noqa: S608
+                (*values, batch_id, *allowed),
+            ).rowcount
+            if not changed:
+                found = self.find_batch(batch_id)
+                raise TransitionError(
+                    f"batch {batch_id} is {found.status}, not {' or '.join(allowed)}"
+                    if found is not None
+                    else f"the ledger has no batch {batch_id}"
+                )
+
+    # --- reading batches -----------------------------------------------------------------------
+
+    def _batches(self, where: str, args: Sequence[Any]) -> list[Batch]:
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM batches {where}", args)  # noqa: S608
+        return [Batch.from_row(row) for row in rows.fetchall()]
+
+    def batch(self, batch_id: int) -> Batch:
+        (found,) = self._batches("WHERE id = ?", (batch_id,))
+        return found
+
+    def find_batch(self, batch_id: int) -> Batch | None:
+        found = self._batches("WHERE id = ?", (batch_id,))
+        return found[0] if found else None
+
+    def open_batches(self) -> list[Batch]:
+        return self._batches(f"WHERE status IN ({marks(OPEN_STATUSES)}) ORDER BY id", OPEN_STATUSES)
+
+    def batches(self, *, set_id: str | None = None, limit: int = 50) -> list[Batch]:
+        if set_id is None:
+            return self._batches("ORDER BY id DESC LIMIT ?", (limit,))
+        return self._batches("WHERE coupon_set_id = ? ORDER BY id DESC LIMIT ?", (set_id, limit))
+
+    def shortfalls(self) -> dict[str, int]:
+        """Per coupon set, the codes its latest refill failed to import (rejected rows, or an
+        import that ended in error or was cancelled), when there are any."""
+        rows = self.db.execute(
+            "SELECT coupon_set_id, count - COALESCE(success, 0) FROM batches b WHERE id = "
+            "(SELECT MAX(id) FROM batches WHERE coupon_set_id = b.coupon_set_id AND status != "
+            "?) AND status IN (?, ?) AND import_id IS NOT NULL",
+            (BatchStatus.ABANDONED, BatchStatus.FINISHED, BatchStatus.FAILED),
+        )
+        return {set_id: missed for set_id, missed in rows if missed > 0}
+
+    def latest_closed_batches(self) -> list[Batch]:
+        """The newest finished or failed batch of each coupon set."""
+        return self._batches(
+            "WHERE id IN (SELECT MAX(id) FROM batches WHERE status IN (?, ?) "
+            "GROUP BY coupon_set_id) ORDER BY id",
+            (BatchStatus.FINISHED, BatchStatus.FAILED),
+        )
+
+    def known_import_ids(self) -> set[str]:
+        return {
+            row[0]
+            for row in self.db.execute("SELECT import_id FROM batches WHERE import_id IS NOT NULL")
+        }
+
+
+def _ended(imp: Import, ended: datetime) -> dict[str, Any]:
+    """The columns that record how a batch's import ended."""
+    return {
+        "import_status": imp.status,
+        "total": imp.total,
+        "success": imp.success,
+        "errors": imp.errors,
+        "error_report_url": imp.error_report_file_url,
+        "import_finished_at": stamp(ended),
+    }

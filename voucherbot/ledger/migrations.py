@@ -1,0 +1,160 @@
+"""The ledger's schema, as numbered migrations applied on every open.
+
+Each migration is a function registered with :func:`migration`, named ``m001_...``,
+``m002_...`` in the order it is applied. :func:`migrate` applies the ones a ledger lacks, each
+in its own transaction with its record in ``_voucherbot_migrations``. Once released, a
+migration is never edited: a change is a new one. Migrations spell statuses as the text the
+ledger stores (not as :class:`~voucherbot.ledger.records.BatchStatus`), since what they did
+must not change.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+from voucherbot.errors import ConfigError
+from voucherbot.ledger.records import now_text
+from voucherbot.ledger.sql import transaction
+
+
+class Migration(NamedTuple):
+    name: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+#: Every migration, in the order it is applied.
+MIGRATIONS: list[Migration] = []
+
+
+def migration(
+    function: Callable[[sqlite3.Connection], None],
+) -> Callable[[sqlite3.Connection], None]:
+    """Register ``function`` as the next migration; its name must carry the next number."""
+    number = f"m{len(MIGRATIONS) + 1:03d}_"
+    if not function.__name__.startswith(number):
+        raise ValueError(f"migration {function.__name__} is not named {number}...")
+    MIGRATIONS.append(Migration(function.__name__, function))
+    return function
+
+
+def migrate(db: sqlite3.Connection, *, readonly: bool, path: Path | None) -> None:
+    """Apply, in order, each migration the ledger has not had. A read-only ledger that
+    lacks one is refused (with ConfigError): only a writer migrates."""
+    if not readonly:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS _voucherbot_migrations "
+            "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+    applied = {row[0] for row in db.execute("SELECT name FROM _voucherbot_migrations")}
+    for step in MIGRATIONS:
+        if step.name in applied:
+            continue
+        if readonly:
+            raise ConfigError(
+                f"{path}: the ledger needs migration {step.name}; run "
+                "'voucherbot run' or 'voucherbot refill' once to apply it"
+            )
+        with transaction(db):
+            step.apply(db)
+            db.execute("INSERT INTO _voucherbot_migrations VALUES (?, ?)", (step.name, now_text()))
+
+
+# The statements keep the text (indentation included) they had when the schema was one SQL
+# script: SQLite stores a CREATE statement as written, so a new ledger's schema is the same,
+# byte for byte, as one an earlier version made.
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    db.execute("""
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            command TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT,
+            config_hash TEXT NOT NULL DEFAULT '',
+            pid INTEGER,
+            host TEXT,
+            stats TEXT
+        )""")
+    db.execute("""
+        CREATE TABLE batches (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER REFERENCES runs(id),
+            coupon_set_id TEXT NOT NULL,
+            coupon_set_name TEXT NOT NULL DEFAULT '',
+            count INTEGER NOT NULL,
+            shape TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL,
+            import_id TEXT UNIQUE,
+            import_status TEXT,
+            total INTEGER,
+            success INTEGER,
+            errors INTEGER,
+            rejected INTEGER,
+            error_report_url TEXT,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            submitted_at TEXT,
+            settled_at TEXT
+        )""")
+    db.execute("CREATE INDEX batches_by_set ON batches(coupon_set_id, id)")
+    db.execute("""
+        CREATE UNIQUE INDEX one_open_batch_per_set ON batches(coupon_set_id)
+            WHERE status IN ('prepared', 'delivering', 'delivered', 'submitting', 'submitted')""")
+    db.execute("""
+        CREATE TABLE codes (
+            fingerprint BLOB PRIMARY KEY,
+            batch_id INTEGER NOT NULL REFERENCES batches(id),
+            state TEXT NOT NULL DEFAULT 'issued'
+        ) WITHOUT ROWID""")
+    db.execute("CREATE INDEX codes_by_batch ON codes(batch_id)")
+    db.execute("""
+        CREATE TABLE snapshots (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            coupon_set_id TEXT NOT NULL,
+            taken_at TEXT NOT NULL,
+            available INTEGER,
+            assigned INTEGER NOT NULL,
+            quantity INTEGER,
+            PRIMARY KEY (coupon_set_id, run_id)
+        )""")
+
+
+@migration
+def m002_ledger_id(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta VALUES ('ledger_id', lower(hex(randomblob(6))))")
+
+
+@migration
+def m003_batch_parts(db: sqlite3.Connection) -> None:
+    """A refill too big for one import file is split into parts, one import each; the parts
+    of one refill may be open together (new_batch enforces one refill per set)."""
+    db.execute("ALTER TABLE batches ADD COLUMN part_of INTEGER REFERENCES batches(id)")
+    db.execute("DROP INDEX one_open_batch_per_set")
+    db.execute("CREATE INDEX open_batches_by_set ON batches(coupon_set_id, status)")
+
+
+@migration
+def m004_drop_codes_by_batch(db: sqlite3.Connection) -> None:
+    """Nothing looks codes up by batch (rejected codes are found by fingerprint), and the
+    index made every insert of a big batch twice as slow."""
+    db.execute("DROP INDEX codes_by_batch")
+
+
+@migration
+def m005_posted_and_finished(db: sqlite3.Connection) -> None:
+    """posted_at: when the upload's first byte went out (a batch 'submitting' without it
+    never reached Connectif); import_finished_at: when its import ended, by Connectif's
+    clock (the set's counters may trail it). A batch an earlier version left 'submitting'
+    may have been uploaded: it is looked up, not abandoned."""
+    db.execute("ALTER TABLE batches ADD COLUMN posted_at TEXT")
+    db.execute("ALTER TABLE batches ADD COLUMN import_finished_at TEXT")
+    db.execute("""
+        UPDATE batches SET posted_at = COALESCE(submitted_at, created_at)
+            WHERE status = 'submitting'""")
