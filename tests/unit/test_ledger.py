@@ -375,7 +375,7 @@ def test_an_old_ledger_is_migrated_on_open_and_keeps_its_data(path: Path) -> Non
 # --- the schema: a ledger an earlier version made opens the same way ------------------------
 
 #: A ledger the version before named migrations made (see the file's header).
-OLD_LEDGER = Path(__file__).with_name("data") / "ledger_m005.sql"
+OLD_LEDGER = Path(__file__).resolve().parents[1] / "data" / "ledger_m005.sql"
 
 
 def schema(path: Path) -> tuple[list[tuple[str, ...]], int]:

@@ -11,10 +11,16 @@ from datetime import datetime, timedelta
 from voucherbot.config import Config
 from voucherbot.connectif.client import DEFAULT_BASE_URL, ConnectifClient
 from voucherbot.connectif.errors import PERMISSIONS
-from voucherbot.connectif.models import CouponSet, Import, Workflow
+from voucherbot.connectif.models import (
+    TERMINAL_IMPORT_STATUSES,
+    CouponSet,
+    Import,
+    ImportStatus,
+    Workflow,
+)
 from voucherbot.connectif.transport import DEFAULT_TIMEOUT
 from voucherbot.errors import ConfigError, NotFoundError, PermissionDeniedError
-from voucherbot.ledger import Ledger
+from voucherbot.ledger import BatchStatus, Ledger
 from voucherbot.planning.forecast import Snapshot
 from voucherbot.planning.planner import Plan, plan
 
@@ -61,11 +67,11 @@ def ledger_imports(ledger: Ledger) -> list[Import]:
     Unresolved batches are not among them: they hold their sets in their own right."""
     found = []
     for b in [*ledger.open_batches(), *ledger.latest_closed_batches()]:
-        if b.status == "unresolved":
+        if b.status == BatchStatus.UNRESOLVED:
             continue
-        status = b.import_status or ("queued" if b.is_open else "error")
-        if not b.is_open and status not in ("finished", "error", "cancelled"):
-            status = "error"
+        status = b.import_status or (ImportStatus.QUEUED if b.is_open else ImportStatus.ERROR)
+        if not b.is_open and status not in TERMINAL_IMPORT_STATUSES:
+            status = ImportStatus.ERROR
         found.append(
             Import(
                 id=b.import_id or f"batch {b.id}",
@@ -85,7 +91,7 @@ def held_sets(ledger: Ledger) -> dict[str, str]:
     return {
         b.coupon_set_id: f"batch {b.id} is unresolved: {b.error}"
         for b in ledger.open_batches()
-        if b.status == "unresolved"
+        if b.status == BatchStatus.UNRESOLVED
     }
 
 

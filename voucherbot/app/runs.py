@@ -18,7 +18,7 @@ from voucherbot.connectif.client import ConnectifClient
 from voucherbot.connectif.models import CouponSet
 from voucherbot.connectif.poll import ProgressCallback
 from voucherbot.errors import ConfigError, NotFoundError, VoucherbotError
-from voucherbot.ledger import Ledger
+from voucherbot.ledger import BatchStatus, Ledger
 from voucherbot.planning.planner import Action, Decision, ImportActivity, Plan, Skip
 from voucherbot.refill.batch import Refiller
 from voucherbot.refill.queue import run_plan
@@ -70,12 +70,7 @@ def _recorded_run(
         finally:
             stats = request_stats(client, time.monotonic() - started)
             if outcome == "done":
-                row = ledger.db.execute(
-                    "SELECT COUNT(*), SUM(status != 'finished' OR "
-                    "COALESCE(errors, 0) > 0) FROM batches WHERE run_id = ?",
-                    (run_id,),
-                ).fetchone()
-                outcome = "nothing to do" if not row[0] else ("failed" if row[1] else "ok")
+                outcome = ledger.run_outcome(run_id)
             ledger.finish_run(run_id, outcome, stats)
 
 
@@ -130,8 +125,8 @@ def _refiller(
 ) -> Refiller:
     """A Refiller for the configuration, its shop sinks checked before any API call."""
     refiller = Refiller(
-        client,
-        ledger,
+        client=client,
+        ledger=ledger,
         poll=poll or config.poll,
         on_progress=on_progress,
         on_total=on_total,
@@ -233,7 +228,7 @@ def _not_now(
     if busy:
         what = (
             "is unresolved"
-            if busy[0].status == "unresolved"
+            if busy[0].status == BatchStatus.UNRESOLVED
             else f"(import {busy[0].import_id}) is still in flight"
         )
         return RefillResult(

@@ -9,9 +9,10 @@ from voucherbot.app.runs import _recorded_run, _refiller
 from voucherbot.config import Config
 from voucherbot.config.settings import PollSettings
 from voucherbot.connectif.client import ConnectifClient
+from voucherbot.connectif.models import Import
 from voucherbot.connectif.poll import ProgressCallback
 from voucherbot.errors import ConfigError, NotFoundError
-from voucherbot.ledger import Ledger
+from voucherbot.ledger import Batch, BatchStatus, Ledger
 from voucherbot.refill.results import RefillResult, result_of
 
 
@@ -37,19 +38,16 @@ def resolve(
             raise ConfigError(
                 f"the ledger has no batch {batch_id}; 'voucherbot history' lists them"
             )
-        if batch.status != "unresolved":
+        if batch.status != BatchStatus.UNRESOLVED:
             raise ConfigError(
                 f"batch {batch_id} is {batch.status}, not unresolved; only an "
                 "unresolved batch is settled by hand"
             )
         if abandon:
-            done = ledger.update(
+            done = ledger.mark_abandoned(
                 batch.id,
-                status="abandoned",
-                error=(
-                    "abandoned by hand (voucherbot resolve --abandon); its codes are never issued "
-                    "again"
-                ),
+                "abandoned by hand (voucherbot resolve --abandon); its codes are never issued "
+                "again",
             )
             return result_of(done, resumed=True)
         assert adopt is not None
@@ -59,29 +57,33 @@ def resolve(
             raise ConfigError(
                 f"Connectif has no import {adopt!r}; 'voucherbot imports' lists the recent ones"
             ) from None
-        wrong = []
-        if imp.coupon_set_id not in (None, batch.coupon_set_id):
-            wrong.append(
-                f"it imports into coupon set {imp.coupon_set_id}, not {batch.coupon_set_id}"
-            )
-        if imp.total not in (None, batch.count):
-            wrong.append(f"it has {imp.total:,} rows, not the batch's {batch.count:,}")
-        if imp.id in ledger.known_import_ids():
-            wrong.append("the ledger already has it as another batch's import")
-        if imp.type not in (None, "coupons"):
-            wrong.append(f"it is a {imp.type} import, not a coupon import")
-        if imp.origin == "app":
-            wrong.append("it was made in Connectif's app, not through the API")
-        skew = timedelta(seconds=config.imports.clock_skew)
-        if batch.submitted_at and imp.created_at and imp.created_at < batch.submitted_at - skew:
-            wrong.append(
-                f"it was created at {imp.created_at:%Y-%m-%d %H:%M:%S} UTC, before the "
-                f"batch was sent ({batch.submitted_at:%Y-%m-%d %H:%M:%S} UTC)"
-            )
+        wrong = _not_its_own(imp, batch, ledger, config)
         if wrong:
             raise ConfigError(f"import {imp.id} cannot be batch {batch_id}'s: " + "; ".join(wrong))
-        refiller = _refiller(client, config, ledger, poll, on_progress, None)
+        refiller = _refiller(client, config, ledger, poll, on_progress, on_total=None)
         adopted = refiller.accepted(batch, imp)
-        if adopted.status == "submitted":
+        if adopted.status == BatchStatus.SUBMITTED:
             return refiller.follow([adopted])[0]
         return result_of(adopted)
+
+
+def _not_its_own(imp: Import, batch: Batch, ledger: Ledger, config: Config) -> list[str]:
+    """Why ``imp`` cannot be the batch's own import (nothing when it can be)."""
+    wrong = []
+    if imp.coupon_set_id not in (None, batch.coupon_set_id):
+        wrong.append(f"it imports into coupon set {imp.coupon_set_id}, not {batch.coupon_set_id}")
+    if imp.total not in (None, batch.count):
+        wrong.append(f"it has {imp.total:,} rows, not the batch's {batch.count:,}")
+    if imp.id in ledger.known_import_ids():
+        wrong.append("the ledger already has it as another batch's import")
+    if imp.type not in (None, "coupons"):
+        wrong.append(f"it is a {imp.type} import, not a coupon import")
+    if imp.origin == "app":
+        wrong.append("it was made in Connectif's app, not through the API")
+    skew = timedelta(seconds=config.imports.clock_skew)
+    if batch.submitted_at and imp.created_at and imp.created_at < batch.submitted_at - skew:
+        wrong.append(
+            f"it was created at {imp.created_at:%Y-%m-%d %H:%M:%S} UTC, before the "
+            f"batch was sent ({batch.submitted_at:%Y-%m-%d %H:%M:%S} UTC)"
+        )
+    return wrong

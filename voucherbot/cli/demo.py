@@ -40,8 +40,8 @@ def run_demo(
         with Ledger.memory() as ledger:
             the_plan, _ = make_plan(client, config, ledger)
             refiller = Refiller(
-                client,
-                ledger,
+                client=client,
+                ledger=ledger,
                 poll=DEMO_POLL,
                 policy=config.imports,
                 max_in_flight=config.max_imports_in_flight,

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from voucherbot.config.settings import PollSettings
+from voucherbot.connectif.models import ImportStatus
 from voucherbot.errors import BadResponseError, RefillError
 
 if TYPE_CHECKING:  # the settings are read by `config check`, which must not load requests
@@ -85,6 +86,8 @@ class Tracker:
             self._finish(imp)
 
     def _finish(self, imp: Import) -> None:
+        if imp.id in self.done:  # listed twice on one page, say: an import ends once
+            return
         self.done[imp.id] = imp
         if self.on_done is not None:
             self.on_done(imp)
@@ -137,7 +140,7 @@ class Tracker:
         etas = []
         for import_id in self.pending:
             imp, rate = self.latest[import_id], self._rate.get(import_id)
-            if rate and imp.status == "inProgress" and imp.total:
+            if rate and imp.status == ImportStatus.IN_PROGRESS and imp.total:
                 etas.append(max(0, imp.total - imp.processed) / rate)
         if etas:
             return min(settings.max_interval, max(settings.interval, min(etas)))
@@ -167,7 +170,7 @@ def poll_imports(
     settings = settings or PollSettings()
     tracker = Tracker(client, settings, on_progress=on_progress, on_done=on_done, clock=clock)
     for import_id in import_ids:
-        tracker.latest[import_id] = Import(id=import_id, status="queued")
+        tracker.latest[import_id] = Import(id=import_id, status=ImportStatus.QUEUED)
     deadline = clock() + settings.timeout
     if wait_first and tracker.pending:
         sleep(min(settings.interval, settings.timeout))

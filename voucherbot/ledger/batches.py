@@ -240,21 +240,6 @@ class BatchStore(CodeStore):
             error=why,
         )
 
-    def update(self, batch_id: int, **fields: Any) -> Batch:
-        """Set fields of a batch in one committed transaction, unchecked.
-
-        Deprecated: kept only for ``voucherbot.app.resolve`` until it calls
-        :meth:`mark_abandoned`; use the named transitions."""
-        if fields.get("status") in TERMINAL_STATUSES:
-            fields.setdefault("settled_at", now_text())
-        columns = ", ".join(f"{name} = ?" for name in fields)
-        with self._transaction():
-            self.db.execute(
-                f"UPDATE batches SET {columns} WHERE id = ?",  # noqa: S608
-                (*fields.values(), batch_id),
-            )
-        return self.batch(batch_id)
-
     def _move(self, batch_id: int, allowed: Collection[BatchStatus], **fields: Any) -> Batch:
         """Set ``fields`` of a batch in one of the ``allowed`` statuses (a batch that ends
         is stamped ``settled_at``)."""

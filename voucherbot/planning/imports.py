@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from voucherbot.connectif.models import Import
+from voucherbot.connectif.models import Import, ImportStatus
 from voucherbot.planning.actions import Skip
 
 
@@ -53,7 +53,7 @@ class ImportActivity:
             if ended is not None and max(0.0, (now - ended).total_seconds()) < counter_lag:
                 settling.setdefault(set_id, imp)
             if (
-                imp.status == "finished"
+                imp.status == ImportStatus.FINISHED
                 and imp.created_at is not None
                 and (set_id not in last or imp.created_at > last[set_id])
             ):

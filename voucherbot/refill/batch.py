@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import KW_ONLY, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -86,15 +86,12 @@ def write_codes_csv(path: Path, codes: Iterable[str]) -> int:
     return write_private(path, code_csv(codes)) - 1
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Refiller:
     """Carries out refills for one run, recording every step in the ledger."""
 
     client: ConnectifClient
     ledger: Ledger
-    # TODO(lead): once voucherbot.app and voucherbot.cli.demo pass client= and ledger= by
-    # name, make the whole class keyword-only (@dataclass(kw_only=True)) and drop this marker
-    _: KW_ONLY
     run_id: int | None = None
     poll: PollSettings = field(default_factory=PollSettings)
     on_progress: ProgressCallback | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from voucherbot.config.shop import ShopSettings, SinkSettings
+from voucherbot.config.settings import ShopSettings, SinkSettings
 from voucherbot.ledger import Batch, Ledger
 from voucherbot.refill import failpoints
 from voucherbot.shop.sinks import Sink, SinkBatch, SinkError

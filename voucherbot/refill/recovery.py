@@ -18,7 +18,7 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from voucherbot.config.shop import ShopSettings
+from voucherbot.config.settings import ShopSettings
 from voucherbot.ledger import Batch, BatchStatus
 from voucherbot.refill.posting import QueueFull, Verdict
 from voucherbot.refill.results import RefillResult, result_of

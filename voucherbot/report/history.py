@@ -22,52 +22,9 @@ def render_history(runs: Sequence[Run], batches: Sequence[Batch], set_id: str | 
     """Recent runs, then recent batches, newest first (only ``set_id``'s, when given)."""
     lines: list[str] = []
     if runs:
-        lines += ["Runs"]
-        lines += table(
-            ("Run", "Command", "Started (UTC)", "Finished (UTC)", "Outcome"),
-            [
-                (
-                    str(r.id),
-                    r.command,
-                    _when(r.started_at),
-                    _when(r.finished_at),
-                    r.outcome or "running",
-                )
-                for r in runs
-            ],
-            {0},
-        )
-        lines.append("")
+        lines += ["Runs", *_runs_table(runs), ""]
     if batches:
-        lines += ["Batches"]
-        lines += table(
-            (
-                "Batch",
-                "Run",
-                "Coupon set",
-                "Codes",
-                "Status",
-                "Import",
-                "Imported",
-                "Rejected",
-                "Created (UTC)",
-            ),
-            [
-                (
-                    str(b.id),
-                    _n(b.run_id),
-                    f"{b.coupon_set_name} ({b.coupon_set_id})",
-                    _n(b.count),
-                    b.status,
-                    b.import_id or "-",
-                    _n(b.success),
-                    _n(b.errors),
-                    _when(b.created_at),
-                )
-                for b in batches
-            ],
-            {0, 1, 3, 6, 7},
-        )
+        lines += ["Batches", *_batches_table(batches)]
         problems = [b for b in batches if b.error]
         if problems:
             lines.append("")
@@ -79,6 +36,54 @@ def render_history(runs: Sequence[Run], batches: Sequence[Batch], set_id: str | 
             else "The ledger has no runs or batches yet."
         ]
     return "".join(line + "\n" for line in lines)
+
+
+def _runs_table(runs: Sequence[Run]) -> list[str]:
+    return table(
+        ("Run", "Command", "Started (UTC)", "Finished (UTC)", "Outcome"),
+        [
+            (
+                str(r.id),
+                r.command,
+                _when(r.started_at),
+                _when(r.finished_at),
+                r.outcome or "running",
+            )
+            for r in runs
+        ],
+        {0},
+    )
+
+
+def _batches_table(batches: Sequence[Batch]) -> list[str]:
+    return table(
+        (
+            "Batch",
+            "Run",
+            "Coupon set",
+            "Codes",
+            "Status",
+            "Import",
+            "Imported",
+            "Rejected",
+            "Created (UTC)",
+        ),
+        [
+            (
+                str(b.id),
+                _n(b.run_id),
+                f"{b.coupon_set_name} ({b.coupon_set_id})",
+                _n(b.count),
+                b.status,
+                b.import_id or "-",
+                _n(b.success),
+                _n(b.errors),
+                _when(b.created_at),
+            )
+            for b in batches
+        ],
+        {0, 1, 3, 6, 7},
+    )
 
 
 def render_imports(imports: Sequence[Import]) -> str:
