@@ -27,7 +27,7 @@ KEY = "bench-key"
 #: runs voucherbot's CLI, then reports the process's peak memory on its last stderr line
 CHILD = """
 import sys
-from voucherbot.cli.main import main
+from voucherbot.cli import main
 try:
     main()
 finally:

@@ -20,7 +20,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from voucherbot.cli.main import cli
+from voucherbot.cli import cli
 from voucherbot.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 
 API_KEY = "65f0c0ffee:S3cr3tK3yValue-Do-Not-Print"

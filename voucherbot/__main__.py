@@ -1,3 +1,3 @@
-from voucherbot.cli.main import main
+from voucherbot.cli import main
 
 main()

@@ -20,6 +20,15 @@ MOVED = {
     "voucherbot.planner": "voucherbot.planning.planner",
     "voucherbot.forecast": "voucherbot.planning.forecast",
 }
+#: names an old module had that now live elsewhere: old module -> name -> "module:attribute"
+ELSEWHERE = {
+    "voucherbot.runner": {"KINDS": "voucherbot.app.runs:KINDS"},
+    "voucherbot.forecast": {
+        "format_days": "voucherbot.text:format_days",
+        "format_rate": "voucherbot.text:format_rate",
+        "format_duration": "voucherbot.text:format_span",
+    },
+}
 
 
 class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -36,6 +45,9 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__dict__.update(
             (name, getattr(real, name)) for name in names if not name.startswith("__")
         )
+        for name, where in ELSEWHERE.get(module.__name__, {}).items():
+            home, attribute = where.split(":")
+            setattr(module, name, getattr(importlib.import_module(home), attribute))
         module.__doc__ = real.__doc__
 
 

@@ -197,3 +197,14 @@ def format_days(days: float) -> str:
         return "never"
     text = f"{days:,.0f}" if days >= 100 else _short(days)
     return f"{text} day" + ("" if text == "1" else "s")
+
+
+def format_ago(seconds: float) -> str:
+    """How long ago, or how long a wait: "40 s", "12 min", "3.5 h", "2.0 days"."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

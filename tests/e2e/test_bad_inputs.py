@@ -28,7 +28,7 @@ from werkzeug import Request, Response
 
 from tests.hostile import RULES, SET_ID, WORKFLOW_ID, Fake, coupon_set, json_response, page
 from tests.support import API_KEY
-from voucherbot.cli.main import cli
+from voucherbot.cli import cli
 from voucherbot.connectif.client import ConnectifClient
 from voucherbot.errors import NetworkError
 from voucherbot.ledger import Ledger

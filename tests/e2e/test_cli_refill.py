@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from pytest_httpserver import HTTPServer
 
 from tests.support import API_KEY
-from voucherbot.cli.main import cli
+from voucherbot.cli import cli
 from voucherbot.connectif.client import ConnectifClient
 from voucherbot.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.support import API_KEY
-from voucherbot.cli.main import cli
+from voucherbot.cli import cli
 from voucherbot.codes import check_code
 from voucherbot.config import load_config
 from voucherbot.sandbox import RunningSandbox, SandboxConfig, start_sandbox

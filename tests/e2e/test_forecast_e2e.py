@@ -36,7 +36,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.support import API_KEY, Cli, assert_consistent
-from voucherbot.cli.main import cli
+from voucherbot.cli import cli
 from voucherbot.connectif.client import ConnectifClient
 from voucherbot.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from voucherbot.sandbox.imports import ImportRecord

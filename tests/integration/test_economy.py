@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from tests.support import API_KEY, REPO_RULES
 from voucherbot.app import run
-from voucherbot.cli.main import cli
+from voucherbot.cli import cli
 from voucherbot.config import Config, parse_config
 from voucherbot.config.settings import PollSettings
 from voucherbot.connectif.client import ConnectifClient

@@ -243,7 +243,7 @@ def test_nothing_is_sent_for_an_ok_run_at_level_failures(httpserver: HTTPServer,
 
 
 def assert_warned_without_secrets(caplog: pytest.LogCaptureFixture, problem: str) -> None:
-    (record,) = [r for r in caplog.records if r.name == "voucherbot.report.notify"]
+    (record,) = [r for r in caplog.records if r.name == "voucherbot.notify"]
     assert record.levelno == logging.WARNING
     assert problem in record.getMessage()
     assert record.getMessage().startswith("notification to http://")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import click
 import pytest
 
-from voucherbot.cli.main import cli
+from voucherbot.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "voucherbot"
@@ -49,6 +50,30 @@ def test_pure_modules_do_no_io() -> None:
         assert "os" not in imported_modules(path), path.name
 
 
+#: the logger names log filters match on (cli/logs.py): kept from before the subpackages
+LOGGERS = {
+    "voucherbot",
+    "voucherbot.refill",
+    "voucherbot.posting",
+    "voucherbot.connectif",
+    "voucherbot.poll",
+    "voucherbot.ratelimit",
+    "voucherbot.ledger",
+    "voucherbot.sinks",
+    "voucherbot.notify",
+}
+
+
+def test_every_logger_has_one_of_the_documented_names() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        if "sandbox" in path.relative_to(PACKAGE).parts:
+            continue  # the sandbox is not the product: its own loggers
+        text = path.read_text(encoding="utf-8")
+        assert "getLogger(__name__)" not in text, path
+        for name in re.findall(r'getLogger\("([^"]*)"\)', text):
+            assert name in LOGGERS, (path, name)
+
+
 def all_commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
     found = []
     for name, command in sorted(group.commands.items()):
@@ -74,7 +99,7 @@ def test_fast_commands_do_not_import_heavy_modules(argv: list[str]) -> None:
     """They must start fast (bench/startup_bench.py measures it): no requests, faker,
     werkzeug or sqlite3 until a command needs them."""
     code = (
-        "import sys\nfrom voucherbot.cli.main import main\n"
+        "import sys\nfrom voucherbot.cli import main\n"
         f"sys.argv = ['voucherbot', *{argv!r}]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in ('requests', 'faker', 'werkzeug', 'sqlite3') "

@@ -192,3 +192,28 @@ def test_the_wait_lasts_the_whole_timeout_and_the_last_look_is_at_the_deadline(
 def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
         PollSettings(**kwargs)
+
+
+class ListsTwice(ScriptedServer):
+    """A server whose list shows each import twice on its page (a paging glitch)."""
+
+    def imports_page(self, url: str | None = None) -> tuple[list[Import], str | None]:
+        items, nxt = super().imports_page(url)
+        return [item for item in items for _ in (1, 2)], nxt
+
+
+def test_an_import_listed_twice_ends_once(fake_clock: FakeClock) -> None:
+    server = ListsTwice(fake_clock)
+    server.add("a", total=10, rows_per_second=1000)
+    ended: list[Import] = []
+    tracker = Tracker(
+        server,  # type: ignore[arg-type]
+        settings(),
+        on_done=ended.append,
+        clock=fake_clock.monotonic,
+    )
+    tracker.add(Import(id="a", status="queued", total=10))
+    fake_clock.sleep(1)
+    assert [imp.id for imp in tracker.tick()] == ["a"]
+    assert [imp.id for imp in ended] == ["a"]  # told once, not once per listing
+    assert tracker.pending == []

@@ -50,7 +50,7 @@ def describe_stats(stats: Mapping[str, Any]) -> str:
 
 
 @contextmanager
-def _recorded_run(
+def recorded_run(
     ledger: Ledger, command: str, config: Config, client: ConnectifClient
 ) -> Iterator[int]:
     """Hold the lock and record the run, with its outcome, whatever happens inside."""
@@ -95,7 +95,7 @@ def run(
     than [limits] allows is refused before any is generated (above ``confirm_above`` unless
     ``confirmed``).
     """
-    refiller = _refiller(
+    refiller = make_refiller(
         client,
         config,
         ledger,
@@ -106,7 +106,7 @@ def run(
         sleep=sleep,
         on_phase=on_phase,
     )
-    with _recorded_run(ledger, "run", config, client) as run_id:
+    with recorded_run(ledger, "run", config, client) as run_id:
         refiller.run_id = run_id
         settled = refiller.settle()
         the_plan, _ = make_plan(client, config, ledger, run_id, lean=True)
@@ -114,7 +114,7 @@ def run(
         return run_plan(refiller, the_plan, settled)
 
 
-def _refiller(
+def make_refiller(
     client: ConnectifClient,
     config: Config,
     ledger: Ledger,
@@ -139,6 +139,7 @@ def _refiller(
     return refiller
 
 
+# Over 60 lines with its signature and docstring; the body is the steps it names.
 def refill_set(
     client: ConnectifClient,
     set_id: str,
@@ -185,8 +186,8 @@ def refill_set(
             "refill_set needs a ledger (Ledger.open(path)): without one nothing keeps a code "
             "from being issued twice; pass Ledger.memory() only where that is what you want"
         )
-    refiller = _refiller(client, config, ledger, poll, on_progress, on_total, on_phase=on_phase)
-    with _recorded_run(ledger, "refill", config, client) as run_id:
+    refiller = make_refiller(client, config, ledger, poll, on_progress, on_total, on_phase=on_phase)
+    with recorded_run(ledger, "refill", config, client) as run_id:
         refiller.run_id = run_id
         settled = tuple(refiller.settle())
         coupon_set = _refillable(client, set_id)

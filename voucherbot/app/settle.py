@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from voucherbot.app.runs import _recorded_run, _refiller
+from voucherbot.app.runs import make_refiller, recorded_run
 from voucherbot.config import Config
 from voucherbot.config.settings import PollSettings
 from voucherbot.connectif.client import ConnectifClient
@@ -32,7 +32,7 @@ def resolve(
     planned afresh; its codes are never issued again either way)."""
     if (adopt is None) == (not abandon):
         raise ConfigError("give exactly one of --adopt IMPORT_ID or --abandon")
-    with _recorded_run(ledger, "resolve", config, client):
+    with recorded_run(ledger, "resolve", config, client):
         batch = ledger.find_batch(batch_id)
         if batch is None:
             raise ConfigError(
@@ -60,7 +60,7 @@ def resolve(
         wrong = _not_its_own(imp, batch, ledger, config)
         if wrong:
             raise ConfigError(f"import {imp.id} cannot be batch {batch_id}'s: " + "; ".join(wrong))
-        refiller = _refiller(client, config, ledger, poll, on_progress, on_total=None)
+        refiller = make_refiller(client, config, ledger, poll, on_progress, on_total=None)
         adopted = refiller.accepted(batch, imp)
         if adopted.status == BatchStatus.SUBMITTED:
             return refiller.follow([adopted])[0]

@@ -2,8 +2,12 @@
 
 ``--log-format json`` gives lines like::
 
-    {"time": "2026-11-27T03:00:01.123Z", "level": "warning", "logger": "voucherbot.refill.batch",
+    {"time": "2026-11-27T03:00:01.123Z", "level": "warning", "logger": "voucherbot.refill",
      "message": "batch 12: adopted import 6b09..."}
+
+The logger names (``voucherbot``, ``voucherbot.refill``, ``.posting``, ``.connectif``, ``.poll``,
+``.ratelimit``, ``.ledger``, ``.sinks``, ``.notify``) are what log filters match on: they stay
+as they were before the package had subpackages, whichever module writes the line.
 
 The API key and every other known secret are masked in every line (a second line of defence: no
 message should hold one), and outside text cannot send escape sequences to the terminal.

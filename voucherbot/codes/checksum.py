@@ -43,7 +43,7 @@ of which reduces to ``2(a-b) ≢ 0 (mod m)`` or to ``a+b+1 ≢ a+b``.  Every ``n
 For odd ``n`` the rule is simply a weighted sum: ``Σ 2ⁱ·xᵢ + 2ᵏ⁺¹·c ≡ 0 (mod n)``; the default
 31-symbol alphabet uses it, and :meth:`CheckSystem.weights` exposes the weights so that
 :mod:`voucherbot.codes` can compute a whole column of check symbols at once.  The claims are
-checked exhaustively in ``tests/test_codes.py`` for every size up to 94.
+checked exhaustively in ``tests/unit/test_codes.py`` for every size up to 94.
 """
 
 from __future__ import annotations

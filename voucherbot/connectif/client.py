@@ -28,7 +28,7 @@ from voucherbot.config.tables import base_url_problem, origin, same_origin_key
 from voucherbot.connectif.models import CouponSet, Import, Workflow
 from voucherbot.connectif.multipart import MultipartBody
 from voucherbot.connectif.ratelimit import RateBudget
-from voucherbot.connectif.transport import DEFAULT_TIMEOUT, Transport, _path_of
+from voucherbot.connectif.transport import DEFAULT_TIMEOUT, Transport, path_of
 from voucherbot.errors import (
     BadResponseError,
     ConfigError,
@@ -40,7 +40,7 @@ from voucherbot.errors import (
     hide,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voucherbot.connectif")  # its name in logs since before the subpackages
 
 DEFAULT_BASE_URL = "https://api.connectif.cloud"
 #: the Connectif import file limit (413 above it)
@@ -156,7 +156,7 @@ class ConnectifClient(Transport):
         """One page of ``GET /imports/`` (the first, or the one ``url`` names) and the URL of
         the next page, if any. Counted as polling: it is how imports in flight are followed."""
         doc = self._get_json(url or "/imports/", "poll")
-        where = f"GET {_path_of(url or '/imports/')}"
+        where = f"GET {path_of(url or '/imports/')}"
         if not isinstance(doc, Mapping) or not isinstance(doc.get("results"), list):
             raise BadResponseError(f"the server answered {where} without a 'results' list")
         items = list(self._items(doc["results"], Import.from_json, where))
@@ -239,7 +239,7 @@ class ConnectifClient(Transport):
         while url:
             doc = self._get_json(url, "list")
             pages += 1
-            where = f"GET {_path_of(url)}"
+            where = f"GET {path_of(url)}"
             if not isinstance(doc, Mapping) or not isinstance(doc.get("results"), list):
                 raise BadResponseError(f"the server answered {where} without a 'results' list")
             yield from self._items(doc["results"], parse, where)
@@ -277,10 +277,10 @@ class ConnectifClient(Transport):
         nxt = links.get("next") if isinstance(links, Mapping) else None
         if not isinstance(nxt, str) or not nxt:
             return None
-        full = self._url(nxt, f"GET {_path_of(url)}: links.next")[0]
+        full = self._url(nxt, f"GET {path_of(url)}: links.next")[0]
         if same_origin_key(full) != self._origin:
             raise BadResponseError(
-                f"GET {_path_of(url)}: links.next points to another server ({origin(full)}), "
+                f"GET {path_of(url)}: links.next points to another server ({origin(full)}), "
                 f"not {origin(self.base_url)}; voucherbot sends the API key only to the base "
                 f"URL's server, so it stops here. Check {self.base_url_source}"
             )
@@ -291,7 +291,7 @@ class ConnectifClient(Transport):
 
     def _get_json(self, url: str, kind: str) -> Any:
         response = self._send("GET", url, kind)
-        return self._json(response, f"GET {_path_of(url)}")
+        return self._json(response, f"GET {path_of(url)}")
 
 
 def _parsed(parse: Callable[[Any], T], doc: Any, what: str) -> T:

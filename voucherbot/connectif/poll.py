@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # the settings are read by `config check`, which must not loa
 
 ProgressCallback = Callable[["Import"], None]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voucherbot.poll")  # its name in logs since before the subpackages
 
 #: Most list pages one tick reads before asking for the remaining imports one by one.
 MAX_TICK_PAGES = 10

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 
 from voucherbot.errors import RateLimitedError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voucherbot.ratelimit")  # its name in logs since before the subpackages
 
 WINDOW_SECONDS = 60.0
 

@@ -19,11 +19,13 @@ USER_AGENT = f"voucherbot/{__version__} python-requests/{requests.__version__}"
 
 
 def make_session(session: requests.Session | None = None) -> requests.Session:
-    """``session`` (a new one if None) with voucherbot's User-Agent and no adapter retries."""
-    session = session or requests.Session()
+    """A new session with voucherbot's User-Agent and no adapter retries; a caller's own
+    ``session`` gets the User-Agent and keeps its adapters (a test's, a proxy's)."""
+    if session is None:
+        session = requests.Session()
+        for prefix in ("http://", "https://"):
+            session.mount(prefix, HTTPAdapter(max_retries=0))
     session.headers["User-Agent"] = USER_AGENT
-    for prefix in ("http://", "https://"):
-        session.mount(prefix, HTTPAdapter(max_retries=0))
     return session
 
 

@@ -38,7 +38,7 @@ from voucherbot.errors import (
 )
 from voucherbot.text import clean
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voucherbot.connectif")  # its name in logs since before the subpackages
 
 #: (connect, read) seconds
 DEFAULT_TIMEOUT = (10.0, 60.0)
@@ -159,7 +159,7 @@ class Transport:
         """One request through the budget, with the retries of idempotent calls; ``once``
         sends it a single time (a 429 pauses the budget, then raises RateLimitedError)."""
         full, same_origin = self._url(url)
-        what = f"{method} {_path_of(full)}"
+        what = f"{method} {path_of(full)}"
         headers = dict(self._auth) if same_origin else {}
         if body is not None:
             headers["Content-Type"] = body.content_type
@@ -355,7 +355,7 @@ class Transport:
             wait = self.backoff_delay(attempt)
         if wait > self.budget.max_wait:  # hours away (or a clock far off): not worth waiting
             raise RateLimitedError(
-                f"{_path_of(response.url or '')}: rate limited (429), and the server asks to "
+                f"{path_of(response.url or '')}: rate limited (429), and the server asks to "
                 f"wait {wait:,.0f} s, more than {self.budget.max_wait:g} s; run later",
                 status=429,
             )
@@ -371,7 +371,7 @@ def _too_big(size: int, cap: int) -> str:
     )
 
 
-def _path_of(url: str) -> str:
+def path_of(url: str) -> str:
     return urlsplit(url).path or "/"
 
 

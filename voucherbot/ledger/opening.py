@@ -20,7 +20,7 @@ from voucherbot.config import check_ledger_folder
 from voucherbot.errors import ConfigError
 from voucherbot.files import write_private
 
-log = logging.getLogger("voucherbot.ledger.store")  # the name its lines have always had
+log = logging.getLogger("voucherbot.ledger")  # its name in logs since before the subpackages
 
 #: What the check value kept in the database is the HMAC of (see :func:`secret_check`).
 _CHECK_LABEL = b"voucherbot: this is the ledger's secret"

@@ -10,16 +10,7 @@ from datetime import datetime
 
 from voucherbot.connectif.models import Import, ImportStatus
 from voucherbot.planning.actions import Skip
-
-
-def _ago(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
+from voucherbot.text import format_ago
 
 
 @dataclass(frozen=True)
@@ -69,9 +60,9 @@ class ImportActivity:
         if imp is not None:
             ended = imp.finished_at or imp.cancelled_at or imp.created_at or now
             return Skip.COUNTERS_LAG, (
-                f"import {imp.id} ended {_ago(max(0.0, (now - ended).total_seconds()))} ago; "
+                f"import {imp.id} ended {format_ago(max(0.0, (now - ended).total_seconds()))} ago; "
                 "Connectif's counters may not show its codes yet (they trail imports by up to "
-                f"counter_lag {_ago(self.counter_lag)})"
+                f"counter_lag {format_ago(self.counter_lag)})"
             )
         return None
 
@@ -84,4 +75,4 @@ class ImportActivity:
         since = (now - last_started).total_seconds()
         if since >= cooldown:
             return None
-        return f"last import {_ago(max(0.0, since))} ago; cooldown is {_ago(cooldown)}"
+        return f"last import {format_ago(max(0.0, since))} ago; cooldown is {format_ago(cooldown)}"

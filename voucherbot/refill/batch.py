@@ -62,7 +62,7 @@ from voucherbot.shop.sinks import Sink, make_sink
 
 __all__ = ["LONG_REFILL", "RESOLVE_HINT", "QueueFull", "Refiller", "write_codes_csv"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voucherbot.refill")  # its name in logs since before the subpackages
 
 #: What ``voucherbot resolve`` is for, said wherever a batch is left unresolved.
 RESOLVE_HINT = (

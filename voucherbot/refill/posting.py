@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # the settings are read by `config check`, which must not loa
     from voucherbot.connectif.models import Import
     from voucherbot.ledger import Batch
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voucherbot.posting")  # its name in logs since before the subpackages
 
 
 class Verdict(StrEnum):

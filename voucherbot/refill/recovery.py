@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the Refiller calls in here (Refiller.settle): no import bac
     from voucherbot.refill.batch import Refiller
 
 # the name these lines had before this module was split out of refill.batch
-log = logging.getLogger("voucherbot.refill.batch")
+log = logging.getLogger("voucherbot.refill")  # its name in logs since before the subpackages
 
 
 def settle(refiller: Refiller) -> list[RefillResult]:

@@ -15,7 +15,7 @@ from voucherbot.ledger import Ledger, shape_key
 from voucherbot.shop.pool import CodePool, PoolError, PoolTake
 
 # the name these lines had before this module was split out of refill.batch
-log = logging.getLogger("voucherbot.refill.batch")
+log = logging.getLogger("voucherbot.refill")  # its name in logs since before the subpackages
 
 
 def take_codes(

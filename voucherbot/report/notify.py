@@ -18,16 +18,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from voucherbot.connectif.session import make_session
+import requests
 
-if TYPE_CHECKING:
-    import requests
 from voucherbot.config.settings import NotifySettings
 from voucherbot.config.tables import origin, public_url, url_problem
+from voucherbot.connectif.session import make_session
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voucherbot.notify")  # its name in logs since before the subpackages
 
 #: Slack's limits: a section's text, a header's text; items listed per section
 _SECTION_CHARS, _HEADER_CHARS, _MAX_ITEMS = 2900, 150, 25
@@ -91,8 +90,6 @@ def send(
     Never raises: any failure (an exception, a non-2xx answer, a timeout) is logged as a
     warning naming only the webhook's ``scheme://host``, and False is returned.
     """
-    import requests  # here, not at the top: `config check` must start fast
-
     if not settings.url or not should_notify(settings, notice):
         return False
     where = origin(settings.url)

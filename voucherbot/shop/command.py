@@ -16,7 +16,7 @@ from voucherbot.errors import redact
 from voucherbot.files import code_csv_bytes
 from voucherbot.shop.base import SinkBatch, SinkError, hide_codes, shorten
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voucherbot.sinks")  # its name in logs since before the subpackages
 
 
 class CommandSink:

@@ -50,7 +50,7 @@ __all__ = [
     "make_sink",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voucherbot.sinks")  # its name in logs since before the subpackages
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -123,6 +123,8 @@ class FileSink:
         target = self.path_for(batch)
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # not files.write_private: a re-delivery replaces the batch's file, atomically,
+            # so the shop never reads half of one (mkstemp makes it 0600 from the start)
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.directory)
         except OSError as exc:
             raise SinkError(

@@ -19,7 +19,7 @@ from voucherbot.connectif.session import Backoff, make_session
 from voucherbot.errors import redact
 from voucherbot.shop.base import SinkBatch, SinkError, hide_codes, shorten
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voucherbot.sinks")  # its name in logs since before the subpackages
 
 MAX_BACKOFF = 30.0
 
