@@ -9,6 +9,8 @@ its secret, the run lock, the codes on their way). SQL lives only in this packag
 """
 
 from voucherbot.ledger.batches import TransitionError
+from voucherbot.ledger.lock import lock_path_of
+from voucherbot.ledger.opening import secret_path_of
 from voucherbot.ledger.records import (
     OPEN_STATUSES,
     TERMINAL_STATUSES,
@@ -27,5 +29,7 @@ __all__ = [
     "Ledger",
     "Run",
     "TransitionError",
+    "lock_path_of",
+    "secret_path_of",
     "shape_key",
 ]
