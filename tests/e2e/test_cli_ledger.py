@@ -151,3 +151,30 @@ def test_a_ledger_in_a_folder_that_does_not_exist_is_refused_not_started_afresh(
         "never started afresh in a new folder: an empty one would forget every code issued\n"
     )
     assert not where.parent.exists() and cli.sandbox.state.imports == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("run", "--dry-run"),
+        ("report",),
+        ("imports",),
+        ("refill", "SET", "--count", "5", "--dry-run"),
+    ],
+    ids=["run-dry-run", "report", "imports", "refill-dry-run"],
+)
+def test_every_command_that_calls_the_api_says_what_it_cost(
+    cli: Cli, args: tuple[str, ...]
+) -> None:
+    """--stats: requests by kind, 429s, budget wait, wall time; a dry run too."""
+    if args[0] == "refill":
+        target = next(cs.id for cs in cli.sandbox.state.coupon_sets() if cs.type == "multiple")
+        args = tuple(target if a == "SET" else a for a in args)
+    if args[0] == "run":  # the ledger a dry run reads exists after a first run
+        assert cli.run("run").returncode == 0
+    result = cli.run(*args, "--stats")
+    assert result.returncode in (0, 1), result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("requests: ")]
+    total = int(line.split()[1])
+    assert total >= 1  # it counted the requests it really sent
+    assert "429s: 0" in line and "wall time" in line

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from voucherbot.cli.inputs import no_ledger, open_ledger, poll_settings, rules_config
-from voucherbot.cli.options import ledger_option, poll_options, rules_option
-from voucherbot.cli.output import echo, progress, warn
+from voucherbot.cli.options import ledger_option, poll_options, rules_option, stats_option
+from voucherbot.cli.output import echo, progress, stats_line, warn
 from voucherbot.errors import EXIT_FAILED
 
 
@@ -32,6 +32,7 @@ from voucherbot.errors import EXIT_FAILED
 @ledger_option
 @poll_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@stats_option
 def resolve(
     batch_id: int,
     import_id: str | None,
@@ -42,6 +43,7 @@ def resolve(
     poll_interval: float | None,
     poll_timeout: float | None,
     quiet: bool,
+    stats: bool,
 ) -> None:
     """Settle a batch left unresolved (its POST's answer was lost and Connectif's list of
     imports could not show what happened): adopt its import, or abandon it.
@@ -52,10 +54,13 @@ def resolve(
     either way. Exit status: 0 settled (an adopted import finished cleanly), 1 an adopted
     import failed, 2 no such unresolved batch or an import that cannot be the batch's.
     """
+    import time
+
     from voucherbot.app import make_client
     from voucherbot.app import resolve as resolve_batch
     from voucherbot.config import ledger_path
 
+    started = time.monotonic()
     config = rules_config(rules_path, builtin_rules)
     poll = poll_settings(config, poll_interval, poll_timeout)
     if not ledger_path(config, ledger_file).exists():  # a batch to settle is in a ledger
@@ -75,6 +80,7 @@ def resolve(
             poll=poll,
             on_progress=bar,
         )
+        cost = stats_line(client, started)
     if result.abandoned:
         echo(
             f"{result.coupon_set.name} ({result.coupon_set.id}): batch {batch_id} "
@@ -82,6 +88,8 @@ def resolve(
         )
     else:
         echo(result.summary())
+    if stats:
+        click.echo(cost, err=True)
     if not result.ok:
         sys.exit(EXIT_FAILED)
 
@@ -151,6 +159,7 @@ def history(
     help="How many recent imports to list.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar when following.")
+@stats_option
 def imports(
     import_id: str | None,
     rules_path: Path | None,
@@ -159,17 +168,21 @@ def imports(
     poll_timeout: float | None,
     limit: int,
     quiet: bool,
+    stats: bool,
 ) -> None:
     """List recent imports, or follow one (by id) until it ends.
 
     Following exits 0 when the import finished with no error rows, 1 otherwise.
     """
+    import time
+
     from voucherbot.app import make_client
     from voucherbot.connectif.poll import poll_imports
     from voucherbot.errors import ConfigError, NotFoundError
     from voucherbot.report.history import render_imports
     from voucherbot.text import valid_id
 
+    started = time.monotonic()
     config = rules_config(rules_path, builtin_rules)
     if import_id is not None and not valid_id(import_id):
         raise ConfigError(f"{import_id[:80]!r} is not a Connectif import id")
@@ -178,6 +191,8 @@ def imports(
             recent = list(itertools.islice(client.iter_imports(), limit))
             warn(client.warnings)
             echo(render_imports(recent), nl=False)
+            if stats:
+                click.echo(stats_line(client, started), err=True)
             return
         poll = poll_settings(config, poll_interval, poll_timeout)
         try:
@@ -187,6 +202,9 @@ def imports(
             raise ConfigError(
                 f"Connectif has no import {import_id!r}; 'voucherbot imports' lists the recent ones"
             ) from None
+        cost = stats_line(client, started)
     echo(render_imports([final]), nl=False)
+    if stats:
+        click.echo(cost, err=True)
     if not final.succeeded_cleanly:
         sys.exit(EXIT_FAILED)

@@ -66,7 +66,7 @@ def run(
     config = rules_config(rules_path, builtin_rules)
     poll = poll_settings(config, poll_interval, poll_timeout)
     if dry_run:
-        print_plan(config, ledger_file, confirmed)
+        print_plan(config, ledger_file, confirmed, stats=stats)
         return
     result, cost = _run_and_notify(config, ledger_file, poll, quiet=quiet, confirmed=confirmed)
     warn(result.plan.warnings)

@@ -99,18 +99,24 @@ def _check_writable(output: Path) -> None:
         raise ConfigError(f"-o {output}: not writable")
 
 
-def print_plan(config: Config, ledger_file: Path | None, confirmed: bool) -> None:
+def print_plan(config: Config, ledger_file: Path | None, confirmed: bool, *, stats: bool) -> None:
     """The dry run: the plan as a table (it lists the warnings itself); it refuses what the
     real run would refuse."""
+    import time
+
     from voucherbot.app import make_client, preflight
     from voucherbot.app import report as account_report
     from voucherbot.report.formats import render
 
+    started = time.monotonic()
     preflight(config, ledger_file)
     with open_ledger(config, ledger_file, readonly=True) as ledger, make_client(config) as client:
         built, the_plan = account_report(client, config, ledger, unmatched=False, pools=False)
+        cost = stats_line(client, started)
         config.check_count(the_plan.total_codes, "this run's refills", confirmed=confirmed)
     echo(render(built, "table", width=width()), nl=False)
+    if stats:
+        click.echo(cost, err=True)
     exit_if_held(the_plan)
 
 
