@@ -489,3 +489,42 @@ def test_run_outcome_says_how_a_runs_batches_came_out() -> None:
         unfinished = ledger.start_run("run", "")
         ledger.new_batch(unfinished, SET, ["C1"], None)
         assert ledger.run_outcome(unfinished) == "failed"
+
+
+def stored_prints(ledger: Ledger, batch_id: int) -> set[bytes]:
+    rows = ledger.db.execute("SELECT fingerprint FROM codes WHERE batch_id = ?", (batch_id,))
+    return {bytes(fp) for (fp,) in rows}
+
+
+def test_each_code_is_fingerprinted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked against the ledger and recorded in it with one HMAC per code, not two."""
+    import hmac
+
+    real, calls = hmac.digest, [0]
+
+    def counting(key: bytes, msg: bytes, digest: str) -> bytes:
+        calls[0] += 1
+        return real(key, msg, digest)
+
+    with Ledger.memory() as ledger:
+        monkeypatch.setattr(hmac, "digest", counting)
+        codes = ledger.fresh_codes(CodeSpec(), 20_000)
+        batch = ledger.new_batch(None, SET, codes, CodeSpec())
+        monkeypatch.undo()
+        assert calls[0] == 20_000
+        assert stored_prints(ledger, batch.id) == {ledger.fingerprint(c) for c in codes}
+
+
+def test_codes_redrawn_after_a_clash_are_recorded_with_their_own_fingerprints() -> None:
+    """A small space, half issued: many drawn codes clash and are dropped, and each kept
+    code's fingerprint still lines up with it (none planted twice, none missing)."""
+    spec = CodeSpec(alphabet="digits", length=3, check_symbol=False)  # 1,000 codes in all
+    with Ledger.memory() as ledger:
+        first = ledger.new_batch(None, SET, ledger.fresh_codes(spec, 400), spec)
+        finish(ledger, first.id)
+        issued_before = stored_prints(ledger, first.id)
+        codes = ledger.fresh_codes(spec, 90)
+        second = ledger.new_batch(None, OTHER, codes, spec)
+        assert stored_prints(ledger, second.id) == {ledger.fingerprint(c) for c in codes}
+        assert not issued_before & stored_prints(ledger, second.id)
+        assert len(set(codes)) == 90
