@@ -158,3 +158,21 @@ def test_a_crowded_code_shape_is_warned_about(sandbox: RunningSandbox) -> None:
         result = run(client, cfg, ledger)
     notes = [r.note for r in result.results if r.note]
     assert notes and "possible codes of this shape" in notes[0], notes
+
+
+@pytest.mark.parametrize("page_size", [5, 100])
+def test_a_report_of_many_sets_costs_requests_by_page_not_by_set(page_size: int) -> None:
+    """1,500 sets: every one reported once, in about one request per page."""
+    from voucherbot.app import report
+
+    with start_sandbox(
+        SandboxConfig(seed=1, api_key=API_KEY, rate_limit=0, page_size=page_size, demand=False)
+    ) as sandbox:
+        seeded = len(sandbox.state.coupon_sets())
+        for n in range(1500 - seeded):
+            sandbox.state.add_coupon_set(f"Many {n}", quantity=100, available=90)
+        with ConnectifClient(API_KEY, sandbox.url, requests_per_minute=1_000_000) as client:
+            built, _ = report(client, Config(), None)
+            pages = -(-1500 // page_size)
+            assert len(built.rows) == len({r.set_id for r in built.rows}) == 1500
+            assert pages <= sum(client.stats.values()) <= pages + 5

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -200,18 +200,27 @@ class SandboxApp:
 
     # --- lists ----------------------------------------------------------------------------
 
-    def page(self, request: Request, items: list[dict[str, Any]], path: str) -> Response:
+    def page(
+        self,
+        request: Request,
+        fetch: Callable[[int, int], tuple[Sequence[Any], int]],
+        path: str,
+        show: Callable[[Any], dict[str, Any]],
+    ) -> Response:
+        """One page of a list: ``fetch(offset, limit)`` gives the page's records and the
+        list's length, ``show`` each record's JSON; only the page is copied and shown."""
         offset = self._int_param(request, "offset", 0, minimum=0)
         limit = min(
             self._int_param(request, "limit", self.state.config.page_size, minimum=1), MAX_PAGE_SIZE
         )
+        records, total = fetch(offset, limit)
         base = request.host_url.rstrip("/") + path
         links: dict[str, str] = {}
-        if offset + limit < len(items):
+        if offset + limit < total:
             links["next"] = f"{base}?offset={offset + limit}&limit={limit}"
         if offset > 0:
             links["prev"] = f"{base}?offset={max(0, offset - limit)}&limit={limit}"
-        return json_response({"results": items[offset : offset + limit], "links": links})
+        return json_response({"results": [show(r) for r in records], "links": links})
 
     @staticmethod
     def _int_param(request: Request, name: str, default: int, *, minimum: int) -> int:
@@ -228,15 +237,17 @@ class SandboxApp:
 
     def list_sets(self, request: Request) -> Response:
         return self.page(
-            request, [cs.to_json() for cs in self.state.listed_sets()], "/coupon-sets/"
+            request, self.state.listed_sets_page, "/coupon-sets/", lambda cs: cs.to_json()
         )
 
     def list_workflows(self, request: Request) -> Response:
-        return self.page(request, [wf.to_json() for wf in self.state.workflows()], "/workflows/")
+        return self.page(request, self.state.workflows_page, "/workflows/", lambda w: w.to_json())
 
     def list_imports(self, request: Request) -> Response:
         base = request.host_url
-        return self.page(request, [imp.to_json(base) for imp in self.state.imports], "/imports/")
+        return self.page(
+            request, self.state.imports_page, "/imports/", lambda imp: imp.to_json(base)
+        )
 
     # --- single resources -----------------------------------------------------------------
 

@@ -148,6 +148,26 @@ class SandboxState:
             hidden = self._hidden_rows()
             return [self._as_listed(cs, hidden.get(cs.id, 0)) for cs in self._sets.values()]
 
+    def listed_sets_page(self, offset: int, limit: int) -> tuple[list[CouponSetRecord], int]:
+        """One page of :meth:`listed_sets`, and how many sets there are: only the page's sets
+        are copied, so listing n sets a page at a time costs O(n), not O(n²)."""
+        with self._lock:
+            hidden = self._hidden_rows()
+            page = list(self._sets.values())[offset : offset + limit]
+            return [self._as_listed(cs, hidden.get(cs.id, 0)) for cs in page], len(self._sets)
+
+    def workflows_page(self, offset: int, limit: int) -> tuple[list[WorkflowRecord], int]:
+        """One page of :meth:`workflows` (copies of the page's only), and how many there are."""
+        with self._lock:
+            page = list(self._workflows.values())[offset : offset + limit]
+            return [copy.copy(wf) for wf in page], len(self._workflows)
+
+    def imports_page(self, offset: int, limit: int) -> tuple[list[ImportRecord], int]:
+        """One page of :attr:`imports`, newest first (copies of the page's only), and the count."""
+        with self._lock:
+            newest_first = list(reversed(self._imports.values()))[offset : offset + limit]
+            return [copy.copy(imp) for imp in newest_first], len(self._imports)
+
     def listed_set(self, set_id: str) -> CouponSetRecord:
         """One coupon set as the API shows it (KeyError if unknown); see :meth:`listed_sets`."""
         with self._lock:
