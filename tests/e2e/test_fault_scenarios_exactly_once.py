@@ -32,7 +32,7 @@ from tests.support import (
 )
 from voucherbot.config import load_config
 from voucherbot.connectif.client import ConnectifClient
-from voucherbot.ledger import Ledger
+from voucherbot.ledger import Batch, Ledger
 from voucherbot.ledger.opening import secret_path_of
 from voucherbot.refill.batch import QueueFull, Refiller
 from voucherbot.refill.results import RefillResult
@@ -561,13 +561,9 @@ def test_a_failed_search_after_an_ambiguous_answer_leaves_the_batch_for_the_next
     assert cli.batches()[0]["import_id"] == imports_into(cli, REFERRAL)[0]
 
 
-def test_a_full_queue_after_an_ambiguous_answer_keeps_the_batchs_marks_for_recovery(
-    cli: Cli,
-) -> None:
-    """The first POST's answer was ambiguous (none was listed), the second met E0401: the
-    batch waits with the first mark kept, and a run that finds it so looks for that first
-    upload's import before doing anything else."""
-    before, planned = available(cli.sandbox), planned_refills(cli)
+def held_after_an_ambiguous_post(cli: Cli, count: int) -> Batch:
+    """A refill of the referral set whose first POST's answer is ambiguous (a 502, none
+    listed) and whose second meets E0401: the batch the full queue puts back."""
     faults = cli.sandbox.state.faults
 
     def arm() -> None:
@@ -581,9 +577,20 @@ def test_a_full_queue_after_an_ambiguous_answer_keeps_the_batchs_marks_for_recov
         )
 
     with pytest.raises(QueueFull) as refused:
-        refill_in_this_process(cli, planned[REFERRAL], arm)
+        refill_in_this_process(cli, count, arm)
     held = refused.value.batch
     assert held.status == "prepared" and held.posted_at is not None
+    return held
+
+
+def test_a_full_queue_after_an_ambiguous_answer_keeps_the_batchs_marks_for_recovery(
+    cli: Cli,
+) -> None:
+    """The first POST's answer was ambiguous (none was listed), the second met E0401: the
+    batch waits with the first mark kept, and a run that finds it so looks for that first
+    upload's import before doing anything else."""
+    before, planned = available(cli.sandbox), planned_refills(cli)
+    held = held_after_an_ambiguous_post(cli, planned[REFERRAL])
     assert held.submitted_at is not None and held.submitted_at <= held.posted_at
     assert imports_into(cli, REFERRAL) == []
     settle_and_check(cli, before, planned)  # looked up, none: abandoned, the set refilled
@@ -598,22 +605,7 @@ def test_a_held_batch_whose_first_upload_made_an_import_that_ended_settles_as_th
     has finished by the next run: the batch is adopted as finished, not abandoned, and its set
     is not refilled a second time."""
     before, planned = available(cli.sandbox), planned_refills(cli)
-    faults = cli.sandbox.state.faults
-
-    def arm() -> None:
-        faults.error(502, method="POST", path="/imports/", times=1)
-        faults.error(
-            400,
-            body={"status": 400, "code": "E0401", "detail": "10 queued"},
-            method="POST",
-            path="/imports/",
-            times=1,
-        )
-
-    with pytest.raises(QueueFull) as refused:
-        refill_in_this_process(cli, planned[REFERRAL], arm)
-    held = refused.value.batch
-    assert held.status == "prepared" and held.posted_at is not None
+    held = held_after_an_ambiguous_post(cli, planned[REFERRAL])
     # same set, same rows, made after the batch was sent: provably the batch's own, as far
     # as GET /imports/ can tell
     late = another_tool_imports(cli, REFERRAL, held.count, "LATE")
