@@ -52,15 +52,17 @@ class CodeStore:
 
         Checked a few thousand at a time, so a million codes cost little memory.
         """
-        return self._check(codes, bytearray())
+        return self._check(codes, None)
 
-    def _check(self, codes: Sequence[str], prints: bytearray) -> set[str]:
-        """:meth:`issued`, appending each code's fingerprint to ``prints`` on the way."""
+    def _check(self, codes: Sequence[str], prints: bytearray | None) -> set[str]:
+        """:meth:`issued`, appending each code's fingerprint to ``prints`` (when given) on the
+        way."""
         found: set[str] = set()
         for start in range(0, len(codes), _CHUNK):
             chunk = codes[start : start + _CHUNK]
             chunk_prints = [self.fingerprint(c) for c in chunk]
-            prints += b"".join(chunk_prints)
+            if prints is not None:
+                prints += b"".join(chunk_prints)
             by_print = dict(zip(chunk_prints, chunk, strict=True))
             for (fp,) in self.db.execute(
                 f"SELECT fingerprint FROM codes WHERE fingerprint IN ({marks(by_print)})",  # noqa: S608
