@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 
 CSV_HEADER = "code"
@@ -22,6 +23,13 @@ def code_csv(codes: Iterable[str], *, header: bool = True) -> Iterator[str]:
         yield CSV_HEADER + "\n"
     for code in codes:
         yield code + "\n"
+
+
+def chunked(codes: Iterable[str], size: int) -> Iterator[list[str]]:
+    """``codes`` a list of at most ``size`` at a time (a batch's file is never read whole)."""
+    it = iter(codes)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def code_csv_bytes(codes: Iterable[str]) -> bytes:

@@ -493,8 +493,8 @@ def pending(cli: Cli) -> list[Path]:
 @pytest.mark.parametrize(
     ("failpoint", "shop", "left"),
     [
-        ("after-submitting", "", "upload-{id}.csv"),
-        ("post-answered", '[shop]\nsink = "file"\ndirectory = "shop-codes"\n', "batch-{id}.txt"),
+        ("after-submitting", "", "batch-{id}.csv"),
+        ("post-answered", '[shop]\nsink = "file"\ndirectory = "shop-codes"\n', "batch-{id}.csv"),
     ],
     ids=["upload-csv", "shop-batch"],
 )
@@ -533,7 +533,7 @@ def test_a_batch_delivered_again_into_a_full_queue_waits_with_its_codes_for_the_
     (batch, *_) = cli.batches()
     assert (batch["status"], batch["posted_at"]) == ("delivered", None)
     assert "import queue is full (E0401); the next run sends it" in " ".join(full.stdout.split())
-    assert [p.name for p in pending(cli)] == [f"batch-{batch['id']}.txt"]
+    assert [p.name for p in pending(cli)] == [f"batch-{batch['id']}.csv"]
     assert imports_into(cli, REFERRAL) == []
     settle_and_check(cli, before, planned)
     assert pending(cli) == []

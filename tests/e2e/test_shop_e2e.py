@@ -479,9 +479,10 @@ def test_killed_while_delivering_to_a_file_the_next_run_delivers_the_same_batch(
     (batch,) = cli.batches()
     assert (batch["coupon_set_id"], batch["status"]) == (REFERRAL, "delivering")
     (kept,) = pending_files(cli)
-    assert kept.name == f"batch-{batch['id']}.txt"
+    assert kept.name == f"batch-{batch['id']}.csv"
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
-    codes = kept.read_text().split()
+    header, *codes = kept.read_text().split()
+    assert header == "code"
     assert len(codes) == PLANNED[REFERRAL]
     assert cli.sandbox.state.imports == []
 

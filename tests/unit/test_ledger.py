@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import stat
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 from voucherbot.codes import CapacityError, CodeSpec
 from voucherbot.connectif.models import CouponSet, Import
 from voucherbot.errors import ConfigError, LockedError, VoucherbotError
-from voucherbot.ledger import BatchStatus, Ledger, TransitionError
+from voucherbot.ledger import BatchStatus, Ledger, TransitionError, segments
 from voucherbot.ledger.lock import lock_path_of
 from voucherbot.ledger.migrations import MIGRATIONS
 from voucherbot.ledger.opening import secret_path_of
@@ -54,7 +55,7 @@ def test_new_ledger_files_are_private_and_in_wal_mode(path: Path) -> None:
         assert wal.exists() and mode(wal) == 0o600
     applied = sqlite3.connect(path).execute("SELECT name FROM _voucherbot_migrations").fetchall()
     assert [name for (name,) in applied] == [name for name, _ in MIGRATIONS]
-    assert len(applied) == 5
+    assert len(applied) == 6
 
 
 def test_reopening_keeps_data_and_applies_no_migration_twice(path: Path) -> None:
@@ -66,17 +67,25 @@ def test_reopening_keeps_data_and_applies_no_migration_twice(path: Path) -> None
         assert (run.outcome, run.config_hash, run.stats) == ("ok", "h1", {"list": 3})
 
 
+def draw(ledger: Ledger, coupon_set: CouponSet, spec: CodeSpec, count: int) -> list[str]:
+    """A batch of ``count`` fresh codes of shape ``spec`` for ``coupon_set``: its codes."""
+    batch = ledger.draw_batch(None, coupon_set, spec, count)
+    kept = ledger.kept_codes(batch.id)
+    assert kept is not None and len(kept) == batch.count == count
+    return list(kept)
+
+
 def test_codes_are_stored_as_keyed_fingerprints_only(path: Path) -> None:
     with Ledger.open(path) as ledger:
-        codes = ledger.fresh_codes(CodeSpec(), 200)
-        ledger.new_batch(None, SET, codes, CodeSpec())
+        codes = draw(ledger, SET, CodeSpec(), 200)
+        ledger.forget_codes(1)  # as once the batch's import exists
         assert ledger.issued([*codes[:5], "NOTISSUED22"]) == set(codes[:5])
         stored = [row[0] for row in ledger.db.execute("SELECT fingerprint FROM codes")]
     assert len(stored) == 200 and all(len(fp) == 16 for fp in stored)
     raw = b"".join(
         p.read_bytes()
         for p in path.parent.glob("voucherbot.sqlite*")
-        if not p.name.endswith(".secret")
+        if p.is_file() and not p.name.endswith(".secret")
     )
     assert not any(code.encode() in raw for code in codes)
     # another ledger (another secret) fingerprints the same code differently
@@ -87,15 +96,15 @@ def test_codes_are_stored_as_keyed_fingerprints_only(path: Path) -> None:
 def test_fresh_codes_never_repeat_across_batches_and_sets() -> None:
     spec = CodeSpec(alphabet="digits", length=3, check_symbol=False)  # 1,000 codes in all
     with Ledger.memory() as ledger:
-        first = ledger.fresh_codes(spec, 300)
-        ledger.new_batch(None, SET, first, spec)
+        first = draw(ledger, SET, spec, 300)
         finish(ledger, 1)
-        second = ledger.fresh_codes(spec, 150)
-        ledger.new_batch(None, OTHER, second, spec)
+        second = draw(ledger, OTHER, spec, 150)
         assert len(set(first) | set(second)) == 450
+        finish(ledger, 2)
         # the space counts what was issued: 450 + 100 > 500 (half of 1,000)
         with pytest.raises(CapacityError, match="450 already issued"):
-            ledger.fresh_codes(spec, 100)
+            ledger.draw_batch(None, SET, spec, 100)
+        assert len(ledger.batches()) == 2  # nothing half-written
 
 
 def test_one_open_batch_per_set(path: Path) -> None:
@@ -270,17 +279,48 @@ def test_sweep_removes_the_plaintext_codes_of_settled_batches(path: Path) -> Non
         ledger.mark_delivering(delivering.id)
         done = ledger.new_batch(None, OTHER, ["F1"], None)
         finish(ledger, done.id)
-        for batch_id in (delivering.id, done.id):
-            ledger.keep_codes(batch_id, ["CODE"])
-        ledger.upload_path(done.id).write_text("code\nF1\n")
         pending = path.with_name(path.name + ".pending")
+        (pending / f"upload-{done.id}.csv").write_text("code\nF1\n")  # an earlier version's
         (pending / "notes.txt").write_text("not ours")
+        assert sorted(p.name for p in pending.iterdir()) == [
+            f"batch-{delivering.id}.csv",
+            f"batch-{done.id}.csv",
+            "notes.txt",
+            f"upload-{done.id}.csv",
+        ]
+        assert mode(pending / f"batch-{done.id}.csv") == 0o600
         assert ledger.sweep_pending() == 2
         assert sorted(p.name for p in pending.iterdir()) == [
-            f"batch-{delivering.id}.txt",
+            f"batch-{delivering.id}.csv",
             "notes.txt",
         ]
+        assert list(ledger.kept_codes(delivering.id) or ()) == ["D1"]
         assert mode(pending) == 0o700
+
+
+def test_codes_an_earlier_version_kept_for_delivery_are_read_and_made_a_coupon_csv(
+    path: Path,
+) -> None:
+    with Ledger.open(path) as ledger:
+        batch = ledger.new_batch(None, SET, ["D1", "D2"], None)
+        ledger.mark_delivering(batch.id)
+        pending = path.with_name(path.name + ".pending")
+        (pending / f"batch-{batch.id}.csv").unlink()
+        (pending / f"batch-{batch.id}.txt").write_text("D1\nD2\n")  # one code a line
+        kept = ledger.kept_codes(batch.id)
+        assert kept is not None and list(kept) == ["D1", "D2"] and len(kept) == 2
+        assert kept.path.read_text() == "code\nD1\nD2\n" and mode(kept.path) == 0o600
+        assert [p.name for p in pending.iterdir()] == [f"batch-{batch.id}.csv"]
+
+
+def test_a_batch_whose_recording_fails_leaves_no_codes_on_disk(path: Path) -> None:
+    with Ledger.open(path) as ledger:
+        ledger.new_batch(None, SET, ["SAME1"], None)
+        with pytest.raises(VoucherbotError, match="issued before"):
+            ledger.new_batch(None, OTHER, ["NEW1", "SAME1"], None)
+        pending = path.with_name(path.name + ".pending")
+        assert [p.name for p in pending.iterdir()] == ["batch-1.csv"]
+        assert [b.id for b in ledger.batches()] == [1]
 
 
 def test_the_lock_names_its_holder(path: Path) -> None:
@@ -355,10 +395,8 @@ def test_an_old_ledger_is_migrated_on_open_and_keeps_its_data(path: Path) -> Non
     old.commit()
     old.close()
     with Ledger.open(path) as ledger:
-        old_code_print = ledger.fingerprint("OLDCODE")
-        ledger.db.execute(
-            "INSERT INTO codes (fingerprint, batch_id) VALUES (?, 1)", (old_code_print,)
-        )
+        with ledger.db:
+            segments.plant(ledger.db, 1, [ledger.fingerprint("OLDCODE")])
         assert ledger.issued(["OLDCODE", "NEWCODE"]) == {"OLDCODE"}
         assert ledger.batch(1).status == "finished" and ledger.batch(1).part_of is None
         assert ledger.batch(1).posted_at is None and ledger.batch(1).import_finished_at is None
@@ -412,13 +450,44 @@ def test_a_ledger_the_previous_version_made_opens_unchanged(path: Path, tmp_path
         assert (run.outcome, run.stats) == ("failed", {"requests": 3})
         assert ledger.snapshots()["s1"][0].available == 10
     applied = sqlite3.connect(path).execute("SELECT * FROM _voucherbot_migrations ORDER BY name")
-    then = "2026-04-01T00:00:00.000+00:00"  # nothing applied again
-    assert applied.fetchall() == [(m.name, then) for m in MIGRATIONS]
-    # a new ledger's schema is the old one, byte for byte, user_version (0) included
-    assert fresh_schema(tmp_path) == schema(path)
+    then = "2026-04-01T00:00:00.000+00:00"  # nothing applied again but what came since
+    assert applied.fetchall()[:5] == [(m.name, then) for m in MIGRATIONS[:5]]
+    # a new ledger's schema is the old one, byte for byte, user_version (0) included, but for
+    # the segment its codes moved to (a new ledger has none yet)
+    rows, version = schema(path)
+    assert [r[1] for r in rows if is_segment(r[1])] == ["codes_1", "codes"]
+    fresh_rows, fresh_version = fresh_schema(tmp_path)
+    assert [r for r in rows if not is_segment(r[1])] == fresh_rows[:-1]
+    assert fresh_rows[-1][:2] == ("view", "codes") and version == fresh_version == 0
 
 
-@pytest.mark.parametrize("applied", range(1, 5))
+def is_segment(name: str) -> bool:
+    """A segment of codes, or the view of them all (what changes as codes are issued)."""
+    return re.fullmatch(r"codes(_\d+)?", name) is not None
+
+
+def test_the_code_segments_migration_keeps_every_fingerprint_and_rejection(path: Path) -> None:
+    """m006: the one table of fingerprints becomes the first segment; rejected codes move
+    aside; the view shows the same rows; and a code in it is never issued again."""
+    secret_path_of(path).write_text("ab" * 32 + "\n")
+    old = sqlite3.connect(path, isolation_level=None)
+    old.executescript(OLD_LEDGER.read_text())
+    old.execute("UPDATE codes SET state = 'rejected' WHERE batch_id = 2")
+    before = old.execute("SELECT * FROM codes ORDER BY fingerprint").fetchall()
+    old.close()
+    with Ledger.open(path) as ledger:
+        view = ledger.db.execute("SELECT * FROM codes ORDER BY fingerprint").fetchall()
+        assert view == before and len(view) == 3
+        assert ledger.db.execute("SELECT id, rows, batch_id FROM code_segments").fetchall() == [
+            (1, 3, None)
+        ]
+        assert ledger.db.execute("SELECT batch_id FROM rejected_codes").fetchall() == [(2,)]
+        with pytest.raises(VoucherbotError, match="issued before"):
+            ledger.new_batch(None, SET, ["NEWCODE1", "OLDCODE3"], None)
+        assert ledger.issued(["OLDCODE1", "OLDCODE2", "NEWCODE1"]) == {"OLDCODE1", "OLDCODE2"}
+
+
+@pytest.mark.parametrize("applied", range(1, 6))
 def test_a_ledger_left_at_any_migration_gets_the_same_schema(
     path: Path, tmp_path: Path, applied: int
 ) -> None:
@@ -442,7 +511,7 @@ def test_a_ledger_left_at_any_migration_gets_the_same_schema(
 
 
 def test_migrations_are_numbered_in_order() -> None:
-    assert [m.name[:5] for m in MIGRATIONS] == [f"m{n:03d}_" for n in range(1, 6)]
+    assert [m.name[:5] for m in MIGRATIONS] == [f"m{n:03d}_" for n in range(1, 7)]
 
 
 # --- statuses and transitions ---------------------------------------------------------------
@@ -508,10 +577,10 @@ def test_each_code_is_fingerprinted_once(monkeypatch: pytest.MonkeyPatch) -> Non
 
     with Ledger.memory() as ledger:
         monkeypatch.setattr(hmac, "digest", counting)
-        codes = ledger.fresh_codes(CodeSpec(), 20_000)
-        batch = ledger.new_batch(None, SET, codes, CodeSpec())
+        batch = ledger.draw_batch(None, SET, CodeSpec(), 20_000)
         monkeypatch.undo()
         assert calls[0] == 20_000
+        codes = list(ledger.kept_codes(batch.id) or ())
         assert stored_prints(ledger, batch.id) == {ledger.fingerprint(c) for c in codes}
 
 
@@ -520,11 +589,11 @@ def test_codes_redrawn_after_a_clash_are_recorded_with_their_own_fingerprints() 
     code's fingerprint still lines up with it (none planted twice, none missing)."""
     spec = CodeSpec(alphabet="digits", length=3, check_symbol=False)  # 1,000 codes in all
     with Ledger.memory() as ledger:
-        first = ledger.new_batch(None, SET, ledger.fresh_codes(spec, 400), spec)
-        finish(ledger, first.id)
-        issued_before = stored_prints(ledger, first.id)
-        codes = ledger.fresh_codes(spec, 90)
-        second = ledger.new_batch(None, OTHER, codes, spec)
+        draw(ledger, SET, spec, 400)
+        finish(ledger, 1)
+        issued_before = stored_prints(ledger, 1)
+        codes = draw(ledger, OTHER, spec, 90)
+        second = ledger.batch(2)
         assert stored_prints(ledger, second.id) == {ledger.fingerprint(c) for c in codes}
         assert not issued_before & stored_prints(ledger, second.id)
         assert len(set(codes)) == 90

@@ -18,7 +18,6 @@ changes nothing and raises :class:`TransitionError` (a bug: the protocol never d
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -26,7 +25,9 @@ from typing import Any
 from voucherbot.codes import CodeSpec
 from voucherbot.connectif.models import CouponSet, Import
 from voucherbot.errors import VoucherbotError
-from voucherbot.ledger.codes import CodeStore
+from voucherbot.ledger import segments
+from voucherbot.ledger.codes import CodeStore, OnChunk
+from voucherbot.ledger.pending import CodeWriter
 from voucherbot.ledger.records import (
     BATCH_FIELDS,
     OPEN_STATUSES,
@@ -37,6 +38,7 @@ from voucherbot.ledger.records import (
     shape_key,
     stamp,
 )
+from voucherbot.ledger.segments import Segment
 from voucherbot.ledger.sql import marks
 
 _COLUMNS = ", ".join(BATCH_FIELDS)
@@ -69,40 +71,91 @@ class BatchStore(CodeStore):
         spec: CodeSpec | None,
         *,
         part_of: int | None = None,
-        on_chunk: Callable[[int], None] | None = None,
+        on_chunk: OnChunk = None,
     ) -> Batch:
-        """Commit a batch and the fingerprints of its codes, before any code leaves.
+        """Commit a batch of given ``codes`` and their fingerprints, before any code leaves;
+        a VoucherbotError, with nothing recorded, when one was issued before.
 
         ``spec`` is the shape of generated codes; None for codes taken from the shop's pool.
+        The batch's codes are then in its file (:meth:`~voucherbot.ledger.Ledger.kept_codes`).
+        """
+        shape = shape_key(spec) if spec is not None else "pool"
+        return self._new(
+            run_id,
+            coupon_set,
+            len(codes),
+            shape,
+            part_of,
+            lambda seg, write: self._record_given(seg, codes, write, on_chunk),
+        )
+
+    def draw_batch(
+        self,
+        run_id: int | None,
+        coupon_set: CouponSet,
+        spec: CodeSpec,
+        count: int,
+        *,
+        part_of: int | None = None,
+        on_chunk: OnChunk = None,
+    ) -> Batch:
+        """Draw ``count`` codes of shape ``spec`` the ledger has never issued, and commit them
+        as a new batch, before any code leaves. They are drawn, checked and recorded a chunk
+        at a time (a refill of any size costs the same memory) and written to the batch's file
+        (:meth:`~voucherbot.ledger.Ledger.kept_codes`) as they go.
+
         ``part_of`` names the first batch of a refill split into several imports. A set never
         has two refills open at once: another open batch of the set is refused.
         ``on_chunk`` is told how many codes are recorded so far, chunk by chunk (for progress).
         """
-        try:
-            with self._transaction():
-                self._refuse_if_busy(coupon_set.id, part_of)
-                cursor = self.db.execute(
-                    "INSERT INTO batches (run_id, coupon_set_id, coupon_set_name, count, shape, "
-                    "status, created_at, part_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        run_id,
-                        coupon_set.id,
-                        coupon_set.name,
-                        len(codes),
-                        shape_key(spec) if spec is not None else "pool",
-                        BatchStatus.PREPARED,
-                        now_text(),
-                        part_of,
-                    ),
-                )
-                batch_id = int(cursor.lastrowid or 0)
-                self._record_codes(batch_id, codes, on_chunk)
-        except sqlite3.IntegrityError:
-            raise VoucherbotError(
-                "a code of this batch was issued before; not sending it "
-                "(the ledger refuses duplicates)"
-            ) from None
+        return self._new(
+            run_id,
+            coupon_set,
+            count,
+            shape_key(spec),
+            part_of,
+            lambda seg, write: self._record_fresh(seg, spec, count, write, on_chunk),
+        )
+
+    def _new(
+        self,
+        run_id: int | None,
+        coupon_set: CouponSet,
+        count: int,
+        shape: str,
+        part_of: int | None,
+        record: Callable[[Segment, CodeWriter], object],
+    ) -> Batch:
+        """One transaction: the batch's row, its codes (``record``) in its own segment and in
+        its file."""
+        with self._transaction():
+            self._refuse_if_busy(coupon_set.id, part_of)
+            cursor = self.db.execute(
+                "INSERT INTO batches (run_id, coupon_set_id, coupon_set_name, count, shape, "
+                "status, created_at, part_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    coupon_set.id,
+                    coupon_set.name,
+                    count,
+                    shape,
+                    BatchStatus.PREPARED,
+                    now_text(),
+                    part_of,
+                ),
+            )
+            batch_id = int(cursor.lastrowid or 0)
+            seg = segments.create(self.db, batch_id)
+            with self._pending.writing(batch_id) as write:
+                record(seg, write)
+            segments.seal(self.db, seg)
         return self.batch(batch_id)
+
+    def merge_segments(self) -> int:
+        """Merge the lowest tier of code segments that is due, if one is (each batch adds a
+        segment; see :mod:`voucherbot.ledger.segments`); returns the fingerprints merged.
+        A refill calls it while it waits for its imports, so it costs the refill no time."""
+        return segments.merge_due(self.db)
 
     def _refuse_if_busy(self, set_id: str, part_of: int | None) -> None:
         """Refuse a refill of a set that has another refill open (its own parts aside)."""

@@ -1,8 +1,12 @@
 """The codes a ledger has issued, as keyed fingerprints, never as plaintext.
 
 A fingerprint is the first 16 bytes of the code's HMAC-SHA256 under the ledger's secret
-(:mod:`voucherbot.ledger.opening`); every code ever issued has one, with the batch it belongs
-to, so no code is issued twice, in any batch or set.
+(:mod:`voucherbot.ledger.opening`); every code ever issued has one, kept in the segments of
+:mod:`voucherbot.ledger.segments`, so no code is issued twice, in any batch or set.
+
+A batch's codes are checked and recorded a chunk at a time (:data:`CHUNK` codes), inside the
+batch's transaction: fingerprinted once, checked against every segment, added to the batch's
+own segment and written to the batch's file. A refill of any size costs the same memory.
 """
 
 from __future__ import annotations
@@ -12,34 +16,34 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 
-from voucherbot.codes import CodeSpec, generate
+from voucherbot.codes import MAX_FILL, CodeSpec, generate
+from voucherbot.codes.capacity import check_capacity
 from voucherbot.errors import VoucherbotError
+from voucherbot.files import chunked
+from voucherbot.ledger import segments
+from voucherbot.ledger.pending import CodeWriter, PendingCodes
 from voucherbot.ledger.records import BatchStatus, shape_key
-from voucherbot.ledger.sql import marks, transaction
+from voucherbot.ledger.segments import Segment
+from voucherbot.ledger.sql import transaction
 
-FINGERPRINT_BYTES = 16
-_CHUNK = 5000
-_INSERT_CHUNK = 100_000
+FINGERPRINT_BYTES = segments.WIDTH
+#: Codes drawn, checked and recorded at a time (a few MB).
+CHUNK = 100_000
+#: Draws in a row that may find no new code before a shape is called too full.
+ROUNDS = 32
 
-
-class Fingerprinted(list[str]):
-    """Codes with their fingerprints, worked out once: ``prints`` holds 16 bytes per code, in
-    the codes' order (16 MB for a million), so that the check against the ledger and the
-    insert that records them do not each compute an HMAC of every code."""
-
-    prints: bytes = b""
-
-    def print_of(self, index: int) -> bytes:
-        return self.prints[index * FINGERPRINT_BYTES : (index + 1) * FINGERPRINT_BYTES]
+#: Told how many of a batch's codes are recorded so far.
+OnChunk = Callable[[int], None] | None
 
 
 class CodeStore:
     """The codes of a ledger's database (the base of its
     :class:`~voucherbot.ledger.batches.BatchStore`)."""
 
-    def __init__(self, db: sqlite3.Connection, secret: bytes) -> None:
+    def __init__(self, db: sqlite3.Connection, secret: bytes, pending: PendingCodes) -> None:
         self.db = db
         self._secret = secret
+        self._pending = pending
 
     def _transaction(self) -> AbstractContextManager[None]:
         return transaction(self.db)
@@ -47,109 +51,107 @@ class CodeStore:
     def fingerprint(self, code: str) -> bytes:
         return hmac.digest(self._secret, code.encode(), "sha256")[:FINGERPRINT_BYTES]
 
-    def issued(self, codes: Sequence[str]) -> set[str]:
-        """The subset of ``codes`` the ledger has issued before (in any batch, any set).
-
-        Checked a few thousand at a time, so a million codes cost little memory.
-        """
-        return self._check(codes, None)
-
-    def _check(self, codes: Sequence[str], prints: bytearray | None) -> set[str]:
-        """:meth:`issued`, appending each code's fingerprint to ``prints`` (when given) on the
-        way."""
+    def issued(self, codes: Iterable[str]) -> set[str]:
+        """The subset of ``codes`` the ledger has issued before (in any batch, any set)."""
         found: set[str] = set()
-        for start in range(0, len(codes), _CHUNK):
-            chunk = codes[start : start + _CHUNK]
-            chunk_prints = [self.fingerprint(c) for c in chunk]
-            if prints is not None:
-                prints += b"".join(chunk_prints)
-            by_print = dict(zip(chunk_prints, chunk, strict=True))
-            for (fp,) in self.db.execute(
-                f"SELECT fingerprint FROM codes WHERE fingerprint IN ({marks(by_print)})",  # noqa: S608
-                list(by_print),
-            ):
-                found.add(by_print[bytes(fp)])
+        held = segments.listed(self.db)
+        for chunk in chunked(codes, CHUNK):
+            by_print = {self.fingerprint(c): c for c in chunk}
+            segments.stage(self.db, by_print)
+            found.update(by_print[fp] for fp in segments.clashes(self.db, held))
         return found
 
-    def issued_count(self, shape: str) -> int:
+    def issued_count(self, shape: str, *, besides: int | None = None) -> int:
+        """How many codes of ``shape`` the ledger has issued (less batch ``besides``'s)."""
         row = self.db.execute(
-            "SELECT COALESCE(SUM(count), 0) FROM batches WHERE shape = ? AND status != ?",
-            (shape, BatchStatus.ABANDONED),
+            "SELECT COALESCE(SUM(count), 0) FROM batches WHERE shape = ? AND status != ? "
+            "AND id IS NOT ?",
+            (shape, BatchStatus.ABANDONED, besides),
         ).fetchone()
         return int(row[0])
 
-    def fresh_codes(self, spec: CodeSpec, count: int, *, rounds: int = 32) -> Fingerprinted:
-        """``count`` new codes of shape ``spec`` that the ledger has never issued, with their
-        fingerprints (each code is fingerprinted once: :meth:`new_batch` reuses them)."""
-        before = self.issued_count(shape_key(spec))
-        drawn = generate(spec, count, issued_count=before)
-        prints = bytearray()
-        clash = self._check(drawn, prints)
-        if not clash:  # nearly always: a fresh random code is almost never an old one
-            fresh = Fingerprinted(drawn)
-            fresh.prints = bytes(prints)
-            return fresh
-        chosen, kept = self._without(drawn, prints, clash)
-        taken = set(drawn)  # a code drawn (fresh or found issued) is not drawn again
-        for _ in range(rounds):
-            more = generate(
-                spec, count - len(chosen), issued=taken, issued_count=before + len(chosen)
-            )
-            more_prints = bytearray()
-            clash = self._check(more, more_prints)
-            fresh_more, fresh_prints = self._without(more, more_prints, clash)
-            chosen += fresh_more
-            kept += fresh_prints
-            taken.update(more)
-            if len(chosen) == count:
-                fresh = Fingerprinted(chosen)
-                fresh.prints = bytes(kept)
-                return fresh
-        raise VoucherbotError(
-            f"could not find {count:,} codes the ledger has not issued before "
-            f"after {rounds} rounds; use a longer code shape"
-        )
-
-    @staticmethod
-    def _without(
-        codes: Sequence[str], prints: bytes | bytearray, clash: set[str]
-    ) -> tuple[list[str], bytearray]:
-        """``codes`` and their fingerprints, less those in ``clash``."""
-        kept_codes, kept_prints = [], bytearray()
-        for i, code in enumerate(codes):
-            if code not in clash:
-                kept_codes.append(code)
-                kept_prints += prints[i * FINGERPRINT_BYTES : (i + 1) * FINGERPRINT_BYTES]
-        return kept_codes, kept_prints
-
     def mark_rejected(self, batch_id: int, codes: Iterable[str]) -> int:
-        """Mark the codes of a batch that the import rejected; returns how many matched."""
-        fps = [(self.fingerprint(c), batch_id) for c in codes]
+        """Mark the codes of a batch that the import rejected; returns how many are the
+        batch's."""
+        prints = [self.fingerprint(c) for c in codes]
         with self._transaction():
-            cursor = self.db.executemany(
-                "UPDATE codes SET state = 'rejected' WHERE fingerprint = ? AND batch_id = ?", fps
-            )
-        return cursor.rowcount
-
-    def _record_codes(
-        self, batch_id: int, codes: Sequence[str], on_chunk: Callable[[int], None] | None
-    ) -> None:
-        """Insert the fingerprints of a new batch's codes (inside its transaction)."""
-        # sorted a chunk at a time: inserts land near each other in the index,
-        # several times faster than in random order, for little memory
-        known = isinstance(codes, Fingerprinted) and len(codes.prints) == len(codes) * (
-            FINGERPRINT_BYTES
-        )
-        for start in range(0, len(codes), _INSERT_CHUNK):
-            end = min(start + _INSERT_CHUNK, len(codes))
-            if known:  # worked out when the codes were checked: not again
-                assert isinstance(codes, Fingerprinted)
-                prints = sorted(codes.print_of(i) for i in range(start, end))
-            else:
-                prints = sorted(map(self.fingerprint, codes[start:end]))
+            segments.stage(self.db, prints)
+            mine = segments.clashes(self.db, segments.listed(self.db), batch_id=batch_id)
             self.db.executemany(
-                "INSERT INTO codes (fingerprint, batch_id) VALUES (?, ?)",
-                ((fp, batch_id) for fp in prints),
+                "INSERT OR IGNORE INTO rejected_codes VALUES (?, ?)",
+                ((fp, batch_id) for fp in mine),
             )
-            if on_chunk is not None:
-                on_chunk(min(start + _INSERT_CHUNK, len(codes)))
+        return len(mine)
+
+    # --- recording a batch's codes (inside its transaction) ------------------------------------
+
+    def _record_given(
+        self, seg: Segment, codes: Iterable[str], write: CodeWriter, on_chunk: OnChunk
+    ) -> int:
+        """Record given codes (the shop's pool, a library caller's): every one must be new."""
+        older = [s for s in segments.listed(self.db) if s.id != seg.id]
+        done = 0
+        for chunk in chunked(codes, CHUNK):
+            segments.stage(self.db, map(self.fingerprint, chunk))  # a code twice: staged once
+            try:
+                added = 0 if segments.clashes(self.db, older) else segments.append(self.db, seg)
+            except sqlite3.IntegrityError:  # an earlier chunk holds one of them
+                added = 0
+            if added < len(chunk):
+                raise VoucherbotError(
+                    "a code of this batch was issued before; not sending it "
+                    "(the ledger refuses duplicates)"
+                )
+            write(chunk)
+            done += len(chunk)
+            _tell(on_chunk, done)
+        return done
+
+    def _record_fresh(
+        self, seg: Segment, spec: CodeSpec, count: int, write: CodeWriter, on_chunk: OnChunk
+    ) -> None:
+        """Draw ``count`` codes of shape ``spec`` that the ledger has never issued, and record
+        them. Each code is fingerprinted once."""
+        before = self.issued_count(shape_key(spec), besides=seg.batch_id)
+        check_capacity(spec, count, before, MAX_FILL)
+        older = [s for s in segments.listed(self.db) if s.id != seg.id]
+        refused: set[str] = set()  # drawn, but issued before: never drawn again
+        done = idle = 0
+        while done < count:
+            drawn = generate(
+                spec, min(CHUNK, count - done), issued=refused, issued_count=before + done
+            )
+            prints = [self.fingerprint(c) for c in drawn]
+            segments.stage(self.db, prints)
+            clash = self._add(seg, older)
+            if clash:  # nearly never: a fresh random code is almost never an old one
+                refused.update(c for c, fp in zip(drawn, prints, strict=True) if fp in clash)
+                drawn = [c for c, fp in zip(drawn, prints, strict=True) if fp not in clash]
+            idle = 0 if drawn else idle + 1
+            if idle == ROUNDS:
+                raise VoucherbotError(
+                    f"could not find {count:,} codes the ledger has not issued before "
+                    f"after {ROUNDS} rounds; use a longer code shape"
+                )
+            write(drawn)
+            done += len(drawn)
+            _tell(on_chunk, done)
+
+    def _add(self, seg: Segment, older: Sequence[Segment]) -> set[bytes]:
+        """Add the staged fingerprints that no older segment holds to the batch's segment;
+        returns those left out (older ones, and any its earlier chunks hold)."""
+        clash = segments.clashes(self.db, older)
+        segments.unstage(self.db, clash)
+        try:
+            segments.append(self.db, seg)
+        except sqlite3.IntegrityError:  # an earlier chunk of this batch drew one of them
+            again = segments.clashes(self.db, [seg])
+            segments.unstage(self.db, again)
+            clash |= again
+            segments.append(self.db, seg)
+        return clash
+
+
+def _tell(on_chunk: OnChunk, done: int) -> None:
+    if on_chunk is not None:
+        on_chunk(done)

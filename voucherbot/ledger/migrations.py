@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from voucherbot.errors import ConfigError
+from voucherbot.ledger import segments
 from voucherbot.ledger.records import now_text
 from voucherbot.ledger.sql import transaction
 
@@ -158,3 +159,35 @@ def m005_posted_and_finished(db: sqlite3.Connection) -> None:
     db.execute("""
         UPDATE batches SET posted_at = COALESCE(submitted_at, created_at)
             WHERE status = 'submitting'""")
+
+
+@migration
+def m006_code_segments(db: sqlite3.Connection) -> None:
+    """The fingerprints move from one table into sorted segments (see ledger.segments): the
+    old ``codes`` table becomes the first segment, its rejected codes go to
+    ``rejected_codes``, and ``codes`` becomes a view of every segment."""
+    db.execute("""
+        CREATE TABLE code_segments (
+            id INTEGER PRIMARY KEY,
+            rows INTEGER NOT NULL,
+            batch_id INTEGER
+        )""")
+    db.execute("""
+        CREATE TABLE rejected_codes (
+            fingerprint BLOB PRIMARY KEY,
+            batch_id INTEGER NOT NULL
+        ) WITHOUT ROWID""")
+    db.execute("""
+        INSERT INTO rejected_codes SELECT fingerprint, batch_id FROM codes
+            WHERE state = 'rejected'""")
+    rows = db.execute("SELECT COUNT(*) FROM codes").fetchone()[0]
+    if rows:
+        db.execute("INSERT INTO code_segments (id, rows, batch_id) VALUES (1, ?, NULL)", (rows,))
+        db.execute("""
+        CREATE TABLE codes_1 (
+            fingerprint BLOB PRIMARY KEY,
+            batch_id INTEGER NOT NULL
+        ) WITHOUT ROWID""")
+        db.execute("INSERT INTO codes_1 SELECT fingerprint, batch_id FROM codes")
+    db.execute("DROP TABLE codes")
+    segments.rebuild_view(db)

@@ -1,19 +1,57 @@
 """Plaintext codes on their way, in the ledger's private ``<ledger>.pending/`` folder.
 
-Codes live on disk only while they are needed (the folder mode 0700, its files 0600): the
-upload CSV of a batch during its POST (``upload-<id>.csv``), and the codes of a batch being
-delivered to the shop until its import is created (``batch-<id>.txt``).
-:meth:`PendingCodes.sweep` removes what no batch needs any more at the start of every run.
+Codes live on disk only while they are needed (the folder mode 0700, its files 0600): each
+batch's codes are written, as the coupon CSV Connectif imports (``batch-<id>.csv``), while the
+batch is recorded, and are on disk (synced) before it commits. That file is delivered to the
+shop, uploaded as it is, and removed once the batch has its import or has ended; so a refill of
+any size never holds its codes in memory (:class:`KeptCodes` reads them as they are needed).
+:meth:`PendingCodes.sweep` removes, at the start of every run, every file but those of batches
+still being delivered to the shop.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from voucherbot.errors import ConfigError
-from voucherbot.files import code_csv, write_private
+from voucherbot.files import CSV_HEADER, code_csv, create_private, write_private
+
+#: What writes a chunk of a batch's codes to its file.
+CodeWriter = Callable[[Sequence[str]], None]
+
+
+class KeptCodes(Collection[str]):
+    """A batch's codes in its file (``path``, a coupon CSV), read line by line each time
+    they are gone through."""
+
+    def __init__(self, path: Path, *, header: bool = True) -> None:
+        self.path = path
+        self._header = header
+        self._count: int | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        with self.path.open(encoding="utf-8") as lines:
+            if self._header:
+                next(lines, None)
+            for line in lines:
+                code = line.rstrip("\n")
+                if code:
+                    yield code
+
+    def __len__(self) -> int:
+        if self._count is None:
+            self._count = sum(1 for _ in self)
+        return self._count
+
+    def __contains__(self, code: object) -> bool:
+        return any(code == kept for kept in self)
+
+    def __repr__(self) -> str:
+        return f"KeptCodes({self.path.name})"
 
 
 class PendingCodes:
@@ -45,37 +83,48 @@ class PendingCodes:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def _kept(self, batch_id: int) -> Path:
+    def path_of(self, batch_id: int) -> Path:
+        """The file of a batch's codes (a coupon CSV)."""
+        return self.folder() / f"batch-{batch_id}.csv"
+
+    def _legacy(self, batch_id: int) -> Path:
+        """Where earlier versions kept a delivering batch's codes (one a line, no header)."""
         return self.folder() / f"batch-{batch_id}.txt"
 
-    def keep(self, batch_id: int, codes: Sequence[str]) -> None:
-        """Keep a batch's codes (mode 0600) until it is delivered and submitted."""
-        path = self._kept(batch_id)
+    @contextmanager
+    def writing(self, batch_id: int) -> Iterator[CodeWriter]:
+        """Write a batch's codes, chunk by chunk, to a new file (mode 0600; an earlier file of
+        that id, left by a batch whose transaction did not commit, is replaced). On disk,
+        synced, when the block ends; removed when it raises."""
+        path = self.path_of(batch_id)
         path.unlink(missing_ok=True)
-        write_private(path, code_csv(codes, header=False), sync=True)
-
-    def kept(self, batch_id: int) -> list[str] | None:
-        """The kept codes of a batch, or None when none were kept."""
         try:
-            return [c for c in self._kept(batch_id).read_text(encoding="utf-8").splitlines() if c]
-        except FileNotFoundError:
-            return None
+            with os.fdopen(create_private(path), "w", encoding="utf-8", newline="\n") as out:
+                out.write(CSV_HEADER + "\n")
+                yield lambda codes: out.writelines(code + "\n" for code in codes)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+
+    def kept(self, batch_id: int) -> KeptCodes | None:
+        """The kept codes of a batch, or None when none are kept."""
+        path, legacy = self.path_of(batch_id), self._legacy(batch_id)
+        if not path.exists() and legacy.exists():  # kept by an earlier version: made a CSV
+            write_private(path, code_csv(KeptCodes(legacy, header=False)), sync=True)
+            legacy.unlink()
+        return KeptCodes(path) if path.exists() else None
 
     def forget(self, batch_id: int) -> None:
-        self._kept(batch_id).unlink(missing_ok=True)
-
-    def upload_path(self, batch_id: int) -> Path:
-        """Where a batch's upload CSV is written during its POST (a fresh path: an earlier
-        file of the batch is removed)."""
-        path = self.folder() / f"upload-{batch_id}.csv"
-        path.unlink(missing_ok=True)
-        return path
+        self.path_of(batch_id).unlink(missing_ok=True)
+        self._legacy(batch_id).unlink(missing_ok=True)
 
     def sweep(self, delivering: Collection[int]) -> int:
-        """Remove every upload CSV (a POST is over when a run starts) and the kept codes of
-        every batch but those still being delivered (``delivering``: their ids). Returns how
-        many files went."""
-        keep = {f"batch-{batch_id}.txt" for batch_id in delivering}
+        """Remove the codes of every batch but those still being delivered (``delivering``:
+        their ids), and any upload file an earlier version left. Returns how many files
+        went."""
+        keep = {f"batch-{batch_id}.{ext}" for batch_id in delivering for ext in ("csv", "txt")}
         removed = 0
         for path in self.folder().iterdir():
             if path.name not in keep and path.name.startswith(("batch-", "upload-")):

@@ -6,8 +6,9 @@ One SQLite file (WAL mode, mode 0600) holds:
 * ``batches``: one row per refill of one coupon set (count, status, import id, totals,
   error-report URL, timestamps), the unit of the write-ahead protocol
   (:mod:`voucherbot.ledger.batches`);
-* ``codes``: every code ever issued, as a keyed fingerprint (HMAC-SHA256, first 16 bytes) with
-  the batch it belongs to, never as plaintext;
+* every code ever issued, as a keyed fingerprint (HMAC-SHA256, first 16 bytes) with the batch it
+  belongs to, never as plaintext, in sorted segments (:mod:`voucherbot.ledger.segments`; the
+  view ``codes`` shows them as one table);
 * ``snapshots``: every coupon set's counters at every run (for forecasting).
 
 The HMAC key is a per-ledger secret kept beside the database (:mod:`voucherbot.ledger.opening`).
@@ -27,7 +28,7 @@ import os
 import secrets
 import socket
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +39,7 @@ from voucherbot.ledger import opening
 from voucherbot.ledger.batches import BatchStore
 from voucherbot.ledger.lock import RunLock
 from voucherbot.ledger.migrations import migrate
-from voucherbot.ledger.pending import PendingCodes
+from voucherbot.ledger.pending import KeptCodes, PendingCodes
 from voucherbot.ledger.records import (
     OPEN_STATUSES,
     RUN_FIELDS,
@@ -67,11 +68,10 @@ class Ledger(BatchStore):
     """The SQLite ledger; open with :meth:`open` and use as a context manager."""
 
     def __init__(self, path: Path | None, db: sqlite3.Connection, secret: bytes, *, readonly: bool):
-        super().__init__(db, secret)
+        super().__init__(db, secret, PendingCodes(path))
         self.path = path
         self.readonly = readonly
         self._lock: RunLock | None = None
-        self._pending = PendingCodes(path)
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -112,7 +112,7 @@ class Ledger(BatchStore):
     def memory(cls) -> Ledger:
         """A throw-away ledger in memory (library use and tests): nothing survives the process."""
         db = sqlite3.connect(":memory:", isolation_level=None)
-        db.execute("PRAGMA foreign_keys = ON")
+        opening.configure(db)
         ledger = cls(None, db, secrets.token_bytes(32), readonly=False)
         ledger._migrate()
         ledger._check_secret(Path("(in memory)"))
@@ -204,28 +204,20 @@ class Ledger(BatchStore):
         """The id a shop sink sees for a batch: the same on every re-delivery."""
         return f"{self.ledger_id}-{batch.id}"
 
-    # --- codes kept for re-delivery (undelivered batches only; see ledger.pending) -------------
+    # --- each batch's codes, on disk while they are on their way (see ledger.pending) ---------
 
-    def keep_codes(self, batch_id: int, codes: Sequence[str]) -> None:
-        """Keep a batch's codes (mode 0600) until it is delivered and submitted."""
-        self._pending.keep(batch_id, codes)
-
-    def kept_codes(self, batch_id: int) -> list[str] | None:
-        """The kept codes of a batch, or None when none were kept."""
+    def kept_codes(self, batch_id: int) -> KeptCodes | None:
+        """The codes of a batch not yet imported (its coupon CSV, read as it is gone
+        through), or None when none are kept."""
         return self._pending.kept(batch_id)
 
     def forget_codes(self, batch_id: int) -> None:
         self._pending.forget(batch_id)
 
-    def upload_path(self, batch_id: int) -> Path:
-        """Where a batch's upload CSV is written during its POST (a fresh path: an earlier
-        file of the batch is removed)."""
-        return self._pending.upload_path(batch_id)
-
     def sweep_pending(self) -> int:
-        """Remove the plaintext codes no batch needs any more: every upload CSV (a POST is
-        over when a run starts) and the kept codes of batches no longer being delivered.
-        Call it under the run lock. Returns how many files went."""
+        """Remove the plaintext codes no batch needs any more: those of every batch but the
+        ones still being delivered to the shop (a POST is over when a run starts). Call it
+        under the run lock. Returns how many files went."""
         delivering = (BatchStatus.DELIVERING, BatchStatus.DELIVERED)
         return self._pending.sweep([b.id for b in self.open_batches() if b.status in delivering])
 

@@ -44,6 +44,7 @@ from voucherbot.errors import (
 )
 from voucherbot.files import code_csv, write_private
 from voucherbot.ledger import Batch, BatchStatus, Ledger
+from voucherbot.ledger.pending import KeptCodes
 from voucherbot.refill import failpoints, recovery
 from voucherbot.refill.delivery import Delivery
 from voucherbot.refill.posting import (
@@ -57,7 +58,7 @@ from voucherbot.refill.posting import (
 )
 from voucherbot.refill.rejected import mark_rejected
 from voucherbot.refill.results import RefillResult, result_of
-from voucherbot.refill.sources import take_codes
+from voucherbot.refill.sources import record_batch
 from voucherbot.shop.sinks import Sink, make_sink
 
 __all__ = ["LONG_REFILL", "RESOLVE_HINT", "QueueFull", "Refiller", "write_codes_csv"]
@@ -126,22 +127,17 @@ class Refiller:
 
     # --- one batch -----------------------------------------------------------------------------
 
-    def submit(self, batch: Batch, codes: list[str]) -> Batch:
+    def submit(self, batch: Batch, codes: KeptCodes) -> Batch:
         """Upload the batch's codes (see :mod:`voucherbot.refill.posting`); returns the batch as
         ``submitted``, ``finished`` (an import that ended at once), ``failed``,
         ``unresolved``, or still ``submitting`` when the search for the import an ambiguous
         answer may have made failed (the next run searches again). A refused API key is
         recorded, then raised; a full import queue (E0401) puts the batch back as it was and
         raises :class:`QueueFull`."""
-        csv_path = self.ledger.upload_path(batch.id)
-        try:
-            write_codes_csv(csv_path, codes)
-            before = batch.status
-            batch = self.ledger.mark_submitting(batch.id, self.client.now())
-            failpoints.hit("after-submitting")
-            posted = self._post(batch, csv_path)
-        finally:
-            csv_path.unlink(missing_ok=True)
+        before = batch.status
+        batch = self.ledger.mark_submitting(batch.id, self.client.now())
+        failpoints.hit("after-submitting")
+        posted = self._post(batch, codes.path)
         if isinstance(posted, Batch):
             return posted
         return self._answered(batch, before, posted, codes)
@@ -182,7 +178,7 @@ class Refiller:
         return check_answer(imp, batch, self.ledger.known_import_ids())
 
     def _answered(
-        self, batch: Batch, before: BatchStatus, posted: Posted, codes: list[str]
+        self, batch: Batch, before: BatchStatus, posted: Posted, codes: KeptCodes
     ) -> Batch:
         """Commit how the POSTs ended (``before``: the batch's status before them)."""
         if posted.queue_full is not None:  # nothing created: try again when there is room
@@ -319,7 +315,7 @@ class Refiller:
         return recovery.settle(self)
 
     def deliver(
-        self, batch: Batch, codes: list[str], shop: ShopSettings, *, again: bool = False
+        self, batch: Batch, codes: KeptCodes, shop: ShopSettings, *, again: bool = False
     ) -> Batch:
         """Hand generated codes to the shop's sink before Connectif gets them
         (:mod:`voucherbot.refill.delivery`); a refusal fails the batch."""
@@ -339,9 +335,14 @@ class Refiller:
         a RefillResult when it stopped before the import was created."""
         recorded = self._say_recorded(coupon_set, count)
         try:
-            codes, spec, note = take_codes(self.ledger, coupon_set, count, settings)
-            batch = self.ledger.new_batch(
-                self.run_id, coupon_set, codes, spec, part_of=part_of, on_chunk=recorded
+            batch, note = record_batch(
+                self.ledger,
+                self.run_id,
+                coupon_set,
+                count,
+                settings,
+                part_of=part_of,
+                on_chunk=recorded,
             )
             failpoints.hit("after-batch")
         except (AuthError, PermissionDeniedError):
@@ -357,6 +358,11 @@ class Refiller:
             return RefillResult(coupon_set, count, error=str(exc))
         if note:
             self._notes[batch.id] = note
+        codes = self.ledger.kept_codes(batch.id)
+        if codes is None:  # written before the batch committed; someone removed it since
+            return self._posted(
+                self.ledger.mark_abandoned(batch.id, "its codes' file was removed"), coupon_set
+            )
         batch = self.deliver(batch, codes, settings.shop)
         if batch.status in (BatchStatus.DELIVERED, BatchStatus.PREPARED):
             batch = self.submit(batch, codes)  # may raise QueueFull

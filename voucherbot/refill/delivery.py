@@ -1,9 +1,10 @@
 """Delivering generated codes to the shop's sink before Connectif gets them.
 
-A batch's codes are kept (mode 0600, beside the ledger) until it is submitted, so an
-interrupted delivery can be made again with the same codes and batch id (the same sink batch
-id, too: :meth:`~voucherbot.ledger.Ledger.sink_batch_id`). A refusal fails the batch: nothing of
-it is imported. Codes from the shop's own pool, and sinks that do not register codes, are not
+A batch's codes are kept in its file (mode 0600, beside the ledger:
+:mod:`voucherbot.ledger.pending`) until it is submitted, so an interrupted delivery can be made
+again with the same codes and batch id (the same sink batch id, too:
+:meth:`~voucherbot.ledger.Ledger.sink_batch_id`). A refusal fails the batch: nothing of it is
+imported. Codes from the shop's own pool, and sinks that do not register codes, are not
 delivered.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Callable
 
 from voucherbot.config.settings import ShopSettings, SinkSettings
 from voucherbot.ledger import Batch, Ledger
+from voucherbot.ledger.pending import KeptCodes
 from voucherbot.refill import failpoints
 from voucherbot.shop.sinks import Sink, SinkBatch, SinkError
 
@@ -31,7 +33,7 @@ class Delivery:
         return self._sinks[shop.sink]
 
     def deliver(
-        self, batch: Batch, codes: list[str], shop: ShopSettings, *, again: bool = False
+        self, batch: Batch, codes: KeptCodes, shop: ShopSettings, *, again: bool = False
     ) -> Batch:
         """Hand a batch's codes to the shop's sink (``again``: a delivery an earlier run
         began, its codes kept); returns the batch ``delivered``, ``failed``, or as it was when
@@ -40,7 +42,6 @@ class Delivery:
         if shop.source == "pool" or not sink.registers_codes:
             return batch
         if not again:
-            self.ledger.keep_codes(batch.id, codes)
             batch = self.ledger.mark_delivering(batch.id)
         failpoints.hit("delivering")
         try:

@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # the settings are read by `config check`, which must not loa
     from voucherbot.connectif.client import ConnectifClient
     from voucherbot.connectif.models import Import
     from voucherbot.ledger import Batch
+    from voucherbot.ledger.pending import KeptCodes
 
 log = logging.getLogger("voucherbot.posting")  # its name in logs since before the subpackages
 
@@ -239,7 +240,7 @@ class QueueFull(Exception):
     """Connectif refused the POST because ten imports are queued; nothing was created, and
     the batch (back in its status before the POST) can be posted again later."""
 
-    def __init__(self, batch: Batch, codes: list[str]) -> None:
+    def __init__(self, batch: Batch, codes: KeptCodes) -> None:
         super().__init__(f"batch {batch.id}: the import queue is full")
         self.batch = batch
         self.codes = codes

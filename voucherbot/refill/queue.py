@@ -84,6 +84,7 @@ def run_plan(refiller: Refiller, plan: Plan, settled: Iterable[RefillResult] = (
         refiller.on_total(plan.total_codes)
     queue.run(deadline=refiller.clock() + refiller.poll.timeout)
     queue.finish()
+    refiller.ledger.merge_segments()  # when the imports left it no time to
     results = queue.results
     ordered = []
     for part in sorted(results, key=lambda p: (plan.refills.index(p.decision), p.index)):
@@ -133,6 +134,8 @@ class _Queue:
                     break  # Connectif's queue is full: wait for one of ours to end
             if not (self.waiting or self.tracker.pending):
                 break
+            # while Connectif imports, the ledger merges its segments (one tier at a time)
+            self.refiller.ledger.merge_segments()
             left = deadline - self.refiller.clock()
             if left <= 0:
                 break

@@ -7,31 +7,41 @@ fingerprint in the ledger; a pool's lines are skipped when issued).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from voucherbot.codes import CodeSpec, fill_warning
+from voucherbot.codes import fill_warning
 from voucherbot.config import RuleSettings
 from voucherbot.connectif.models import CouponSet
-from voucherbot.ledger import Ledger, shape_key
+from voucherbot.ledger import Batch, Ledger, shape_key
 from voucherbot.shop.pool import CodePool, PoolError, PoolTake
 
 # the name these lines had before this module was split out of refill.batch
 log = logging.getLogger("voucherbot.refill")  # its name in logs since before the subpackages
 
 
-def take_codes(
-    ledger: Ledger, coupon_set: CouponSet, count: int, settings: RuleSettings
-) -> tuple[list[str], CodeSpec | None, str | None]:
-    """The codes for a refill, their shape (None for a pool's) and a note: when the pool held
-    fewer than wanted, when lines were skipped, or when the codes issued fill a worrying
-    share of their shape's space."""
+def record_batch(
+    ledger: Ledger,
+    run_id: int | None,
+    coupon_set: CouponSet,
+    count: int,
+    settings: RuleSettings,
+    *,
+    part_of: int | None = None,
+    on_chunk: Callable[[int], None] | None = None,
+) -> tuple[Batch, str | None]:
+    """Commit a refill's batch with its codes (in its file: ``ledger.kept_codes``), and a
+    note: when the pool held fewer than wanted, when lines were skipped, or when the codes
+    issued fill a worrying share of their shape's space."""
     shop = settings.shop
     if shop.source != "pool" or shop.pool is None:
         spec = settings.code
-        codes = ledger.fresh_codes(spec, count)
-        crowded = fill_warning(spec, ledger.issued_count(shape_key(spec)) + count)
+        batch = ledger.draw_batch(
+            run_id, coupon_set, spec, count, part_of=part_of, on_chunk=on_chunk
+        )
+        crowded = fill_warning(spec, ledger.issued_count(shape_key(spec)))
         if crowded:
             log.warning("%s (%s): %s", coupon_set.name, coupon_set.id, crowded)
-        return codes, spec, crowded
+        return batch, crowded
     take = CodePool(shop.pool).take(count, ledger.issued)
     skipped = _skipped(take)
     said = f" (skipped {', '.join(skipped)})" if skipped else ""
@@ -48,7 +58,10 @@ def take_codes(
         )
     elif skipped:
         note = f"pool lines skipped: {', '.join(skipped)}"
-    return take.codes, None, note
+    batch = ledger.new_batch(
+        run_id, coupon_set, take.codes, None, part_of=part_of, on_chunk=on_chunk
+    )
+    return batch, note
 
 
 def _skipped(take: PoolTake) -> list[str]:

@@ -4,7 +4,7 @@ cleaning of the texts a shop sends back (never a code, never a secret)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,7 +20,7 @@ class SinkBatch:
     coupon_set_id: str
     coupon_set_name: str
     batch_id: str  #: the ledger's id of the batch; the same on every re-delivery
-    codes: Sequence[str]
+    codes: Collection[str]  #: read as they are gone through (a batch's file)
 
 
 class Sink(Protocol):
@@ -32,7 +32,7 @@ class Sink(Protocol):
     def describe(self) -> str: ...
 
 
-def hide_codes(text: str, codes: Sequence[str]) -> str:
+def hide_codes(text: str, codes: Collection[str]) -> str:
     """Replace every code of the batch that ``text`` quotes with ``<code>``."""
     known = set(codes)
     return re.sub(

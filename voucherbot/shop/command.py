@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import IO
 
 from voucherbot.errors import redact
@@ -105,7 +105,7 @@ def _killpg(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _last_line(stream: IO[bytes], codes: Sequence[str]) -> str:
+def _last_line(stream: IO[bytes], codes: Collection[str]) -> str:
     """``": <last stderr line>"`` (at most 200 characters, codes hidden), or ""."""
     stream.seek(0, os.SEEK_END)
     stream.seek(max(0, stream.tell() - 4096))

@@ -34,7 +34,7 @@ from voucherbot.config.settings import SinkSettings
 from voucherbot.config.shop import webhook_secret
 from voucherbot.config.tables import url_problem
 from voucherbot.errors import ConfigError, hide, holds_secret
-from voucherbot.files import code_csv_bytes
+from voucherbot.files import code_csv
 from voucherbot.shop.base import Sink, SinkBatch, SinkError
 from voucherbot.shop.command import CommandSink
 from voucherbot.shop.webhook import WebhookSink
@@ -134,7 +134,7 @@ class FileSink:
         try:
             with os.fdopen(fd, "wb") as out:
                 os.fchmod(out.fileno(), 0o600)
-                out.write(code_csv_bytes(batch.codes))
+                out.writelines(line.encode() for line in code_csv(batch.codes))
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, target)

@@ -17,6 +17,7 @@ from voucherbot.config.settings import SinkSettings
 from voucherbot.config.tables import origin
 from voucherbot.connectif.session import Backoff, make_session
 from voucherbot.errors import redact
+from voucherbot.files import chunked
 from voucherbot.shop.base import SinkBatch, SinkError, hide_codes, shorten
 
 log = logging.getLogger("voucherbot.sinks")  # its name in logs since before the subpackages
@@ -60,8 +61,7 @@ class WebhookSink:
     def deliver(self, batch: SinkBatch) -> None:
         size = self.settings.chunk_size
         chunks = math.ceil(len(batch.codes) / size)
-        for index in range(chunks):
-            codes = list(batch.codes[index * size : (index + 1) * size])
+        for index, codes in enumerate(chunked(batch.codes, size)):
             body = json.dumps(
                 {
                     "couponSetId": batch.coupon_set_id,
