@@ -58,7 +58,7 @@ class Refills:
         started = time.perf_counter()
         argv = ["refill", self.set_id, "--count", str(count), "--rules", str(self.rules)]
         child = subprocess.run(
-            [sys.executable, "-c", CHILD, *argv, "--quiet"],
+            [sys.executable, "-c", CHILD, *argv, "--quiet", "--yes"],
             capture_output=True,
             text=True,
             env=self.env,
@@ -66,7 +66,10 @@ class Refills:
             check=False,
         )
         wall = time.perf_counter() - started
-        last = child.stderr.strip().splitlines()[-1].split()
+        *said, last_line = child.stderr.strip().splitlines()
+        if child.returncode:
+            print("\n".join(said), file=sys.stderr)
+        last = last_line.split()
         return wall, float(last[3]), int(last[1]) / 1024, child.stdout.strip(), child.returncode
 
 

@@ -93,11 +93,8 @@ class CodeStore:
         done = 0
         for chunk in chunked(codes, CHUNK):
             segments.stage(self.db, map(self.fingerprint, chunk))  # a code twice: staged once
-            try:
-                added = 0 if segments.clashes(self.db, older) else segments.append(self.db, seg)
-            except sqlite3.IntegrityError:  # an earlier chunk holds one of them
-                added = 0
-            if added < len(chunk):
+            clash = segments.clashes(self.db, [*older, seg])  # seg: the earlier chunks
+            if clash or segments.append(self.db, seg) < len(chunk):
                 raise VoucherbotError(
                     "a code of this batch was issued before; not sending it "
                     "(the ledger refuses duplicates)"
@@ -138,17 +135,11 @@ class CodeStore:
             _tell(on_chunk, done)
 
     def _add(self, seg: Segment, older: Sequence[Segment]) -> set[bytes]:
-        """Add the staged fingerprints that no older segment holds to the batch's segment;
-        returns those left out (older ones, and any its earlier chunks hold)."""
-        clash = segments.clashes(self.db, older)
+        """Add the staged fingerprints that no segment holds (an older one, or the batch's
+        own: its earlier chunks) to the batch's segment; returns those left out."""
+        clash = segments.clashes(self.db, [*older, seg])
         segments.unstage(self.db, clash)
-        try:
-            segments.append(self.db, seg)
-        except sqlite3.IntegrityError:  # an earlier chunk of this batch drew one of them
-            again = segments.clashes(self.db, [seg])
-            segments.unstage(self.db, again)
-            clash |= again
-            segments.append(self.db, seg)
+        segments.append(self.db, seg)
         return clash
 
 

@@ -122,11 +122,12 @@ def create(db: sqlite3.Connection, batch_id: int) -> Segment:
 
 
 def append(db: sqlite3.Connection, seg: Segment) -> int:
-    """Add the staged fingerprints to a batch's segment, in key order (so they fill its pages
-    one after another); sqlite3.IntegrityError when the segment has one of them already.
-    Returns how many were added."""
+    """Add the staged fingerprints to a batch's segment, in key order; returns how many were
+    added (one the segment holds already is not). ``OR IGNORE``: a statement that cannot fail
+    half-way needs no statement journal, which would otherwise hold, in memory, every page of
+    the segment that it changes (about the whole segment: a refill's memory would grow with it)."""
     return db.execute(
-        f"INSERT INTO {seg.table} SELECT fingerprint FROM {_STAGE} ORDER BY fingerprint"  # noqa: S608
+        f"INSERT OR IGNORE INTO {seg.table} SELECT fingerprint FROM {_STAGE}"  # noqa: S608
     ).rowcount
 
 
