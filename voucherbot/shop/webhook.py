@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -15,14 +14,10 @@ import requests
 
 from voucherbot.config.settings import SinkSettings
 from voucherbot.config.tables import origin
-from voucherbot.connectif.session import Backoff, make_session
 from voucherbot.errors import redact
 from voucherbot.files import chunked
 from voucherbot.shop.base import SinkBatch, SinkError, hide_codes, shorten
-
-log = logging.getLogger("voucherbot.sinks")  # its name in logs since before the subpackages
-
-MAX_BACKOFF = 30.0
+from voucherbot.shop.http import ShopHttp
 
 
 class WebhookSink:
@@ -48,9 +43,14 @@ class WebhookSink:
     ) -> None:
         assert settings.url is not None
         self.url, self.settings, self._secret = settings.url, settings, secret.encode()
-        self.session = make_session(session)
-        self._sleep = sleep
-        self._backoff = Backoff(1.0, MAX_BACKOFF)
+        self._http = ShopHttp(
+            "webhook sink",
+            timeout=settings.timeout,
+            retries=settings.retries,
+            session=session,
+            sleep=sleep,
+        )
+        self.session = self._http.session
 
     def __repr__(self) -> str:
         return f"WebhookSink({origin(self.url)}, secret=<hidden>)"
@@ -89,45 +89,15 @@ class WebhookSink:
             "Idempotency-Key": key,
             "X-Voucherbot-Signature": self.sign(body),
         }
-        where = origin(self.url)
-        timeout = (min(10.0, self.settings.timeout), self.settings.timeout)
-        attempt = 0
-        while True:
-            retry_after = None
-            try:
-                response = self.session.post(
-                    self.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-                )
-            except requests.Timeout:
-                problem = f"no answer within {self.settings.timeout:g} s"
-            except requests.RequestException as exc:  # its text holds the URL: never show it
-                problem = f"connection failed ({type(exc).__name__})"
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    return
-                if status < 500 and status not in (408, 429):
-                    detail = _detail(response, codes, self._secret.decode())
-                    raise SinkError(
-                        f"webhook sink: {where} refused {what} (HTTP {status})"
-                        f"{detail}; the codes were not imported; fix the shop "
-                        "endpoint or [shop] settings and run again"
-                    )
-                problem = f"HTTP {status}"
-                retry_after = _seconds(response.headers.get("Retry-After"))
-            if attempt >= self.settings.retries:
-                raise SinkError(
-                    f"webhook sink: {where} did not accept {what}: {problem} after "
-                    f"{attempt + 1} attempt(s); the codes were not imported; run "
-                    "again later (re-delivery is safe)"
-                )
-            attempt += 1
-            wait = self._backoff.delay(attempt)
-            if retry_after is not None:
-                wait = min(MAX_BACKOFF, max(wait, retry_after))
-            note, retries = f"{where}: {problem} for {what}", self.settings.retries
-            log.warning("webhook sink: %s; retry %d/%d in %.1f s", note, attempt, retries, wait)
-            self._sleep(wait)
+        response = self._http.send("POST", self.url, what=what, data=body, headers=headers)
+        status = response.status_code
+        if not 200 <= status < 300:
+            detail = _detail(response, codes, self._secret.decode())
+            raise SinkError(
+                f"webhook sink: {origin(self.url)} refused {what} (HTTP {status})"
+                f"{detail}; the codes were not imported; fix the shop "
+                "endpoint or [shop] settings and run again"
+            )
 
 
 def _detail(response: requests.Response, codes: Sequence[str], secret: str) -> str:
@@ -143,7 +113,3 @@ def _detail(response: requests.Response, codes: Sequence[str], secret: str) -> s
             text = " ".join(doc[key].split())
             return ": " + shorten(redact(hide_codes(text, codes), secret))
     return ""
-
-
-def _seconds(value: str | None) -> float | None:
-    return float(value) if value and value.strip().isdigit() else None
