@@ -117,7 +117,8 @@ BAD_TABLES: list[tuple[dict[str, Any], str]] = [
     ({"sinc": "file"}, "unknown key 'sinc' (did you mean 'sink'?); known keys: source, sink, "),
     (
         {"sink": "fiel"},
-        "'sink' must be one of none, file, command, webhook, not 'fiel' (did you mean 'file'?)",
+        "'sink' must be one of none, file, command, webhook, woocommerce, not 'fiel' "
+        "(did you mean 'file'?)",
     ),
     ({"sink": 3}, "'sink' must be a non-empty string, not a whole number (3)"),
     ({"sink": "file"}, "sink = \"file\" needs 'directory'"),
@@ -144,11 +145,12 @@ BAD_TABLES: list[tuple[dict[str, Any], str]] = [
     ({**HOOK, "timeout": "60"}, "'timeout' must be a number, not a string ('60')"),
     (
         {"url": "https://x.example", "secret_env": "S"},
-        '\'url\' is only used by sink = "webhook", but sink is "none"',
+        '\'url\' is only used by sink = "webhook" or "woocommerce", but sink is "none"',
     ),
     (
         {"sink": "file", "directory": "d", "timeout": 5},
-        '\'timeout\' is only used by sink = "command" or "webhook", but sink is "file"',
+        '\'timeout\' is only used by sink = "command" or "webhook" or "woocommerce", but sink '
+        'is "file"',
     ),
     ({"directory": "d"}, "'directory' is only used by sink = \"file\""),
     ({"sink": "file", "directory": "d", "pool": "p"}, "'pool' is only used with source"),

@@ -107,7 +107,7 @@ class NotifySettings:
 # --- the shop ([shop], a rule's ``shop``) ------------------------------------------------------
 
 SOURCES = ("generate", "pool")
-SINK_KINDS = ("none", "file", "command", "webhook")
+SINK_KINDS = ("none", "file", "command", "webhook", "woocommerce")
 
 
 @dataclass(frozen=True)
@@ -116,10 +116,12 @@ class SinkSettings:
     directory: Path | None = None  #: file sink (parse_sink resolves it against base_dir)
     command: tuple[str, ...] = ()  #: command sink: argv
     timeout: float = 60.0  #: command: run time limit; webhook: read timeout per request
-    url: str | None = None  #: webhook sink
-    secret_env: str | None = None  #: webhook sink: name of the variable holding the secret
-    chunk_size: int = 1000  #: webhook sink: codes per request
-    retries: int = 4  #: webhook sink: retries of a chunk after 5xx, 429 or a network failure
+    url: str | None = None  #: webhook sink; woocommerce: the store's address
+    secret_env: str | None = None  #: webhook, woocommerce: the variable holding the secret
+    chunk_size: int = 1000  #: webhook, woocommerce: codes per request
+    retries: int = 4  #: webhook, woocommerce: retries of a request after 5xx, 429, network
+    template: str | None = None  #: woocommerce: the coupon whose rules new codes copy
+    key_env: str | None = None  #: woocommerce: the variable holding the consumer key
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ class ShopSettings:
             "file": f"codes written for the shop to {self.sink.directory}",
             "command": f"codes handed to the shop by {program}",
             "webhook": "codes sent to the shop's webhook",
+            "woocommerce": f"codes created as WooCommerce coupons like {self.sink.template!r}",
         }[self.sink.kind]
 
 

@@ -28,12 +28,18 @@ from voucherbot.errors import ConfigError, hide
 _USED_BY = {
     "directory": ("file",),
     "command": ("command",),
-    "timeout": ("command", "webhook"),
-    "url": ("webhook",),
-    "secret_env": ("webhook",),
-    "chunk_size": ("webhook",),
-    "retries": ("webhook",),
+    "timeout": ("command", "webhook", "woocommerce"),
+    "url": ("webhook", "woocommerce"),
+    "secret_env": ("webhook", "woocommerce"),
+    "chunk_size": ("webhook", "woocommerce"),
+    "retries": ("webhook", "woocommerce"),
+    "template": ("woocommerce",),
+    "key_env": ("woocommerce",),
 }
+#: what a woocommerce sink reads when its table does not say
+WOO_KEY_ENV = "WOOCOMMERCE_CONSUMER_KEY"
+WOO_SECRET_ENV = "WOOCOMMERCE_CONSUMER_SECRET"  # noqa: S105 - a variable's name
+WOO_CHUNK = 100  #: WooCommerce's own limit of items a batch request
 #: every key of [shop]: the sink's and the code pool's (see voucherbot.shop.pool)
 SHOP_KEYS = ("source", "sink", *_USED_BY, "pool")
 MAX_RETRIES = 10
@@ -85,14 +91,9 @@ def parse_sink(read: TableReader, base_dir: Path | None) -> SinkSettings:
     command: tuple[str, ...] = ()
     if "command" in read.table:
         command = _command(read, base_dir)
-    secret_env = read.string("secret_env")
-    if secret_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", secret_env):
-        raise read.fail(
-            "'secret_env' must be the name of an environment variable, such as "
-            '"SHOP_WEBHOOK_SECRET" (not the secret itself)'
-        )
-    if secret_env is not None:
-        hide(os.environ.get(secret_env))  # kept out of messages, logs and a command's env
+    woo = kind == "woocommerce"
+    secret_env = _variable(read, "secret_env", WOO_SECRET_ENV if woo else None)
+    key_env = _variable(read, "key_env", WOO_KEY_ENV if woo else None)
     url = read.url("url")
     if url is not None:
         hide_url(url)
@@ -103,14 +104,36 @@ def parse_sink(read: TableReader, base_dir: Path | None) -> SinkSettings:
         timeout=float(read.number("timeout", 60.0, above=True, maximum=86400)),
         url=url,
         secret_env=secret_env,
-        chunk_size=read.number("chunk_size", 1000, integer=True, minimum=1),
+        chunk_size=read.number("chunk_size", WOO_CHUNK if woo else 1000, integer=True, minimum=1),
         retries=read.number("retries", 4, integer=True, maximum=MAX_RETRIES),
+        template=read.string("template"),
+        key_env=key_env,
     )
-    needs = {"file": ("directory",), "command": ("command",), "webhook": ("url", "secret_env")}
+    needs = {
+        "file": ("directory",),
+        "command": ("command",),
+        "webhook": ("url", "secret_env"),
+        "woocommerce": ("url", "template"),
+    }
     for key in needs.get(kind, ()):
         if getattr(settings, key) in (None, ()):
             raise read.fail(f"sink = \"{kind}\" needs '{key}'")
     return settings
+
+
+def _variable(read: TableReader, key: str, default: str | None) -> str | None:
+    """The name of an environment variable holding a secret (``secret_env``, ``key_env``);
+    its value is kept out of messages, logs and a command's environment from here on."""
+    name = read.string(key)
+    if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise read.fail(
+            f"'{key}' must be the name of an environment variable, such as "
+            '"SHOP_WEBHOOK_SECRET" (not the secret itself)'
+        )
+    name = name if name is not None else default
+    if name is not None:
+        hide(os.environ.get(name))
+    return name
 
 
 def _command(read: TableReader, base_dir: Path | None) -> tuple[str, ...]:

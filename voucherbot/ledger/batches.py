@@ -18,7 +18,7 @@ changes nothing and raises :class:`TransitionError` (a bug: the protocol never d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,7 @@ from voucherbot.connectif.models import CouponSet, Import
 from voucherbot.errors import VoucherbotError
 from voucherbot.ledger import segments
 from voucherbot.ledger.codes import CodeStore, OnChunk
-from voucherbot.ledger.pending import CodeWriter
+from voucherbot.ledger.pending import CodeWriter, KeptCodes
 from voucherbot.ledger.records import (
     BATCH_FIELDS,
     OPEN_STATUSES,
@@ -117,6 +117,32 @@ class BatchStore(CodeStore):
             lambda seg, write: self._record_fresh(seg, spec, count, write, on_chunk),
         )
 
+    def draw_more(self, batch_id: int, spec: CodeSpec, count: int) -> KeptCodes:
+        """Draw ``count`` fresh codes into an existing batch, to replace codes its shop
+        refused: recorded (a segment of their own) before they leave, and kept in the batch's
+        second file until :meth:`settle_refused` folds them into the first."""
+        with self._transaction():
+            seg = segments.create(self.db, batch_id)
+            with self._pending.writing_more(batch_id) as write:
+                self._record_fresh(seg, spec, count, write, None)
+            segments.seal(self.db, seg)
+        return KeptCodes(self._pending.more_path(batch_id))
+
+    def settle_refused(self, batch_id: int, refused: Mapping[str, str]) -> KeptCodes:
+        """Record the codes the shop refused (never imported, never issued again) and make
+        the batch's file what the shop accepted: its codes and the replacements, less the
+        refused ones. Returns that file."""
+        with self._transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO shop_refused VALUES (?, ?, ?)",
+                ((self.fingerprint(code), batch_id, why) for code, why in refused.items()),
+            )
+        return self._pending.rewrite(batch_id, set(refused))
+
+    def refused_count(self, batch_id: int) -> int:
+        row = self.db.execute("SELECT COUNT(*) FROM shop_refused WHERE batch_id = ?", (batch_id,))
+        return int(row.fetchone()[0])
+
     def _new(
         self,
         run_id: int | None,
@@ -177,9 +203,13 @@ class BatchStore(CodeStore):
         """The batch's codes (kept meanwhile) are about to go to the shop's sink."""
         return self._move(batch_id, (BatchStatus.PREPARED,), status=BatchStatus.DELIVERING)
 
-    def mark_delivered(self, batch_id: int) -> Batch:
-        """The shop's sink took the batch's codes."""
-        return self._move(batch_id, (BatchStatus.DELIVERING,), status=BatchStatus.DELIVERED)
+    def mark_delivered(self, batch_id: int, count: int | None = None) -> Batch:
+        """The shop's sink took the batch's codes (``count`` of them, when it refused some)."""
+        if count is None:
+            return self._move(batch_id, (BatchStatus.DELIVERING,), status=BatchStatus.DELIVERED)
+        return self._move(
+            batch_id, (BatchStatus.DELIVERING,), status=BatchStatus.DELIVERED, count=count
+        )
 
     def mark_submitting(self, batch_id: int, when: datetime) -> Batch:
         """About to POST the batch (``when``: the server's clock). A batch whose earlier

@@ -191,3 +191,15 @@ def m006_code_segments(db: sqlite3.Connection) -> None:
         db.execute("INSERT INTO codes_1 SELECT fingerprint, batch_id FROM codes")
     db.execute("DROP TABLE codes")
     segments.rebuild_view(db)
+
+
+@migration
+def m007_shop_refused(db: sqlite3.Connection) -> None:
+    """Codes the shop refused (a native connector says which): never imported, never issued
+    again, and replaced within the same refill."""
+    db.execute("""
+        CREATE TABLE shop_refused (
+            fingerprint BLOB PRIMARY KEY,
+            batch_id INTEGER NOT NULL,
+            reason TEXT NOT NULL
+        ) WITHOUT ROWID""")

@@ -96,7 +96,11 @@ class PendingCodes:
         """Write a batch's codes, chunk by chunk, to a new file (mode 0600; an earlier file of
         that id, left by a batch whose transaction did not commit, is replaced). On disk,
         synced, when the block ends; removed when it raises."""
-        path = self.path_of(batch_id)
+        with self._writing(self.path_of(batch_id)) as write:
+            yield write
+
+    @contextmanager
+    def _writing(self, path: Path) -> Iterator[CodeWriter]:
         path.unlink(missing_ok=True)
         try:
             with os.fdopen(create_private(path), "w", encoding="utf-8", newline="\n") as out:
@@ -108,6 +112,30 @@ class PendingCodes:
             path.unlink(missing_ok=True)
             raise
 
+    def more_path(self, batch_id: int) -> Path:
+        """The file of the codes drawn to replace those the shop refused (until settled)."""
+        return self.folder() / f"batch-{batch_id}.more.csv"
+
+    @contextmanager
+    def writing_more(self, batch_id: int) -> Iterator[CodeWriter]:
+        """:meth:`writing`, for the codes that replace refused ones."""
+        path = self.more_path(batch_id)
+        with self._writing(path) as write:
+            yield write
+
+    def rewrite(self, batch_id: int, drop: Collection[str]) -> KeptCodes:
+        """The batch's file without ``drop`` and with the replacement codes (those not in
+        ``drop``) added: replaced atomically, synced. Returns it."""
+        path, more = self.path_of(batch_id), self.more_path(batch_id)
+        parts = [KeptCodes(path), *([KeptCodes(more)] if more.exists() else [])]
+        kept = (code for part in parts for code in part if code not in drop)
+        fresh = path.with_name(path.name + ".new")
+        fresh.unlink(missing_ok=True)
+        write_private(fresh, code_csv(kept), sync=True)
+        os.replace(fresh, path)
+        more.unlink(missing_ok=True)
+        return KeptCodes(path)
+
     def kept(self, batch_id: int) -> KeptCodes | None:
         """The kept codes of a batch, or None when none are kept."""
         path, legacy = self.path_of(batch_id), self._legacy(batch_id)
@@ -118,6 +146,7 @@ class PendingCodes:
 
     def forget(self, batch_id: int) -> None:
         self.path_of(batch_id).unlink(missing_ok=True)
+        self.more_path(batch_id).unlink(missing_ok=True)
         self._legacy(batch_id).unlink(missing_ok=True)
 
     def sweep(self, delivering: Collection[int]) -> int:

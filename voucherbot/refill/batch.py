@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from voucherbot.codes import CodeSpec
 from voucherbot.config import Config, RuleSettings
 from voucherbot.config.settings import ImportPolicy, PollSettings, ShopSettings, SinkSettings
 from voucherbot.connectif.client import MAX_IMPORT_BYTES, ConnectifClient
@@ -115,7 +116,7 @@ class Refiller:
     _delivery: Delivery = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._delivery = Delivery(self.ledger, self.sink_factory)
+        self._delivery = Delivery(self.ledger, self.sink_factory, self._notes)
 
     def check_sinks(self) -> None:
         """Build every sink the rules name now, so a missing secret or a bad URL stops the
@@ -315,11 +316,18 @@ class Refiller:
         return recovery.settle(self)
 
     def deliver(
-        self, batch: Batch, codes: KeptCodes, shop: ShopSettings, *, again: bool = False
+        self,
+        batch: Batch,
+        codes: KeptCodes,
+        shop: ShopSettings,
+        *,
+        spec: CodeSpec | None = None,
+        again: bool = False,
     ) -> Batch:
         """Hand generated codes to the shop's sink before Connectif gets them
-        (:mod:`voucherbot.refill.delivery`); a refusal fails the batch."""
-        return self._delivery.deliver(batch, codes, shop, again=again)
+        (:mod:`voucherbot.refill.delivery`): codes it refuses are replaced by fresh ones of
+        shape ``spec``; a refusal of the whole batch fails it."""
+        return self._delivery.deliver(batch, codes, shop, spec=spec, again=again)
 
     # --- a refill ------------------------------------------------------------------------------
 
@@ -363,9 +371,9 @@ class Refiller:
             return self._posted(
                 self.ledger.mark_abandoned(batch.id, "its codes' file was removed"), coupon_set
             )
-        batch = self.deliver(batch, codes, settings.shop)
+        batch = self.deliver(batch, codes, settings.shop, spec=settings.code)
         if batch.status in (BatchStatus.DELIVERED, BatchStatus.PREPARED):
-            batch = self.submit(batch, codes)  # may raise QueueFull
+            batch = self.submit(batch, KeptCodes(codes.path))  # may raise QueueFull
         return self._posted(batch, coupon_set)
 
     def _say_recorded(self, coupon_set: CouponSet, count: int) -> Callable[[int], None] | None:

@@ -10,22 +10,36 @@ delivered.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+from voucherbot.codes import CodeSpec
 from voucherbot.config.settings import ShopSettings, SinkSettings
 from voucherbot.ledger import Batch, Ledger
 from voucherbot.ledger.pending import KeptCodes
 from voucherbot.refill import failpoints
 from voucherbot.shop.sinks import Sink, SinkBatch, SinkError
 
+log = logging.getLogger("voucherbot.refill")  # its name in logs since before the subpackages
+
+
+#: Rounds of replacements for codes the shop refused, before the batch goes on without them.
+REPLACE_ROUNDS = 3
+
 
 class Delivery:
     """The shop sinks of one run, each built once from its settings, and deliveries to them."""
 
-    def __init__(self, ledger: Ledger, factory: Callable[[SinkSettings], Sink]) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        factory: Callable[[SinkSettings], Sink],
+        notes: dict[int, str] | None = None,
+    ) -> None:
         self.ledger = ledger
         self._factory = factory
         self._sinks: dict[SinkSettings, Sink] = {}
+        self._notes = notes if notes is not None else {}
 
     def sink(self, shop: ShopSettings) -> Sink:
         if shop.sink not in self._sinks:
@@ -33,11 +47,21 @@ class Delivery:
         return self._sinks[shop.sink]
 
     def deliver(
-        self, batch: Batch, codes: KeptCodes, shop: ShopSettings, *, again: bool = False
+        self,
+        batch: Batch,
+        codes: KeptCodes,
+        shop: ShopSettings,
+        *,
+        spec: CodeSpec | None = None,
+        again: bool = False,
     ) -> Batch:
         """Hand a batch's codes to the shop's sink (``again``: a delivery an earlier run
         began, its codes kept); returns the batch ``delivered``, ``failed``, or as it was when
-        nothing is delivered."""
+        nothing is delivered.
+
+        Codes the shop refuses are recorded and left out of the import; as many fresh ones of
+        shape ``spec`` replace them, delivered in turn, for up to :data:`REPLACE_ROUNDS`
+        rounds (the batch then goes on with what the shop accepted)."""
         sink = self.sink(shop)
         if shop.source == "pool" or not sink.registers_codes:
             return batch
@@ -45,18 +69,40 @@ class Delivery:
             batch = self.ledger.mark_delivering(batch.id)
         failpoints.hit("delivering")
         try:
-            sink.deliver(
-                SinkBatch(
-                    batch.coupon_set_id,
-                    batch.coupon_set_name,
-                    self.ledger.sink_batch_id(batch),
-                    codes,
-                )
-            )
+            refused = self._hand(sink, batch, codes)
+            reasons = dict(refused)
+            for _ in range(REPLACE_ROUNDS):
+                if not refused or spec is None:
+                    break
+                more = self.ledger.draw_more(batch.id, spec, len(refused))
+                self.ledger.settle_refused(batch.id, refused)
+                failpoints.hit("replacing")
+                refused = self._hand(sink, batch, more)
+                reasons.update(refused)
+            kept = self.ledger.settle_refused(batch.id, refused) if reasons else codes
         except SinkError as exc:
             self.ledger.forget_codes(batch.id)
             return self.ledger.mark_failed(
                 batch.id,
                 f"{sink.describe()} did not take the codes, so none were imported: {exc}",
             )
-        return self.ledger.mark_delivered(batch.id)
+        if not reasons:
+            return self.ledger.mark_delivered(batch.id)
+        self._note(batch, reasons, refused)
+        return self.ledger.mark_delivered(batch.id, count=len(kept))
+
+    def _hand(self, sink: Sink, batch: Batch, codes: KeptCodes) -> dict[str, str]:
+        sink_batch = SinkBatch(
+            batch.coupon_set_id, batch.coupon_set_name, self.ledger.sink_batch_id(batch), codes
+        )
+        return sink.deliver(sink_batch)
+
+    def _note(self, batch: Batch, reasons: dict[str, str], left: dict[str, str]) -> None:
+        first = next(iter(reasons.values()))
+        note = f"the shop refused {len(reasons):,} code(s) ({first}); " + (
+            f"{len(left):,} could not be replaced, so the import carries fewer"
+            if left
+            else "each was replaced by a fresh one"
+        )
+        log.warning("batch %d (%s): %s", batch.id, batch.coupon_set_id, note)
+        self._notes[batch.id] = note

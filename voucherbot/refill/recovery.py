@@ -18,8 +18,9 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from voucherbot.config.settings import ShopSettings
+from voucherbot.config.settings import RuleSettings
 from voucherbot.ledger import Batch, BatchStatus
+from voucherbot.ledger.pending import KeptCodes
 from voucherbot.refill.posting import QueueFull, Verdict
 from voucherbot.refill.results import RefillResult, result_of
 
@@ -103,15 +104,15 @@ def _look_for_upload(refiller: Refiller, batch: Batch, what: str) -> Batch | Non
 def _resume_delivery(refiller: Refiller, batch: Batch) -> Batch:
     """Deliver an interrupted batch again (same codes, same id), then import it."""
     codes = refiller.ledger.kept_codes(batch.id)
-    shop = _shop_of(refiller, batch)
-    if codes is None or shop is None:
+    settings = _settings_of(refiller, batch)
+    if codes is None or settings is None:
         why = "its kept codes are gone" if codes is None else "no rules to find its sink"
         return refiller.ledger.mark_abandoned(batch.id, f"could not deliver the batch again: {why}")
     if batch.status == BatchStatus.DELIVERING:
-        batch = refiller.deliver(batch, codes, shop, again=True)
+        batch = refiller.deliver(batch, codes, settings.shop, spec=settings.code, again=True)
     if batch.status == BatchStatus.DELIVERED:
         try:
-            batch = refiller.submit(batch, codes)
+            batch = refiller.submit(batch, KeptCodes(codes.path))
         except QueueFull as full:  # nothing created: it stays delivered, codes kept
             return refiller.ledger.mark_waiting(
                 full.batch.id, "Connectif's import queue is full (E0401); the next run sends it"
@@ -120,8 +121,8 @@ def _resume_delivery(refiller: Refiller, batch: Batch) -> Batch:
     return batch
 
 
-def _shop_of(refiller: Refiller, batch: Batch) -> ShopSettings | None:
-    """The shop settings of a batch's set, by the rules (None without rules)."""
+def _settings_of(refiller: Refiller, batch: Batch) -> RuleSettings | None:
+    """The rule settings of a batch's set (None without rules)."""
     if refiller.config is None:
         return None
-    return refiller.config.rule_for(batch.coupon_set_id, batch.coupon_set_name)[1].shop
+    return refiller.config.rule_for(batch.coupon_set_id, batch.coupon_set_name)[1]

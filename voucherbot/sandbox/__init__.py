@@ -20,8 +20,15 @@ from voucherbot.sandbox.app import make_app
 from voucherbot.sandbox.config import DEMAND_PATTERNS, WORKFLOW_STATUSES, SandboxConfig
 from voucherbot.sandbox.connection import ConnectionDropped
 from voucherbot.sandbox.faults import Fault, FaultEvent, FaultInjector, ImportOutcome
-from voucherbot.sandbox.server import RunningSandbox, serve, start_sandbox
+from voucherbot.sandbox.server import (
+    RunningSandbox,
+    RunningShop,
+    serve,
+    start_sandbox,
+    start_woocommerce,
+)
 from voucherbot.sandbox.state import SandboxState
+from voucherbot.sandbox.woocommerce import WooState
 
 __all__ = [
     "DEMAND_PATTERNS",
@@ -32,9 +39,12 @@ __all__ = [
     "FaultInjector",
     "ImportOutcome",
     "RunningSandbox",
+    "RunningShop",
     "SandboxConfig",
     "SandboxState",
+    "WooState",
     "make_app",
     "serve",
     "start_sandbox",
+    "start_woocommerce",
 ]

@@ -6,14 +6,15 @@ import socket
 import sys
 import threading
 from types import TracebackType
-from typing import TextIO
-from wsgiref.types import WSGIEnvironment
+from typing import Self, TextIO
+from wsgiref.types import WSGIApplication, WSGIEnvironment
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from voucherbot.sandbox.app import make_app
 from voucherbot.sandbox.config import SandboxConfig
 from voucherbot.sandbox.state import SandboxState
+from voucherbot.sandbox.woocommerce import WooApp, WooState
 
 
 class _Handler(WSGIRequestHandler):
@@ -40,22 +41,21 @@ class _QuietHandler(_Handler):
 
 
 def _make_server(state: SandboxState) -> BaseWSGIServer:
-    """Bind the socket here, so a busy port raises OSError (werkzeug would print and exit)."""
     config = state.config
-    handler = _Handler if config.log_requests else _QuietHandler
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    return _bind(make_app(state), config.host, config.port, log_requests=config.log_requests)
+
+
+def _bind(app: WSGIApplication, host: str, port: int, *, log_requests: bool) -> BaseWSGIServer:
+    """Bind the socket here, so a busy port raises OSError (werkzeug would print and exit)."""
+    handler = _Handler if log_requests else _QuietHandler
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((config.host, config.port))
+        sock.bind((host, port))
         sock.listen(128)
         server = make_server(
-            config.host,
-            config.port,
-            make_app(state),
-            threaded=True,
-            request_handler=handler,
-            fd=sock.fileno(),
+            host, port, app, threaded=True, request_handler=handler, fd=sock.fileno()
         )
     finally:
         # werkzeug duplicated the descriptor; this copy is no longer needed
@@ -70,12 +70,10 @@ def _url(server: BaseWSGIServer) -> str:
     return f"http://{host}:{server.port}"
 
 
-class RunningSandbox:
-    """A sandbox serving in a daemon thread. Use as a context manager, or call :meth:`stop`."""
+class RunningServer:
+    """A server in a daemon thread. Use as a context manager, or call :meth:`stop`."""
 
-    def __init__(self, state: SandboxState, server: BaseWSGIServer) -> None:
-        self.state = state
-        self.api_key = state.api_key
+    def __init__(self, server: BaseWSGIServer) -> None:
         self.url = _url(server)
         self._server = server
         self._thread = threading.Thread(
@@ -100,7 +98,7 @@ class RunningSandbox:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> RunningSandbox:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -110,6 +108,15 @@ class RunningSandbox:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class RunningSandbox(RunningServer):
+    """The Connectif sandbox serving in a daemon thread."""
+
+    def __init__(self, state: SandboxState, server: BaseWSGIServer) -> None:
+        self.state = state
+        self.api_key = state.api_key
+        super().__init__(server)
 
     def __repr__(self) -> str:
         return f"<RunningSandbox {self.url}>"
@@ -121,6 +128,23 @@ def start_sandbox(
     """Start a sandbox in a background thread; port 0 (the default) picks a free port."""
     state = state or SandboxState(config)
     return RunningSandbox(state, _make_server(state))
+
+
+class RunningShop(RunningServer):
+    """A shop sandbox (:mod:`.woocommerce`) serving in a daemon thread."""
+
+    def __init__(self, state: WooState, server: BaseWSGIServer) -> None:
+        self.state = state
+        super().__init__(server)
+
+
+def start_woocommerce(
+    state: WooState | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> RunningShop:
+    """Start a WooCommerce-like shop (:mod:`.woocommerce`) in a background thread; its
+    ``url`` is the store's base URL."""
+    state = state or WooState()
+    return RunningShop(state, _bind(WooApp(state), host, port, log_requests=False))
 
 
 def serve(config: SandboxConfig | None = None, *, out: TextIO | None = None) -> None:

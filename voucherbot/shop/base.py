@@ -15,6 +15,10 @@ class SinkError(VoucherbotError):
     """The shop did not confirm a batch; its codes must not be imported into Connectif."""
 
 
+#: The codes of a batch the shop refused, and why (in the shop's words, cleaned).
+Refused = dict[str, str]
+
+
 @dataclass(frozen=True)
 class SinkBatch:
     coupon_set_id: str
@@ -27,7 +31,11 @@ class Sink(Protocol):
     kind: str
     registers_codes: bool
 
-    def deliver(self, batch: SinkBatch) -> None: ...
+    def deliver(self, batch: SinkBatch) -> Refused:
+        """Register the batch's codes; the codes the shop refused (with why), every other one
+        accepted. SinkError when the shop did not answer for the batch: nothing is
+        imported."""
+        ...
 
     def describe(self) -> str: ...
 

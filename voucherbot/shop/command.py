@@ -14,7 +14,7 @@ from typing import IO
 
 from voucherbot.errors import redact
 from voucherbot.files import code_csv_bytes
-from voucherbot.shop.base import SinkBatch, SinkError, hide_codes, shorten
+from voucherbot.shop.base import Refused, SinkBatch, SinkError, hide_codes, shorten
 
 log = logging.getLogger("voucherbot.sinks")  # its name in logs since before the subpackages
 
@@ -38,9 +38,9 @@ class CommandSink:
     def describe(self) -> str:
         return f"command sink running {self.argv[0]}"
 
-    def deliver(self, batch: SinkBatch) -> None:
+    def deliver(self, batch: SinkBatch) -> Refused:
         if not batch.codes:
-            return
+            return {}
         program = self.argv[0]
         env = {
             **self.env,
@@ -87,6 +87,7 @@ class CommandSink:
                     f"{what} refused the batch ({how}){tail}; the codes were not "
                     "imported; fix the command and run again"
                 )
+        return {}  # exit status 0: all of them
 
     def _stop(self, proc: subprocess.Popen[bytes]) -> None:
         """Stop the program's whole process group: TERM, then KILL after a grace period."""

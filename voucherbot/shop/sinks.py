@@ -13,6 +13,8 @@ batch is delivered by doing nothing.
              ``VOUCHERBOT_COUPON_SET_NAME``, ``VOUCHERBOT_BATCH_ID`` and ``VOUCHERBOT_COUNT`` in
              its environment; exit status 0 means accepted. Its stdout is discarded.
 ``webhook``  POSTs signed JSON chunks to an https ``url`` (see :class:`WebhookSink`).
+``woocommerce`` creates each code as a WooCommerce coupon copying a ``template`` coupon's
+             rules; says which codes the shop refused (see :mod:`voucherbot.shop.woocommerce`).
 
 Messages and logs never contain codes, the webhook secret, or a URL's path or query.
 """
@@ -35,9 +37,10 @@ from voucherbot.config.shop import webhook_secret
 from voucherbot.config.tables import url_problem
 from voucherbot.errors import ConfigError, hide, holds_secret
 from voucherbot.files import code_csv
-from voucherbot.shop.base import Sink, SinkBatch, SinkError
+from voucherbot.shop.base import Refused, Sink, SinkBatch, SinkError
 from voucherbot.shop.command import CommandSink
 from voucherbot.shop.webhook import WebhookSink
+from voucherbot.shop.woocommerce import WooCommerceSink, woocommerce_credentials
 
 __all__ = [
     "CommandSink",
@@ -47,6 +50,7 @@ __all__ = [
     "SinkBatch",
     "SinkError",
     "WebhookSink",
+    "WooCommerceSink",
     "make_sink",
 ]
 
@@ -82,6 +86,12 @@ def make_sink(
         secret = webhook_secret(settings, env)
         hide(secret)
         return WebhookSink(settings, secret, session=session, sleep=sleep)
+    if settings.kind == "woocommerce" and settings.url and settings.template:
+        problem = url_problem(settings.url)
+        if problem:
+            raise ConfigError(f"[shop] url {problem}")
+        key, secret = woocommerce_credentials(settings, env)
+        return WooCommerceSink(settings, key, secret, session=session, sleep=sleep)
     if settings.kind == "none":
         return NoneSink()
     raise ConfigError(f'[shop]: sink "{settings.kind}" is missing its settings')
@@ -93,8 +103,8 @@ class NoneSink:
     kind = "none"
     registers_codes = False
 
-    def deliver(self, batch: SinkBatch) -> None:
-        return None
+    def deliver(self, batch: SinkBatch) -> Refused:
+        return {}
 
     def describe(self) -> str:
         return "no shop sink: codes are not registered with the shop"
@@ -117,9 +127,9 @@ class FileSink:
             self.directory / f"{_name_part(batch.coupon_set_id)}-{_name_part(batch.batch_id)}.csv"
         )
 
-    def deliver(self, batch: SinkBatch) -> None:
+    def deliver(self, batch: SinkBatch) -> Refused:
         if not batch.codes:
-            return
+            return {}
         target = self.path_for(batch)
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -146,6 +156,7 @@ class FileSink:
                 f"file sink: cannot write {target}: {exc.strerror or exc}; check "
                 "the free space and permissions of [shop] directory"
             ) from None
+        return {}
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from voucherbot.config.settings import SinkSettings
 from voucherbot.config.tables import origin
 from voucherbot.errors import redact
 from voucherbot.files import chunked
-from voucherbot.shop.base import SinkBatch, SinkError, hide_codes, shorten
+from voucherbot.shop.base import Refused, SinkBatch, SinkError, hide_codes, shorten
 from voucherbot.shop.http import ShopHttp
 
 
@@ -58,7 +58,7 @@ class WebhookSink:
     def describe(self) -> str:
         return f"webhook sink to {origin(self.url)}"
 
-    def deliver(self, batch: SinkBatch) -> None:
+    def deliver(self, batch: SinkBatch) -> Refused:
         size = self.settings.chunk_size
         chunks = math.ceil(len(batch.codes) / size)
         for index, codes in enumerate(chunked(batch.codes, size)):
@@ -79,6 +79,7 @@ class WebhookSink:
                 codes,
                 f"chunk {index + 1}/{chunks} of batch {batch.batch_id}",
             )
+        return {}  # every chunk answered 2xx
 
     def sign(self, body: bytes) -> str:
         return "sha256=" + hmac.new(self._secret, body, hashlib.sha256).hexdigest()
