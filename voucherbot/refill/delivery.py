@@ -70,16 +70,19 @@ class Delivery:
         failpoints.hit("delivering")
         try:
             refused = self._hand(sink, batch, codes)
-            reasons = dict(refused)
-            for _ in range(REPLACE_ROUNDS):
-                if not refused or spec is None:
-                    break
+            reasons, rounds, kept = dict(refused), 0, codes
+            while refused and spec is not None and rounds < REPLACE_ROUNDS:
+                rounds += 1
                 more = self.ledger.draw_more(batch.id, spec, len(refused))
-                self.ledger.settle_refused(batch.id, refused)
                 failpoints.hit("replacing")
-                refused = self._hand(sink, batch, more)
-                reasons.update(refused)
-            kept = self.ledger.settle_refused(batch.id, refused) if reasons else codes
+                refused_too = self._hand(sink, batch, more)
+                # the batch's file becomes what the shop took: refused codes out, the
+                # replacements it accepted in
+                kept = self.ledger.settle_refused(batch.id, {**refused, **refused_too})
+                reasons.update(refused_too)
+                refused = refused_too
+            if reasons and not rounds:
+                kept = self.ledger.settle_refused(batch.id, refused)
         except SinkError as exc:
             self.ledger.forget_codes(batch.id)
             return self.ledger.mark_failed(

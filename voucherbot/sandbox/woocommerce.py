@@ -74,10 +74,15 @@ class WooState:
     batch_limit: int = 100
     coupons: dict[int, dict[str, Any]] = field(default_factory=dict)
     refuse: dict[str, str] = field(default_factory=dict)  #: code -> message
+    #: refuse every n-th code created (0: none), as a shop's plugin might (partial failures)
+    refuse_every: int = 0
+    refused: list[str] = field(default_factory=list)  #: every code answered with an error
     requests: list[tuple[str, str]] = field(default_factory=list)  #: (method, path)
     _failures: list[Failure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 100
+    _asked: int = 0
+    _by_code: dict[str, int] = field(default_factory=dict)
 
     def add_coupon(self, code: str, **fields: Any) -> dict[str, Any]:
         """A coupon in the shop (a template, or a code someone else took)."""
@@ -89,8 +94,8 @@ class WooState:
             self._failures.append(Failure(status, times, html))
 
     def by_code(self, code: str) -> dict[str, Any] | None:
-        wanted = code.lower()
-        return next((c for c in self.coupons.values() if c["code"] == wanted), None)
+        found = self._by_code.get(code.strip().lower())
+        return self.coupons.get(found) if found is not None else None
 
     def codes(self) -> set[str]:
         return {c["code"] for c in self.coupons.values()}
@@ -141,6 +146,7 @@ class WooState:
             if isinstance(m, dict)
         ]
         self.coupons[self._next_id] = coupon
+        self._by_code[coupon["code"]] = self._next_id
         return coupon
 
 
@@ -225,7 +231,8 @@ class WooApp:
             found = sorted(self.state.coupons.values(), key=lambda c: -int(c["id"]))
         code = request.args.get("code")
         if code is not None:
-            found = [c for c in found if c["code"] == code.strip().lower()]
+            one = self.state.by_code(code)
+            found = [one] if one is not None else []
         pages = max(1, math.ceil(len(found) / per_page))
         chunk = found[(page - 1) * per_page : page * per_page]
         headers = {"X-WP-Total": str(len(found)), "X-WP-TotalPages": str(pages)}
@@ -252,7 +259,14 @@ class WooApp:
         return _json({"create": answered})
 
     def _create_one(self, item: Any) -> dict[str, Any]:
+        answer = self._answer_one(item)
+        if "error" in answer and isinstance(item, dict):
+            self.state.refused.append(str(item.get("code", "")))
+        return answer
+
+    def _answer_one(self, item: Any) -> dict[str, Any]:
         state = self.state
+        state._asked += 1
         code = str(item.get("code", "")).strip().lower() if isinstance(item, dict) else ""
         if not code:
             return _item_error(
@@ -261,10 +275,12 @@ class WooApp:
         if code in state.refuse or code.upper() in state.refuse:
             why = state.refuse.get(code) or state.refuse[code.upper()]
             return _item_error("woocommerce_rest_invalid_coupon", why)
-        if any(c["code"] == code for c in state.coupons.values()):
+        if state.by_code(code) is not None:
             return _item_error(
                 "woocommerce_rest_coupon_code_already_exists", "The coupon code already exists"
             )
+        if state.refuse_every and state._asked % state.refuse_every == 0:
+            return _item_error("woocommerce_rest_invalid_coupon", "Coupon code is not allowed.")
         meta = item.get("meta_data", [])
         return state._create(item, meta if isinstance(meta, list) else [])
 

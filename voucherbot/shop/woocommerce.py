@@ -196,9 +196,10 @@ class WooCommerceSink:
                     "the codes were not imported"
                 )
             for code, item in zip(chunk, created, strict=True):
-                error = item.get("error") if isinstance(item, dict) else {"message": "no answer"}
-                if not error:
+                error = item.get("error") if isinstance(item, dict) else None
+                if not error and _created(item, code):
                     continue
+                error = error or {"message": "the shop answered without creating it"}
                 if isinstance(error, dict) and error.get("code") == TAKEN:
                     if not self._ours(code, batch.batch_id):
                         refused[code] = "another coupon has this code"
@@ -207,3 +208,13 @@ class WooCommerceSink:
                 text = clean(str(message or "refused"))
                 refused[code] = shorten(redact(hide_codes(text, chunk), *self._auth), 120)
         return refused
+
+
+def _created(item: object, code: str) -> bool:
+    """Whether an item of a batch answer is the coupon made for ``code``."""
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("id"), int)
+        and item["id"] > 0
+        and str(item.get("code", "")).lower() == code.lower()
+    )
