@@ -139,3 +139,18 @@ def test_a_run_killed_while_replacing_refused_codes_recovers(
     again = cli.run("run")
     assert again.returncode == 0, again.stdout + again.stderr
     assert_consistent(cli, before, PLANNED)
+
+
+def test_a_shop_that_refuses_every_code_fails_the_batch_and_imports_nothing(
+    cli: Cli, shop: RunningShop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = available(cli.sandbox)
+    use_shop(cli, shop, monkeypatch)
+    shop.state.refuse_every = 1
+    result = cli.run("run")
+    assert result.returncode == 1
+    assert "refused every code (Coupon code is not allowed.); none were imported" in one_line(
+        result
+    )
+    assert cli.sandbox.state.imports == [] and available(cli.sandbox) == before
+    assert len(refused_rows(cli)) == len(shop.state.refused) > sum(PLANNED.values())

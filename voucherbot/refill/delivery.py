@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from voucherbot.codes import CodeSpec
 from voucherbot.config.settings import ShopSettings, SinkSettings
+from voucherbot.errors import VoucherbotError
 from voucherbot.ledger import Batch, Ledger
 from voucherbot.ledger.pending import KeptCodes
 from voucherbot.refill import failpoints
@@ -72,8 +73,12 @@ class Delivery:
             refused = self._hand(sink, batch, codes)
             reasons, rounds, kept = dict(refused), 0, codes
             while refused and spec is not None and rounds < REPLACE_ROUNDS:
+                try:
+                    more = self.ledger.draw_more(batch.id, spec, len(refused))
+                except VoucherbotError as exc:  # the shape is full: go on without them
+                    log.warning("batch %d: no replacements for refused codes: %s", batch.id, exc)
+                    break
                 rounds += 1
-                more = self.ledger.draw_more(batch.id, spec, len(refused))
                 failpoints.hit("replacing")
                 refused_too = self._hand(sink, batch, more)
                 # the batch's file becomes what the shop took: refused codes out, the
@@ -91,6 +96,12 @@ class Delivery:
             )
         if not reasons:
             return self.ledger.mark_delivered(batch.id)
+        if not len(kept):
+            self.ledger.forget_codes(batch.id)
+            first = next(iter(reasons.values()))
+            return self.ledger.mark_failed(
+                batch.id, f"{sink.describe()} refused every code ({first}); none were imported"
+            )
         self._note(batch, reasons, refused)
         return self.ledger.mark_delivered(batch.id, count=len(kept))
 
