@@ -111,13 +111,14 @@ def test_parse_webhook_sink() -> None:
     )
 
 
+SHOP_DISCOUNT = "gid://shopify/DiscountCodeNode/1057371"
 HOOK = {"sink": "webhook", "url": "https://shop.example.com/h", "secret_env": "S"}
 
 BAD_TABLES: list[tuple[dict[str, Any], str]] = [
     ({"sinc": "file"}, "unknown key 'sinc' (did you mean 'sink'?); known keys: source, sink, "),
     (
         {"sink": "fiel"},
-        "'sink' must be one of none, file, command, webhook, woocommerce, not 'fiel' "
+        "'sink' must be one of none, file, command, webhook, woocommerce, shopify, not 'fiel' "
         "(did you mean 'file'?)",
     ),
     ({"sink": 3}, "'sink' must be a non-empty string, not a whole number (3)"),
@@ -149,10 +150,45 @@ BAD_TABLES: list[tuple[dict[str, Any], str]] = [
     ),
     (
         {"sink": "file", "directory": "d", "timeout": 5},
-        '\'timeout\' is only used by sink = "command" or "webhook" or "woocommerce", but sink '
-        'is "file"',
+        '\'timeout\' is only used by sink = "command" or "webhook" or "woocommerce" or "shopify", '
+        'but sink is "file"',
     ),
     ({"directory": "d"}, "'directory' is only used by sink = \"file\""),
+    (
+        {"sink": "shopify", "store_domain": "shop.example.com", "discount_id": SHOP_DISCOUNT},
+        "'store_domain' must be the store's <name>.myshopify.com domain, not 'shop.example.com'",
+    ),
+    (
+        {"sink": "shopify", "store_domain": "x.myshopify.com", "discount_id": "1234"},
+        "'discount_id' must be the code discount's id, such as",
+    ),
+    (
+        {"sink": "shopify", "discount_id": SHOP_DISCOUNT},
+        "sink = \"shopify\" needs 'store_domain' (or 'api_url')",
+    ),
+    (
+        {"sink": "shopify", "store_domain": "x.myshopify.com"},
+        "sink = \"shopify\" needs 'discount_id'",
+    ),
+    (
+        {
+            "sink": "shopify",
+            "store_domain": "x.myshopify.com",
+            "discount_id": SHOP_DISCOUNT,
+            "api_version": "2025-11",
+        },
+        "'api_version' must be a release such as \"2025-10\", not '2025-11'",
+    ),
+    (
+        {
+            "sink": "shopify",
+            "store_domain": "x.myshopify.com",
+            "discount_id": SHOP_DISCOUNT,
+            "chunk_size": 251,
+        },
+        "'chunk_size'",
+    ),
+    ({"sink": "woocommerce", "url": "https://shop.example"}, "needs 'template'"),
     ({"sink": "file", "directory": "d", "pool": "p"}, "'pool' is only used with source"),
     ({"source": "pool", "pool": "p", "sink": "file", "directory": "d"}, "give either 'sink'"),
     ({"source": "pool"}, "source = \"pool\" needs 'pool'"),

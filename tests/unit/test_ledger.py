@@ -55,7 +55,7 @@ def test_new_ledger_files_are_private_and_in_wal_mode(path: Path) -> None:
         assert wal.exists() and mode(wal) == 0o600
     applied = sqlite3.connect(path).execute("SELECT name FROM _voucherbot_migrations").fetchall()
     assert [name for (name,) in applied] == [name for name, _ in MIGRATIONS]
-    assert len(applied) == 7
+    assert len(applied) == 8
 
 
 def test_reopening_keeps_data_and_applies_no_migration_twice(path: Path) -> None:
@@ -487,7 +487,7 @@ def test_the_code_segments_migration_keeps_every_fingerprint_and_rejection(path:
         assert ledger.issued(["OLDCODE1", "OLDCODE2", "NEWCODE1"]) == {"OLDCODE1", "OLDCODE2"}
 
 
-@pytest.mark.parametrize("applied", range(1, 7))
+@pytest.mark.parametrize("applied", range(1, 8))
 def test_a_ledger_left_at_any_migration_gets_the_same_schema(
     path: Path, tmp_path: Path, applied: int
 ) -> None:
@@ -511,7 +511,7 @@ def test_a_ledger_left_at_any_migration_gets_the_same_schema(
 
 
 def test_migrations_are_numbered_in_order() -> None:
-    assert [m.name[:5] for m in MIGRATIONS] == [f"m{n:03d}_" for n in range(1, 8)]
+    assert [m.name[:5] for m in MIGRATIONS] == [f"m{n:03d}_" for n in range(1, 9)]
 
 
 # --- statuses and transitions ---------------------------------------------------------------

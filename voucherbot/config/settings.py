@@ -107,7 +107,7 @@ class NotifySettings:
 # --- the shop ([shop], a rule's ``shop``) ------------------------------------------------------
 
 SOURCES = ("generate", "pool")
-SINK_KINDS = ("none", "file", "command", "webhook", "woocommerce")
+SINK_KINDS = ("none", "file", "command", "webhook", "woocommerce", "shopify")
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,14 @@ class SinkSettings:
     retries: int = 4  #: webhook, woocommerce: retries of a request after 5xx, 429, network
     template: str | None = None  #: woocommerce: the coupon whose rules new codes copy
     key_env: str | None = None  #: woocommerce: the variable holding the consumer key
+    store_domain: str | None = None  #: shopify: <store>.myshopify.com
+    discount_id: str | None = (
+        None  #: shopify: the code discount (gid://shopify/DiscountCodeNode/..)
+    )
+    token_env: str | None = None  #: shopify: the variable holding the Admin API access token
+    api_version: str = "2025-10"  #: shopify: the Admin API version
+    api_url: str | None = None  #: shopify: another origin for the API (a local server)
+    job_timeout: float = 300.0  #: shopify: seconds to wait for a bulk creation to be done
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,7 @@ class ShopSettings:
             "command": f"codes handed to the shop by {program}",
             "webhook": "codes sent to the shop's webhook",
             "woocommerce": f"codes created as WooCommerce coupons like {self.sink.template!r}",
+            "shopify": f"codes added to the Shopify discount {self.sink.discount_id}",
         }[self.sink.kind]
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from voucherbot.config.settings import SINK_KINDS, SOURCES, ShopSettings, SinkSettings
-from voucherbot.config.tables import TableReader, hide_url
+from voucherbot.config.tables import MAX_NUMBER, TableReader, hide_url
 from voucherbot.errors import ConfigError, hide
 
 #: which sink kinds use each key; a key set for another kind is an error (a forgotten
@@ -28,14 +28,22 @@ from voucherbot.errors import ConfigError, hide
 _USED_BY = {
     "directory": ("file",),
     "command": ("command",),
-    "timeout": ("command", "webhook", "woocommerce"),
+    "timeout": ("command", "webhook", "woocommerce", "shopify"),
     "url": ("webhook", "woocommerce"),
     "secret_env": ("webhook", "woocommerce"),
-    "chunk_size": ("webhook", "woocommerce"),
-    "retries": ("webhook", "woocommerce"),
+    "chunk_size": ("webhook", "woocommerce", "shopify"),
+    "retries": ("webhook", "woocommerce", "shopify"),
     "template": ("woocommerce",),
     "key_env": ("woocommerce",),
+    "store_domain": ("shopify",),
+    "discount_id": ("shopify",),
+    "token_env": ("shopify",),
+    "api_version": ("shopify",),
+    "api_url": ("shopify",),
+    "job_timeout": ("shopify",),
 }
+SHOPIFY_TOKEN_ENV = "SHOPIFY_ACCESS_TOKEN"  # noqa: S105 - a variable's name
+SHOPIFY_CHUNK = 250  #: codes a discountRedeemCodeBulkAdd takes
 #: what a woocommerce sink reads when its table does not say
 WOO_KEY_ENV = "WOOCOMMERCE_CONSUMER_KEY"
 WOO_SECRET_ENV = "WOOCOMMERCE_CONSUMER_SECRET"  # noqa: S105 - a variable's name
@@ -91,9 +99,12 @@ def parse_sink(read: TableReader, base_dir: Path | None) -> SinkSettings:
     command: tuple[str, ...] = ()
     if "command" in read.table:
         command = _command(read, base_dir)
-    woo = kind == "woocommerce"
+    woo, shopify = kind == "woocommerce", kind == "shopify"
     secret_env = _variable(read, "secret_env", WOO_SECRET_ENV if woo else None)
     key_env = _variable(read, "key_env", WOO_KEY_ENV if woo else None)
+    token_env = _variable(read, "token_env", SHOPIFY_TOKEN_ENV if shopify else None)
+    chunk = WOO_CHUNK if woo else SHOPIFY_CHUNK if shopify else 1000
+    shop_keys = _shopify(read)
     url = read.url("url")
     if url is not None:
         hide_url(url)
@@ -104,21 +115,57 @@ def parse_sink(read: TableReader, base_dir: Path | None) -> SinkSettings:
         timeout=float(read.number("timeout", 60.0, above=True, maximum=86400)),
         url=url,
         secret_env=secret_env,
-        chunk_size=read.number("chunk_size", WOO_CHUNK if woo else 1000, integer=True, minimum=1),
+        chunk_size=read.number(
+            "chunk_size",
+            chunk,
+            integer=True,
+            minimum=1,
+            maximum=SHOPIFY_CHUNK if shopify else MAX_NUMBER,
+        ),
         retries=read.number("retries", 4, integer=True, maximum=MAX_RETRIES),
         template=read.string("template"),
         key_env=key_env,
+        token_env=token_env,
+        job_timeout=float(read.number("job_timeout", 300.0, above=True, maximum=86400)),
+        **shop_keys,
     )
     needs = {
         "file": ("directory",),
         "command": ("command",),
         "webhook": ("url", "secret_env"),
         "woocommerce": ("url", "template"),
+        "shopify": ("discount_id",),
     }
     for key in needs.get(kind, ()):
         if getattr(settings, key) in (None, ()):
             raise read.fail(f"sink = \"{kind}\" needs '{key}'")
+    if shopify and settings.store_domain is None and settings.api_url is None:
+        raise read.fail("sink = \"shopify\" needs 'store_domain' (or 'api_url')")
     return settings
+
+
+def _shopify(read: TableReader) -> dict[str, Any]:
+    """The shopify sink's store, discount and API version, checked."""
+    domain = read.string("store_domain")
+    if domain is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]*\.myshopify\.com", domain):
+        raise read.fail(
+            f"'store_domain' must be the store's <name>.myshopify.com domain, not {domain!r}"
+        )
+    discount = read.string("discount_id")
+    if discount is not None and not re.fullmatch(r"gid://shopify/DiscountCodeNode/\d+", discount):
+        raise read.fail(
+            "'discount_id' must be the code discount's id, such as "
+            f'"gid://shopify/DiscountCodeNode/1234567890", not {discount!r}'
+        )
+    version = read.string("api_version") or "2025-10"
+    if not re.fullmatch(r"[0-9]{4}-(01|04|07|10)", version):
+        raise read.fail(f"'api_version' must be a release such as \"2025-10\", not {version!r}")
+    return {
+        "store_domain": domain,
+        "discount_id": discount,
+        "api_version": version,
+        "api_url": read.url("api_url"),
+    }
 
 
 def _variable(read: TableReader, key: str, default: str | None) -> str | None:

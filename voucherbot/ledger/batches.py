@@ -139,6 +139,20 @@ class BatchStore(CodeStore):
             )
         return self._pending.rewrite(batch_id, set(refused))
 
+    def shop_job(self, batch_id: int, part: str) -> str | None:
+        """The shop's job for a part of a batch's delivery, if one was started."""
+        row = self.db.execute(
+            "SELECT job_id FROM shop_jobs WHERE batch_id = ? AND part = ?", (batch_id, part)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def record_shop_job(self, batch_id: int, part: str, job_id: str) -> None:
+        """Commit the shop's job for a part of a batch's delivery, as soon as it exists."""
+        with self._transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO shop_jobs VALUES (?, ?, ?)", (batch_id, part, job_id)
+            )
+
     def refused_count(self, batch_id: int) -> int:
         row = self.db.execute("SELECT COUNT(*) FROM shop_refused WHERE batch_id = ?", (batch_id,))
         return int(row.fetchone()[0])

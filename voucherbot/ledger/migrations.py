@@ -203,3 +203,16 @@ def m007_shop_refused(db: sqlite3.Connection) -> None:
             batch_id INTEGER NOT NULL,
             reason TEXT NOT NULL
         ) WITHOUT ROWID""")
+
+
+@migration
+def m008_shop_jobs(db: sqlite3.Connection) -> None:
+    """The shop's job for each part of a batch (Shopify's bulk creations), so that a run cut
+    off mid-delivery follows the job it started instead of adding the codes again."""
+    db.execute("""
+        CREATE TABLE shop_jobs (
+            batch_id INTEGER NOT NULL,
+            part TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            PRIMARY KEY (batch_id, part)
+        )""")

@@ -107,7 +107,11 @@ class Delivery:
 
     def _hand(self, sink: Sink, batch: Batch, codes: KeptCodes) -> dict[str, str]:
         sink_batch = SinkBatch(
-            batch.coupon_set_id, batch.coupon_set_name, self.ledger.sink_batch_id(batch), codes
+            batch.coupon_set_id,
+            batch.coupon_set_name,
+            self.ledger.sink_batch_id(batch),
+            codes,
+            _Jobs(self.ledger, batch.id),
         )
         return sink.deliver(sink_batch)
 
@@ -120,3 +124,17 @@ class Delivery:
         )
         log.warning("batch %d (%s): %s", batch.id, batch.coupon_set_id, note)
         self._notes[batch.id] = note
+
+
+class _Jobs:
+    """A batch's shop jobs, in the ledger."""
+
+    def __init__(self, ledger: Ledger, batch_id: int) -> None:
+        self.ledger, self.batch_id = ledger, batch_id
+
+    def job(self, part: str) -> str | None:
+        return self.ledger.shop_job(self.batch_id, part)
+
+    def record_job(self, part: str, job_id: str) -> None:
+        self.ledger.record_shop_job(self.batch_id, part, job_id)
+        failpoints.hit("shop-job")

@@ -15,6 +15,7 @@ POINTS = (
     "after-batch",  # batch and fingerprints committed; nothing sent anywhere
     "delivering",  # the batch marked 'delivering' to the shop's sink, before the sink is called
     "replacing",  # codes the shop refused recorded, their replacements drawn, not yet sent
+    "shop-job",  # the shop's job for a part of the delivery committed; not yet followed
     "after-submitting",  # batch marked 'submitting'; the import POST not sent yet
     "post-answered",  # the POST created the import, its id not yet in the ledger
     "after-import-id",  # the import id committed; before the first poll

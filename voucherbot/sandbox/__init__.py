@@ -25,8 +25,10 @@ from voucherbot.sandbox.server import (
     RunningShop,
     serve,
     start_sandbox,
+    start_shopify,
     start_woocommerce,
 )
+from voucherbot.sandbox.shopify import ShopifyState
 from voucherbot.sandbox.state import SandboxState
 from voucherbot.sandbox.woocommerce import WooState
 
@@ -42,9 +44,11 @@ __all__ = [
     "RunningShop",
     "SandboxConfig",
     "SandboxState",
+    "ShopifyState",
     "WooState",
     "make_app",
     "serve",
     "start_sandbox",
+    "start_shopify",
     "start_woocommerce",
 ]

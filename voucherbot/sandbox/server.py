@@ -6,13 +6,14 @@ import socket
 import sys
 import threading
 from types import TracebackType
-from typing import Self, TextIO
+from typing import Generic, Self, TextIO, TypeVar
 from wsgiref.types import WSGIApplication, WSGIEnvironment
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from voucherbot.sandbox.app import make_app
 from voucherbot.sandbox.config import SandboxConfig
+from voucherbot.sandbox.shopify import ShopifyApp, ShopifyState
 from voucherbot.sandbox.state import SandboxState
 from voucherbot.sandbox.woocommerce import WooApp, WooState
 
@@ -68,6 +69,9 @@ def _url(server: BaseWSGIServer) -> str:
     host = address.decode() if isinstance(address, bytes) else str(address)
     host = f"[{host}]" if ":" in host else host
     return f"http://{host}:{server.port}"
+
+
+S = TypeVar("S")
 
 
 class RunningServer:
@@ -130,17 +134,26 @@ def start_sandbox(
     return RunningSandbox(state, _make_server(state))
 
 
-class RunningShop(RunningServer):
-    """A shop sandbox (:mod:`.woocommerce`) serving in a daemon thread."""
+class RunningShop(RunningServer, Generic[S]):
+    """A shop sandbox (:mod:`.woocommerce`, :mod:`.shopify`) serving in a daemon thread."""
 
-    def __init__(self, state: WooState, server: BaseWSGIServer) -> None:
+    def __init__(self, state: S, server: BaseWSGIServer) -> None:
         self.state = state
         super().__init__(server)
 
 
+def start_shopify(
+    state: ShopifyState | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> RunningShop[ShopifyState]:
+    """Start a Shopify-like Admin GraphQL endpoint (:mod:`.shopify`) in a background thread;
+    its ``url`` is the API's origin (``[shop] api_url``)."""
+    state = state or ShopifyState()
+    return RunningShop(state, _bind(ShopifyApp(state), host, port, log_requests=False))
+
+
 def start_woocommerce(
     state: WooState | None = None, *, host: str = "127.0.0.1", port: int = 0
-) -> RunningShop:
+) -> RunningShop[WooState]:
     """Start a WooCommerce-like shop (:mod:`.woocommerce`) in a background thread; its
     ``url`` is the store's base URL."""
     state = state or WooState()

@@ -19,12 +19,22 @@ class SinkError(VoucherbotError):
 Refused = dict[str, str]
 
 
+class Journal(Protocol):
+    """Where a sink commits the shop's job ids of a batch, so that a delivery made again
+    follows the jobs it started (the ledger, for a refill)."""
+
+    def job(self, part: str) -> str | None: ...
+
+    def record_job(self, part: str, job_id: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class SinkBatch:
     coupon_set_id: str
     coupon_set_name: str
     batch_id: str  #: the ledger's id of the batch; the same on every re-delivery
     codes: Collection[str]  #: read as they are gone through (a batch's file)
+    journal: Journal | None = None
 
 
 class Sink(Protocol):

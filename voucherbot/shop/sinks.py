@@ -13,6 +13,7 @@ batch is delivered by doing nothing.
              ``VOUCHERBOT_COUPON_SET_NAME``, ``VOUCHERBOT_BATCH_ID`` and ``VOUCHERBOT_COUNT`` in
              its environment; exit status 0 means accepted. Its stdout is discarded.
 ``webhook``  POSTs signed JSON chunks to an https ``url`` (see :class:`WebhookSink`).
+``shopify``  adds each code to one Shopify code discount (see :mod:`voucherbot.shop.shopify`).
 ``woocommerce`` creates each code as a WooCommerce coupon copying a ``template`` coupon's
              rules; says which codes the shop refused (see :mod:`voucherbot.shop.woocommerce`).
 
@@ -39,6 +40,7 @@ from voucherbot.errors import ConfigError, hide, holds_secret
 from voucherbot.files import code_csv
 from voucherbot.shop.base import Refused, Sink, SinkBatch, SinkError
 from voucherbot.shop.command import CommandSink
+from voucherbot.shop.shopify import ShopifySink, shopify_token
 from voucherbot.shop.webhook import WebhookSink
 from voucherbot.shop.woocommerce import WooCommerceSink, woocommerce_credentials
 
@@ -46,6 +48,7 @@ __all__ = [
     "CommandSink",
     "FileSink",
     "NoneSink",
+    "ShopifySink",
     "Sink",
     "SinkBatch",
     "SinkError",
@@ -92,6 +95,12 @@ def make_sink(
             raise ConfigError(f"[shop] url {problem}")
         key, secret = woocommerce_credentials(settings, env)
         return WooCommerceSink(settings, key, secret, session=session, sleep=sleep)
+    if settings.kind == "shopify" and settings.discount_id:
+        if settings.api_url:
+            problem = url_problem(settings.api_url)
+            if problem:
+                raise ConfigError(f"[shop] api_url {problem}")
+        return ShopifySink(settings, shopify_token(settings, env), session=session, sleep=sleep)
     if settings.kind == "none":
         return NoneSink()
     raise ConfigError(f'[shop]: sink "{settings.kind}" is missing its settings')
