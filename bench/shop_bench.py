@@ -1,11 +1,13 @@
-"""Codes a second through a shop connector against its local sandbox, and requests per 10,000.
+"""Codes a second through each shop connector against its local sandbox, and requests per
+10,000 codes.
 
     python bench/shop_bench.py [--codes 10000]
 
-The WooCommerce-like sandbox runs in this process (a thread); the sink delivers one batch of
-fresh codes to it, as a refill does. The figure is the connector and the sandbox together on
-one machine, not a real shop's speed (a real WooCommerce creates a coupon in milliseconds of
-PHP and database time).
+Each shop's sandbox runs in this process (a thread); its sink delivers one batch of fresh
+codes to it, as a refill does. The figures are the connector and the sandbox together on one
+machine, not a real shop's speed: a real WooCommerce spends PHP and database time on each
+coupon, and a real Shopify runs each bulk creation for seconds and limits the points a second
+(the sandbox's bucket here is large and its jobs are done at once).
 """
 
 from __future__ import annotations
@@ -19,14 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from voucherbot.codes import CodeSpec, generate
 from voucherbot.config.settings import SinkSettings
-from voucherbot.sandbox import WooState, start_woocommerce
+from voucherbot.sandbox import ShopifyState, WooState, start_shopify, start_woocommerce
 from voucherbot.shop.sinks import SinkBatch, make_sink
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--codes", type=int, default=10_000)
-    args = parser.parse_args()
+def woocommerce(codes: list[str]) -> None:
     state = WooState()
     state.add_coupon("template", amount="10", discount_type="percent")
     with start_woocommerce(state) as shop:
@@ -39,16 +38,45 @@ def main() -> None:
             chunk_size=100,
         )
         sink = make_sink(settings, env={"K": state.consumer_key, "S": state.consumer_secret})
-        codes = generate(CodeSpec(), args.codes)
         started = time.perf_counter()
         refused = sink.deliver(SinkBatch("set", "Set", "bench-1", codes))
         wall = time.perf_counter() - started
-    created = len(state.coupons) - 1
+    report("woocommerce", len(state.coupons) - 1, wall, len(state.requests), len(codes), refused)
+
+
+def shopify(codes: list[str]) -> None:
+    state = ShopifyState(maximum=100_000, restore_rate=100_000)
+    discount = state.add_discount(1, "Bench")
+    with start_shopify(state) as shop:
+        settings = SinkSettings(
+            kind="shopify",
+            api_url=shop.url,
+            discount_id=discount.id,
+            token_env="T",  # noqa: S106 - the name of a variable
+        )
+        sink = make_sink(settings, env={"T": state.token})
+        started = time.perf_counter()
+        refused = sink.deliver(SinkBatch("set", "Set", "bench-1", codes))
+        wall = time.perf_counter() - started
+    report("shopify", len(discount.codes), wall, len(state.requests), len(codes), refused)
+
+
+def report(
+    name: str, created: int, wall: float, requests: int, asked: int, refused: dict[str, str]
+) -> None:
     print(
-        f"woocommerce: {created:,} coupons in {wall:.2f} s ({created / wall:,.0f} codes/s), "
-        f"{len(state.requests):,} requests ({len(state.requests) * 10_000 / args.codes:,.0f} per "
-        f"10,000 codes), {len(refused)} refused"
+        f"{name}: {created:,} codes in {wall:.2f} s ({created / wall:,.0f} codes/s), "
+        f"{requests:,} requests ({requests * 10_000 / asked:,.0f} per 10,000 codes), "
+        f"{len(refused)} refused"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--codes", type=int, default=10_000)
+    args = parser.parse_args()
+    woocommerce(generate(CodeSpec(), args.codes))
+    shopify(generate(CodeSpec(), args.codes))
 
 
 if __name__ == "__main__":
