@@ -3,6 +3,7 @@ merges that keep every fingerprint, and a merge cut short that leaves the old on
 
 from __future__ import annotations
 
+import hmac
 import os
 import sqlite3
 from pathlib import Path
@@ -139,3 +140,40 @@ def test_a_reader_checks_every_segment_too(tmp_path: Path) -> None:
             ledger.mark_abandoned(len(ledger.batches()), "test")
     with Ledger.open(path, readonly=True) as reader:
         assert reader.issued(["A1", "B2", "C3"]) == {"A1", "B2"}
+
+
+def test_codes_that_differ_only_in_case_are_one_code() -> None:
+    """Shops (Shopify, WooCommerce) and pools ignore case: so does the ledger."""
+    with Ledger.memory() as ledger:
+        ledger.new_batch(None, SET, ["AB12CD"], None)
+        assert ledger.issued(["ab12cd", "Ab12Cd", "AB12CE"]) == {"ab12cd", "Ab12Cd"}
+        with pytest.raises(Exception, match="issued before"):
+            ledger.new_batch(None, OTHER, ["ab12cd"], None)
+        with pytest.raises(Exception, match="issued before"):
+            ledger.new_batch(None, OTHER, ["NEW1", "new1"], None)  # twice in one batch
+
+
+def test_fingerprints_made_before_case_folding_are_found_in_upper_lower_and_as_written(
+    tmp_path: Path,
+) -> None:
+    """A ledger from before (m005): its fingerprints are of codes as written. After the
+    migration a code is found as written, in upper case and in lower case."""
+    (tmp_path / "l").mkdir()
+    path = tmp_path / "l" / "voucherbot.sqlite"
+    (tmp_path / "l" / "voucherbot.sqlite.secret").write_text("ab" * 32 + "\n")
+    old = sqlite3.connect(path)
+    old.executescript(OLD_LEDGER.read_text())
+    secret = bytes.fromhex("ab" * 32)
+    raw = hmac.digest(secret, b"Pool-Mixed9", "sha256")[:16]  # a pool code, as written
+    old.execute("INSERT INTO codes VALUES (?, 1, 'issued')", (raw,))
+    old.commit()
+    old.close()
+    with Ledger.open(path) as ledger:
+        asked = ["oldcode1", "OldCode3", "OLDCODE2", "Pool-Mixed9", "POOL-MIXED9", "pool-mixed9"]
+        assert ledger.issued([*asked, "NEWCODE1"]) == set(asked)
+        drawn = ledger.draw_batch(None, SET, CodeSpec(), 50)
+        assert drawn.count == 50
+
+
+OTHER = CouponSet(id="s2", name="Cart", type="multiple", assigned=0, available=0, quantity=0)
+OLD_LEDGER = Path(__file__).resolve().parents[1] / "data" / "ledger_m005.sql"

@@ -116,6 +116,14 @@ def test_skipped_lines_are_counted(pool_dir: Path) -> None:
     assert CodePool(pool_dir).remaining(issued) == 4
 
 
+def test_codes_that_differ_only_in_case_are_one_code_in_a_pool(pool_dir: Path) -> None:
+    """Shops ignore case: ab12cd and AB12CD are the same code, so the second is a duplicate."""
+    write(pool_dir, "a.txt", "ab12cd\nZZ99\n")
+    write(pool_dir, "b.txt", "AB12CD\nzz99\nNEW1\n")
+    take = CodePool(pool_dir).take(10, Issued())
+    assert take.codes == ["ab12cd", "ZZ99", "NEW1"] and take.skipped_duplicate == 2
+
+
 def test_take_stops_after_n_and_counts_only_what_it_passed(pool_dir: Path) -> None:
     write(pool_dir, "a.txt", "A1\n\nI1\nA2\nA1\nA3\n\nA4\n")
     issued = Issued(["I1"])

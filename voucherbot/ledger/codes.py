@@ -49,16 +49,37 @@ class CodeStore:
         return transaction(self.db)
 
     def fingerprint(self, code: str) -> bytes:
-        return hmac.digest(self._secret, code.encode(), "sha256")[:FINGERPRINT_BYTES]
+        """The code's fingerprint, whatever its case: codes that differ only in case are one
+        code (shops and pools ignore case). Codes are printable ASCII, so lower is casefold."""
+        return self._hmac(code.lower())
+
+    def _hmac(self, text: str) -> bytes:
+        return hmac.digest(self._secret, text.encode(), "sha256")[:FINGERPRINT_BYTES]
+
+    def _variants(
+        self, codes: Sequence[str], prints: Sequence[bytes], held: Sequence[Segment]
+    ) -> dict[bytes, bytes] | None:
+        """For legacy segments (fingerprints of codes as they were written, before
+        case-insensitive ones): each code's fingerprint as written and in upper case, mapped to
+        its own. None when no segment is legacy (a ledger made by this version)."""
+        if not any(seg.legacy for seg in held):
+            return None
+        variants: dict[bytes, bytes] = {}
+        for code, fp in zip(codes, prints, strict=True):
+            for form in {code, code.upper()} - {code.lower()}:
+                variants[self._hmac(form)] = fp
+        return variants
 
     def issued(self, codes: Iterable[str]) -> set[str]:
         """The subset of ``codes`` the ledger has issued before (in any batch, any set)."""
         found: set[str] = set()
         held = segments.listed(self.db)
         for chunk in chunked(codes, CHUNK):
-            by_print = {self.fingerprint(c): c for c in chunk}
-            segments.stage(self.db, by_print)
-            found.update(by_print[fp] for fp in segments.clashes(self.db, held))
+            prints = [self.fingerprint(c) for c in chunk]
+            segments.stage(self.db, prints, self._variants(chunk, prints, held))
+            clash = segments.clashes(self.db, held)
+            # a code in two cases has one fingerprint: each is issued
+            found.update(c for c, fp in zip(chunk, prints, strict=True) if fp in clash)
         return found
 
     def issued_count(self, shape: str, *, besides: int | None = None) -> int:
@@ -73,10 +94,12 @@ class CodeStore:
     def mark_rejected(self, batch_id: int, codes: Iterable[str]) -> int:
         """Mark the codes of a batch that the import rejected; returns how many are the
         batch's."""
+        codes = list(codes)
         prints = [self.fingerprint(c) for c in codes]
         with self._transaction():
-            segments.stage(self.db, prints)
-            mine = segments.clashes(self.db, segments.listed(self.db), batch_id=batch_id)
+            held = segments.listed(self.db)
+            segments.stage(self.db, prints, self._variants(codes, prints, held))
+            mine = segments.clashes(self.db, held, batch_id=batch_id)
             self.db.executemany(
                 "INSERT OR IGNORE INTO rejected_codes VALUES (?, ?)",
                 ((fp, batch_id) for fp in mine),
@@ -92,7 +115,8 @@ class CodeStore:
         older = [s for s in segments.listed(self.db) if s.id != seg.id]
         done = 0
         for chunk in chunked(codes, CHUNK):
-            segments.stage(self.db, map(self.fingerprint, chunk))  # a code twice: staged once
+            prints = [self.fingerprint(c) for c in chunk]  # a code twice: staged once
+            segments.stage(self.db, prints, self._variants(chunk, prints, older))
             clash = segments.clashes(self.db, [*older, seg])  # seg: the earlier chunks
             if clash or segments.append(self.db, seg) < len(chunk):
                 raise VoucherbotError(
@@ -119,7 +143,7 @@ class CodeStore:
                 spec, min(CHUNK, count - done), issued=refused, issued_count=before + done
             )
             prints = [self.fingerprint(c) for c in drawn]
-            segments.stage(self.db, prints)
+            segments.stage(self.db, prints, self._variants(drawn, prints, older))
             clash = self._add(seg, older)
             if clash:  # nearly never: a fresh random code is almost never an old one
                 refused.update(c for c, fp in zip(drawn, prints, strict=True) if fp in clash)

@@ -165,12 +165,15 @@ def m005_posted_and_finished(db: sqlite3.Connection) -> None:
 def m006_code_segments(db: sqlite3.Connection) -> None:
     """The fingerprints move from one table into sorted segments (see ledger.segments): the
     old ``codes`` table becomes the first segment, its rejected codes go to
-    ``rejected_codes``, and ``codes`` becomes a view of every segment."""
+    ``rejected_codes``, and ``codes`` becomes a view of every segment. From here on codes are
+    fingerprinted case-insensitively; the old fingerprints were made of codes as written, so
+    the first segment is ``legacy`` (probed in the cases a code can take)."""
     db.execute("""
         CREATE TABLE code_segments (
             id INTEGER PRIMARY KEY,
             rows INTEGER NOT NULL,
-            batch_id INTEGER
+            batch_id INTEGER,
+            legacy INTEGER NOT NULL DEFAULT 0
         )""")
     db.execute("""
         CREATE TABLE rejected_codes (
@@ -182,7 +185,10 @@ def m006_code_segments(db: sqlite3.Connection) -> None:
             WHERE state = 'rejected'""")
     rows = db.execute("SELECT COUNT(*) FROM codes").fetchone()[0]
     if rows:
-        db.execute("INSERT INTO code_segments (id, rows, batch_id) VALUES (1, ?, NULL)", (rows,))
+        db.execute(
+            "INSERT INTO code_segments (id, rows, batch_id, legacy) VALUES (1, ?, NULL, 1)",
+            (rows,),
+        )
         db.execute("""
         CREATE TABLE codes_1 (
             fingerprint BLOB PRIMARY KEY,

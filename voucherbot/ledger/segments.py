@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 log = logging.getLogger("voucherbot.ledger")  # its name in logs since before the subpackages
@@ -35,18 +35,22 @@ RATIO = 4
 BASE = 100_000
 
 _STAGE = "temp.staged"
+_VARIANTS = "temp.variants"
 #: Bytes in a fingerprint.
 WIDTH = 16
 
 
 @dataclass(frozen=True)
 class Segment:
-    """One segment of the manifest: its table, how many fingerprints it holds, and its batch
-    (None for a merged segment, whose rows carry their batch)."""
+    """One segment of the manifest: its table, how many fingerprints it holds, its batch
+    (None for a merged segment, whose rows carry their batch), and whether it holds
+    fingerprints made before codes were fingerprinted case-insensitively (``legacy``: they
+    are probed in every case the caller stages, see :func:`stage`)."""
 
     id: int
     rows: int
     batch_id: int | None
+    legacy: bool = False
 
     @property
     def table(self) -> str:
@@ -64,25 +68,41 @@ class Segment:
 
 def listed(db: sqlite3.Connection) -> list[Segment]:
     """Every segment, the newest first."""
-    rows = db.execute("SELECT id, rows, batch_id FROM code_segments ORDER BY id DESC")
-    return [Segment(*row) for row in rows]
+    rows = db.execute("SELECT id, rows, batch_id, legacy FROM code_segments ORDER BY id DESC")
+    return [Segment(i, n, batch, bool(legacy)) for i, n, batch, legacy in rows]
 
 
 # --- checking fingerprints against every segment ---------------------------------------------
 
 
-def stage(db: sqlite3.Connection, prints: Iterable[bytes]) -> None:
+def stage(
+    db: sqlite3.Connection,
+    prints: Iterable[bytes],
+    variants: Mapping[bytes, bytes] | None = None,
+) -> None:
     """Put ``prints`` (16 bytes each) in the temporary table that :func:`clashes` and
     :func:`append` read (a few MB for a chunk of 100,000; in memory, never in the ledger's
-    file). They go as one sorted blob that SQL cuts up: four times faster than a row each."""
+    file). They go as one sorted blob that SQL cuts up: four times faster than a row each.
+    ``variants`` maps the fingerprints of the same codes in other cases to theirs: legacy
+    segments are probed with those too."""
     db.execute(f"CREATE TABLE IF NOT EXISTS {_STAGE} (fingerprint BLOB PRIMARY KEY) WITHOUT ROWID")
+    db.execute(
+        f"CREATE TABLE IF NOT EXISTS {_VARIANTS} "
+        "(variant BLOB PRIMARY KEY, fingerprint BLOB NOT NULL) WITHOUT ROWID"
+    )
     db.execute(f"DELETE FROM {_STAGE}")  # noqa: S608
+    db.execute(f"DELETE FROM {_VARIANTS}")  # noqa: S608
     blob = b"".join(sorted(prints))
     if blob:
         db.execute(
             "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n < ?1) "  # noqa: S608
             f"INSERT OR IGNORE INTO {_STAGE} SELECT substr(?2, n * ?3 + 1, ?3) FROM i",
             (len(blob) // WIDTH - 1, blob, WIDTH),
+        )
+    if variants:
+        db.executemany(
+            f"INSERT OR IGNORE INTO {_VARIANTS} VALUES (?, ?)",  # noqa: S608
+            sorted(variants.items()),
         )
 
 
@@ -96,12 +116,20 @@ def clashes(
         if batch_id is not None and seg.batch_id not in (None, batch_id):
             continue
         where = "" if batch_id is None or seg.batch_id is not None else " AND s.batch_id = ?"
+        args = (batch_id,) if where else ()
         rows = db.execute(
             f"SELECT p.fingerprint FROM {_STAGE} p CROSS JOIN {seg.table} s "  # noqa: S608
             f"ON s.fingerprint = p.fingerprint{where}",
-            (batch_id,) if where else (),
+            args,
         )
         found.update(bytes(fp) for (fp,) in rows)
+        if seg.legacy:
+            rows = db.execute(
+                f"SELECT v.fingerprint FROM {_VARIANTS} v CROSS JOIN {seg.table} s "  # noqa: S608
+                f"ON s.fingerprint = v.variant{where}",
+                args,
+            )
+            found.update(bytes(fp) for (fp,) in rows)
     return found
 
 
@@ -206,8 +234,11 @@ def merge_due(db: sqlite3.Connection) -> int:
 
 
 def _merge(db: sqlite3.Connection, merging: list[Segment]) -> int:
-    cursor = db.execute("INSERT INTO code_segments (rows, batch_id) VALUES (0, NULL)")
-    into = Segment(int(cursor.lastrowid or 0), 0, None)
+    legacy = any(seg.legacy for seg in merging)
+    cursor = db.execute(
+        "INSERT INTO code_segments (rows, batch_id, legacy) VALUES (0, NULL, ?)", (legacy,)
+    )
+    into = Segment(int(cursor.lastrowid or 0), 0, None, legacy)
     db.execute(
         f"CREATE TABLE {into.table} "
         "(fingerprint BLOB PRIMARY KEY, batch_id INTEGER NOT NULL) WITHOUT ROWID"

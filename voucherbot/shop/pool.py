@@ -221,7 +221,7 @@ class _Fingerprints:
 
     def add(self, code: str) -> bool:
         """Add the code's fingerprint; False if it was already there."""
-        fp = hash(code) or 1  # 0 marks an empty slot
+        fp = hash(code.lower()) or 1  # 0 marks an empty slot; shops ignore case
         slots = self._slots
         mask = len(slots) - 1
         i = fp & mask
