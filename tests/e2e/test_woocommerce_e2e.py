@@ -25,7 +25,7 @@ def shop() -> Iterator[RunningShop]:
         amount="10",
         discount_type="percent",
         usage_limit=1,
-        date_expires="2027-06-30T23:59:59",
+        date_expires="2099-12-31T23:59:59",
     )
     with start_woocommerce(state) as running:
         yield running
@@ -67,7 +67,7 @@ def test_the_codes_the_shop_accepted_are_the_codes_imported(
         "percent",
         1,
     )
-    assert coupon["date_expires"] == "2027-06-30T23:59:59"
+    assert coupon["date_expires"] == "2099-12-31T23:59:59"
     assert coupon["meta_data"][0]["key"] == "voucherbot_batch"
     # 100 a request: no more requests than the batches need, plus one template lookup
     posts = [p for m, p in shop.state.requests if m == "POST"]
@@ -102,6 +102,7 @@ def test_refused_codes_are_replaced_and_never_imported(
         ("template", "the template coupon 'no-such-template' ([shop] template) is not in the shop"),
         ("html", "the answer is text/html, not the WooCommerce REST API's JSON"),
         ("limit", "(HTTP 413): Unable to accept more than 100 items for this request."),
+        ("expired", "expired on 2020-01-31, so the new coupons would not redeem"),
     ],
 )
 def test_bad_shop_answers_give_one_line_and_import_nothing(
@@ -119,6 +120,10 @@ def test_bad_shop_answers_give_one_line_and_import_nothing(
         monkeypatch.setenv("WOOCOMMERCE_CONSUMER_KEY", "ck_wrong")
     if fault == "html":
         shop.state.fail_next(404, times=100, html=True)
+    if fault == "expired":
+        template = shop.state.by_code(TEMPLATE)
+        assert template is not None
+        template["date_expires"] = "2020-01-31T23:59:59"
     result = cli.run("run")
     assert result.returncode == 1
     assert expected in one_line(result)

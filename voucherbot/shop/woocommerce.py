@@ -8,7 +8,9 @@ amount, type, expiry, usage limits, products, restrictions) and carries the meta
 more is answered 413); each item's answer is read: a code another coupon has
 (``woocommerce_rest_coupon_code_already_exists``) is refused, unless that coupon is this
 batch's own (a delivery made again after a crash), and any other item error refuses its code.
-Refused codes are never imported and are replaced (:mod:`voucherbot.refill.delivery`).
+Refused codes are never imported and are replaced (:mod:`voucherbot.refill.delivery`). Then a
+sample of the accepted codes is looked up: each must be this batch's coupon, published, and
+not expired, or the batch fails, loudly.
 
 Authentication is HTTP Basic with the consumer key and secret, read from the environment
 variables ``key_env`` and ``secret_env``; the store URL must be https (http only for
@@ -18,8 +20,10 @@ case, so the code a customer gets from Connectif works as it is. References: doc
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Collection, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -56,6 +60,7 @@ API = "/wp-json/wc/v3/coupons"
 META_KEY = "voucherbot_batch"
 TAKEN = "woocommerce_rest_coupon_code_already_exists"
 DEFAULT_CHUNK = 100
+SAMPLE = 3  #: accepted codes of each delivery looked up in the shop
 
 
 def woocommerce_credentials(settings: SinkSettings, env: Mapping[str, str]) -> tuple[str, str]:
@@ -87,6 +92,7 @@ class WooCommerceSink:
         *,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         assert settings.url is not None and settings.template is not None
         self.settings = settings
@@ -100,6 +106,8 @@ class WooCommerceSink:
             sleep=sleep,
         )
         self._template: dict[str, Any] | None = None
+        self._now = now
+        self._pick = random.Random()  # noqa: S311 - picks which codes to look up, not secrets
 
     def __repr__(self) -> str:
         return f"WooCommerceSink({origin(self.api)}, key=<hidden>)"
@@ -182,6 +190,7 @@ class WooCommerceSink:
         fields = self.template()
         meta = [{"key": META_KEY, "value": batch.batch_id}]
         refused: Refused = {}
+        accepted: list[str] = []
         for chunk in chunked(batch.codes, self.settings.chunk_size):
             body = {"create": [{"code": code, **fields, "meta_data": meta} for code in chunk]}
             what = f"{len(chunk)} coupons of batch {batch.batch_id}"
@@ -207,7 +216,41 @@ class WooCommerceSink:
                 message = error.get("message") if isinstance(error, dict) else None
                 text = clean(str(message or "refused"))
                 refused[code] = shorten(redact(hide_codes(text, chunk), *self._auth), 120)
+            accepted += [code for code in chunk if code not in refused]
+        self._check(accepted, batch.batch_id)
         return refused
+
+    def _check(self, accepted: list[str], batch_id: str) -> None:
+        """Proof from the shop's side: a sample of the accepted codes exists as this batch's
+        coupons, published, and not expired."""
+        for code in self._pick.sample(accepted, min(SAMPLE, len(accepted))):
+            found = [c for c in self._find(code) if c.get("code") == code.lower()]
+            ours = [
+                c
+                for c in found
+                if any(
+                    isinstance(m, dict) and m.get("key") == META_KEY and m.get("value") == batch_id
+                    for m in c.get("meta_data") or ()
+                )
+            ]
+            if not ours:
+                raise SinkError(
+                    "woocommerce sink: a code the shop said it created is not among its "
+                    "coupons; the codes were not imported"
+                )
+            coupon = ours[0]
+            if coupon.get("status") not in (None, "publish"):
+                raise SinkError(
+                    f"woocommerce sink: the new coupons are {clean(str(coupon['status']))}, not "
+                    "published, so they would not redeem; the codes were not imported"
+                )
+            expires = _when(coupon.get("date_expires_gmt") or coupon.get("date_expires"))
+            if expires is not None and expires <= self._now():
+                raise SinkError(
+                    f"woocommerce sink: the template coupon {self.settings.template!r} expired "
+                    f"on {expires:%Y-%m-%d}, so the new coupons would not redeem; the codes were "
+                    "not imported"
+                )
 
 
 def _created(item: object, code: str) -> bool:
@@ -218,3 +261,14 @@ def _created(item: object, code: str) -> bool:
         and item["id"] > 0
         and str(item.get("code", "")).lower() == code.lower()
     )
+
+
+def _when(value: object) -> datetime | None:
+    """A WooCommerce date (``2027-06-30T23:59:59``, GMT when it is the ``_gmt`` field)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
