@@ -274,3 +274,49 @@ def test_a_long_refill_says_what_it_is_doing_before_its_import(
         f"{target.name} ({target.id}): generating and recording 150 codes...",
         f"{target.name} ({target.id}): 150 of 150 codes recorded in the ledger",
     ]
+
+
+def test_sandbox_command_serves_the_shops_it_is_asked_for(fake_port: int) -> None:
+    import re
+
+    import requests
+
+    shops = ["--shop", "woocommerce", "--shop", "shopify"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "voucherbot", "sandbox", "--port", str(fake_port), *shops],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            woo, shopify, connectif = (proc.stdout.readline() for _ in range(3))
+            assert connectif.startswith("Sandbox listening: CONNECTIF_BASE_URL=")
+            url = re.search(r'url = "(http://127\.0\.0\.1:\d+)"', woo)
+            key = re.search(
+                r"WOOCOMMERCE_CONSUMER_KEY=(\S+) WOOCOMMERCE_CONSUMER_SECRET=(\S+)", woo
+            )
+            assert url and key, woo
+            found = requests.get(
+                url[1] + "/wp-json/wc/v3/coupons",
+                params={"code": "voucherbot-template"},
+                auth=(key[1], key[2]),
+                timeout=10,
+            )
+            assert found.status_code == 200 and found.json()[0]["code"] == "voucherbot-template"
+            api = re.search(r'api_url = "(http://127\.0\.0\.1:\d+)"', shopify)
+            token = re.search(r"SHOPIFY_ACCESS_TOKEN=(\S+)", shopify)
+            assert api and token and 'discount_id = "gid://shopify/DiscountCodeNode/' in shopify
+            answer = requests.post(
+                api[1] + "/admin/api/2025-10/graphql.json",
+                json={
+                    "query": "query($code: String!) { codeDiscountNodeByCode(code: $code) { id } }",
+                    "variables": {"code": "NONE"},
+                },
+                headers={"X-Shopify-Access-Token": token[1]},
+                timeout=10,
+            )
+            assert answer.json()["data"] == {"codeDiscountNodeByCode": None}
+            assert "throttleStatus" in answer.json()["extensions"]["cost"]
+        finally:
+            proc.terminate()

@@ -57,6 +57,14 @@ from voucherbot.cli.options import FiniteRange
     help="Seconds a set's counters trail the rows an import added, as Connectif's "
     "do (0 = at once).",
 )
+@click.option(
+    "--shop",
+    "shops",
+    type=click.Choice(["woocommerce", "shopify"]),
+    multiple=True,
+    help="Also serve a local shop of this kind, for the woocommerce or shopify sink "
+    "(repeat for both); its settings are printed at start.",
+)
 def sandbox(
     host: str,
     port: int,
@@ -65,6 +73,7 @@ def sandbox(
     page_size: int,
     rate_limit: int,
     counter_lag: float,
+    shops: tuple[str, ...],
 ) -> None:
     """Run a local Connectif-compatible API with realistic fake data."""
     from voucherbot.errors import ConfigError
@@ -80,7 +89,7 @@ def sandbox(
         counter_lag=counter_lag,
     )
     try:
-        serve(settings)
+        serve(settings, shops=shops)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Generic, Self, TextIO, TypeVar
 from wsgiref.types import WSGIApplication, WSGIEnvironment
@@ -160,12 +161,52 @@ def start_woocommerce(
     return RunningShop(state, _bind(WooApp(state), host, port, log_requests=False))
 
 
-def serve(config: SandboxConfig | None = None, *, out: TextIO | None = None) -> None:
-    """Serve in the foreground until interrupted (Ctrl-C), printing one ready line first."""
+#: What ``voucherbot sandbox --shop`` puts in each shop: its template coupon, its discount.
+SHOP_TEMPLATE = "voucherbot-template"
+SHOP_DISCOUNT = 1057371
+
+
+def start_shop(kind: str, host: str = "127.0.0.1") -> tuple[RunningServer, str]:
+    """A shop sandbox of ``kind`` ("woocommerce" or "shopify") ready for a ``[shop]`` table,
+    with the line that says how to point voucherbot at it."""
+    if kind == "woocommerce":
+        woo = WooState()
+        woo.add_coupon(SHOP_TEMPLATE, amount="10", discount_type="percent")
+        running: RunningServer = start_woocommerce(woo, host=host)
+        line = (
+            f'WooCommerce sandbox: [shop] sink = "woocommerce", url = "{running.url}", '
+            f'template = "{SHOP_TEMPLATE}"; WOOCOMMERCE_CONSUMER_KEY={woo.consumer_key} '
+            f"WOOCOMMERCE_CONSUMER_SECRET={woo.consumer_secret}"
+        )
+        return running, line
+    if kind == "shopify":
+        shopify = ShopifyState()
+        discount = shopify.add_discount(SHOP_DISCOUNT, "Sandbox discount")
+        running = start_shopify(shopify, host=host)
+        line = (
+            f'Shopify sandbox: [shop] sink = "shopify", api_url = "{running.url}", '
+            f'discount_id = "{discount.id}"; SHOPIFY_ACCESS_TOKEN={shopify.token}'
+        )
+        return running, line
+    raise ValueError(f"no {kind} shop sandbox")
+
+
+def serve(
+    config: SandboxConfig | None = None,
+    *,
+    out: TextIO | None = None,
+    shops: Sequence[str] = (),
+) -> None:
+    """Serve in the foreground until interrupted (Ctrl-C), printing one ready line first (and
+    one for each shop sandbox of ``shops`` started beside it)."""
     out = out or sys.stdout
     state = SandboxState(config)
     server = _make_server(state)
+    running = [start_shop(kind, state.config.host) for kind in shops]
     try:
+        for _, line in running:
+            # the shop sandboxes' own credentials, shown on purpose (as the key below)
+            print(line, file=out, flush=True)
         # The sandbox's own key, shown on purpose: the user needs it to connect.
         print(
             f"Sandbox listening: CONNECTIF_BASE_URL={_url(server)} "
@@ -178,3 +219,5 @@ def serve(config: SandboxConfig | None = None, *, out: TextIO | None = None) -> 
         pass
     finally:
         server.server_close()
+        for shop, _ in running:
+            shop.stop()
