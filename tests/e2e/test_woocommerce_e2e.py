@@ -98,7 +98,8 @@ def test_refused_codes_are_replaced_and_never_imported(
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [
-        ("key", "refused a coupon lookup (HTTP 401): Consumer key is invalid."),
+        ("key", "refused a coupon lookup (HTTP 401): Sorry, you cannot list resources."),
+        ("secret", "refused a coupon lookup (HTTP 401): Consumer secret is invalid."),
         ("template", "the template coupon 'no-such-template' ([shop] template) is not in the shop"),
         ("html", "the answer is text/html, not the WooCommerce REST API's JSON"),
         ("limit", "(HTTP 413): Unable to accept more than 100 items for this request."),
@@ -118,6 +119,8 @@ def test_bad_shop_answers_give_one_line_and_import_nothing(
     )
     if fault == "key":
         monkeypatch.setenv("WOOCOMMERCE_CONSUMER_KEY", "ck_wrong")
+    if fault == "secret":
+        monkeypatch.setenv("WOOCOMMERCE_CONSUMER_SECRET", "cs_wrong")
     if fault == "html":
         shop.state.fail_next(404, times=100, html=True)
     if fault == "expired":

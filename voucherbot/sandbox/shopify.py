@@ -5,21 +5,24 @@ sends, answered as Shopify documents them.
 ``X-Shopify-Access-Token``. This is not a GraphQL server: each request is recognised by the
 root field its query names, and answered from its variables:
 
-* ``discountRedeemCodeBulkAdd(discountId, codes)``: at most 250 codes; an unknown discount is a
-  ``userErrors`` entry; otherwise a ``bulkCreation { id }`` job, ``done`` once
+* ``discountRedeemCodeBulkAdd(discountId, codes)``: more than 250 codes is a top-level
+  ``MAX_INPUT_SIZE_EXCEEDED`` error; an unknown discount is a ``userErrors`` entry (``INVALID``,
+  "Code discount does not exist."); otherwise a ``bulkCreation { id }`` job, ``done`` once
   ``job_seconds`` have passed since it was started;
 * ``discountRedeemCodeBulkCreation(id)``: ``done``, ``codesCount``, ``importedCount``,
-  ``failedCount`` and ``codes(first, after)`` with each code's ``errors`` (a code any discount
-  of the shop has, in any case, is ``TAKEN``: Shopify treats codes case-insensitively);
+  ``failedCount`` and ``codes(first, after)`` with each code's ``errors``, which carry a
+  message and no code, as Shopify's do (a code any discount of the shop has, in any case,
+  "must be unique. Please try a different code.": Shopify treats codes case-insensitively);
 * ``codeDiscountNodeByCode(code)``: the discount that has the code (or null), with its
   ``status``, ``endsAt`` and the code's ``asyncUsageCount``.
 
-Every answer carries ``extensions.cost`` with a leaky bucket (``maximum`` points, refilled at
-``restore_rate`` a second); a request that costs more than is available is answered
-``{"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}]}`` with HTTP 200.
-A wrong token is HTTP 401. Fault switches: ``fail_next(status, times, html=)``,
-``never_done`` (jobs stay queued), ``refuse_every`` (every n-th code fails), ``storm(n)``
-(the next n requests find the bucket empty). This module imports nothing of the product.
+Every answer carries ``extensions.cost`` with a leaky bucket (``maximum`` points, 2,000 as a
+development store shows, refilled at ``restore_rate`` a second, 100 as on the Standard plan).
+A request that costs more than is available is answered ``{"errors": [{"message":
+"Throttled", "extensions": {"code": "THROTTLED"}}]}`` with HTTP 200. A wrong token is HTTP 401.
+Fault switches: ``fail_next(status, times, html=)``, ``never_done`` (jobs stay queued),
+``refuse_every`` (every n-th code fails), ``storm(n)`` (the next n requests find the bucket
+empty). This module imports nothing of the product.
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ class ShopifyState:
     """The store's code discounts, jobs and switches (thread-safe)."""
 
     token: str = "shpat_sandbox"  # noqa: S105 - the sandbox's own token
-    maximum: float = 1000.0
+    maximum: float = 2000.0
     restore_rate: float = 100.0
     job_seconds: float = 0.0
     never_done: bool = False
@@ -200,7 +203,15 @@ class ShopifyApp:
                         "extensions": _cost(cost, None, throttled),
                     }
                 )
-            data = getattr(self, operation)(variables)
+            try:
+                data = getattr(self, operation)(variables)
+            except TooLarge as too_large:
+                problem = {
+                    "message": f"The input array size of {too_large.size} is greater than the "
+                    f"maximum allowed of {MAX_CODES}.",
+                    "extensions": {"code": "MAX_INPUT_SIZE_EXCEEDED"},
+                }
+                return _json({"errors": [problem], "data": None})
             return _json({"data": data, "extensions": _cost(cost, cost, state._status())})
 
     # --- the operations ------------------------------------------------------------------------
@@ -209,17 +220,13 @@ class ShopifyApp:
         state = self.state
         discount = state.discounts.get(str(variables.get("discountId")))
         codes = variables.get("codes")
+        if isinstance(codes, list) and len(codes) > MAX_CODES:
+            raise TooLarge(len(codes))
         errors = []
         if discount is None:
             errors.append(_user_error(["discountId"], "Code discount does not exist.", "INVALID"))
         if not isinstance(codes, list) or not codes:
-            errors.append(_user_error(["codes"], "Codes can't be blank.", "BLANK"))
-        elif len(codes) > MAX_CODES:
-            errors.append(
-                _user_error(
-                    ["codes"], f"Codes can't exceed {MAX_CODES} codes.", "TOO_MANY_ARGUMENTS"
-                )
-            )
+            errors.append(_user_error(["codes"], "Codes can't be blank", "BLANK"))
         if errors or discount is None or not isinstance(codes, list):
             return {"discountRedeemCodeBulkAdd": {"bulkCreation": None, "userErrors": errors}}
         number = len(state.jobs) + 1
@@ -281,21 +288,20 @@ class ShopifyApp:
         }
 
     def _create(self, discount: Discount, code: str) -> dict[str, Any]:
+        # per-code errors carry no code, only a message (as Shopify's do)
         state = self.state
         state._created += 1
         error = None
         if not code.strip():
-            error = _user_error(["code"], "Code can't be blank.", "BLANK")
+            error = _user_error(["code"], "is too short (minimum is 1 character)", None)
+        elif "\n" in code:
+            error = _user_error(["code"], "cannot contain newline characters.", None)
         elif len(code) > 255:
-            error = _user_error(
-                ["code"], "Code is too long (maximum is 255 characters)", "TOO_LONG"
-            )
+            error = _user_error(["code"], "is too long (maximum is 255 characters)", None)
         elif state.owner(code) is not None:
-            error = _user_error(
-                ["code"], "Code must be unique. Please try a different code.", "TAKEN"
-            )
+            error = _user_error(["code"], "must be unique. Please try a different code.", None)
         elif state.refuse_every and state._created % state.refuse_every == 0:
-            error = _user_error(["code"], "Code is not allowed.", "INVALID")
+            error = _user_error(["code"], "is not allowed by the store.", None)
         if error is not None:
             return {"code": code, "errors": [error], "discountRedeemCode": None}
         number = sum(len(d.codes) for d in state.discounts.values()) + 1
@@ -308,7 +314,12 @@ class ShopifyApp:
         return {"code": code, "errors": [], "discountRedeemCode": redeem}
 
 
-def _user_error(path: list[str], message: str, code: str) -> dict[str, Any]:
+class TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+def _user_error(path: list[str], message: str, code: str | None) -> dict[str, Any]:
     return {"field": path, "message": message, "code": code, "extraInfo": None}
 
 

@@ -6,17 +6,22 @@ voucherbot's ``woocommerce`` sink uses, faithful to its documented behaviour.
   ``X-WP-TotalPages`` headers; ``per_page`` at most 100.
 * ``GET /wp-json/wc/v3/coupons/<id>``.
 * ``POST /wp-json/wc/v3/coupons/batch`` with ``{"create": [...]}``: at most ``batch_limit``
-  items (WooCommerce's default 100, the ``woocommerce_rest_batch_items_limit`` filter), else
-  413 ``rest_request_entity_too_large``; each item answered in order, a coupon or
+  items, creates, updates and deletes together (WooCommerce's default 100, the
+  ``woocommerce_rest_batch_items_limit`` filter), else 413
+  ``woocommerce_rest_request_entity_too_large``; each item answered in order, a coupon or
   ``{"id": 0, "error": {"code", "message", "data": {"status": 400}}}``. Codes are
   lower-cased; one that exists is ``woocommerce_rest_coupon_code_already_exists``.
 * Authentication: HTTP Basic with the consumer key and secret (or the ``consumer_key`` and
-  ``consumer_secret`` query parameters); anything else is 401
-  ``woocommerce_rest_authentication_error``.
+  ``consumer_secret`` query parameters). An unknown key runs as nobody: 401
+  ``woocommerce_rest_cannot_view`` (``woocommerce_rest_cannot_batch`` for a batch); a known key
+  with another secret is 401 ``woocommerce_rest_authentication_error``. Real WooCommerce tries
+  Basic and query-string authentication only over HTTPS (plain HTTP needs OAuth 1.0a); the
+  sandbox accepts them over its plain loopback HTTP.
 
 Fault switches on :class:`WooState`: ``fail_next(status, times)`` (5xx, 429, an HTML page
-with ``html=True``), ``refuse`` (codes answered with an error, for partial failures), and
-``taken`` (codes some other coupon already has). This module imports nothing of the product.
+with ``html=True``), ``refuse`` (codes answered with an error), ``refuse_every`` (every n-th
+code, for partial failures); :meth:`WooState.add_coupon` makes a code some other coupon has.
+This module imports nothing of the product.
 """
 
 from __future__ import annotations
@@ -175,7 +180,8 @@ class WooApp:
             response = _error(exc.code or 500, "rest_invalid", exc.description or "")
         return response(environ, start_response)
 
-    def _authorised(self, request: Request) -> bool:
+    def _refusal(self, request: Request) -> Response | None:
+        """The 401 a request without the shop's key and secret gets, or None."""
         state = self.state
         key = request.args.get("consumer_key", "")
         secret = request.args.get("consumer_secret", "")
@@ -184,10 +190,20 @@ class WooApp:
             try:
                 key, _, secret = base64.b64decode(header[6:]).decode().partition(":")
             except ValueError:
-                return False
-        return hmac.compare_digest(key, state.consumer_key) and hmac.compare_digest(
-            secret, state.consumer_secret
-        )
+                key = secret = ""
+        if not hmac.compare_digest(key, state.consumer_key):
+            if request.method == "POST":
+                return _error(
+                    401,
+                    "woocommerce_rest_cannot_batch",
+                    "Sorry, you are not allowed to batch manipulate this resource.",
+                )
+            return _error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
+        if not hmac.compare_digest(secret, state.consumer_secret):
+            return _error(
+                401, "woocommerce_rest_authentication_error", "Consumer secret is invalid."
+            )
+        return None
 
     def dispatch(self, request: Request) -> Response:
         state = self.state
@@ -205,8 +221,9 @@ class WooApp:
             return _error(failure.status, "rest_error", "Sandbox fault")
         if not request.path.startswith(PREFIX):
             return _error(404, "rest_no_route", "No route was found matching the URL.")
-        if not self._authorised(request):
-            return _error(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
         rest = request.path[len(PREFIX) :].strip("/")
         if request.method == "GET" and rest == "":
             return self.list(request)
@@ -246,10 +263,11 @@ class WooApp:
         creates = body.get("create", []) if isinstance(body, dict) else None
         if not isinstance(creates, list):
             return _error(400, "rest_invalid_param", "Invalid parameter(s): create")
-        if len(creates) > self.state.batch_limit:
+        items = sum(len(body.get(k) or []) for k in ("create", "update", "delete"))
+        if items > self.state.batch_limit:
             return _error(
                 413,
-                "rest_request_entity_too_large",
+                "woocommerce_rest_request_entity_too_large",
                 f"Unable to accept more than {self.state.batch_limit} items for this request.",
             )
         answered = []

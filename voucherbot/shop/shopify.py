@@ -10,8 +10,8 @@ sandbox):
    asynchronous bulk creation; its id is committed to the ledger at once (a run cut off then
    follows that job instead of adding the codes again);
 2. ``discountRedeemCodeBulkCreation(id)`` is read until ``done``, then its ``codes`` are read
-   page by page: a code with ``errors`` is refused, unless the error is ``TAKEN`` and this
-   very discount has the code (a delivery made again);
+   page by page: a code with ``errors`` is refused, unless the error says the code is taken
+   ("must be unique") and this very discount has it (a delivery made again);
 3. a sample of the accepted codes is looked up (``codeDiscountNodeByCode``): each must be in
    this discount, and the discount ``ACTIVE``; anything else fails the batch, loudly.
 
@@ -205,7 +205,7 @@ class ShopifySink:
         for code, errors in self._results(job, what, chunk):
             if not errors:
                 accepted.append(code)
-            elif any(e.get("code") == "TAKEN" for e in errors) and self._ours(code):
+            elif any(_taken(e) for e in errors) and self._ours(code):
                 accepted.append(code)  # added by an earlier delivery of this batch
             else:
                 message = clean(str(errors[0].get("message") or "refused"))
@@ -325,3 +325,13 @@ def _first_message(errors: Any) -> str:
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         return str(errors[0].get("message") or "an error")
     return "an error"
+
+
+def _taken(error: dict[str, Any]) -> bool:
+    """Whether a code's error says another redeem code has it: Shopify's per-code errors
+    carry no ``code``, only the message "must be unique. Please try a different code." (one
+    within the same job says "must be unique within BulkDiscountCodeCreation": not taken)."""
+    message = str(error.get("message") or "")
+    return error.get("code") == "TAKEN" or (
+        "must be unique" in message and "BulkDiscountCodeCreation" not in message
+    )
