@@ -212,6 +212,20 @@ def test_demo_shows_report_run_report() -> None:
     assert "FAILED" not in out
 
 
+@pytest.mark.parametrize("shop", ["woocommerce", "shopify"])
+def test_demo_through_a_shop_connector_imports_only_what_the_shop_holds(shop: str) -> None:
+    result = CliRunner().invoke(cli, ["demo", "--shop", shop], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"rules: the {shop} connector" in out
+    assert "4 of 4 refills succeeded; 19,554 codes imported." in out
+    assert (
+        f"{shop} holds 19,554 new codes; the 19,554 imported into Connectif are all among them"
+        in out
+    )
+    assert "No set needs codes (14 sets checked)." in out and "FAILED" not in out
+
+
 def test_sandbox_command_prints_url_and_key_then_serves(fake_port: int) -> None:
     with subprocess.Popen(
         [

@@ -96,8 +96,13 @@ def sandbox(
 
 @click.command()
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed for the fake data.")
-def demo(seed: int) -> None:
+@click.option(
+    "--shop",
+    type=click.Choice(["woocommerce", "shopify"]),
+    help="Refill through this shop connector, against a local shop sandbox.",
+)
+def demo(seed: int, shop: str | None) -> None:
     """Start a sandbox in-process and show report -> run -> report against it."""
     from voucherbot.cli.demo import run_demo
 
-    run_demo(seed=seed, echo=click.echo)
+    run_demo(seed=seed, echo=click.echo, shop=shop)

@@ -23,8 +23,10 @@ from voucherbot.sandbox.faults import Fault, FaultEvent, FaultInjector, ImportOu
 from voucherbot.sandbox.server import (
     RunningSandbox,
     RunningShop,
+    ShopSandbox,
     serve,
     start_sandbox,
+    start_shop,
     start_shopify,
     start_woocommerce,
 )
@@ -44,11 +46,13 @@ __all__ = [
     "RunningShop",
     "SandboxConfig",
     "SandboxState",
+    "ShopSandbox",
     "ShopifyState",
     "WooState",
     "make_app",
     "serve",
     "start_sandbox",
+    "start_shop",
     "start_shopify",
     "start_woocommerce",
 ]

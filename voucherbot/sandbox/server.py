@@ -6,6 +6,7 @@ import socket
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Generic, Self, TextIO, TypeVar
 from wsgiref.types import WSGIApplication, WSGIEnvironment
@@ -166,28 +167,52 @@ SHOP_TEMPLATE = "voucherbot-template"
 SHOP_DISCOUNT = 1057371
 
 
-def start_shop(kind: str, host: str = "127.0.0.1") -> tuple[RunningServer, str]:
-    """A shop sandbox of ``kind`` ("woocommerce" or "shopify") ready for a ``[shop]`` table,
-    with the line that says how to point voucherbot at it."""
+@dataclass
+class ShopSandbox:
+    """A running shop sandbox, the ``[shop]`` settings that point a sink at it, and the
+    environment that carries its credentials."""
+
+    running: RunningServer
+    kind: str
+    settings: dict[str, str]
+    env: dict[str, str]
+
+    @property
+    def line(self) -> str:
+        """What ``voucherbot sandbox --shop`` prints (the shop's own credentials, on purpose)."""
+        keys = ", ".join(f'{key} = "{value}"' for key, value in self.settings.items())
+        creds = " ".join(f"{name}={value}" for name, value in self.env.items())
+        name = {"woocommerce": "WooCommerce", "shopify": "Shopify"}[self.kind]
+        return f"{name} sandbox: [shop] {keys}; {creds}"
+
+    def codes(self) -> set[str]:
+        """Every code the shop holds, lower-cased."""
+        state = getattr(self.running, "state", None)
+        if isinstance(state, WooState):
+            return {c["code"] for c in state.coupons.values()} - {SHOP_TEMPLATE}
+        if isinstance(state, ShopifyState):
+            return {code for d in state.discounts.values() for code in d.codes}
+        return set()
+
+
+def start_shop(kind: str, host: str = "127.0.0.1") -> ShopSandbox:
+    """A shop sandbox of ``kind`` ("woocommerce" or "shopify") ready for a ``[shop]`` table."""
     if kind == "woocommerce":
         woo = WooState()
         woo.add_coupon(SHOP_TEMPLATE, amount="10", discount_type="percent")
         running: RunningServer = start_woocommerce(woo, host=host)
-        line = (
-            f'WooCommerce sandbox: [shop] sink = "woocommerce", url = "{running.url}", '
-            f'template = "{SHOP_TEMPLATE}"; WOOCOMMERCE_CONSUMER_KEY={woo.consumer_key} '
-            f"WOOCOMMERCE_CONSUMER_SECRET={woo.consumer_secret}"
-        )
-        return running, line
+        settings = {"sink": "woocommerce", "url": running.url, "template": SHOP_TEMPLATE}
+        env = {
+            "WOOCOMMERCE_CONSUMER_KEY": woo.consumer_key,
+            "WOOCOMMERCE_CONSUMER_SECRET": woo.consumer_secret,
+        }
+        return ShopSandbox(running, kind, settings, env)
     if kind == "shopify":
         shopify = ShopifyState()
         discount = shopify.add_discount(SHOP_DISCOUNT, "Sandbox discount")
         running = start_shopify(shopify, host=host)
-        line = (
-            f'Shopify sandbox: [shop] sink = "shopify", api_url = "{running.url}", '
-            f'discount_id = "{discount.id}"; SHOPIFY_ACCESS_TOKEN={shopify.token}'
-        )
-        return running, line
+        settings = {"sink": "shopify", "api_url": running.url, "discount_id": discount.id}
+        return ShopSandbox(running, kind, settings, {"SHOPIFY_ACCESS_TOKEN": shopify.token})
     raise ValueError(f"no {kind} shop sandbox")
 
 
@@ -204,9 +229,9 @@ def serve(
     server = _make_server(state)
     running = [start_shop(kind, state.config.host) for kind in shops]
     try:
-        for _, line in running:
+        for shop in running:
             # the shop sandboxes' own credentials, shown on purpose (as the key below)
-            print(line, file=out, flush=True)
+            print(shop.line, file=out, flush=True)
         # The sandbox's own key, shown on purpose: the user needs it to connect.
         print(
             f"Sandbox listening: CONNECTIF_BASE_URL={_url(server)} "
@@ -219,5 +244,5 @@ def serve(
         pass
     finally:
         server.server_close()
-        for shop, _ in running:
-            shop.stop()
+        for shop in running:
+            shop.running.stop()
