@@ -682,3 +682,10 @@ def test_webhook_uses_the_given_session(httpserver: HTTPServer, hook_url: str) -
     assert isinstance(sink, WebhookSink) and sink.session is session
     sink.deliver(batch())
     assert len(received(httpserver)) == 1
+
+
+def test_codes_a_shop_echoes_in_another_case_are_hidden_too() -> None:
+    from voucherbot.shop.base import hide_codes
+
+    said = hide_codes("coupon wel-7kq2m9xr exists; WEL-P4HC8N3W. too", CODES)
+    assert said == "coupon <code> exists; <code> too"

@@ -177,3 +177,13 @@ def test_fingerprints_made_before_case_folding_are_found_in_upper_lower_and_as_w
 
 OTHER = CouponSet(id="s2", name="Cart", type="multiple", assigned=0, available=0, quantity=0)
 OLD_LEDGER = Path(__file__).resolve().parents[1] / "data" / "ledger_m005.sql"
+
+
+def test_a_batch_never_holds_one_code_in_two_cases() -> None:
+    """A custom alphabet with both cases of a letter draws aB and Ab: one code, drawn once."""
+    spec = CodeSpec(alphabet="abcdefABCDEF", length=3, check_symbol=False)
+    with Ledger.memory() as ledger:
+        batch = ledger.draw_batch(None, SET, spec, 100)
+        codes = list(ledger.kept_codes(batch.id) or ())
+        assert len(codes) == 100 and len({c.lower() for c in codes}) == 100
+        assert sum(s.rows for s in segments.listed(ledger.db)) == 100

@@ -124,9 +124,14 @@ class BatchStore(CodeStore):
         with self._transaction():
             seg = segments.create(self.db, batch_id)
             with self._pending.writing_more(batch_id) as write:
-                self._record_fresh(seg, spec, count, write, None)
+                self._record_fresh(seg, spec, count, write, None, topping_up=True)
             segments.seal(self.db, seg)
         return KeptCodes(self._pending.more_path(batch_id))
+
+    def kept_more(self, batch_id: int) -> KeptCodes | None:
+        """The replacement codes of a batch not yet folded into its file (a killed run's)."""
+        path = self._pending.more_path(batch_id)
+        return KeptCodes(path) if path.exists() else None
 
     def settle_refused(self, batch_id: int, refused: Mapping[str, str]) -> KeptCodes:
         """Record the codes the shop refused (never imported, never issued again) and make

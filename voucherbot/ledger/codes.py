@@ -129,11 +129,20 @@ class CodeStore:
         return done
 
     def _record_fresh(
-        self, seg: Segment, spec: CodeSpec, count: int, write: CodeWriter, on_chunk: OnChunk
+        self,
+        seg: Segment,
+        spec: CodeSpec,
+        count: int,
+        write: CodeWriter,
+        on_chunk: OnChunk,
+        *,
+        topping_up: bool = False,
     ) -> None:
         """Draw ``count`` codes of shape ``spec`` that the ledger has never issued, and record
         them. Each code is fingerprinted once."""
-        before = self.issued_count(shape_key(spec), besides=seg.batch_id)
+        # a new batch's row already counts these codes; a batch topped up counts its own
+        besides = None if topping_up else seg.batch_id
+        before = self.issued_count(shape_key(spec), besides=besides)
         check_capacity(spec, count, before, MAX_FILL)
         older = [s for s in segments.listed(self.db) if s.id != seg.id]
         refused: set[str] = set()  # drawn, but issued before: never drawn again
@@ -143,6 +152,11 @@ class CodeStore:
                 spec, min(CHUNK, count - done), issued=refused, issued_count=before + done
             )
             prints = [self.fingerprint(c) for c in drawn]
+            if len(set(prints)) < len(prints):  # one code in two cases (a mixed-case alphabet)
+                first = dict(zip(prints, drawn, strict=True))
+                refused.update(c for c, fp in zip(drawn, prints, strict=True) if first[fp] != c)
+                drawn = [c for c, fp in zip(drawn, prints, strict=True) if first[fp] == c]
+                prints = [self.fingerprint(c) for c in drawn]
             segments.stage(self.db, prints, self._variants(drawn, prints, older))
             clash = self._add(seg, older)
             if clash:  # nearly never: a fresh random code is almost never an old one

@@ -11,7 +11,7 @@ delivered.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from voucherbot.codes import CodeSpec
 from voucherbot.config.settings import ShopSettings, SinkSettings
@@ -72,6 +72,18 @@ class Delivery:
         try:
             refused = self._hand(sink, batch, codes)
             reasons, rounds, kept = dict(refused), 0, codes
+            more_left = self.ledger.kept_more(batch.id) if again else None
+            if more_left is not None:
+                # replacements a killed run drew (the shop may hold them): they replace what
+                # is refused now, first; those not needed are recorded and never imported
+                spare = list(more_left)  # at most one round's refusals
+                use, extra = spare[: len(refused)], spare[len(refused) :]
+                refused_too = self._hand(sink, batch, use) if use else {}
+                unneeded = dict.fromkeys(extra, "not needed after a restart")
+                kept = self.ledger.settle_refused(batch.id, {**refused, **refused_too, **unneeded})
+                reasons.update(refused_too)
+                rounds = 1 if use else 0
+                refused = dict(list(refused.items())[len(use) :]) | refused_too
             while refused and spec is not None and rounds < REPLACE_ROUNDS:
                 try:
                     more = self.ledger.draw_more(batch.id, spec, len(refused))
@@ -86,7 +98,7 @@ class Delivery:
                 kept = self.ledger.settle_refused(batch.id, {**refused, **refused_too})
                 reasons.update(refused_too)
                 refused = refused_too
-            if reasons and not rounds:
+            if reasons and not rounds and more_left is None:
                 kept = self.ledger.settle_refused(batch.id, refused)
         except SinkError as exc:
             self.ledger.forget_codes(batch.id)
@@ -95,7 +107,11 @@ class Delivery:
                 f"{sink.describe()} did not take the codes, so none were imported: {exc}",
             )
         if not reasons:
-            return self.ledger.mark_delivered(batch.id)
+            # the count follows the file (an earlier run may have settled refusals)
+            count = len(KeptCodes(kept.path))
+            return self.ledger.mark_delivered(
+                batch.id, count=None if count == batch.count else count
+            )
         if not len(kept):
             self.ledger.forget_codes(batch.id)
             first = next(iter(reasons.values()))
@@ -105,7 +121,7 @@ class Delivery:
         self._note(batch, reasons, refused)
         return self.ledger.mark_delivered(batch.id, count=len(kept))
 
-    def _hand(self, sink: Sink, batch: Batch, codes: KeptCodes) -> dict[str, str]:
+    def _hand(self, sink: Sink, batch: Batch, codes: Collection[str]) -> dict[str, str]:
         sink_batch = SinkBatch(
             batch.coupon_set_id,
             batch.coupon_set_name,

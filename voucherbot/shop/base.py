@@ -3,6 +3,7 @@ cleaning of the texts a shop sends back (never a code, never a secret)."""
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -50,12 +51,32 @@ class Sink(Protocol):
     def describe(self) -> str: ...
 
 
+class Sample:
+    """A uniform random sample of at most ``size`` of the codes added (reservoir sampling):
+    the codes a connector looks up after a delivery, without holding the batch."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.codes: list[str] = []
+        self._seen = 0
+        self._pick = random.Random()  # noqa: S311 - picks codes to look up, not secrets
+
+    def add(self, code: str) -> None:
+        self._seen += 1
+        if len(self.codes) < self.size:
+            self.codes.append(code)
+        else:
+            slot = self._pick.randrange(self._seen)
+            if slot < self.size:
+                self.codes[slot] = code
+
+
 def hide_codes(text: str, codes: Collection[str]) -> str:
     """Replace every code of the batch that ``text`` quotes with ``<code>``."""
-    known = set(codes)
+    known = {code.lower() for code in codes}  # shops may echo a code lower-cased
     return re.sub(
         r"[^\s,;:\"'`()\[\]{}<>=]+",
-        lambda m: "<code>" if m[0] in known or m[0].rstrip(".") in known else m[0],
+        lambda m: "<code>" if {m[0].lower(), m[0].rstrip(".").lower()} & known else m[0],
         text,
     )
 

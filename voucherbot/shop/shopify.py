@@ -23,7 +23,6 @@ the points the call needs (``extensions.cost.throttleStatus``: ``currentlyAvaila
 from __future__ import annotations
 
 import hashlib
-import random
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
@@ -35,7 +34,7 @@ from voucherbot.config.settings import SinkSettings
 from voucherbot.config.tables import origin
 from voucherbot.errors import ConfigError, hide, redact
 from voucherbot.files import chunked
-from voucherbot.shop.base import Refused, SinkBatch, SinkError, hide_codes, shorten
+from voucherbot.shop.base import Refused, Sample, SinkBatch, SinkError, hide_codes, shorten
 from voucherbot.shop.http import ShopHttp
 from voucherbot.text import clean
 
@@ -106,7 +105,6 @@ class ShopifySink:
             session=session,
             sleep=sleep,
         )
-        self._pick = random.Random()  # noqa: S311 - picks which codes to look up, not secrets
 
     def __repr__(self) -> str:
         return f"ShopifySink({origin(self.endpoint)}, token=<hidden>)"
@@ -174,7 +172,7 @@ class ShopifySink:
 
     def deliver(self, batch: SinkBatch) -> Refused:
         refused: Refused = {}
-        accepted: list[str] = []
+        accepted = Sample(SAMPLE)
         size = min(MAX_CODES, self.settings.chunk_size)
         window: deque[tuple[list[str], str, str]] = deque()  # started, not yet read
         for chunk in chunked(batch.codes, size):
@@ -183,7 +181,7 @@ class ShopifySink:
                 self._read(*window.popleft(), accepted, refused)
         while window:
             self._read(*window.popleft(), accepted, refused)
-        self._check(accepted)
+        self._check(accepted.codes)
         return refused
 
     def _start(self, batch: SinkBatch, chunk: list[str]) -> tuple[list[str], str, str]:
@@ -199,14 +197,14 @@ class ShopifySink:
         return chunk, job, what
 
     def _read(
-        self, chunk: list[str], job: str, what: str, accepted: list[str], refused: Refused
+        self, chunk: list[str], job: str, what: str, accepted: Sample, refused: Refused
     ) -> None:
         """Wait for a chunk's bulk creation; sort its codes into accepted and refused."""
         for code, errors in self._results(job, what, chunk):
             if not errors:
-                accepted.append(code)
+                accepted.add(code)
             elif any(_taken(e) for e in errors) and self._ours(code):
-                accepted.append(code)  # added by an earlier delivery of this batch
+                accepted.add(code)  # added by an earlier delivery of this batch
             else:
                 message = clean(str(errors[0].get("message") or "refused"))
                 refused[code] = shorten(redact(hide_codes(message, chunk), self._token), 120)
@@ -264,7 +262,10 @@ class ShopifySink:
             info = page.get("pageInfo") or {}
             if not info.get("hasNextPage"):
                 break
-            after = info.get("endCursor")
+            cursor = info.get("endCursor")
+            if cursor == after or len(found) > len(chunk) or self._clock() >= deadline:
+                raise self._fail(what, "its bulk creation's codes did not page on", chunk)
+            after = cursor
         if len(found) != len(chunk) or {c for c, _ in found} != set(chunk):
             raise self._fail(what, "its bulk creation does not account for every code", chunk)
         return found
@@ -281,7 +282,7 @@ class ShopifySink:
     def _check(self, accepted: list[str]) -> None:
         """Proof from the shop's side: a sample of the accepted codes is in the discount, and
         the discount is active."""
-        for code in self._pick.sample(accepted, min(SAMPLE, len(accepted))):
+        for code in accepted:
             node = self._lookup(code)
             if node is None or node.get("id") != self.settings.discount_id:
                 raise SinkError(

@@ -20,7 +20,6 @@ case, so the code a customer gets from Connectif works as it is. References: doc
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
@@ -32,7 +31,7 @@ from voucherbot.config.settings import SinkSettings
 from voucherbot.config.tables import origin
 from voucherbot.errors import ConfigError, hide, redact
 from voucherbot.files import chunked
-from voucherbot.shop.base import Refused, SinkBatch, SinkError, hide_codes, shorten
+from voucherbot.shop.base import Refused, Sample, SinkBatch, SinkError, hide_codes, shorten
 from voucherbot.shop.http import ShopHttp
 from voucherbot.text import clean
 
@@ -107,7 +106,6 @@ class WooCommerceSink:
         )
         self._template: dict[str, Any] | None = None
         self._now = now
-        self._pick = random.Random()  # noqa: S311 - picks which codes to look up, not secrets
 
     def __repr__(self) -> str:
         return f"WooCommerceSink({origin(self.api)}, key=<hidden>)"
@@ -153,7 +151,7 @@ class WooCommerceSink:
         response = self._http.send(
             "GET",
             self.api,
-            what=f"the lookup of coupon {code!r}",
+            what="a coupon lookup",
             params={"code": code},
             auth=self._auth,
         )
@@ -190,7 +188,7 @@ class WooCommerceSink:
         fields = self.template()
         meta = [{"key": META_KEY, "value": batch.batch_id}]
         refused: Refused = {}
-        accepted: list[str] = []
+        accepted = Sample(SAMPLE)
         for chunk in chunked(batch.codes, self.settings.chunk_size):
             body = {"create": [{"code": code, **fields, "meta_data": meta} for code in chunk]}
             what = f"{len(chunk)} coupons of batch {batch.batch_id}"
@@ -216,14 +214,16 @@ class WooCommerceSink:
                 message = error.get("message") if isinstance(error, dict) else None
                 text = clean(str(message or "refused"))
                 refused[code] = shorten(redact(hide_codes(text, chunk), *self._auth), 120)
-            accepted += [code for code in chunk if code not in refused]
-        self._check(accepted, batch.batch_id)
+            for code in chunk:
+                if code not in refused:
+                    accepted.add(code)
+        self._check(accepted.codes, batch.batch_id)
         return refused
 
     def _check(self, accepted: list[str], batch_id: str) -> None:
         """Proof from the shop's side: a sample of the accepted codes exists as this batch's
         coupons, published, and not expired."""
-        for code in self._pick.sample(accepted, min(SAMPLE, len(accepted))):
+        for code in accepted:
             found = [c for c in self._find(code) if c.get("code") == code.lower()]
             ours = [
                 c
