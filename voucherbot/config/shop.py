@@ -73,17 +73,26 @@ def parse_shop(
     return ShopSettings(source=source, sink=parse_sink(read, base_dir), pool=pool)
 
 
+def env_secret(env: Mapping[str, str], name: str | None, missing: str) -> str:
+    """The secret in the environment variable ``name``, kept out of every message and log
+    from here on; ConfigError(``missing``) when it is not set or empty (``config check``
+    asks, as every run does before its first API call)."""
+    value = env.get(name or "", "")
+    if not value:
+        raise ConfigError(missing)
+    hide(value)
+    return value
+
+
 def webhook_secret(settings: SinkSettings, env: Mapping[str, str]) -> str:
-    """The webhook sink's signing secret from ``env``; a missing one is a ConfigError naming
-    the variable (``config check`` asks, as every run does before its first API call)."""
-    secret = env.get(settings.secret_env or "", "")
-    if not secret:
-        raise ConfigError(
-            f"the webhook sink signs with the secret in the environment variable "
-            f"{settings.secret_env} ([shop] secret_env), which is not set or empty; set it "
-            "to the secret the shop uses to check X-Voucherbot-Signature"
-        )
-    return secret
+    """The webhook sink's signing secret from ``env``."""
+    return env_secret(
+        env,
+        settings.secret_env,
+        f"the webhook sink signs with the secret in the environment variable "
+        f"{settings.secret_env} ([shop] secret_env), which is not set or empty; set it "
+        "to the secret the shop uses to check X-Voucherbot-Signature",
+    )
 
 
 def parse_sink(read: TableReader, base_dir: Path | None) -> SinkSettings:

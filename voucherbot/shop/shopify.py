@@ -31,8 +31,9 @@ from typing import Any
 import requests
 
 from voucherbot.config.settings import SinkSettings
+from voucherbot.config.shop import env_secret
 from voucherbot.config.tables import origin
-from voucherbot.errors import ConfigError, hide, redact
+from voucherbot.errors import redact
 from voucherbot.files import chunked
 from voucherbot.shop.base import Refused, Sample, SinkBatch, SinkError, hide_codes, shorten
 from voucherbot.shop.http import ShopHttp
@@ -69,15 +70,14 @@ LOOKUP = """query voucherbotLookup($code: String!) {
 
 
 def shopify_token(settings: SinkSettings, env: Mapping[str, str]) -> str:
-    token = env.get(settings.token_env or "", "")
-    if not token:
-        raise ConfigError(
-            f"the shopify sink reads the Admin API access token from the environment variable "
-            f"{settings.token_env} ([shop] token_env), which is not set or empty; create a "
-            "custom app with the write_discounts scope and set its token there"
-        )
-    hide(token)
-    return token
+    """The Admin API access token from ``env``."""
+    return env_secret(
+        env,
+        settings.token_env,
+        f"the shopify sink reads the Admin API access token from the environment variable "
+        f"{settings.token_env} ([shop] token_env), which is not set or empty; create a "
+        "custom app with the write_discounts scope and set its token there",
+    )
 
 
 class ShopifySink:

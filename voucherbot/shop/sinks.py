@@ -36,7 +36,7 @@ import requests
 from voucherbot.config.settings import SinkSettings
 from voucherbot.config.shop import webhook_secret
 from voucherbot.config.tables import url_problem
-from voucherbot.errors import ConfigError, hide, holds_secret
+from voucherbot.errors import ConfigError, holds_secret
 from voucherbot.files import code_csv
 from voucherbot.shop.base import Refused, Sink, SinkBatch, SinkError
 from voucherbot.shop.command import CommandSink
@@ -87,7 +87,6 @@ def make_sink(
         if problem:
             raise ConfigError(f"[shop] url {problem}")
         secret = webhook_secret(settings, env)
-        hide(secret)
         return WebhookSink(settings, secret, session=session, sleep=sleep)
     if settings.kind == "woocommerce" and settings.url and settings.template:
         problem = url_problem(settings.url)

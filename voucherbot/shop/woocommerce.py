@@ -28,8 +28,9 @@ from typing import Any
 import requests
 
 from voucherbot.config.settings import SinkSettings
+from voucherbot.config.shop import env_secret
 from voucherbot.config.tables import origin
-from voucherbot.errors import ConfigError, hide, redact
+from voucherbot.errors import redact
 from voucherbot.files import chunked
 from voucherbot.shop.base import Refused, Sample, SinkBatch, SinkError, hide_codes, shorten
 from voucherbot.shop.http import ShopHttp
@@ -58,25 +59,23 @@ COPIED = (
 API = "/wp-json/wc/v3/coupons"
 META_KEY = "voucherbot_batch"
 TAKEN = "woocommerce_rest_coupon_code_already_exists"
-DEFAULT_CHUNK = 100
 SAMPLE = 3  #: accepted codes of each delivery looked up in the shop
 
 
 def woocommerce_credentials(settings: SinkSettings, env: Mapping[str, str]) -> tuple[str, str]:
     """The consumer key and secret from ``env``; a missing one is a ConfigError naming its
     variable."""
-    found = []
-    for name, what in ((settings.key_env, "consumer key"), (settings.secret_env, "secret")):
-        value = env.get(name or "", "")
-        if not value:
-            raise ConfigError(
-                f"the woocommerce sink reads the {what} from the environment variable {name} "
-                "([shop] key_env / secret_env), which is not set or empty; create a REST API "
-                "key with write access in WooCommerce > Settings > Advanced > REST API"
-            )
-        hide(value)
-        found.append(value)
-    return found[0], found[1]
+    key, secret = (
+        env_secret(
+            env,
+            name,
+            f"the woocommerce sink reads the {what} from the environment variable {name} "
+            "([shop] key_env / secret_env), which is not set or empty; create a REST API "
+            "key with write access in WooCommerce > Settings > Advanced > REST API",
+        )
+        for name, what in ((settings.key_env, "consumer key"), (settings.secret_env, "secret"))
+    )
+    return key, secret
 
 
 class WooCommerceSink:
