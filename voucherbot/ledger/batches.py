@@ -158,10 +158,6 @@ class BatchStore(CodeStore):
                 "INSERT OR REPLACE INTO shop_jobs VALUES (?, ?, ?)", (batch_id, part, job_id)
             )
 
-    def refused_count(self, batch_id: int) -> int:
-        row = self.db.execute("SELECT COUNT(*) FROM shop_refused WHERE batch_id = ?", (batch_id,))
-        return int(row.fetchone()[0])
-
     def _new(
         self,
         run_id: int | None,

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -43,7 +43,6 @@ from voucherbot.errors import (
     PermissionDeniedError,
     VoucherbotError,
 )
-from voucherbot.files import code_csv, write_private
 from voucherbot.ledger import Batch, BatchStatus, Ledger
 from voucherbot.ledger.pending import KeptCodes
 from voucherbot.refill import failpoints, recovery
@@ -62,7 +61,7 @@ from voucherbot.refill.results import RefillResult, result_of
 from voucherbot.refill.sources import record_batch
 from voucherbot.shop.sinks import Sink, make_sink
 
-__all__ = ["LONG_REFILL", "RESOLVE_HINT", "QueueFull", "Refiller", "write_codes_csv"]
+__all__ = ["LONG_REFILL", "RESOLVE_HINT", "QueueFull", "Refiller"]
 
 log = logging.getLogger("voucherbot.refill")  # its name in logs since before the subpackages
 
@@ -76,16 +75,6 @@ RESOLVE_HINT = (
 
 #: Refills of at least this many codes say what they are doing before their import starts.
 LONG_REFILL = 100_000
-
-
-def write_codes_csv(path: Path, codes: Iterable[str]) -> int:
-    """Write a Connectif coupon CSV (header ``code``) at ``path``, created with mode 0600.
-
-    Returns the number of codes written. The file must not exist yet (codes are never written
-    over another file). Codes never contain ``,``, ``;`` or quotes (the code generator refuses
-    them), so the one-column CSV needs no quoting and suits either delimiter.
-    """
-    return write_private(path, code_csv(codes)) - 1
 
 
 @dataclass(kw_only=True)
