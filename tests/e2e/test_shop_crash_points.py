@@ -13,69 +13,29 @@ from tests.e2e.test_shop_e2e import PLANNED, ImportSpy, add_rules
 from tests.support import Cli, assert_consistent, available
 from voucherbot.ledger import Ledger
 from voucherbot.refill.failpoints import POINTS
-from voucherbot.sandbox import RunningShop, ShopifyState, WooState, start_shopify, start_woocommerce
-
-DISCOUNT = "gid://shopify/DiscountCodeNode/1057371"
-
-
-class Shop:
-    """One shop sandbox and the rules that use it."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.running: RunningShop[WooState] | RunningShop[ShopifyState]
-        if kind == "woocommerce":
-            woo = WooState(refuse_every=2_000)
-            woo.add_coupon("template", amount="10", discount_type="percent")
-            self.running = start_woocommerce(woo)
-        else:
-            shopify = ShopifyState(
-                refuse_every=2_000, job_seconds=0.3, maximum=1000, restore_rate=1000
-            )
-            shopify.add_discount(1057371, "Welcome")
-            self.running = start_shopify(shopify)
-
-    def rules(self) -> str:
-        if self.kind == "woocommerce":
-            return (
-                f'[shop]\nsink = "woocommerce"\nurl = "{self.running.url}"\ntemplate = "template"\n'
-            )
-        return (
-            f'[shop]\nsink = "shopify"\napi_url = "{self.running.url}"\n'
-            f'discount_id = "{DISCOUNT}"\n'
-        )
-
-    def env(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        state = self.running.state
-        if isinstance(state, WooState):
-            monkeypatch.setenv("WOOCOMMERCE_CONSUMER_KEY", state.consumer_key)
-            monkeypatch.setenv("WOOCOMMERCE_CONSUMER_SECRET", state.consumer_secret)
-        else:
-            monkeypatch.setenv("SHOPIFY_ACCESS_TOKEN", state.token)
-
-    def codes(self) -> set[str]:
-        """Every code the shop has, case-folded."""
-        state = self.running.state
-        if isinstance(state, WooState):
-            return {c["code"] for c in state.coupons.values()}
-        return {code for d in state.discounts.values() for code in d.codes}
+from voucherbot.sandbox import ShopifyState, ShopSandbox, start_shop
 
 
 @pytest.fixture(params=["woocommerce", "shopify"])
-def shop(request: pytest.FixtureRequest) -> Iterator[Shop]:
-    running = Shop(request.param)
-    with running.running:
-        yield running
+def shop(request: pytest.FixtureRequest) -> Iterator[ShopSandbox]:
+    """A shop sandbox that refuses a code in 2,000; Shopify's jobs take a while."""
+    box = start_shop(request.param)
+    box.state.refuse_every = 2_000
+    if isinstance(box.state, ShopifyState):
+        box.state.job_seconds, box.state.restore_rate = 0.3, 1000
+    with box.running:
+        yield box
 
 
 @pytest.mark.parametrize("point", POINTS)
 def test_killed_at_any_point_with_a_shop_the_next_run_settles_it_exactly_once(
-    cli: Cli, shop: Shop, monkeypatch: pytest.MonkeyPatch, point: str
+    cli: Cli, shop: ShopSandbox, monkeypatch: pytest.MonkeyPatch, point: str
 ) -> None:
     before = available(cli.sandbox)
     imports = ImportSpy(cli, monkeypatch)
-    add_rules(cli, shop.rules())
-    shop.env(monkeypatch)
+    add_rules(cli, shop.table)
+    for name, value in shop.env.items():
+        monkeypatch.setenv(name, value)
     killed = cli.run("run", failpoint=point)
     reached = killed.returncode < 0
     if point == "shop-job" and shop.kind == "woocommerce":

@@ -43,8 +43,7 @@ def run_demo(
         shop_box = start_shop(shop) if shop else None
         if shop_box is not None:
             stack.callback(shop_box.running.stop)
-            keys = "".join(f'{key} = "{value}"\n' for key, value in shop_box.settings.items())
-            config = parse_config(("[shop]\n" + keys).encode())
+            config = parse_config(shop_box.table.encode())
         result = _demo(seed, config or Config(), echo, shop_box)
     return result
 

@@ -172,10 +172,20 @@ class ShopSandbox:
     """A running shop sandbox, the ``[shop]`` settings that point a sink at it, and the
     environment that carries its credentials."""
 
-    running: RunningServer
+    running: RunningShop[WooState] | RunningShop[ShopifyState]
     kind: str
     settings: dict[str, str]
     env: dict[str, str]
+
+    @property
+    def state(self) -> WooState | ShopifyState:
+        """The shop's state: its codes and fault switches."""
+        return self.running.state
+
+    @property
+    def table(self) -> str:
+        """The ``[shop]`` table of a rules file that uses this shop."""
+        return "[shop]\n" + "".join(f'{key} = "{value}"\n' for key, value in self.settings.items())
 
     @property
     def line(self) -> str:
@@ -187,12 +197,10 @@ class ShopSandbox:
 
     def codes(self) -> set[str]:
         """Every code the shop holds, lower-cased."""
-        state = getattr(self.running, "state", None)
+        state = self.state
         if isinstance(state, WooState):
             return {c["code"] for c in state.coupons.values()} - {SHOP_TEMPLATE}
-        if isinstance(state, ShopifyState):
-            return {code for d in state.discounts.values() for code in d.codes}
-        return set()
+        return {code for d in state.discounts.values() for code in d.codes}
 
 
 def start_shop(kind: str, host: str = "127.0.0.1") -> ShopSandbox:
@@ -200,7 +208,7 @@ def start_shop(kind: str, host: str = "127.0.0.1") -> ShopSandbox:
     if kind == "woocommerce":
         woo = WooState()
         woo.add_coupon(SHOP_TEMPLATE, amount="10", discount_type="percent")
-        running: RunningServer = start_woocommerce(woo, host=host)
+        running = start_woocommerce(woo, host=host)
         settings = {"sink": "woocommerce", "url": running.url, "template": SHOP_TEMPLATE}
         env = {
             "WOOCOMMERCE_CONSUMER_KEY": woo.consumer_key,
@@ -210,9 +218,10 @@ def start_shop(kind: str, host: str = "127.0.0.1") -> ShopSandbox:
     if kind == "shopify":
         shopify = ShopifyState()
         discount = shopify.add_discount(SHOP_DISCOUNT, "Sandbox discount")
-        running = start_shopify(shopify, host=host)
-        settings = {"sink": "shopify", "api_url": running.url, "discount_id": discount.id}
-        return ShopSandbox(running, kind, settings, {"SHOPIFY_ACCESS_TOKEN": shopify.token})
+        on_shopify = start_shopify(shopify, host=host)
+        settings = {"sink": "shopify", "api_url": on_shopify.url, "discount_id": discount.id}
+        env = {"SHOPIFY_ACCESS_TOKEN": shopify.token}
+        return ShopSandbox(on_shopify, kind, settings, env)
     raise ValueError(f"no {kind} shop sandbox")
 
 
