@@ -597,3 +597,36 @@ def test_codes_redrawn_after_a_clash_are_recorded_with_their_own_fingerprints() 
         assert stored_prints(ledger, second.id) == {ledger.fingerprint(c) for c in codes}
         assert not issued_before & stored_prints(ledger, second.id)
         assert len(set(codes)) == 90
+
+
+def test_fates_say_where_each_issued_code_went() -> None:
+    with Ledger.memory() as ledger:
+        done = ledger.new_batch(None, SET, ["AA11", "BB22", "CC33"], CodeSpec())
+        ledger.mark_delivering(done.id)
+        ledger.mark_delivered(done.id)
+        ledger.settle_refused(done.id, {"CC33": "taken"})  # the shop refused one
+        finish(ledger, done.id, success=2)
+        ledger.mark_rejected(done.id, ["BB22"])  # the import rejected one
+        gone = ledger.new_batch(None, OTHER, ["DD44"], CodeSpec())
+        ledger.mark_abandoned(gone.id, "the run stopped before sending the codes")
+        open_ = ledger.new_batch(None, SET, ["EE55"], CodeSpec())
+        fates = ledger.fates(["aa11", "BB22", "CC33", "DD44", "EE55", "NEVER9"])
+    assert set(fates) == {"aa11", "BB22", "CC33", "DD44", "EE55"}  # never issued: left out
+    assert (fates["aa11"].coupon_set_id, fates["aa11"].imported) == ("s1", True)  # any case
+    assert fates["BB22"].imported is False and fates["CC33"].imported is False
+    assert (fates["DD44"].coupon_set_id, fates["DD44"].imported) == ("s2", False)
+    assert (fates["EE55"].batch_id, fates["EE55"].imported) == (open_.id, None)
+
+
+def test_fates_read_merged_segments() -> None:
+    with Ledger.memory() as ledger:
+        ids = []
+        for i in range(segments.RATIO):
+            batch = ledger.new_batch(None, SET if i % 2 else OTHER, [f"CODE{i}"], CodeSpec())
+            finish(ledger, batch.id, success=1)
+            ids.append(batch.id)
+        assert ledger.merge_segments() > 0
+        assert len(segments.listed(ledger.db)) == 1
+        fates = ledger.fates([f"CODE{i}" for i in range(segments.RATIO)])
+    assert [fates[f"CODE{i}"].batch_id for i in range(segments.RATIO)] == ids
+    assert [fates[f"CODE{i}"].coupon_set_id for i in range(segments.RATIO)] == ["s2", "s1"] * 2

@@ -14,7 +14,7 @@ import pytest
 from voucherbot.config import Config, parse_config
 from voucherbot.connectif.models import CouponSet, Import, Workflow
 from voucherbot.planning.forecast import Snapshot
-from voucherbot.planning.planner import Action, Skip, plan
+from voucherbot.planning.planner import Action, Skip, cap_by_expiry, plan
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 WORKFLOWS = [
@@ -902,3 +902,39 @@ def test_forecast_settings_come_from_the_rules() -> None:
     )  # refill_to is not mentioned: nothing to size
     assert d.urgency == 4  # 2,000 / 500: days left do not count while unknown
     assert math.isfinite(d.urgency)
+
+
+# --- the shop's end date -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ends_in", "action", "skip", "count", "words"),
+    [
+        # 410/day for 10 days is 4,100: 2,100 more than the 2,000 available
+        (timedelta(days=10), Action.REFILL, None, 2100, "capped at 2,100: the forecast demand"),
+        (timedelta(days=40), Action.REFILL, None, 12760, "to 14,760 = 30 days"),  # not capped
+        (timedelta(days=3), Action.SKIP, Skip.UNTIL_EXPIRY, 0, "available 2,000 covers"),
+        (-timedelta(minutes=1), Action.SKIP, Skip.SHOP_EXPIRED, 0, "stopped redeeming on"),
+    ],
+)
+def test_refills_are_capped_by_the_demand_until_the_shops_end_date(
+    ends_in: timedelta, action: Action, skip: Skip | None, count: int, words: str
+) -> None:
+    history = {"s1": daily(410, 2000)}
+    the_plan = plan([fcs(), fcs("s2")], WORKFLOWS, config(BOTH), [], NOW, history=history)
+    capped = cap_by_expiry(the_plan, {"s1": NOW + ends_in})
+    by_id = {d.coupon_set.id: d for d in capped.decisions}
+    d = by_id["s1"]
+    assert (d.action, d.skip, d.count) == (action, skip, count), d.reason
+    assert words in d.reason
+    assert by_id["s2"] == {x.coupon_set.id: x for x in the_plan.decisions}["s2"]  # no end date
+    assert [x.is_refill for x in capped.decisions] == sorted(
+        (x.is_refill for x in capped.decisions), reverse=True
+    )  # refills still come first
+
+
+def test_without_a_forecast_the_end_date_is_named_but_does_not_cap() -> None:
+    the_plan = plan([cs(available=10)], WORKFLOWS, config(), [], NOW)
+    (d,) = cap_by_expiry(the_plan, {"s1": NOW + timedelta(days=1)}).decisions
+    assert d.is_refill and d.count == the_plan.decisions[0].count
+    assert "the shop's codes end 2026-11-28 03:00 UTC (forecast unknown: not capped" in d.reason

@@ -309,6 +309,7 @@ MD_HEADERS = [
     "Forecast",
     "Shop",
     "Pool left",
+    "In the shop",
 ]
 
 
@@ -355,6 +356,7 @@ def test_markdown_table_has_every_set_and_field(report: Report) -> None:
         "Forecast": "",
         "Shop": "codes NOT registered with the shop (no [shop] sink)",
         "Pool left": "",
+        "In the shop": "",
     }
     draft = table[2]
     assert draft["Workflows"].endswith("wf-missing (not found)")
@@ -439,6 +441,10 @@ SET_KEYS = {
     "forecastNote",
     "shop",
     "poolRemaining",
+    "shopEndsAt",
+    "shopRedeemable",
+    "shopRedeemed",
+    "shopLeaked",
     "activeWorkflows",
     "workflows",
 }
@@ -497,6 +503,10 @@ def test_json_has_the_documented_shape_and_values(report: Report) -> None:
         "forecastNote": None,
         "shop": "codes NOT registered with the shop (no [shop] sink)",
         "poolRemaining": None,
+        "shopEndsAt": None,
+        "shopRedeemable": None,
+        "shopRedeemed": None,
+        "shopLeaked": None,
         "activeWorkflows": [{"id": "wf-active-1", "name": "Welcome series"}],
         "workflows": [
             {"id": "wf-active-1", "name": "Welcome series", "status": "active"},
@@ -859,7 +869,7 @@ def test_forecast_markdown(fc_report: Report) -> None:
 
 def test_forecast_csv(fc_report: Report) -> None:
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO(render(fc_report, "csv")))}
-    assert list(next(iter(rows.values())))[-6:-2] == [
+    assert list(next(iter(rows.values())))[-10:-6] == [
         "burn_per_day",
         "days_left",
         "empty_at",

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from voucherbot.app.account import make_plan
+from voucherbot.app.shopside import SinkFor, shop_facts, sinks
 from voucherbot.config import Config
 from voucherbot.connectif.client import ConnectifClient
 from voucherbot.ledger import Ledger
-from voucherbot.planning.planner import Plan, unmatched_rules
+from voucherbot.planning.planner import Plan, cap_by_expiry, unmatched_rules
 from voucherbot.refill.queue import pools_left
 from voucherbot.report.model import Report, build_report
 
@@ -21,10 +22,19 @@ def report(
     *,
     unmatched: bool = True,
     pools: bool = True,
+    sink_for: SinkFor | None = None,
 ) -> tuple[Report, Plan]:
     """The report of what the bot would do now, and the plan behind it. ``unmatched`` adds a
-    warning for each rule that matches no set; ``pools`` what each code pool has left."""
+    warning for each rule that matches no set; ``pools`` what each code pool has left. Each
+    shop connector is read back (``sink_for`` builds them; default from the environment): the
+    end date of its codes caps the plan as a run would, and its redeemed codes are checked
+    for leaks (:mod:`voucherbot.app.shopside`)."""
     the_plan, state = make_plan(client, config, ledger)
+    facts, notes = shop_facts(the_plan.decisions, sink_for or sinks(), ledger)
+    ends = {set_id: f.ends_at for set_id, f in facts.items() if f.ends_at is not None}
+    the_plan = cap_by_expiry(the_plan, ends)
+    if notes:
+        the_plan = replace(the_plan, warnings=(*the_plan.warnings, *notes))
     if unmatched:
         the_plan = replace(
             the_plan, warnings=(*the_plan.warnings, *unmatched_rules(config, state.coupon_sets))
@@ -41,5 +51,6 @@ def report(
         source=client.base_url,
         history=state.history,
         pool_remaining=left,
+        shop_facts=facts,
     )
     return built, the_plan

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from voucherbot.app.account import make_plan
+from voucherbot.app.shopside import SinkFor, shop_ends
 from voucherbot.codes import CodeSpec
 from voucherbot.config import Config
 from voucherbot.config.settings import PollSettings
@@ -19,7 +20,14 @@ from voucherbot.connectif.models import CouponSet
 from voucherbot.connectif.poll import ProgressCallback
 from voucherbot.errors import ConfigError, NotFoundError, VoucherbotError
 from voucherbot.ledger import BatchStatus, Ledger
-from voucherbot.planning.planner import Action, Decision, ImportActivity, Plan, Skip
+from voucherbot.planning.planner import (
+    Action,
+    Decision,
+    ImportActivity,
+    Plan,
+    Skip,
+    cap_by_expiry,
+)
 from voucherbot.refill.batch import Refiller
 from voucherbot.refill.queue import run_plan
 from voucherbot.refill.results import RefillResult, RunResult
@@ -110,8 +118,17 @@ def run(
         refiller.run_id = run_id
         settled = refiller.settle()
         the_plan, _ = make_plan(client, config, ledger, run_id, lean=True)
+        the_plan = capped_by_shop(the_plan, refiller.sink_for)
         config.check_count(the_plan.total_codes, "this run's refills", confirmed=confirmed)
         return run_plan(refiller, the_plan, settled)
+
+
+def capped_by_shop(the_plan: Plan, sink_for: SinkFor) -> Plan:
+    """The plan's refills held to what their shops can still redeem (the end date a shop
+    connector reads), with a warning for each shop that could not be read."""
+    ends, notes = shop_ends(the_plan.refills, sink_for)
+    capped = cap_by_expiry(the_plan, ends)
+    return replace(capped, warnings=(*capped.warnings, *notes)) if notes else capped
 
 
 def make_refiller(

@@ -8,7 +8,7 @@ transitions); :mod:`~voucherbot.ledger.records` its records and statuses;
 its secret, the run lock, the codes on their way). SQL lives only in this package.
 """
 
-from voucherbot.ledger.batches import TransitionError
+from voucherbot.ledger.batches import Fate, TransitionError
 from voucherbot.ledger.lock import lock_path_of
 from voucherbot.ledger.opening import secret_path_of
 from voucherbot.ledger.records import (
@@ -26,6 +26,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "Batch",
     "BatchStatus",
+    "Fate",
     "Ledger",
     "Run",
     "TransitionError",

@@ -18,15 +18,17 @@ changes nothing and raises :class:`TransitionError` (a bug: the protocol never d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from voucherbot.codes import CodeSpec
 from voucherbot.connectif.models import CouponSet, Import
 from voucherbot.errors import VoucherbotError
+from voucherbot.files import chunked
 from voucherbot.ledger import segments
-from voucherbot.ledger.codes import CodeStore, OnChunk
+from voucherbot.ledger.codes import CHUNK, CodeStore, OnChunk
 from voucherbot.ledger.pending import CodeWriter, KeptCodes
 from voucherbot.ledger.records import (
     BATCH_FIELDS,
@@ -50,6 +52,18 @@ _NOT_SENT = (
     BatchStatus.DELIVERED,
     BatchStatus.SUBMITTING,
 )
+
+
+@dataclass(frozen=True)
+class Fate:
+    """Where an issued code went: its set, its batch, and whether Connectif got it (True: its
+    import finished and did not reject it; False: never: refused by the shop, rejected by the
+    import, or its batch ended before an import existed; None: not known, as its batch is still
+    open or its import ended in error)."""
+
+    coupon_set_id: str
+    batch_id: int
+    imported: bool | None
 
 
 class TransitionError(Exception):
@@ -143,6 +157,42 @@ class BatchStore(CodeStore):
                 ((self.fingerprint(code), batch_id, why) for code, why in refused.items()),
             )
         return self._pending.rewrite(batch_id, set(refused))
+
+    def fates(self, codes: Iterable[str]) -> dict[str, Fate]:
+        """Where each of ``codes`` that the ledger issued went (codes it never issued are
+        left out): the shop's redeemed codes, checked against what Connectif was given."""
+        found: dict[str, Fate] = {}
+        held = segments.listed(self.db)
+        for chunk in chunked(codes, CHUNK):
+            prints = [self.fingerprint(c) for c in chunk]
+            segments.stage(self.db, prints, self._variants(chunk, prints, held))
+            owner = segments.owners(self.db, held)
+            lost = segments.staged_in(self.db, "shop_refused") | segments.staged_in(
+                self.db, "rejected_codes"
+            )
+            ids = sorted(set(owner.values()))
+            batches = {
+                int(i): (str(set_id), _imported(BatchStatus(st), import_id))
+                for i, set_id, st, import_id in self.db.execute(
+                    "SELECT id, coupon_set_id, status, import_id FROM batches "  # noqa: S608
+                    f"WHERE id IN ({marks(ids)})",
+                    ids,
+                )
+            }
+            for code, fp in zip(chunk, prints, strict=True):
+                if fp in owner and owner[fp] in batches:
+                    set_id, imported = batches[owner[fp]]
+                    found[code] = Fate(set_id, owner[fp], False if fp in lost else imported)
+        return found
+
+    def first_batch_at(self, set_ids: Collection[str]) -> datetime | None:
+        """When the first batch of any of ``set_ids`` was made (None: none was)."""
+        ids = sorted(set_ids)
+        row = self.db.execute(
+            f"SELECT MIN(created_at) FROM batches WHERE coupon_set_id IN ({marks(ids)})",  # noqa: S608
+            ids,
+        ).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
 
     def shop_job(self, batch_id: int, part: str) -> str | None:
         """The shop's job for a part of a batch's delivery, if one was started."""
@@ -425,3 +475,12 @@ def _ended(imp: Import, ended: datetime) -> dict[str, Any]:
         "error_report_url": imp.error_report_file_url,
         "import_finished_at": stamp(ended),
     }
+
+
+def _imported(status: BatchStatus, import_id: str | None) -> bool | None:
+    """Whether a batch's codes reached Connectif (see :class:`Fate`)."""
+    if status == BatchStatus.FINISHED:
+        return True
+    if status == BatchStatus.ABANDONED or (status == BatchStatus.FAILED and not import_id):
+        return False
+    return None

@@ -133,6 +133,31 @@ def clashes(
     return found
 
 
+def owners(db: sqlite3.Connection, segments: Iterable[Segment]) -> dict[bytes, int]:
+    """The batch of each staged fingerprint that any of ``segments`` holds."""
+    found: dict[bytes, int] = {}
+    for seg in segments:
+        sources = [(_STAGE, "p.fingerprint", "p.fingerprint")]
+        if seg.legacy:
+            sources.append((_VARIANTS, "p.fingerprint", "p.variant"))
+        for table, mine, probe in sources:
+            rows = db.execute(
+                f"SELECT {mine}, {'s.batch_id' if seg.batch_id is None else seg.batch_id} "  # noqa: S608
+                f"FROM {table} p CROSS JOIN {seg.table} s ON s.fingerprint = {probe}"
+            )
+            found.update((bytes(fp), int(batch)) for fp, batch in rows)
+    return found
+
+
+def staged_in(db: sqlite3.Connection, table: str) -> set[bytes]:
+    """The staged fingerprints that ``table`` (keyed by ``fingerprint``) holds."""
+    rows = db.execute(
+        f"SELECT p.fingerprint FROM {_STAGE} p CROSS JOIN {table} t "  # noqa: S608
+        "ON t.fingerprint = p.fingerprint"
+    )
+    return {bytes(fp) for (fp,) in rows}
+
+
 def unstage(db: sqlite3.Connection, prints: Iterable[bytes]) -> None:
     """Take ``prints`` out of the staged ones."""
     db.executemany(f"DELETE FROM {_STAGE} WHERE fingerprint = ?", ((p,) for p in prints))  # noqa: S608

@@ -22,3 +22,5 @@ class Skip(StrEnum):
     ABOVE_THRESHOLD = "above-threshold"
     COOLDOWN = "cooldown"
     AT_TARGET = "at-target"
+    SHOP_EXPIRED = "shop-expired"  #: the shop's codes no longer redeem
+    UNTIL_EXPIRY = "covers-until-expiry"  #: available covers the demand until the shop's end

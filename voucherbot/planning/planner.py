@@ -20,6 +20,12 @@ checks run in this order, and the first that applies decides:
 8. ``available`` already reaches the target;
 9. otherwise: refill ``target - available`` codes, capped at ``max_per_run``.
 
+Then :func:`cap_by_expiry` holds each refill to what can be handed out before the shop's
+codes stop redeeming (the end date a shop connector reads): a set whose codes have ended is
+skipped (``shop-expired``); with a known forecast, the refill is capped at the forecast
+demand until that date less ``available``, and skipped when ``available`` covers it
+(``covers-until-expiry``); with the forecast unknown it is not capped, and the reason says so.
+
 The target is ``refill_to``; with ``cover_days`` and a known forecast it is
 ``ceil(burn_per_day * cover_days * safety_factor)`` instead, but never below the threshold
 (so a refill always lifts the set out of "below the threshold"). ``cover_days`` wins over
@@ -57,7 +63,7 @@ from voucherbot.planning.actions import Action, Skip
 from voucherbot.planning.forecast import Forecast, Snapshot, forecast
 from voucherbot.planning.imports import ImportActivity
 from voucherbot.planning.sizing import Sizing, days_left, urgency
-from voucherbot.text import format_days, plural
+from voucherbot.text import format_days, format_rate, plural
 
 __all__ = [
     "Action",
@@ -65,6 +71,7 @@ __all__ = [
     "ImportActivity",
     "Plan",
     "Skip",
+    "cap_by_expiry",
     "plan",
     "unmatched_rules",
 ]
@@ -154,6 +161,56 @@ def plan(
     decisions.sort(key=_order)
     warnings += _guessability_warnings(decisions, config)
     return Plan(tuple(decisions), tuple(warnings), now)
+
+
+def cap_by_expiry(the_plan: Plan, ends: Mapping[str, datetime]) -> Plan:
+    """The plan with each refill held to the demand until its shop's end date (``ends``, by
+    coupon set id; see the module doc). A set without an end date is left as it is."""
+    if not ends or the_plan.now is None:
+        return the_plan
+    now = the_plan.now
+    capped = [_expiry_cap(d, ends.get(d.coupon_set.id), now) for d in the_plan.decisions]
+    return replace(the_plan, decisions=tuple(sorted(capped, key=_order)))
+
+
+def _expiry_cap(d: Decision, end: datetime | None, now: datetime) -> Decision:
+    if not d.is_refill or end is None:
+        return d
+    when = f"{end:%Y-%m-%d %H:%M} UTC"
+    if end <= now:
+        return replace(
+            d,
+            action=Action.SKIP,
+            count=0,
+            skip=Skip.SHOP_EXPIRED,
+            reason=f"the shop's codes stopped redeeming on {when}: new ones would not work; "
+            "extend the discount's end date (or the template coupon's expiry) in the shop",
+        )
+    fc = d.forecast
+    if fc is None or not fc.known or fc.burn_per_day is None:
+        return replace(
+            d,
+            reason=f"{d.reason}; the shop's codes end {when} (forecast unknown: not capped by it)",
+        )
+    days = (end - now).total_seconds() / 86400
+    demand = math.ceil(fc.burn_per_day * days - 1e-9)
+    available = d.coupon_set.available or 0
+    room = demand - available
+    until = (
+        f"the forecast demand until the shop's codes end {when} ({demand:,} = "
+        f"{format_days(days)} × {format_rate(fc.burn_per_day)})"
+    )
+    if room <= 0:
+        return replace(
+            d,
+            action=Action.SKIP,
+            count=0,
+            skip=Skip.UNTIL_EXPIRY,
+            reason=f"available {available:,} covers {until}",
+        )
+    if d.count <= room:
+        return d
+    return replace(d, count=room, reason=f"{d.reason}; capped at {room:,}: {until}")
 
 
 def _status_warnings(workflows: Iterable[Workflow], config: Config) -> list[str]:

@@ -107,6 +107,10 @@ class Refiller:
     def __post_init__(self) -> None:
         self._delivery = Delivery(self.ledger, self.sink_factory, self._notes)
 
+    def sink_for(self, shop: ShopSettings) -> Sink:
+        """The run's sink for a shop (built once)."""
+        return self._delivery.sink(shop)
+
     def check_sinks(self) -> None:
         """Build every sink the rules name now, so a missing secret or a bad URL stops the
         run before any API call (not half-way, with a batch prepared)."""

@@ -43,7 +43,11 @@ def render_csv(report: Report) -> str:
             "" if v is None else str(v) if isinstance(v, int | float) else spreadsheet_cell(v)
             for v in _forecast_fields(r).values()
         ]
-        shop = [spreadsheet_cell(r.shop), "" if r.pool_remaining is None else str(r.pool_remaining)]
+        shop = [
+            spreadsheet_cell(r.shop),
+            "" if r.pool_remaining is None else str(r.pool_remaining),
+            *("" if v is None else str(v) for v in _shop_fields(r).values()),
+        ]
         writer.writerow(
             cells
             + [spreadsheet_cell(LIST_SEPARATOR.join(items)) for items in lists]
@@ -75,6 +79,20 @@ def _forecast_fields(r: ReportRow) -> dict[str, str | float | None]:
     }
 
 
+def _shop_fields(r: ReportRow) -> dict[str, str | int | bool | None]:
+    """What the set's shop connector read back, for JSON (and the last CSV columns)."""
+    f = r.shop_facts
+    if f is None:
+        return dict.fromkeys(("shopEndsAt", "shopRedeemable", "shopRedeemed", "shopLeaked"))
+    ends = f.ends_at.astimezone(UTC).isoformat(timespec="seconds") if f.ends_at else None
+    return {
+        "shopEndsAt": ends.replace("+00:00", "Z") if ends else None,
+        "shopRedeemable": f.live,
+        "shopRedeemed": f.redeemed,
+        "shopLeaked": f.leaked,
+    }
+
+
 def to_json(report: Report) -> dict[str, Any]:
     """The report as the documented JSON object (version :data:`REPORT_VERSION`)."""
     generated = report.generated_at.astimezone(UTC).isoformat(timespec="seconds")
@@ -91,6 +109,7 @@ def to_json(report: Report) -> dict[str, Any]:
                 **_forecast_fields(r),
                 "shop": r.shop or None,
                 "poolRemaining": r.pool_remaining,
+                **_shop_fields(r),
                 "activeWorkflows": [{"id": i, "name": n} for i, n in r.active_workflows],
                 "workflows": [{"id": i, "name": n, "status": s} for i, n, s in r.workflows],
             }

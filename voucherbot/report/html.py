@@ -44,6 +44,7 @@ h2 { font-size: 1.1em; margin: 1.2em 0 .3em; }
 .meta { color: #616161; margin: 0 0 1em; }
 .summary { font-size: 1.15em; }
 .warnings { background: #fff8e1; border-left: 4px solid #f9a825; padding: .3em 1em; }
+.leak { color: #b71c1c; font-weight: bold; }
 table { border-collapse: collapse; margin-top: 1em; }
 th, td { border: 1px solid #cfd8dc; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #eceff1; white-space: nowrap; }
@@ -303,8 +304,13 @@ def _bar(r: ReportRow) -> str:
 
 
 def _shop_note(r: ReportRow) -> str:
-    """Where the codes come from, under the reason (refills and pooled sets only)."""
-    if not r.shop or not (r.is_refill or r.pool_remaining is not None):
-        return ""
-    left = "" if r.pool_remaining is None else f"; {r.pool_remaining:,} left"
-    return f'<br /><small class="shop">{_e(r.shop + left)}</small>'
+    """Where the codes come from, under the reason (refills and pooled sets only), and what
+    the shop said back (sets whose shop was read)."""
+    notes = []
+    if r.shop and (r.is_refill or r.pool_remaining is not None):
+        left = "" if r.pool_remaining is None else f"; {r.pool_remaining:,} left"
+        notes.append(f'<br /><small class="shop">{_e(r.shop + left)}</small>')
+    if r.shop_facts is not None:
+        leak = " leak" if r.shop_facts.leaked else ""
+        notes.append(f'<br /><small class="shop{leak}">in the shop: {_e(r.shop_text)}</small>')
+    return "".join(notes)

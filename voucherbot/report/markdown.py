@@ -47,7 +47,7 @@ def render_markdown(report: Report) -> str:
             ("Burn/day", True), ("Days left", True), ("Empty by", False),
             ("Action", False), ("Count", True), ("Skip", False), ("Reason", False),
             ("Rule", False), ("Active workflows", False), ("Workflows", False),
-            ("Forecast", False), ("Shop", False), ("Pool left", True),
+            ("Forecast", False), ("Shop", False), ("Pool left", True), ("In the shop", False),
         ]  # fmt: skip
         lines.append("| " + " | ".join(h for h, _ in headers) + " |")
         lines.append("|" + "|".join("---:" if num else "---" for _, num in headers) + "|")
@@ -60,7 +60,7 @@ def render_markdown(report: Report) -> str:
                 number(r.count), r.skip or "", _md(r.reason), _md(r.rule),
                 _md(", ".join(name for _, name in r.active_workflows)),
                 _md(", ".join(_workflow_with_id(w) for w in r.workflows)),
-                _md(r.forecast_note), _md(r.shop), number(r.pool_remaining, ""),
+                _md(r.forecast_note), _md(r.shop), number(r.pool_remaining, ""), _md(r.shop_text),
             ]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines).rstrip("\n") + "\n"

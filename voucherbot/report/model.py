@@ -66,7 +66,8 @@ change (keys may be added). Numbers are plain integers, except ``burnPerDay`` an
           "skip": null,                // why it skips: "single-set", "unresolved-batch",
                                        // "disabled", "no-active-workflow",
                                        // "import-in-flight", "counters-lag",
-                                       // "above-threshold", "cooldown", "at-target"; or null
+                                       // "above-threshold", "cooldown", "at-target",
+                                       // "shop-expired", "covers-until-expiry"; or null
           "reason": "available 23 < 500; 1 active workflow",  // the same, for people
           "burnPerDay": 410.25,        // codes handed out per day (forecast); null: unknown
                                        // or no forecast (no history, single set)
@@ -80,6 +81,15 @@ change (keys may be added). Numbers are plain integers, except ``burnPerDay`` an
                                        // where its codes come from and whether the shop
                                        // hears of them ([shop]); null for single sets
           "poolRemaining": null,       // unused codes left in its pool (source = "pool")
+          "shopEndsAt": "2027-01-31T23:59:59Z",  // when the shop's codes stop redeeming
+                                       // (Shopify discount's endsAt, WooCommerce template's
+                                       // date_expires); null: no end, or not read back
+          "shopRedeemable": true,      // the shop's codes redeem now (discount ACTIVE,
+                                       // template published, not expired); null: not read
+          "shopRedeemed": 120,         // this set's codes redeemed in the shop (of
+                                       // "assigned" handed out); null: not read back
+          "shopLeaked": 0,             // of those, codes Connectif never assigned (a leak,
+                                       // also in "warnings"); null: not read back
           "activeWorkflows": [         // active workflows that use the set
             {"id": "6685d73edf561d802a759159", "name": "Browse abandonment – headphones"}
           ],
@@ -97,7 +107,8 @@ CSV columns
 
 ``id, name, type, available, quantity, assigned, threshold, target, rule, action, count,
 skip, reason, active_workflows, active_workflow_ids, workflows, workflow_ids, burn_per_day,
-days_left, empty_at, forecast_note, shop, pool_remaining``
+days_left, empty_at, forecast_note, shop, pool_remaining, shop_ends_at, shop_redeemable,
+shop_redeemed, shop_leaked``
 
 The first thirteen are the JSON fields of a set; numbers are plain integers (no separators)
 and a missing value is an empty cell. ``active_workflows`` holds the names of the active
@@ -105,7 +116,9 @@ workflows and ``workflows`` every referencing workflow as ``name (status)``, eac
 ``"; "``; ``active_workflow_ids`` and ``workflow_ids`` hold their ids in the same order. Then
 the four forecast fields, as in JSON (``burn_per_day`` and ``days_left`` with up to two
 decimals, empty when null; ``empty_at`` in ISO 8601 UTC), then ``shop`` and
-``pool_remaining`` (``shop`` and ``poolRemaining`` in JSON). A text
+``pool_remaining`` (``shop`` and ``poolRemaining`` in JSON), then the four fields a shop
+connector reads back (``shopEndsAt`` ... ``shopLeaked``; ``True``/``False`` for
+``shop_redeemable``). A text
 cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
 ``'`` so that spreadsheet programs show it as text instead of running it as a formula (CSV
 injection). Lines end with ``\\n``; write the text as UTF-8 (``utf-8-sig`` helps Excel).
@@ -128,9 +141,37 @@ CSV_COLUMNS = (
     "id", "name", "type", "available", "quantity", "assigned", "threshold", "target", "rule",
     "action", "count", "skip", "reason", "active_workflows", "active_workflow_ids", "workflows",
     "workflow_ids", "burn_per_day", "days_left", "empty_at", "forecast_note", "shop",
-    "pool_remaining",
+    "pool_remaining", "shop_ends_at", "shop_redeemable", "shop_redeemed", "shop_leaked",
 )  # fmt: skip
 LIST_SEPARATOR = "; "
+
+
+@dataclass(frozen=True)
+class ShopFacts:
+    """What a shop connector read back for a set (``voucherbot.app.shopside``)."""
+
+    ends_at: datetime | None  #: when the shop's codes stop redeeming; None: never, or unread
+    live: bool | None  #: whether they redeem now (None: the shop could not be read)
+    state: str  #: the shop's word for it ("ACTIVE", "publish"); "" unread
+    redeemed: int | None  #: this set's codes redeemed in the shop; None: not read
+    leaked: int | None  #: of those, codes Connectif never assigned (a leak); None: not read
+    usage_read: str  #: what was read to count them ("1,234 orders"); "" not read
+    usage_complete: bool = True  #: False: the count stops at what was read
+
+    def text(self, assigned: int) -> str:
+        """One line for people: "ends 2027-01-31; 120 redeemed of 2,477 handed out"."""
+        parts = []
+        if self.live is None:
+            parts.append("not read")
+        elif not self.live:
+            parts.append(f"NOT REDEEMABLE ({self.state})")
+        parts.append(f"ends {self.ends_at:%Y-%m-%d}" if self.ends_at else "no end date")
+        if self.redeemed is not None:
+            more = "" if self.usage_complete else "at least "
+            parts.append(f"{more}{self.redeemed:,} redeemed of {assigned:,} handed out")
+        if self.leaked:
+            parts.append(f"LEAK: {self.leaked:,} redeemed that Connectif never assigned")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -159,6 +200,12 @@ class ReportRow:
     history: tuple[tuple[datetime, int], ...] = ()  #: (time, available), oldest first
     shop: str = ""  #: where its codes come from / whether the shop registers them
     pool_remaining: int | None = None  #: unused codes left in its pool (source = "pool")
+    shop_facts: ShopFacts | None = None  #: what its shop connector read back, if any
+
+    @property
+    def shop_text(self) -> str:
+        """What the shop said, for people ("" when its shop was not read back)."""
+        return self.shop_facts.text(self.assigned) if self.shop_facts is not None else ""
 
     @property
     def is_refill(self) -> bool:
@@ -222,6 +269,7 @@ def build_report(
     source: str,
     history: Mapping[str, Sequence[Snapshot]] | None = None,
     pool_remaining: Mapping[str, int] | None = None,
+    shop_facts: Mapping[str, ShopFacts] | None = None,
 ) -> Report:
     """The report of ``plan``; ``workflows`` give the names and statuses of referenced workflows.
 
@@ -229,7 +277,8 @@ def build_report(
     data came from, usually the API base URL (any ``user:password@`` or query is dropped).
     ``history`` (snapshots by coupon set id, as given to the planner) feeds the sparklines;
     the forecast figures come from the plan's decisions. ``pool_remaining`` gives the unused
-    codes left in the pool of each set whose codes come from a pool.
+    codes left in the pool of each set whose codes come from a pool; ``shop_facts`` what
+    each set's shop connector read back.
     """
     if generated_at.tzinfo is None or generated_at.utcoffset() is None:
         raise ValueError("generated_at must be a timezone-aware datetime, e.g. datetime.now(UTC)")
@@ -242,6 +291,7 @@ def build_report(
             replace(
                 _row(d, known, _levels(d, (history or {}).get(d.coupon_set.id, ()), read_at)),
                 pool_remaining=(pool_remaining or {}).get(d.coupon_set.id),
+                shop_facts=(shop_facts or {}).get(d.coupon_set.id),
             )
             for d in plan.decisions
         ),

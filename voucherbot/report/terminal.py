@@ -137,6 +137,8 @@ def _table_lines(rows: Sequence[ReportRow], width: int) -> list[str]:
         if row.shop and (row.is_refill or row.pool_remaining is not None):
             left = "" if row.pool_remaining is None else f"; {row.pool_remaining:,} left"
             out += _reason_lines(f"{_INDENT}shop: ", clean(row.shop) + left, width)
+        if row.shop_facts is not None:
+            out += _reason_lines(f"{_INDENT}in the shop: ", clean(row.shop_text), width)
     return out
 
 

@@ -14,12 +14,16 @@ root field its query names, and answered from its variables:
   message and no code, as Shopify's do (a code any discount of the shop has, in any case,
   "must be unique. Please try a different code.": Shopify treats codes case-insensitively);
 * ``codeDiscountNodeByCode(code)``: the discount that has the code (or null), with its
-  ``status``, ``endsAt`` and the code's ``asyncUsageCount``.
+  ``status``, ``endsAt`` and the code's ``asyncUsageCount``;
+* ``codeDiscountNode(id)``: the discount (or null), with its ``status``, ``endsAt`` and
+  ``codes(first, after, query)``, where a ``query`` of ``times_used:>0`` keeps the codes used
+  at least once (the only filter the sandbox knows).
 
 Every answer carries ``extensions.cost`` with a leaky bucket (``maximum`` points, 2,000 as a
 development store shows, refilled at ``restore_rate`` a second, 100 as on the Standard plan).
 A request that costs more than is available is answered ``{"errors": [{"message":
-"Throttled", "extensions": {"code": "THROTTLED"}}]}`` with HTTP 200. A wrong token is HTTP 401.
+"Throttled", "extensions": {"code": "THROTTLED"}}]}`` with HTTP 200 (``throttle_status``: 429,
+as some stores' proxies answer). A wrong token is HTTP 401.
 Fault switches: ``fail_next(status, times, html=)``, ``never_done`` (jobs stay queued),
 ``refuse_every`` (every n-th code fails), ``storm(n)`` (the next n requests find the bucket
 empty). This module imports nothing of the product.
@@ -44,6 +48,7 @@ COSTS = {
     "discountRedeemCodeBulkAdd": 10,
     "discountRedeemCodeBulkCreation": 5,
     "codeDiscountNodeByCode": 2,
+    "codeDiscountNode": 12,
 }
 _OPERATION = re.compile(r"\b(" + "|".join(COSTS) + r")\b")
 
@@ -76,6 +81,7 @@ class ShopifyState:
     job_seconds: float = 0.0
     never_done: bool = False
     refuse_every: int = 0
+    throttle_status: int = 200  #: the HTTP status of a THROTTLED answer
     clock: Callable[[], float] = time.monotonic
     discounts: dict[str, Discount] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
@@ -201,7 +207,8 @@ class ShopifyApp:
                             }
                         ],
                         "extensions": _cost(cost, None, throttled),
-                    }
+                    },
+                    state.throttle_status,
                 )
             try:
                 data = getattr(self, operation)(variables)
@@ -248,9 +255,6 @@ class ShopifyApp:
             job.results = [self._create(job.discount, code) for code in job.codes]
         done = job.results is not None
         results = job.results or []
-        first = int(variables.get("first") or 50)
-        after = int(variables.get("after") or 0)
-        page = results[after : after + min(first, 250)]
         return {
             "discountRedeemCodeBulkCreation": {
                 "id": job.id,
@@ -258,13 +262,7 @@ class ShopifyApp:
                 "codesCount": len(job.codes),
                 "importedCount": sum(1 for r in results if not r["errors"]),
                 "failedCount": sum(1 for r in results if r["errors"]),
-                "codes": {
-                    "nodes": page,
-                    "pageInfo": {
-                        "hasNextPage": after + len(page) < len(results),
-                        "endCursor": str(after + len(page)),
-                    },
-                },
+                "codes": _connection(results, variables),
             }
         }
 
@@ -277,13 +275,21 @@ class ShopifyApp:
         return {
             "codeDiscountNodeByCode": {
                 "id": discount.id,
-                "codeDiscount": {
-                    "__typename": "DiscountCodeBasic",
-                    "title": discount.title,
-                    "status": discount.status,
-                    "endsAt": discount.ends_at,
-                    "codes": {"nodes": [redeem]},
-                },
+                "codeDiscount": _basic(discount, {"nodes": [redeem]}),
+            }
+        }
+
+    def codeDiscountNode(self, variables: dict[str, Any]) -> dict[str, Any]:
+        discount = self.state.discounts.get(str(variables.get("id")))
+        if discount is None:
+            return {"codeDiscountNode": None}
+        codes = list(discount.codes.values())
+        if "times_used:>0" in str(variables.get("query") or ""):
+            codes = [c for c in codes if c["asyncUsageCount"] > 0]
+        return {
+            "codeDiscountNode": {
+                "id": discount.id,
+                "codeDiscount": _basic(discount, _connection(codes, variables)),
             }
         }
 
@@ -317,6 +323,26 @@ class ShopifyApp:
 class TooLarge(Exception):
     def __init__(self, size: int) -> None:
         self.size = size
+
+
+def _basic(discount: Discount, codes: dict[str, Any]) -> dict[str, Any]:
+    """A discount as a ``DiscountCodeBasic``, with ``codes``."""
+    return {
+        "__typename": "DiscountCodeBasic",
+        "title": discount.title,
+        "status": discount.status,
+        "endsAt": discount.ends_at,
+        "codes": codes,
+    }
+
+
+def _connection(items: list[dict[str, Any]], variables: dict[str, Any]) -> dict[str, Any]:
+    """A page of a connection: ``first`` (at most 250) items after the cursor ``after``."""
+    first = min(int(variables.get("first") or 50), 250)
+    after = int(variables.get("after") or 0)
+    page = items[after : after + first]
+    more = after + len(page) < len(items)
+    return {"nodes": page, "pageInfo": {"hasNextPage": more, "endCursor": str(after + len(page))}}
 
 
 def _user_error(path: list[str], message: str, code: str | None) -> dict[str, Any]:

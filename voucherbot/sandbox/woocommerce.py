@@ -11,6 +11,9 @@ voucherbot's ``woocommerce`` sink uses, faithful to its documented behaviour.
   ``woocommerce_rest_request_entity_too_large``; each item answered in order, a coupon or
   ``{"id": 0, "error": {"code", "message", "data": {"status": 400}}}``. Codes are
   lower-cased; one that exists is ``woocommerce_rest_coupon_code_already_exists``.
+* ``GET /wp-json/wc/v3/orders?after=&dates_are_gmt=&page=&per_page=``: orders, newest first,
+  each with its ``status`` and ``coupon_lines`` (``[{"id", "code", "discount"}]``); ``after``
+  keeps those created after an ISO 8601 time. :meth:`WooState.redeem` places them.
 * Authentication: HTTP Basic with the consumer key and secret (or the ``consumer_key`` and
   ``consumer_secret`` query parameters). An unknown key runs as nobody: 401
   ``woocommerce_rest_cannot_view`` (``woocommerce_rest_cannot_batch`` for a batch); a known key
@@ -40,6 +43,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 PREFIX = "/wp-json/wc/v3/coupons"
+ORDERS = "/wp-json/wc/v3/orders"
 
 #: what a template's copy carries over; the rest belongs to each coupon
 COPIED = (
@@ -83,6 +87,7 @@ class WooState:
     refuse_every: int = 0
     refused: list[str] = field(default_factory=list)  #: every code answered with an error
     requests: list[tuple[str, str]] = field(default_factory=list)  #: (method, path)
+    orders: list[dict[str, Any]] = field(default_factory=list)  #: oldest first
     _failures: list[Failure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 100
@@ -105,11 +110,29 @@ class WooState:
     def codes(self) -> set[str]:
         return {c["code"] for c in self.coupons.values()}
 
-    def redeem(self, code: str, times: int = 1) -> None:
-        """A customer used the code at checkout."""
+    def redeem(
+        self, code: str, times: int = 1, *, status: str = "processing", at: datetime | None = None
+    ) -> None:
+        """A customer used the code at checkout: an order each time (``status``: a cancelled
+        or refunded order gives its coupon back, so the count does not move)."""
         coupon = self.by_code(code)
         assert coupon is not None, "no such coupon"
-        coupon["usage_count"] += times
+        when = (at or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        with self._lock:
+            if status not in ("cancelled", "failed", "refunded", "trash"):
+                coupon["usage_count"] += times
+            for _ in range(times):
+                number = len(self.orders) + 1
+                line = {"id": number * 10, "code": coupon["code"], "discount": coupon["amount"]}
+                self.orders.append(
+                    {
+                        "id": number,
+                        "status": status,
+                        "date_created": when,
+                        "date_created_gmt": when,
+                        "coupon_lines": [line],
+                    }
+                )
 
     def _create(self, item: dict[str, Any], meta: list[Any]) -> dict[str, Any]:
         self._next_id += 1
@@ -219,11 +242,13 @@ class WooApp:
                 page = "<html><body><h1>There has been a critical error.</h1></body></html>"
                 return Response(page, status=failure.status, content_type="text/html")
             return _error(failure.status, "rest_error", "Sandbox fault")
-        if not request.path.startswith(PREFIX):
+        if not request.path.startswith((PREFIX, ORDERS)):
             return _error(404, "rest_no_route", "No route was found matching the URL.")
         refusal = self._refusal(request)
         if refusal is not None:
             return refusal
+        if request.path.rstrip("/") == ORDERS and request.method == "GET":
+            return self.list_orders(request)
         rest = request.path[len(PREFIX) :].strip("/")
         if request.method == "GET" and rest == "":
             return self.list(request)
@@ -237,23 +262,23 @@ class WooApp:
         return _error(404, "rest_no_route", "No route was found matching the URL and method.")
 
     def list(self, request: Request) -> Response:
-        try:
-            page = max(1, int(request.args.get("page", "1")))
-            per_page = int(request.args.get("per_page", "10"))
-        except ValueError:
-            return _error(400, "rest_invalid_param", "Invalid parameter(s): page, per_page")
-        if not 1 <= per_page <= 100:
-            return _error(400, "rest_invalid_param", "Invalid parameter(s): per_page")
         with self.state._lock:
             found = sorted(self.state.coupons.values(), key=lambda c: -int(c["id"]))
         code = request.args.get("code")
         if code is not None:
             one = self.state.by_code(code)
             found = [one] if one is not None else []
-        pages = max(1, math.ceil(len(found) / per_page))
-        chunk = found[(page - 1) * per_page : page * per_page]
-        headers = {"X-WP-Total": str(len(found)), "X-WP-TotalPages": str(pages)}
-        return _json(chunk, headers=headers)
+        return _page(request, found)
+
+    def list_orders(self, request: Request) -> Response:
+        after = request.args.get("after")
+        with self.state._lock:
+            found = [
+                o
+                for o in reversed(self.state.orders)
+                if after is None or o["date_created_gmt"] > after
+            ]
+        return _page(request, found)
 
     def batch(self, request: Request) -> Response:
         try:
@@ -301,6 +326,21 @@ class WooApp:
             return _item_error("woocommerce_rest_invalid_coupon", "Coupon code is not allowed.")
         meta = item.get("meta_data", [])
         return state._create(item, meta if isinstance(meta, list) else [])
+
+
+def _page(request: Request, found: list[dict[str, Any]]) -> Response:
+    """One page of a list (``page``, ``per_page`` at most 100), with the total headers."""
+    try:
+        page = max(1, int(request.args.get("page", "1")))
+        per_page = int(request.args.get("per_page", "10"))
+    except ValueError:
+        return _error(400, "rest_invalid_param", "Invalid parameter(s): page, per_page")
+    if not 1 <= per_page <= 100:
+        return _error(400, "rest_invalid_param", "Invalid parameter(s): per_page")
+    pages = max(1, math.ceil(len(found) / per_page))
+    chunk = found[(page - 1) * per_page : page * per_page]
+    headers = {"X-WP-Total": str(len(found)), "X-WP-TotalPages": str(pages)}
+    return _json(chunk, headers=headers)
 
 
 def _item_error(code: str, message: str) -> dict[str, Any]:

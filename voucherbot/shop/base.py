@@ -7,7 +7,8 @@ import random
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
 
 from voucherbot.errors import VoucherbotError
 
@@ -51,6 +52,41 @@ class Sink(Protocol):
     def describe(self) -> str: ...
 
 
+@dataclass(frozen=True)
+class ShopTerms:
+    """What the shop says of the codes it takes for a set: when they stop redeeming
+    (``ends_at``; None: never) and whether they redeem now (``live``, with ``state`` in the
+    shop's words: "ACTIVE", "publish")."""
+
+    ends_at: datetime | None
+    live: bool
+    state: str
+
+
+@dataclass(frozen=True)
+class ShopUsage:
+    """The codes the shop has seen redeemed (each once), as far as it was read: ``complete``
+    is False when the reading stopped at its limit (``read`` says what was read)."""
+
+    redeemed: tuple[str, ...]
+    complete: bool
+    read: str
+
+
+@runtime_checkable
+class ShopReader(Protocol):
+    """A sink that can also read back from the shop (the native connectors)."""
+
+    def terms(self) -> ShopTerms:
+        """The terms of the codes this sink creates; SinkError when the shop cannot say."""
+        ...
+
+    def usage(self, since: datetime | None, limit: int) -> ShopUsage:
+        """The codes redeemed (since ``since``, when the shop can filter by time), reading at
+        most ``limit`` records; SinkError when the shop cannot say."""
+        ...
+
+
 class Sample:
     """A uniform random sample of at most ``size`` of the codes added (reservoir sampling):
     the codes a connector looks up after a delivery, without holding the batch."""
@@ -83,3 +119,15 @@ def hide_codes(text: str, codes: Collection[str]) -> str:
 
 def shorten(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def shop_time(value: object) -> datetime | None:
+    """A shop's ISO 8601 time (``2027-01-31T23:59:59Z``; UTC when it names no zone, as
+    WooCommerce's ``_gmt`` fields); None when there is none or it is not a time."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import requests
@@ -35,8 +35,10 @@ class ShopHttp:
         retries: int,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        hand_back: Collection[int] = (),
     ) -> None:
         self.name = name
+        self.hand_back = frozenset(hand_back)  #: statuses the connector waits out itself
         self.timeout = timeout
         self.retries = retries
         self.session = make_session(session)
@@ -45,7 +47,8 @@ class ShopHttp:
 
     def send(self, method: str, url: str, *, what: str, **kwargs: Any) -> requests.Response:
         """The shop's answer to one request (any status but 5xx, 408 and 429, which are
-        retried); SinkError when no such answer came after the retries."""
+        retried, unless the connector takes them back: ``hand_back``); SinkError when no such
+        answer came after the retries."""
         where = origin(url)
         timeout = (min(10.0, self.timeout), self.timeout)
         attempt = 0
@@ -60,7 +63,8 @@ class ShopHttp:
             except requests.RequestException as exc:  # its text holds the URL: never show it
                 problem = f"connection failed ({type(exc).__name__})"
             else:
-                if response.status_code < 500 and response.status_code not in (408, 429):
+                status = response.status_code
+                if status in self.hand_back or (status < 500 and status not in (408, 429)):
                     return response
                 problem = f"HTTP {response.status_code}"
                 retry_after = _seconds(response.headers.get("Retry-After"))

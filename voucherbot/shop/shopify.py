@@ -26,6 +26,7 @@ import hashlib
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -35,7 +36,17 @@ from voucherbot.config.shop import env_secret
 from voucherbot.config.tables import origin
 from voucherbot.errors import redact
 from voucherbot.files import chunked
-from voucherbot.shop.base import Refused, Sample, SinkBatch, SinkError, hide_codes, shorten
+from voucherbot.shop.base import (
+    Refused,
+    Sample,
+    ShopTerms,
+    ShopUsage,
+    SinkBatch,
+    SinkError,
+    hide_codes,
+    shop_time,
+    shorten,
+)
 from voucherbot.shop.http import ShopHttp
 from voucherbot.text import clean
 
@@ -61,12 +72,24 @@ JOB = """query voucherbotJob($id: ID!, $first: Int!, $after: String) {
     }
   }
 }"""
-LOOKUP = """query voucherbotLookup($code: String!) {
-  codeDiscountNodeByCode(code: $code) {
-    id
-    codeDiscount { __typename ... on DiscountCodeBasic { status endsAt } }
-  }
-}"""
+#: the fields read of a code discount, whichever kind it is
+_KINDS = ("DiscountCodeBasic", "DiscountCodeBxgy", "DiscountCodeFreeShipping")
+_TERMS = " ".join(f"... on {kind} {{ status endsAt }}" for kind in _KINDS)
+_USED = " ".join(
+    f"... on {kind} {{ codes(first: $first, after: $after, query: $query) "
+    "{ nodes { code asyncUsageCount } pageInfo { hasNextPage endCursor } } }"
+    for kind in _KINDS
+)
+LOOKUP = f"""query voucherbotLookup($code: String!) {{
+  codeDiscountNodeByCode(code: $code) {{ id codeDiscount {{ __typename {_TERMS} }} }}
+}}"""
+DISCOUNT = f"""query voucherbotDiscount($id: ID!) {{
+  codeDiscountNode(id: $id) {{ id codeDiscount {{ __typename {_TERMS} }} }}
+}}"""
+#: the discount's redeem codes used at least once (the search syntax's ``times_used``)
+USED = f"""query voucherbotUsed($id: ID!, $first: Int!, $after: String, $query: String) {{
+  codeDiscountNode(id: $id) {{ id codeDiscount {{ __typename {_USED} }} }}
+}}"""
 
 
 def shopify_token(settings: SinkSettings, env: Mapping[str, str]) -> str:
@@ -104,6 +127,7 @@ class ShopifySink:
             retries=settings.retries,
             session=session,
             sleep=sleep,
+            hand_back=(429,),  # a throttled call is waited out by the bucket's numbers
         )
 
     def __repr__(self) -> str:
@@ -144,6 +168,10 @@ class ShopifySink:
         except ValueError:
             doc = None
         status = response.status_code
+        if status == 429:  # throttled: what the bucket says, else a second's wait
+            if isinstance(doc, dict) and _throttled(doc.get("errors")):
+                return doc
+            return {"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}]}
         if status in (401, 403):
             raise self._fail(
                 what,
@@ -296,6 +324,47 @@ class ShopifySink:
                     f"{clean(str(status))}, not ACTIVE, so its codes would not redeem; the codes "
                     "were not imported"
                 )
+
+    # --- reading back --------------------------------------------------------------------------
+
+    def _discount(self, query: str, variables: dict[str, Any], what: str) -> dict[str, Any]:
+        """The discount's ``codeDiscount``; SinkError when the store has no such discount."""
+        data = self._call(query, {"id": self.settings.discount_id, **variables}, what)
+        node = data.get("codeDiscountNode")
+        discount = node.get("codeDiscount") if isinstance(node, dict) else None
+        if not isinstance(discount, dict):
+            raise SinkError(
+                f"shopify sink: the store at {origin(self.endpoint)} has no code discount "
+                f"{self.settings.discount_id} ([shop] discount_id)"
+            )
+        return discount
+
+    def terms(self) -> ShopTerms:
+        discount = self._discount(DISCOUNT, {}, "a read of the discount")
+        status = clean(str(discount.get("status") or "unknown"))
+        return ShopTerms(shop_time(discount.get("endsAt")), status == "ACTIVE", status)
+
+    def usage(self, since: datetime | None, limit: int) -> ShopUsage:
+        """The discount's codes used at least once (``since`` is not used: the count is the
+        code's, whenever it was used), ``MAX_CODES`` a page, ``limit`` at most."""
+        redeemed: list[str] = []
+        after: str | None = None
+        variables = {"first": MAX_CODES, "query": "times_used:>0"}
+        while True:
+            discount = self._discount(USED, {**variables, "after": after}, "a read of used codes")
+            page = discount.get("codes") or {}
+            for node in page.get("nodes") or ():
+                if isinstance(node, dict) and int(node.get("asyncUsageCount") or 0) > 0:
+                    redeemed.append(str(node.get("code", "")))
+            info = page.get("pageInfo") or {}
+            cursor = info.get("endCursor")
+            if not info.get("hasNextPage") or cursor in (None, after):
+                return ShopUsage(tuple(redeemed), True, f"{len(redeemed):,} used codes")
+            if len(redeemed) >= limit:
+                return ShopUsage(
+                    tuple(redeemed), False, f"the first {len(redeemed):,} used codes only"
+                )
+            after = str(cursor)
 
 
 def _throttled(errors: Any) -> bool:

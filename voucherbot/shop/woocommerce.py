@@ -32,7 +32,17 @@ from voucherbot.config.shop import env_secret
 from voucherbot.config.tables import origin
 from voucherbot.errors import redact
 from voucherbot.files import chunked
-from voucherbot.shop.base import Refused, Sample, SinkBatch, SinkError, hide_codes, shorten
+from voucherbot.shop.base import (
+    Refused,
+    Sample,
+    ShopTerms,
+    ShopUsage,
+    SinkBatch,
+    SinkError,
+    hide_codes,
+    shop_time,
+    shorten,
+)
 from voucherbot.shop.http import ShopHttp
 from voucherbot.text import clean
 
@@ -57,6 +67,10 @@ COPIED = (
     "email_restrictions",
 )
 API = "/wp-json/wc/v3/coupons"
+ORDERS = "/wp-json/wc/v3/orders"
+#: orders whose coupons are not (or no longer) used: WooCommerce gives their usage back
+NOT_REDEEMED = frozenset({"cancelled", "failed", "refunded", "trash", "checkout-draft"})
+PAGE = 100  #: records a list request asks for (the REST API's largest page)
 META_KEY = "voucherbot_batch"
 TAKEN = "woocommerce_rest_coupon_code_already_exists"
 SAMPLE = 3  #: accepted codes of each delivery looked up in the shop
@@ -159,19 +173,71 @@ class WooCommerceSink:
             raise SinkError(f"woocommerce sink: {origin(self.api)} answered a lookup oddly")
         return [c for c in found if isinstance(c, dict)]
 
+    def _template_coupon(self) -> dict[str, Any]:
+        name = self.settings.template or ""
+        found = self._find(name)
+        if len(found) != 1:
+            raise SinkError(
+                f"woocommerce sink: the template coupon {name!r} ([shop] template) is not "
+                f"in the shop at {origin(self.api)}; create it there with the rules every "
+                "new code should have"
+            )
+        return found[0]
+
     def template(self) -> dict[str, Any]:
         """The template coupon's fields to copy (read once)."""
         if self._template is None:
-            name = self.settings.template or ""
-            found = self._find(name)
-            if len(found) != 1:
-                raise SinkError(
-                    f"woocommerce sink: the template coupon {name!r} ([shop] template) is not "
-                    f"in the shop at {origin(self.api)}; create it there with the rules every "
-                    "new code should have"
-                )
-            self._template = {k: found[0][k] for k in COPIED if k in found[0]}
+            coupon = self._template_coupon()
+            self._template = {k: coupon[k] for k in COPIED if k in coupon}
         return self._template
+
+    # --- reading back --------------------------------------------------------------------------
+
+    def terms(self) -> ShopTerms:
+        """The template's expiry and status (read afresh): every new coupon copies them."""
+        coupon = self._template_coupon()
+        ends = shop_time(coupon.get("date_expires_gmt") or coupon.get("date_expires"))
+        status = clean(str(coupon.get("status") or "publish"))
+        expired = ends is not None and ends <= self._now()
+        return ShopTerms(ends, status == "publish" and not expired, status)
+
+    def usage(self, since: datetime | None, limit: int) -> ShopUsage:
+        """The coupon codes of the shop's orders (``GET /orders``, newest first, created
+        after ``since``), leaving out orders that give their coupons back (cancelled,
+        failed, refunded); at most ``limit`` orders are read."""
+        url = self.settings.url.rstrip("/") + ORDERS if self.settings.url else ORDERS
+        params: dict[str, Any] = {"per_page": PAGE, "orderby": "date", "order": "desc"}
+        if since is not None:
+            params |= {
+                "after": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                "dates_are_gmt": "true",
+            }
+        redeemed: dict[str, None] = {}
+        read = 0
+        for page in range(1, limit // PAGE + 2):
+            response = self._http.send(
+                "GET",
+                url,
+                what="a read of orders",
+                params={**params, "page": page},
+                auth=self._auth,
+            )
+            orders = self._answer(response, "a read of orders", ())
+            if not isinstance(orders, list):
+                raise SinkError(f"woocommerce sink: {origin(url)} answered a read of orders oddly")
+            for order in orders:
+                if not isinstance(order, dict) or order.get("status") in NOT_REDEEMED:
+                    continue
+                for line in order.get("coupon_lines") or ():
+                    if isinstance(line, dict) and line.get("code"):
+                        redeemed[str(line["code"]).lower()] = None
+            read += len(orders)
+            pages = _int(response.headers.get("X-WP-TotalPages"))
+            if len(orders) < PAGE or (pages is not None and page >= pages):
+                return ShopUsage(tuple(redeemed), True, f"{read:,} orders")
+            if read >= limit:
+                break
+        return ShopUsage(tuple(redeemed), False, f"the newest {read:,} orders only")
 
     def _ours(self, code: str, batch_id: str) -> bool:
         """Whether the coupon that has ``code`` is one this batch created (a re-delivery)."""
@@ -243,7 +309,7 @@ class WooCommerceSink:
                     f"woocommerce sink: the new coupons are {clean(str(coupon['status']))}, not "
                     "published, so they would not redeem; the codes were not imported"
                 )
-            expires = _when(coupon.get("date_expires_gmt") or coupon.get("date_expires"))
+            expires = shop_time(coupon.get("date_expires_gmt") or coupon.get("date_expires"))
             if expires is not None and expires <= self._now():
                 raise SinkError(
                     f"woocommerce sink: the template coupon {self.settings.template!r} expired "
@@ -262,12 +328,5 @@ def _created(item: object, code: str) -> bool:
     )
 
 
-def _when(value: object) -> datetime | None:
-    """A WooCommerce date (``2027-06-30T23:59:59``, GMT when it is the ``_gmt`` field)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.strip().isdigit() else None
