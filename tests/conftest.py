@@ -4,7 +4,8 @@ Each test is marked with its folder's tier: ``unit`` (one part at a time, in thi
 tier to run on every change, well under 30 s), ``integration`` (a part against a server on
 127.0.0.1, the sandbox or pytest-httpserver, or a real program), ``e2e`` (whole commands
 against the sandbox; a subprocess only where a crash, a second process or file modes are the
-point). ``pytest tests/unit`` or ``pytest -m unit`` runs one tier; ``pytest`` runs them all."""
+point), ``browser`` (the HTML report in headless Chromium). ``pytest tests/unit`` or
+``pytest -m unit`` runs one tier; ``pytest`` runs them all."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def _local_only(host: Any, *args: Any, **kwargs: Any) -> Any:
     return _real_getaddrinfo(host, *args, **kwargs)
 
 
-TIERS = ("unit", "integration", "e2e")
+TIERS = ("unit", "integration", "e2e", "browser")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -206,8 +207,8 @@ def test_demo_shows_report_run_report() -> None:
     ran = out.index("== voucherbot run")
     after = out.index("== report after the run")
     assert before < ran < after
-    need_before = out[before:ran].split("sets need codes")[0].splitlines()[-1]
-    assert need_before.split(" of ")[0].isdigit() and int(need_before.split(" of ")[0]) > 0
+    need_before = re.search(r"(\d+) of 14 sets need codes", out[before:ran])
+    assert need_before is not None and int(need_before.group(1)) > 0
     assert "No set needs codes (14 sets checked)." in out[after:]
     assert "FAILED" not in out
 

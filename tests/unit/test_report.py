@@ -33,7 +33,7 @@ from voucherbot.refill.results import RefillResult, RunResult
 from voucherbot.report.data import to_json
 from voucherbot.report.formats import FORMATS, ReportFormatError, render
 from voucherbot.report.model import CSV_COLUMNS, REPORT_VERSION, Report, ReportRow, build_report
-from voucherbot.report.svg import SPARK_HEIGHT, SPARK_WIDTH, sparkline
+from voucherbot.report.svg import CHART_HEIGHT, CHART_WIDTH, DaysBar, days_chart, level_chart
 from voucherbot.report.terminal import render_run
 from voucherbot.sandbox import SandboxConfig, start_sandbox
 
@@ -219,14 +219,19 @@ def test_every_format_ends_with_a_newline_and_is_case_insensitive(report: Report
 # --- table -------------------------------------------------------------------------------------
 
 
+def _header(lines: list[str]) -> list[str]:
+    """The table's header, after the attention list."""
+    return next(line for line in lines if line.startswith("Set ")).split()
+
+
 def test_table_content_and_order(report: Report) -> None:
     text = render(report, "table")
     lines = text.splitlines()
     assert lines[0] == f"voucherbot report · 2026-03-01 09:30 UTC · {SOURCE}"
-    assert lines[2].split() == ["Set", "Type", "Avail/Qty", "Active", "WFs", "Action"]
+    assert _header(lines) == ["Set", "Type", "Avail/Qty", "Active", "WFs", "Action"]
     positions = [text.index(set_id) for set_id in ORDER]
     assert positions == sorted(positions)
-    table = text[: text.index("2 of 8 sets need codes")]  # warnings may name sets too
+    table = text[text.index("\nSet ") : text.rindex("2 of 8 sets need codes")]  # not warnings
     for set_id in ORDER:
         assert table.count(set_id) == 1
     row = next(line for line in lines if line.startswith("Welcome 10%"))
@@ -251,7 +256,7 @@ def test_no_table_line_is_wider_than_asked(report: Report, width: int) -> None:
     wide = next(line for line in lines if line.startswith("夏"))
     assert _cells(wide) <= width  # CJK characters take two terminal cells
     assert all(line == line.rstrip() for line in lines)
-    header = lines[2].split()
+    header = _header(lines)
     if width >= 80:
         assert header == ["Set", "Type", "Avail/Qty", "Active", "WFs", "Action"]
     elif width == 60:  # narrow: the type column goes, to leave room for the names
@@ -329,7 +334,12 @@ def test_markdown_table_has_every_set_and_field(report: Report) -> None:
     text = render(report, "markdown")
     assert text.startswith("# Coupon set report, 2026-03-01 09:30 UTC\n")
     assert f"Source: {SOURCE}" in text
-    assert "**2 of 8 sets need codes: 6,940 codes in all.**" in text
+    assert "**1 set needs a person. 2 of 8 sets need codes: 6,940 codes in all.**" in text
+    assert (
+        "## Needs a person\n\n- Draft only: 100 of 1,000 left; will NOT be refilled: no active "
+        "workflow uses it\n\n## The bot will refill\n\n"
+    ) in text
+    assert "- Welcome 10%: refill 1,950 codes, to 2,000 available\n" in text
     table = _md_table(text)
     assert list(table[0]) == MD_HEADERS
     assert [row["ID"] for row in table] == [f"`{i}`" for i in ORDER]
@@ -571,6 +581,23 @@ def _text(element: ET.Element) -> str:
     return " ".join("".join(element.itertext()).split())
 
 
+def _seen(element: ET.Element) -> str:
+    """The text a reader sees without the charts (whose titles are tooltips)."""
+    parts: list[str] = []
+
+    def walk(el: ET.Element) -> None:
+        if el.tag == "svg":
+            parts.append(" ")
+        else:
+            parts.append(el.text or "")
+            for child in el:
+                walk(child)
+        parts.append(el.tail or "")
+
+    walk(element)
+    return " ".join("".join(parts[:-1]).split())  # the element's own tail is not its text
+
+
 def _html_rows(root: ET.Element) -> list[dict[str, ET.Element]]:
     table = root.find(".//table[@id='sets']")
     assert table is not None
@@ -607,7 +634,8 @@ def test_html_escapes_every_text(report: Report) -> None:
     assert text.count("<script>") == 1
     assert "\x1b" not in text
     rows = _html_rows(_parse_html(text))
-    assert _text(rows[0]["Set"]) == f"{EVIL} {S_EVIL}"  # the parser gives the original back
+    # the parser gives the original back
+    assert _text(rows[0]["Set"]) == f"{EVIL} multiple · defaults {S_EVIL}"
     assert rows[0]["Set"].get("data-sort") == EVIL.casefold()
 
 
@@ -622,37 +650,43 @@ def test_html_table_content(report: Report) -> None:
     rows = _html_rows(root)
     assert [_text(r["Set"]).split()[-1] for r in rows] == list(ORDER)  # the id, under the name
     welcome = rows[1]
-    assert {k: _text(v) for k, v in welcome.items() if k not in ("Level", "Workflows")} == {
+    assert {k: _seen(v) for k, v in welcome.items() if k != "Workflows"} == {
         "#": "2",
-        "Set": f"Welcome 10% {S_WELCOME}",
-        "Type": "multiple",
-        "Available": "50",
-        "Quantity": "3,000",
-        "Assigned": "2,950",
-        "Threshold": "200",
-        "Target": "2,000",
+        "Set": f"Welcome 10% multiple · rule 'welcome' {S_WELCOME}",
+        "Available": "50 of 3,000 · 2,950 assigned refill below 200, up to 2,000",
         "Action": "refill 1,950",
         "Why": "available 50 < 200; 1 active workflow"
         "codes NOT registered with the shop (no [shop] sink)",  # on a line of its own
-        "Rule": "rule 'welcome'",
     }
     assert _text(welcome["Workflows"]) == (
         "1 of 2 active Welcome series (active) Draft campaign (draft)"
     )
     assert welcome["Available"].get("data-sort") == "50"  # sort keys are plain numbers
     assert welcome["Action"].get("data-sort") == "1950"
+    assert [td.get("data-label") for td in welcome.values()][1:] == list(welcome)[1:]  # cards
     assert _text(rows[2]["Workflows"]).endswith("wf-missing (not found)")
-    assert _text(rows[3]["Available"]) == "–" and _text(rows[3]["Level"]) == "unlimited"
+    assert _seen(rows[3]["Available"]) == "unlimited"
     assert [tr.get("class") for tr in root.iterfind(".//tbody/tr")][:3] == [
         "refill",
         "refill",
         None,
     ]
+    kinds = [tr.get("data-kind") for tr in root.iterfind(".//tbody/tr")]
+    assert kinds[:3] == ["refill", "refill", "person"]  # Draft only: low, no active workflow
+    attention = root.find(".//section[@id='attention']")
+    assert attention is not None
+    assert [_text(li) for li in attention.iterfind(".//li")] == [
+        "! Draft only: 100 of 1,000 left; will NOT be refilled: no active workflow uses it",
+        f"+ {EVIL}: refill 4,990 codes, to 5,000 available",
+        "+ Welcome 10%: refill 1,950 codes, to 2,000 available",
+    ]
+    headline = root.find(".//p[@id='headline']")
+    assert headline is not None and _text(headline).startswith("1 set needs a person.")
 
 
 def test_html_bars_show_available_against_threshold_and_target(report: Report) -> None:
     rows = _html_rows(_parse_html(render(report, "html")))
-    welcome = rows[1]["Level"].find("svg")
+    welcome = rows[1]["Available"].find("svg")
     assert welcome is not None
     tip = welcome.find("title")
     assert tip is not None and tip.text == "50 available of 3,000; refill below 200, up to 2,000"
@@ -664,7 +698,7 @@ def test_html_bars_show_available_against_threshold_and_target(report: Report) -
     assert float(rects[1].get("width") or 0) == pytest.approx(50 / 3000 * width, abs=0.1)
     assert float(lines[0].get("x1") or 0) == pytest.approx(200 / 3000 * width, abs=0.1)
     assert float(lines[1].get("x1") or 0) == pytest.approx(2000 / 3000 * width, abs=0.1)
-    healthy = rows[-1]["Level"].find("svg")  # 8,000 of 10,000, threshold 500
+    healthy = rows[-1]["Available"].find("svg")  # 8,000 of 10,000, threshold 500
     assert healthy is not None and healthy.findall("rect")[1].get("fill") == "#2e7d32"
 
 
@@ -694,7 +728,7 @@ body.appendChild = function (row) {
   this.rows.push(row);
 };
 var table = {tHead: {rows: [{cells: ths}]}, tBodies: [body]};
-var document = {getElementById: function () { return table; }};
+var document = {getElementById: function (id) { return id === "sets" ? table : null; }};
 SCRIPT
 var seen = [];
 ["Available", "Available", "Set", "#"].forEach(function (name) {
@@ -815,7 +849,7 @@ def test_history_alone_gives_a_sparkline_without_forecast(the_plan: Plan) -> Non
 
 def test_forecast_table_shows_days_left(fc_report: Report) -> None:
     lines = render(fc_report, "table").splitlines()
-    assert lines[2].split() == ["Set", "Type", "Avail/Qty", "Days", "left", "Active", "WFs",
+    assert _header(lines) == ["Set", "Type", "Avail/Qty", "Days", "left", "Active", "WFs",
                                 "Action"]  # fmt: skip
     days = {
         name: next(line for line in lines if line.startswith(name)).split()
@@ -845,7 +879,7 @@ def test_forecast_table_fits_the_width(fc_report: Report, width: int) -> None:
     lines = render(fc_report, "table", width=width).splitlines()
     assert max(len(line) for line in lines) <= width
     if width == 60:
-        assert lines[2].split() == ["Set", "Avail/Qty", "Days", "WFs", "Action"]
+        assert _header(lines) == ["Set", "Avail/Qty", "Days", "WFs", "Action"]
     for set_id in FC_ORDER:
         assert set_id in "\n".join(lines)
 
@@ -915,70 +949,104 @@ def test_forecast_html_columns(fc_report: Report) -> None:
     text = render(fc_report, "html")
     root = _parse_html(text)
     heads = [_text(th) for th in root.iterfind(".//thead/tr/th")]
-    assert heads[8:12] == ["Target", "Burn/day", "Days left", "History"]
+    assert heads == ["#", "Set", "Available", "Days left", "Chart", "Action", "Why", "Workflows"]
     rows = {_text(r["Set"]).split()[-1]: r for r in _html_rows(root)}
     hot = rows[F_HOT]
-    assert _text(hot["Burn/day"]) == "410" and hot["Burn/day"].get("data-sort") == "410.0000"
-    assert _text(hot["Days left"]) == "4.9 empty by 2026-03-06 06:34 UTC"
+    assert _text(hot["Days left"]) == "4.9 empty by 2026-03-06 06:34 UTC 410/day"
     assert hot["Days left"].get("data-sort") == "4.8780"
-    assert (
-        _text(hot["History"]) == "Available over 10 days (11 snapshots): now 2,000, lowest 0, "
-        "highest 4,050; threshold 500; empty in 1 of them weighted over 10 days (10 intervals, "
-        "half-life 3 days)"
+    chart = hot["Chart"].find("svg")
+    assert chart is not None
+    assert chart.get("aria-label") == (
+        "Available over 10 days: now 2,000, lowest 0, highest 4,050; threshold 500; "
+        "forecast: empty 2026-03-06 06:34 UTC"
     )
+    assert _seen(hot["Chart"]) == "weighted over 10 days (10 intervals, half-life 3 days)"
     assert rows[F_IDLE]["Days left"].get("data-sort") == "Infinity"
-    assert _text(rows[F_IDLE]["Days left"]) == "never"
+    assert _text(rows[F_IDLE]["Days left"]) == "never 0/day"
     assert _text(rows[F_NEW]["Days left"]) == "?"
     assert rows[F_NEW]["Days left"].get("data-sort") == ""  # blanks sort last
-    assert _text(rows[F_NEW]["History"]) == "not enough history (1 snapshot; need 3 over 24 h)"
-    assert _text(rows[F_ONE]["History"]) == "no history"
-    assert "Burn/day: codes handed out per day" in _text(root.find("body"))  # type: ignore[arg-type]
+    assert _seen(rows[F_NEW]["Chart"]) == "not enough history (1 snapshot; need 3 over 24 h)"
+    assert _text(rows[F_ONE]["Chart"]) == "no history"
+    body = _text(root.find("body"))  # type: ignore[arg-type]
+    assert "Days left: available divided by the codes handed out per day" in body
 
 
 def test_html_without_forecasts_has_no_forecast_columns(report: Report) -> None:
     heads = [_text(th) for th in _parse_html(render(report, "html")).iterfind(".//thead/tr/th")]
-    assert "History" not in heads and "Days left" not in heads
+    assert "Chart" not in heads and "Days left" not in heads
 
 
-def test_sparkline_is_a_self_contained_readable_svg(fc_report: Report) -> None:
+def test_chart_is_a_self_contained_readable_svg(fc_report: Report) -> None:
     root = _parse_html(render(fc_report, "html"))
     hot = {_text(r["Set"]).split()[-1]: r for r in _html_rows(root)}[F_HOT]
-    svg = hot["History"].find("svg")
-    assert svg is not None and svg.get("class") == "spark" and svg.get("role") == "img"
+    svg = hot["Chart"].find("svg")
+    assert svg is not None and svg.get("class") == "chart" and svg.get("role") == "img"
     title = svg.find("title")
     assert title is not None and title.text == svg.get("aria-label")
-    assert title.text.startswith("Available over 10 days (11 snapshots): now 2,000")
     for el in svg.iter():
         assert not {"href", "src", "style"} & set(el.attrib) and not el.tag.startswith("{")
     (line,) = svg.findall("polyline")
     points = [tuple(map(float, p.split(","))) for p in (line.get("points") or "").split()]
-    assert len(points) == 11
+    assert len(points) == 11  # ten snapshots and now
     width, height = float(svg.get("width") or 0), float(svg.get("height") or 0)
     assert all(0 <= x <= width and 0 <= y <= height for x, y in points)
     assert [x for x, _ in points] == sorted(x for x, _ in points)  # oldest on the left
-    lowest = max(y for _, y in points)  # SVG y grows downwards
-    assert points[4][1] == lowest  # the empty day
-    (threshold,) = svg.findall("line")
-    assert threshold.get("stroke-dasharray")
-    dots = svg.findall("circle")
-    assert [d.get("fill") for d in dots] == ["#c62828", "#1565c0"]  # the empty run, then now
-    assert float(dots[1].get("cx") or 0) == pytest.approx(points[-1][0])
+    assert points[4][1] == max(y for _, y in points)  # the empty day (SVG y grows downwards)
+    labels = [_text(t) for t in svg.iterfind("text")]
+    assert "threshold 500" in labels and "now" in labels  # labelled, not colour alone
+    assert "empty 2026-03-06" in labels
+    dashed = [ln for ln in svg.iterfind("line") if ln.get("stroke-dasharray")]
+    assert len(dashed) == 2  # the threshold (dotted) and the forecast (dashed)
+    forecast = next(ln for ln in dashed if ln.get("stroke-dasharray") == "5 3")
+    assert float(forecast.get("x1") or 0) == pytest.approx(points[-1][0])  # from now...
+    assert float(forecast.get("y2") or 0) == pytest.approx(points[4][1])  # ...down to empty
 
 
-def test_sparkline_shapes() -> None:
+def test_chart_shapes() -> None:
     start = NOW - timedelta(days=30)
-    assert sparkline([]) == "" and sparkline([(NOW, 5)]) == ""
-    assert sparkline([(NOW, 5), (NOW, 6)]) == ""  # no time span
+    assert level_chart([], now=NOW, available=None) == ""
+    assert level_chart([(NOW, 5)], now=NOW, available=5) == ""  # one point, no forecast
     long = [(start + timedelta(minutes=10 * i), 1000 - i % 500) for i in range(4320)]
     long[2000] = (long[2000][0], 0)
-    svg = ET.fromstring(sparkline(long, threshold=100))  # noqa: S314 - our own output
+    svg = ET.fromstring(  # noqa: S314 - our own output
+        level_chart(long, now=NOW, available=1000, threshold=100, refills=[(start, 4460)])
+    )
     (line,) = svg.findall("polyline")
     points = (line.get("points") or "").split()
-    assert len(points) <= 2 * SPARK_WIDTH  # thinned to at most two per pixel column
-    assert any(p.endswith(f",{SPARK_HEIGHT - 3.0}") for p in points)  # the drop to 0 survives
-    assert len(svg.findall("circle")) == 2  # one empty moment, the last value
-    flat = ET.fromstring(sparkline([(start, 0), (NOW, 0)]))  # noqa: S314
-    assert flat.find("title") is not None and "empty in 2 of them" in (flat.findtext("title") or "")
+    assert len(points) <= 2 * CHART_WIDTH  # thinned to at most two per pixel column
+    zero = max(float(p.split(",")[1]) for p in points)
+    assert zero == float(CHART_HEIGHT - 16.0)  # the drop to 0 survives the thinning
+    (refill,) = svg.findall("path")  # a triangle per refill, its size in its tooltip
+    assert refill.findtext("title") == "refilled 4,460 codes, 2026-01-30 09:30 UTC"
+    assert "1 refills (4,460 codes)" in (svg.findtext("title") or "")
+    # a forecast alone (no history yet) is a chart too
+    alone = level_chart([], now=NOW, available=50, empty_at=NOW + timedelta(days=2))
+    assert "forecast: empty" in alone and "<polyline" not in alone
+
+
+def test_days_chart_says_everything_in_words() -> None:
+    bars = [
+        DaysBar("Spring", 4.94, 120, "refill"),
+        DaysBar("Paused", 0.0, 0, "person"),
+        DaysBar("Quiet", math.inf, 50, "ok"),
+        DaysBar("New", None, 40, "ok"),
+        DaysBar("Big", 400.0, 9000, "ok"),
+    ]
+    svg = ET.fromstring(days_chart(bars))  # noqa: S314 - our own output
+    texts = [t.text for t in svg.iter("text")]
+    assert texts == [
+        "Spring", "4.9 days left (the bot refills it)", "Paused", "EMPTY (needs a person)",
+        "Quiet", "no demand (fine)", "New", "days left unknown (fine)", "Big",
+        "60 days+ left (fine)",
+    ]  # fmt: skip
+    rects = [r for r in svg.iter("rect") if r.get("height") == "14"]
+    fills = [r.get("fill") for r in rects]
+    assert fills == ["#1565c0", "url(#vb-hatch)", "#ffffff", "#ffffff"]  # patterns, not colour
+    widths = [float(r.get("width") or 0) for r in rects]
+    assert widths[0] < widths[1] or widths[1] == 3.0  # an empty set keeps a sliver
+    assert widths[2] == widths[3]  # no demand and 60+ days: a full bar
+    assert (svg.get("aria-label") or "").startswith("Days left per set: Spring: 4.9 days left")
+    assert days_chart([]) == ""
 
 
 # --- the sandbox, end to end -------------------------------------------------------------------
@@ -1059,7 +1127,9 @@ def _seen_html(text: str) -> list[Seen]:
     for r in _html_rows(_parse_html(text)):
         code = r["Set"].find("code")
         assert code is not None
-        available, quantity = _int(_text(r["Available"])), _int(_text(r["Quantity"]))
+        shown = _seen(r["Available"]).split()
+        available = _int(shown[0])
+        quantity = _int(shown[2]) if len(shown) > 2 and shown[1] == "of" else None
         refill = _text(r["Action"]).startswith("refill")
         seen.append(Seen(_text(code), available, quantity, refill, _text(r["Workflows"])))
     return seen

@@ -9,10 +9,11 @@ from voucherbot.app.account import make_plan
 from voucherbot.app.shopside import SinkFor, shop_facts, sinks
 from voucherbot.config import Config
 from voucherbot.connectif.client import ConnectifClient
-from voucherbot.ledger import Ledger
+from voucherbot.ledger import Batch, BatchStatus, Ledger
 from voucherbot.planning.planner import Plan, cap_by_expiry, unmatched_rules
 from voucherbot.refill.queue import pools_left
-from voucherbot.report.model import Report, build_report
+from voucherbot.report.model import Report, SetRecord, build_report
+from voucherbot.text import clean
 
 
 def report(
@@ -52,5 +53,29 @@ def report(
         history=state.history,
         pool_remaining=left,
         shop_facts=facts,
+        records=set_records(ledger) if ledger is not None else None,
     )
     return built, the_plan
+
+
+def set_records(ledger: Ledger) -> dict[str, SetRecord]:
+    """What the ledger knows of each set's latest refills (failures; the finished ones)."""
+    return {set_id: _record(batches) for set_id, batches in ledger.recent_batches().items()}
+
+
+def _record(batches: list[Batch]) -> SetRecord:
+    """Of a set's batches, newest first: the failures in a row, and the finished imports."""
+    failures = 0
+    for b in batches:
+        if b.status != BatchStatus.FAILED:
+            break
+        failures += 1
+    refills = tuple(
+        sorted(
+            (b.import_finished_at or b.settled_at or b.created_at, b.success or b.count)
+            for b in batches
+            if b.status == BatchStatus.FINISHED
+        )
+    )
+    error = clean(batches[0].error or "") if failures else ""
+    return SetRecord(failures, error[:200], refills)

@@ -13,7 +13,7 @@ import click
 from voucherbot.cli.inputs import open_ledger, rules_config
 from voucherbot.cli.options import ledger_option, rules_option, stats_option
 from voucherbot.cli.output import echo, stats_line, warn, width
-from voucherbot.errors import EXIT_FAILED
+from voucherbot.errors import EXIT_FAILED, ConfigError
 
 if TYPE_CHECKING:
     from voucherbot.config import Config
@@ -37,6 +37,20 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the report to this file instead of stdout.",
 )
+@click.option(
+    "--email",
+    "emails",
+    metavar="TO",
+    multiple=True,
+    help="Also mail the report (HTML, with a plain-text part) to TO, through [smtp]; "
+    "repeat for more. Default: [report] email.",
+)
+@click.option("--no-email", is_flag=True, help="Do not mail the report, whatever [report] says.")
+@click.option(
+    "--notify/--no-notify",
+    default=None,
+    help="Also post what needs a person to the [notify] webhook. Default: [report] notify.",
+)
 @stats_option
 def report(
     rules_path: Path | None,
@@ -44,12 +58,17 @@ def report(
     ledger_file: Path | None,
     fmt: str,
     output: Path | None,
+    emails: tuple[str, ...],
+    no_email: bool,
+    notify: bool | None,
     stats: bool,
 ) -> None:
     """Show every coupon set and what the bot would do, without changing anything.
 
-    For marketing: name, type, available of quantity, the active workflows that use each set,
-    the rule that applies and the decision with its reason; sets that need codes first.
+    For marketing: what needs a person first (sets running dry that will not be refilled,
+    refills that keep failing), the refills the bot will make, then every set: name, type,
+    available of quantity, the active workflows that use it, the rule that applies and the
+    decision with its reason. With [report] email (or --email) it is also mailed.
     """
     import time
 
@@ -61,6 +80,15 @@ def report(
     config = rules_config(rules_path, builtin_rules)
     if output is not None:
         _check_writable(output)  # before any API call, not after them all
+    to = _recipients(config, emails, no_email)  # checked before any API call too
+    password = ""
+    if to:
+        from voucherbot.app.mailing import smtp_password
+
+        password = smtp_password(config.smtp, os.environ)
+    digest = config.report.notify if notify is None else notify
+    if digest and not config.notify.url:
+        raise ConfigError("--notify needs [notify] url (or url_env): the webhook to post to")
     with open_ledger(config, ledger_file, readonly=True) as ledger, make_client(config) as client:
         built, the_plan = account_report(client, config, ledger)
         cost = stats_line(client, started)
@@ -69,13 +97,35 @@ def report(
     if fmt == "csv":  # the only format without a place for warnings
         warn(the_plan.warnings)
     _write(render(built, fmt, width=width() if output is None else 100), fmt, output)
+    if to:
+        from voucherbot.app.mailing import send_report
+
+        send_report(built, config.smtp, to, password)
+        echo(f"Mailed the report to {', '.join(to)}", err=True)
+    if digest:
+        from voucherbot.report.notify import attention_message, post
+
+        if not post(config.notify, attention_message(built), "the report is unchanged"):
+            sys.exit(EXIT_FAILED)
     exit_if_held(the_plan)
+
+
+def _recipients(config: Config, emails: tuple[str, ...], no_email: bool) -> tuple[str, ...]:
+    """Who gets the report by mail: --email, else [report] email; none with --no-email."""
+    from voucherbot.config.mail import address
+
+    if no_email and emails:
+        raise ConfigError("give --email or --no-email, not both")
+    if no_email:
+        return ()
+    to = tuple(address(e, "--email") for e in emails) or config.report.email
+    if to and config.smtp.host is None:
+        raise ConfigError("--email needs [smtp] in the rules (host and from): the mail server")
+    return to
 
 
 def _write(text: str, fmt: str, output: Path | None) -> None:
     """The rendered report to stdout, or to the -o file."""
-    from voucherbot.errors import ConfigError
-
     if output is None:
         echo(text, nl=False, raw=fmt != "table")
         return
@@ -88,8 +138,6 @@ def _write(text: str, fmt: str, output: Path | None) -> None:
 
 def _check_writable(output: Path) -> None:
     """Refuse an output file whose folder is missing or not writable, or that is a folder."""
-    from voucherbot.errors import ConfigError
-
     folder = output.parent
     if output.is_dir():
         raise ConfigError(f"-o {output}: that is a folder; name a file")

@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from voucherbot.config.mail import parse_report, parse_smtp
 from voucherbot.config.notify import parse_notify
 from voucherbot.config.rules import RULE_KEYS, check_limits, parse_defaults, parse_rules
 from voucherbot.config.settings import (
@@ -59,6 +60,8 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
         "forecast",
         "shop",
         "notify",
+        "smtp",
+        "report",
         "defaults",
         "rule",
     ),
@@ -136,6 +139,13 @@ def _config(doc: TableReader, path: Path | None, digest: str) -> Config:
     forecast = _forecast(_table(doc, "forecast"))
     defaults_table = doc.table_at("defaults")
     notify = parse_notify(doc.table.get("notify", {}), doc.where)
+    smtp = parse_smtp(doc.table_at("smtp"), doc.where, base_dir)
+    report = parse_report(doc.table_at("report"), doc.where)
+    if report.email and smtp.host is None:
+        raise ConfigError(
+            f"{doc.where}: [report] email needs [smtp] (host and from): the mail server to "
+            "send the report through"
+        )
     shop = doc.table_at("shop")
     defaults_read = doc.child(defaults_table, "[defaults]", TABLE_KEYS["defaults"])
     defaults = parse_defaults(defaults_read, shop, base_dir)
@@ -152,6 +162,8 @@ def _config(doc: TableReader, path: Path | None, digest: str) -> Config:
         forecast=forecast,
         ledger_path=ledger,
         notify=notify,
+        smtp=smtp,
+        report=report,
         digest=digest,
     )
 

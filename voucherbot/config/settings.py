@@ -104,6 +104,34 @@ class NotifySettings:
     timeout: float = 10.0
 
 
+SMTP_SECURITY = ("starttls", "tls", "none")
+SMTP_KEYS = ("host", "port", "security", "user", "password_env", "from", "ca_file", "timeout")
+REPORT_KEYS = ("email", "notify")
+SMTP_PASSWORD_ENV = "VOUCHERBOT_SMTP_PASSWORD"  # noqa: S105 - a variable's name
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """``[smtp]``: the mail server the report is sent through."""
+
+    host: str | None = None
+    port: int = 587
+    security: str = "starttls"  #: "starttls", "tls" (implicit, port 465) or "none"
+    user: str | None = None
+    password_env: str = SMTP_PASSWORD_ENV  #: the password is read from this variable
+    sender: str | None = None  #: the From address (the key ``from``)
+    ca_file: Path | None = None  #: certificates to trust besides the system's
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """``[report]``: where ``voucherbot report`` also sends the report."""
+
+    email: tuple[str, ...] = ()  #: mail it to these addresses (through [smtp])
+    notify: bool = False  #: post what needs a person to the [notify] webhook
+
+
 # --- the shop ([shop], a rule's ``shop``) ------------------------------------------------------
 
 SOURCES = ("generate", "pool")
@@ -264,6 +292,8 @@ class Config:
     #: the ledger file as written in rules.toml (relative paths are relative to the rules file)
     ledger_path: Path | None = None
     notify: NotifySettings = field(default_factory=NotifySettings)  #: [notify]
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)  #: [smtp]
+    report: ReportSettings = field(default_factory=ReportSettings)  #: [report]
     digest: str = ""  #: sha256 of the file's bytes ("" for built-in defaults)
 
     @property

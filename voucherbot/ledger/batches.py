@@ -439,6 +439,20 @@ class BatchStore(CodeStore):
             return self._batches("ORDER BY id DESC LIMIT ?", (limit,))
         return self._batches("WHERE coupon_set_id = ? ORDER BY id DESC LIMIT ?", (set_id, limit))
 
+    def recent_batches(self, per_set: int = 20) -> dict[str, list[Batch]]:
+        """The latest ``per_set`` batches of every set, newest first, by coupon set id."""
+        found: dict[str, list[Batch]] = {}
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM (SELECT *, ROW_NUMBER() OVER "  # noqa: S608
+            "(PARTITION BY coupon_set_id ORDER BY id DESC) AS n FROM batches) "
+            "WHERE n <= ? ORDER BY id DESC",
+            (per_set,),
+        )
+        for row in rows:
+            batch = Batch.from_row(row)
+            found.setdefault(batch.coupon_set_id, []).append(batch)
+        return found
+
     def shortfalls(self) -> dict[str, int]:
         """Per coupon set, the codes its latest refill failed to import (rejected rows, or an
         import that ended in error or was cancelled), when there are any."""

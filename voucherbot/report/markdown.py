@@ -1,12 +1,14 @@
 """The Markdown report: a GitHub-flavoured document with one table row per set.
 
-Title with time and source, summary, warnings, then a table with every field of every set
+Title with time and source, what needs a person and the refills the bot will make
+(:mod:`voucherbot.report.attention`), warnings, then a table with every field of every set
 (the forecast ones included). Names from the account cannot break the table: control
 characters are neutralised, ``|`` and backticks escaped, HTML tags defused.
 """
 
 from __future__ import annotations
 
+from voucherbot.report.attention import attention, headline
 from voucherbot.report.model import Report, workflow_status
 from voucherbot.report.terminal import burn_text, days_text, empty_text, number
 from voucherbot.text import clean
@@ -33,9 +35,16 @@ def render_markdown(report: Report) -> str:
         "",
         f"Source: {_md(report.source)}",
         "",
-        f"**{report.summary}**",
+        f"**{_md(headline(report))}**",
         "",
     ]
+    items = attention(report)
+    for title, wanted in (("Needs a person", True), ("The bot will refill", False)):
+        chosen = [i for i in items if i.needs_person is wanted]
+        if chosen:
+            lines += [f"## {title}", ""]
+            lines += [f"- {_md(i.text)}" for i in chosen]
+            lines.append("")
     if report.warnings:
         lines += ["## Warnings", ""]
         lines += [f"- {_md(w)}" for w in report.warnings]

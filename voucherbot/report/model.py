@@ -21,10 +21,16 @@ names and statuses) into a :class:`Report`; :func:`render` writes it in one of :
     The stable, versioned shape below, for scripts.
 ``html``
     One self-contained page (inline CSS, a little inline JavaScript, inline SVG; nothing
-    fetched from anywhere), readable in a mail client: summary, warnings, a table sortable by
-    clicking a column header, and per set a bar of available codes against the threshold and
-    the refill target; with forecasts, the burn rate, the days left and the empty date, and
-    a sparkline of ``available`` over the recorded history. See :mod:`voucherbot.report.html`.
+    fetched from anywhere), readable in a mail client and on any screen: what needs a person
+    and the refills first, an overview chart of days left, warnings, then every set (a
+    table that sorts and filters on a wide screen, cards on a narrow one) with a bar of
+    available codes against the threshold and the target and, with forecasts, the days left
+    and a chart of ``available`` over time with the forecast, the threshold and the refills.
+    See :mod:`voucherbot.report.html`.
+
+The table, Markdown and HTML formats begin with what needs a person (sets that will run dry
+and will not be refilled, refills that keep failing, leaks) and the refills the bot will make
+(:mod:`voucherbot.report.attention`).
 
 Every format lists the sets in plan order: the sets that need codes first (emptiest first),
 then the others. Every output ends with a newline. An unknown format raises
@@ -175,6 +181,15 @@ class ShopFacts:
 
 
 @dataclass(frozen=True)
+class SetRecord:
+    """What the ledger knows of a set's refills, for the report."""
+
+    failures: int = 0  #: its latest refills that failed, one after another
+    last_error: str = ""  #: why the latest of them failed
+    refills: tuple[tuple[datetime, int], ...] = ()  #: (when, codes) of its finished imports
+
+
+@dataclass(frozen=True)
 class ReportRow:
     """One coupon set and the planner's decision about it."""
 
@@ -201,6 +216,10 @@ class ReportRow:
     shop: str = ""  #: where its codes come from / whether the shop registers them
     pool_remaining: int | None = None  #: unused codes left in its pool (source = "pool")
     shop_facts: ShopFacts | None = None  #: what its shop connector read back, if any
+    soon_days: float | None = None  #: its rule's min_days_left (what "empty soon" means)
+    failures: int = 0  #: its latest refills that failed, one after another
+    last_error: str = ""  #: why the latest of them failed
+    refills: tuple[tuple[datetime, int], ...] = ()  #: (when, codes) of its finished imports
 
     @property
     def shop_text(self) -> str:
@@ -270,15 +289,17 @@ def build_report(
     history: Mapping[str, Sequence[Snapshot]] | None = None,
     pool_remaining: Mapping[str, int] | None = None,
     shop_facts: Mapping[str, ShopFacts] | None = None,
+    records: Mapping[str, SetRecord] | None = None,
 ) -> Report:
     """The report of ``plan``; ``workflows`` give the names and statuses of referenced workflows.
 
     ``generated_at`` must be timezone-aware (it is shown in UTC); ``source`` names where the
     data came from, usually the API base URL (any ``user:password@`` or query is dropped).
-    ``history`` (snapshots by coupon set id, as given to the planner) feeds the sparklines;
+    ``history`` (snapshots by coupon set id, as given to the planner) feeds the charts;
     the forecast figures come from the plan's decisions. ``pool_remaining`` gives the unused
     codes left in the pool of each set whose codes come from a pool; ``shop_facts`` what
-    each set's shop connector read back.
+    each set's shop connector read back; ``records`` what the ledger knows of each set's
+    refills (failures, and the finished ones for the charts).
     """
     if generated_at.tzinfo is None or generated_at.utcoffset() is None:
         raise ValueError("generated_at must be a timezone-aware datetime, e.g. datetime.now(UTC)")
@@ -288,14 +309,28 @@ def build_report(
         generated_at=generated_at.astimezone(UTC),
         source=encodable(public_url(source)),
         rows=tuple(
-            replace(
-                _row(d, known, _levels(d, (history or {}).get(d.coupon_set.id, ()), read_at)),
-                pool_remaining=(pool_remaining or {}).get(d.coupon_set.id),
-                shop_facts=(shop_facts or {}).get(d.coupon_set.id),
+            _with_record(
+                replace(
+                    _row(d, known, _levels(d, (history or {}).get(d.coupon_set.id, ()), read_at)),
+                    pool_remaining=(pool_remaining or {}).get(d.coupon_set.id),
+                    shop_facts=(shop_facts or {}).get(d.coupon_set.id),
+                ),
+                (records or {}).get(d.coupon_set.id),
             )
             for d in plan.decisions
         ),
         warnings=tuple(encodable(w) for w in plan.warnings),
+    )
+
+
+def _with_record(row: ReportRow, record: SetRecord | None) -> ReportRow:
+    if record is None:
+        return row
+    return replace(
+        row,
+        failures=record.failures,
+        last_error=encodable(record.last_error),
+        refills=record.refills,
     )
 
 
@@ -349,6 +384,7 @@ def _row(
         forecast_note=encodable(fc.note) if fc else "",
         history=history,
         shop=encodable(d.settings.shop.describe()) if cs.is_multiple else "",
+        soon_days=d.settings.min_days_left,
     )
 
 

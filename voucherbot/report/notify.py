@@ -1,4 +1,5 @@
-"""Notifications: tell a chat channel what a run did, so a failing cron job is not silent.
+"""Notifications: tell a chat channel what a run did, so a failing cron job is not silent;
+and the report's digest (what needs a person, the refills: :func:`attention_message`).
 
 ``[notify]`` in rules.toml names a webhook (``url``, or ``url_env``: the environment variable
 that holds it, since a Slack webhook URL is itself a secret) and a ``level``:
@@ -25,6 +26,8 @@ import requests
 from voucherbot.config.settings import NotifySettings
 from voucherbot.config.tables import origin, public_url, url_problem
 from voucherbot.connectif.session import make_session
+from voucherbot.report.attention import attention, headline
+from voucherbot.report.model import Report
 
 log = logging.getLogger("voucherbot.notify")  # its name in logs since before the subpackages
 
@@ -92,6 +95,38 @@ def send(
     """
     if not settings.url or not should_notify(settings, notice):
         return False
+    return post(settings, slack_message(notice), "the run's outcome is unchanged", session)
+
+
+def attention_message(report: Report) -> dict[str, Any]:
+    """The report's digest for Slack: its headline, what needs a person, the refills."""
+    items = attention(report)
+    title = "voucherbot report"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{_esc(headline(report))}*"}},
+    ]
+    for name, wanted in (("Needs a person", True), ("The bot will refill", False)):
+        lines = [f"• {_esc(i.text)}" for i in items if i.needs_person is wanted]
+        if lines:
+            blocks.append(_section(name, lines))
+    source = public_url(report.source)
+    context = f"{_esc(source)} · {report.generated_text}"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+    return {"text": f"{title}: {headline(report)} ({source})", "blocks": blocks}
+
+
+def post(
+    settings: NotifySettings,
+    message: dict[str, Any],
+    unchanged: str,
+    session: requests.Session | None = None,
+) -> bool:
+    """POST ``message`` to the webhook; True once it answered 2xx. Never raises: a failure
+    is logged as a warning naming only the webhook's ``scheme://host`` (and ``unchanged``:
+    what it does not change)."""
+    if not settings.url:
+        return False
     where = origin(settings.url)
     if url_problem(settings.url):
         log.warning("notification to %s not sent: the webhook URL must be https://", where)
@@ -101,10 +136,7 @@ def send(
         http = make_session(session)
         try:
             response = http.post(
-                settings.url,
-                json=slack_message(notice),
-                timeout=settings.timeout,
-                allow_redirects=False,
+                settings.url, json=message, timeout=settings.timeout, allow_redirects=False
             )
         finally:
             if own:
@@ -119,7 +151,7 @@ def send(
         if 200 <= response.status_code < 300:
             return True
         problem = f"HTTP {response.status_code}"
-    log.warning("notification to %s failed: %s; the run's outcome is unchanged", where, problem)
+    log.warning("notification to %s failed: %s; %s", where, problem, unchanged)
     return False
 
 

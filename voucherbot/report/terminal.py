@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from voucherbot.report.attention import attention, headline
 from voucherbot.text import clean, plural, table
 from voucherbot.text import fit as _fit
 from voucherbot.text import width as _width
@@ -83,6 +84,7 @@ def render_table(report: Report, *, width: int = 100) -> str:
     if width < 1:
         raise ValueError(f"width must be positive, not {width}")
     lines = [f"voucherbot report · {report.generated_text} · {clean(report.source)}", ""]
+    lines += _attention_lines(report, width)
     if report.rows:
         lines += _table_lines(report.rows, width)
         lines.append("")
@@ -95,6 +97,27 @@ def render_table(report: Report, *, width: int = 100) -> str:
 
 
 _MIN_NAME = 20
+#: how each kind of attention item is marked (readable without colour)
+_MARKS = {"stuck": "!", "failing": "!", "leak": "!", "refill": "+"}
+
+
+def _attention_lines(report: Report, width: int) -> list[str]:
+    """What needs a person, then the refills, before the table (see report.attention)."""
+    items = attention(report)
+    lines = [*textwrap.wrap(headline(report), width), ""] if items else []
+    for title, wanted in (("Needs a person:", True), ("The bot will refill:", False)):
+        chosen = [i for i in items if i.needs_person is wanted]
+        if chosen:
+            lines.append(title)
+            for item in chosen:
+                lines += textwrap.wrap(
+                    clean(item.text),
+                    width,
+                    initial_indent=f"  {_MARKS[item.kind]} ",
+                    subsequent_indent="    ",
+                    break_on_hyphens=False,
+                )
+    return [*lines, ""] if lines else []
 
 
 def _name_room(headers: Sequence[str], data: Sequence[Sequence[str]], width: int) -> int:
