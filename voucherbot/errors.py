@@ -19,6 +19,7 @@ and the log handler pass every line through :func:`redact` once more.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 EXIT_OK = 0
@@ -146,19 +147,22 @@ class NetworkError(ApiError):
 
 #: Secrets known to this process (the API key, webhook secrets and URLs): never shown.
 _SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()  # several stores' threads read their keys at once
 
 
 def hide(*secrets: str | None) -> None:
     """Remember secrets so that :func:`redact` removes them from every text from now on."""
-    for secret in secrets:
-        if secret and len(secret) >= 6:
-            _SECRETS.add(secret)
-            _SECRETS.update(p for p in secret.split(":") if len(p) >= 6)
+    with _SECRETS_LOCK:
+        for secret in secrets:
+            if secret and len(secret) >= 6:
+                _SECRETS.add(secret)
+                _SECRETS.update(p for p in secret.split(":") if len(p) >= 6)
 
 
 def _pieces(secrets: tuple[str | None, ...]) -> list[str]:
     """The remembered secrets and those given, with their parts around ``:``, longest first."""
-    pieces = set(_SECRETS)
+    with _SECRETS_LOCK:
+        pieces = set(_SECRETS)
     for secret in secrets:
         if secret:
             pieces.update({secret, *(p for p in secret.split(":") if len(p) >= 6)})

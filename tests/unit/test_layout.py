@@ -61,6 +61,7 @@ LOGGERS = {
     "voucherbot.ledger",
     "voucherbot.sinks",
     "voucherbot.notify",
+    "voucherbot.monitor",
 }
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from voucherbot.app.credentials import api_key
 from voucherbot.config import Config
 from voucherbot.connectif.client import DEFAULT_BASE_URL, ConnectifClient
 from voucherbot.connectif.errors import PERMISSIONS
@@ -26,18 +27,24 @@ from voucherbot.planning.planner import Plan, plan
 
 
 def make_client(config: Config, env: Mapping[str, str] | None = None) -> ConnectifClient:
-    """A client for the configured account: the key from ``CONNECTIF_API_KEY``, the base URL
-    from ``CONNECTIF_BASE_URL``, else ``[connectif] base_url``, else Connectif's."""
+    """A client for the configured account: the key from ``CONNECTIF_API_KEY`` (or where
+    :func:`~voucherbot.app.credentials.api_key` finds it), the base URL from
+    ``CONNECTIF_BASE_URL``, else ``[connectif] base_url``, else Connectif's; a ``[[store]]``'s
+    from its own ``base_url`` (else ``[connectif]``'s, else Connectif's)."""
     env = os.environ if env is None else env
-    if env.get("CONNECTIF_BASE_URL"):
+    key, key_source = api_key(config, env)
+    if config.store and config.base_url:
+        base_url, source = config.base_url, f"store '{config.store}' base_url in {config.path}"
+    elif env.get("CONNECTIF_BASE_URL") and not config.store:
         base_url, source = env["CONNECTIF_BASE_URL"], "CONNECTIF_BASE_URL"
     elif config.base_url:
         base_url, source = config.base_url, f"[connectif] base_url in {config.path}"
     else:
         base_url, source = DEFAULT_BASE_URL, "CONNECTIF_BASE_URL"
     return ConnectifClient(
-        env.get("CONNECTIF_API_KEY", ""),
+        key,
         base_url,
+        key_source=key_source,
         requests_per_minute=config.requests_per_minute,
         timeout=(DEFAULT_TIMEOUT[0], config.timeout),
         deadline=config.request_deadline,

@@ -94,8 +94,11 @@ def run(
     sleep: Callable[[float], None] = time.sleep,
     confirmed: bool = False,
     on_phase: Callable[[str], None] | None = None,
+    on_locked: Callable[[], None] | None = None,
 ) -> RunResult:
     """The cron job: settle what earlier runs left open, plan, refill, follow, record.
+
+    ``on_locked`` is called once the run holds the ledger's lock: its work begins.
 
     ``on_total`` is told the codes of the imports about to be followed (for a progress bar),
     ``on_phase`` what a long refill is doing before its import starts; ``clock`` and
@@ -115,6 +118,8 @@ def run(
         on_phase=on_phase,
     )
     with recorded_run(ledger, "run", config, client) as run_id:
+        if on_locked is not None:
+            on_locked()
         refiller.run_id = run_id
         settled = refiller.settle()
         the_plan, _ = make_plan(client, config, ledger, run_id, lean=True)

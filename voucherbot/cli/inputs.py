@@ -64,3 +64,80 @@ def poll_settings(config: Config, interval: float | None, timeout: float | None)
     if timeout is not None:
         poll = replace(poll, timeout=timeout)
     return poll
+
+
+def chosen_stores(config: Config, name: str | None, ledger_option: Path | None) -> tuple[Any, ...]:
+    """The stores a command works on: the one --store names, else every one."""
+    _one_ledger_each(config, name, ledger_option)
+    if name is not None:
+        return (config.store_named(name),)
+    return config.each_store()
+
+
+def one_store(
+    config: Config, name: str | None, command: str, ledger_option: Path | None = None
+) -> Config:
+    """The configuration of the one store a command works on (``refill``, ``resolve``, one
+    import): --store, or the only one."""
+    from voucherbot.errors import ConfigError
+
+    _one_ledger_each(config, name, ledger_option)
+    if name is not None:
+        return config.store_named(name).config
+    if len(config.stores) > 1:
+        names = ", ".join(s.name for s in config.stores)
+        raise ConfigError(f"{command} works on one store: add --store NAME (one of {names})")
+    return config.each_store()[0].config
+
+
+def _one_ledger_each(config: Config, name: str | None, ledger_option: Path | None) -> None:
+    """With [[store]] each store names its own ledger: VOUCHERBOT_LEDGER (one for all) is
+    refused, and --ledger needs --store."""
+    import os
+
+    from voucherbot.errors import ConfigError
+
+    if not config.stores:
+        return
+    if os.environ.get("VOUCHERBOT_LEDGER"):
+        raise ConfigError(
+            "VOUCHERBOT_LEDGER names one ledger, and each [[store]] has its own (its 'ledger' "
+            "key, else voucherbot-NAME.sqlite beside the rules): unset it"
+        )
+    if ledger_option is not None and name is None:
+        raise ConfigError("--ledger names one store's ledger: add --store NAME")
+
+
+def heading(config: Config, name: str, *, err: bool = False) -> None:
+    """The line that starts a store's part of the output (none without [[store]])."""
+    from voucherbot.cli.output import echo
+
+    if config.stores:
+        echo(f"== store {name}", err=err)
+
+
+def check_writable(path: Path, option: str) -> None:
+    """Refuse a file to write whose folder is missing or not writable, or that is a folder."""
+    import os
+
+    from voucherbot.errors import ConfigError
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: that is a folder; name a file")
+    if not folder.is_dir():
+        raise ConfigError(f"{option} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"{option} {path}: not writable")
+
+
+def wait_jitter(most: float, sleep: Any = None) -> float:
+    """Sleep a random time between 0 and ``most`` seconds (--jitter); the time slept."""
+    import random
+    import time
+
+    if most <= 0:
+        return 0.0
+    delay = random.uniform(0, most)  # noqa: S311 - spreads start times, not security
+    (sleep or time.sleep)(delay)
+    return delay

@@ -6,13 +6,32 @@ from __future__ import annotations
 import itertools
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from voucherbot.cli.inputs import no_ledger, open_ledger, poll_settings, rules_config
-from voucherbot.cli.options import ledger_option, poll_options, rules_option, stats_option
+from voucherbot.cli.inputs import (
+    chosen_stores,
+    heading,
+    no_ledger,
+    one_store,
+    open_ledger,
+    poll_settings,
+    rules_config,
+)
+from voucherbot.cli.options import (
+    ledger_option,
+    poll_options,
+    rules_option,
+    stats_option,
+    store_option,
+)
 from voucherbot.cli.output import echo, progress, stats_line, warn
 from voucherbot.errors import EXIT_FAILED
+
+if TYPE_CHECKING:
+    from voucherbot.config import Config
+    from voucherbot.config.settings import Store
 
 
 @click.command()
@@ -30,6 +49,7 @@ from voucherbot.errors import EXIT_FAILED
 )
 @rules_option
 @ledger_option
+@store_option
 @poll_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @stats_option
@@ -40,6 +60,7 @@ def resolve(
     rules_path: Path | None,
     builtin_rules: bool,
     ledger_file: Path | None,
+    store_name: str | None,
     poll_interval: float | None,
     poll_timeout: float | None,
     quiet: bool,
@@ -61,7 +82,7 @@ def resolve(
     from voucherbot.config import ledger_path
 
     started = time.monotonic()
-    config = rules_config(rules_path, builtin_rules)
+    config = one_store(rules_config(rules_path, builtin_rules), store_name, "resolve", ledger_file)
     poll = poll_settings(config, poll_interval, poll_timeout)
     if not ledger_path(config, ledger_file).exists():  # a batch to settle is in a ledger
         raise no_ledger(config, ledger_file)
@@ -97,6 +118,7 @@ def resolve(
 @click.command()
 @rules_option
 @ledger_option
+@store_option
 @click.option("--set", "set_id", metavar="ID", help="Only the batches of this coupon set.")
 @click.option(
     "--limit",
@@ -117,39 +139,43 @@ def history(
     rules_path: Path | None,
     builtin_rules: bool,
     ledger_file: Path | None,
+    store_name: str | None,
     set_id: str | None,
     limit: int,
     fmt: str,
 ) -> None:
-    """Show what the ledger says was issued, when, and how it ended (no API calls)."""
+    """Show what the ledger says was issued, when, and how it ended (no API calls). With
+    [[store]] tables, every store's ledger in turn (or the one --store names)."""
     import json
 
-    config = rules_config(rules_path, builtin_rules)
-    with open_ledger(config, ledger_file, readonly=True) as ledger:
-        if ledger is None:
-            raise no_ledger(config, ledger_file)
-        runs = [] if set_id else ledger.runs(limit)
-        batches = ledger.batches(set_id=set_id, limit=limit)
-    if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "version": 1,
-                    "runs": [r.as_json() for r in runs],
-                    "batches": [b.as_json() for b in batches],
-                },
-                indent=2,
-            )
-        )
-        return
     from voucherbot.report.history import render_history
 
-    echo(render_history(runs, batches, set_id=set_id), nl=False)
+    config = rules_config(rules_path, builtin_rules)
+    stores = chosen_stores(config, store_name, ledger_file)
+    docs: list[dict[str, Any]] = []
+    for store in stores:
+        with open_ledger(store.config, ledger_file, readonly=True) as ledger:
+            if ledger is None and not config.stores:
+                raise no_ledger(config, ledger_file)
+            runs = [] if set_id or ledger is None else ledger.runs(limit)
+            batches = [] if ledger is None else ledger.batches(set_id=set_id, limit=limit)
+        doc = {"runs": [r.as_json() for r in runs], "batches": [b.as_json() for b in batches]}
+        if fmt == "table":
+            heading(config, store.name)
+            if ledger is None:
+                echo("No ledger yet: no run has used this store.")
+            else:
+                echo(render_history(runs, batches, set_id=set_id), nl=False)
+        docs.append({"store": store.name, **doc} if config.stores else doc)
+    if fmt == "json":
+        whole = {"version": 1, "stores": docs} if config.stores else {"version": 1, **docs[0]}
+        click.echo(json.dumps(whole, indent=2))
 
 
 @click.command()
 @click.argument("import_id", required=False)
 @rules_option
+@store_option
 @poll_options
 @click.option(
     "--limit",
@@ -164,13 +190,15 @@ def imports(
     import_id: str | None,
     rules_path: Path | None,
     builtin_rules: bool,
+    store_name: str | None,
     poll_interval: float | None,
     poll_timeout: float | None,
     limit: int,
     quiet: bool,
     stats: bool,
 ) -> None:
-    """List recent imports, or follow one (by id) until it ends.
+    """List recent imports (of every [[store]], or the one --store names), or follow one
+    (by id, in one store) until it ends.
 
     Following exits 0 when the import finished with no error rows, 1 otherwise.
     """
@@ -183,17 +211,14 @@ def imports(
     from voucherbot.text import valid_id
 
     started = time.monotonic()
-    config = rules_config(rules_path, builtin_rules)
-    if import_id is not None and not valid_id(import_id):
+    whole = rules_config(rules_path, builtin_rules)
+    if import_id is None:
+        _list_imports(whole, store_name, limit, stats=stats)
+        return
+    if not valid_id(import_id):
         raise ConfigError(f"{import_id[:80]!r} is not a Connectif import id")
+    config = one_store(whole, store_name, "following an import")
     with make_client(config) as client:
-        if import_id is None:
-            recent = list(itertools.islice(client.iter_imports(), limit))
-            warn(client.warnings)
-            echo(render_imports(recent), nl=False)
-            if stats:
-                click.echo(stats_line(client, started), err=True)
-            return
         poll = poll_settings(config, poll_interval, poll_timeout)
         try:
             with progress(quiet, f"import {import_id}") as bar:
@@ -208,3 +233,42 @@ def imports(
         click.echo(cost, err=True)
     if not final.succeeded_cleanly:
         sys.exit(EXIT_FAILED)
+
+
+def _list_imports(config: Config, store_name: str | None, limit: int, *, stats: bool) -> None:
+    """The recent imports of each store, store by store; a store that cannot be read says
+    so and the others are still listed (exit status: the worst store's)."""
+    import time
+
+    from voucherbot.app import make_client
+    from voucherbot.app.stores import for_each_store, worst_exit
+    from voucherbot.report.history import render_imports
+
+    def recent(store: Store) -> tuple[str, list[str], str]:
+        started = time.monotonic()
+        with make_client(store.config) as client:
+            found = list(itertools.islice(client.iter_imports(), limit))
+            return render_imports(found), list(client.warnings), stats_line(client, started)
+
+    stores = chosen_stores(config, store_name, None)
+    if not config.stores:  # one store: its error is the command's
+        text, warnings, cost = recent(stores[0])
+        warn(warnings)
+        echo(text, nl=False)
+        if stats:
+            click.echo(cost, err=True)
+        return
+    outcomes = for_each_store(stores, recent, exit_code=lambda _: 0)
+    for outcome in outcomes:
+        heading(config, outcome.name)
+        if outcome.value is None:
+            echo(f"Error: store '{outcome.name}': {outcome.error}", err=True)
+            continue
+        text, warnings, cost = outcome.value
+        warn(warnings)
+        echo(text, nl=False)
+        if stats:
+            click.echo(cost, err=True)
+    code = worst_exit([o.exit_code for o in outcomes])
+    if code:
+        sys.exit(code)

@@ -6,8 +6,10 @@
      "message": "batch 12: adopted import 6b09..."}
 
 The logger names (``voucherbot``, ``voucherbot.refill``, ``.posting``, ``.connectif``, ``.poll``,
-``.ratelimit``, ``.ledger``, ``.sinks``, ``.notify``) are what log filters match on: they stay
-as they were before the package had subpackages, whichever module writes the line.
+``.ratelimit``, ``.ledger``, ``.sinks``, ``.notify``, ``.monitor``) are what log filters match
+on: they stay as they were before the package had subpackages, whichever module writes the
+line. With several ``[[store]]`` tables a line written for one store carries its name
+(``"store"`` in JSON, ``[name]`` before the message in text).
 
 The API key and every other known secret are masked in every line (a second line of defence: no
 message should hold one), and outside text cannot send escape sequences to the terminal.
@@ -32,8 +34,14 @@ class _Redacting(logging.Filter):
     (webhook URLs' paths, which urllib3 logs at -vv), and without control characters."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from voucherbot.app.stores import CURRENT_STORE
+
         record.msg = clean(redact(record.getMessage(), os.environ.get("CONNECTIF_API_KEY")))
         record.args = None
+        store = CURRENT_STORE.get()
+        if store and not hasattr(record, "store"):  # several stores: whose line it is
+            record.store = store
+            record.label = f"[{store}] "
         return True
 
 
@@ -46,7 +54,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("exit_code",):
+        for key in ("exit_code", "store"):
             if hasattr(record, key):
                 doc[key.replace("_c", "C")] = getattr(record, key)
         return json.dumps(doc, ensure_ascii=False)
@@ -74,7 +82,8 @@ def configure(verbosity: int = 0, fmt: str = "text") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(label)s%(message)s",
+                                               defaults={"label": ""}))  # fmt: skip
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
         root.removeHandler(old)

@@ -64,6 +64,14 @@ ledger_option = click.option(
 )
 
 
+store_option = click.option(
+    "--store",
+    "store_name",
+    metavar="NAME",
+    help="Only the [[store]] called NAME [default: every store in the rules].",
+)
+
+
 stats_option = click.option(
     "--stats",
     is_flag=True,

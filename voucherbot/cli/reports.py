@@ -5,24 +5,30 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from voucherbot.cli.inputs import open_ledger, rules_config
-from voucherbot.cli.options import ledger_option, rules_option, stats_option
+from voucherbot.cli.inputs import check_writable, chosen_stores, open_ledger, rules_config
+from voucherbot.cli.options import ledger_option, rules_option, stats_option, store_option
 from voucherbot.cli.output import echo, stats_line, warn, width
 from voucherbot.errors import EXIT_FAILED, ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from voucherbot.config import Config
+    from voucherbot.config.settings import Store
     from voucherbot.planning.planner import Plan
+    from voucherbot.report.model import Report
 
 
 @click.command()
 @rules_option
 @ledger_option
+@store_option
 @click.option(
     "--format",
     "fmt",
@@ -56,6 +62,7 @@ def report(
     rules_path: Path | None,
     builtin_rules: bool,
     ledger_file: Path | None,
+    store_name: str | None,
     fmt: str,
     output: Path | None,
     emails: tuple[str, ...],
@@ -70,8 +77,6 @@ def report(
     available of quantity, the active workflows that use it, the rule that applies and the
     decision with its reason. With [report] email (or --email) it is also mailed.
     """
-    import time
-
     from voucherbot.app import make_client
     from voucherbot.app import report as account_report
     from voucherbot.report.formats import render
@@ -79,7 +84,7 @@ def report(
     started = time.monotonic()
     config = rules_config(rules_path, builtin_rules)
     if output is not None:
-        _check_writable(output)  # before any API call, not after them all
+        check_writable(output, "-o")  # before any API call, not after them all
     to = _recipients(config, emails, no_email)  # checked before any API call too
     password = ""
     if to:
@@ -89,25 +94,82 @@ def report(
     digest = config.report.notify if notify is None else notify
     if digest and not config.notify.url:
         raise ConfigError("--notify needs [notify] url (or url_env): the webhook to post to")
-    with open_ledger(config, ledger_file, readonly=True) as ledger, make_client(config) as client:
-        built, the_plan = account_report(client, config, ledger)
-        cost = stats_line(client, started)
-    if stats:
-        click.echo(cost, err=True)
-    if fmt == "csv":  # the only format without a place for warnings
-        warn(the_plan.warnings)
-    _write(render(built, fmt, width=width() if output is None else 100), fmt, output)
-    if to:
+    stores = chosen_stores(config, store_name, ledger_file)
+    if config.stores:
+        built, code = _report_stores(config, stores, ledger_file, fmt, output, stats=stats)
+    else:
+        with (
+            open_ledger(config, ledger_file, readonly=True) as ledger,
+            make_client(config) as client,
+        ):
+            built, the_plan = account_report(client, config, ledger)
+            cost = stats_line(client, started)
+        if stats:
+            click.echo(cost, err=True)
+        if fmt == "csv":  # the only format without a place for warnings
+            warn(the_plan.warnings)
+        _write(render(built, fmt, width=width() if output is None else 100), fmt, output)
+        code = EXIT_FAILED if held(the_plan) else 0
+    if to and built is not None:
         from voucherbot.app.mailing import send_report
 
         send_report(built, config.smtp, to, password)
         echo(f"Mailed the report to {', '.join(to)}", err=True)
-    if digest:
+    if digest and built is not None:
         from voucherbot.report.notify import attention_message, post
 
         if not post(config.notify, attention_message(built), "the report is unchanged"):
-            sys.exit(EXIT_FAILED)
-    exit_if_held(the_plan)
+            code = code or EXIT_FAILED
+    if code:
+        sys.exit(code)
+
+
+def _report_stores(
+    config: Config,
+    stores: Sequence[Store],
+    ledger_file: Path | None,
+    fmt: str,
+    output: Path | None,
+    *,
+    stats: bool,
+) -> tuple[Report | None, int]:
+    """Every store's report, read at once; written as one (a section per store, a total).
+    The combined report (to mail; None when no store could be read) and the worst exit."""
+    from voucherbot.app import report as account_report
+    from voucherbot.app.stores import for_each_store, worst_exit
+    from voucherbot.report.stores import StoreSection, combined, render_stores
+
+    def one(store: Store) -> tuple[Report, Plan, str]:
+        from voucherbot.app import make_client
+
+        started = time.monotonic()
+        with (
+            open_ledger(store.config, ledger_file, readonly=True) as ledger,
+            make_client(store.config) as client,
+        ):
+            built, the_plan = account_report(client, store.config, ledger)
+            return built, the_plan, stats_line(client, started)
+
+    outcomes = for_each_store(
+        stores, one, exit_code=lambda value: EXIT_FAILED if held(value[1]) else 0
+    )
+    sections = []
+    for o in outcomes:
+        if o.value is None:
+            echo(f"Error: store '{o.name}': {o.error}", err=True)
+            sections.append(StoreSection(o.name, None, o.error))
+            continue
+        built, the_plan, cost = o.value
+        if stats:
+            click.echo(f"store '{o.name}': {cost}", err=True)
+        if fmt == "csv":
+            warn([f"store '{o.name}': {w}" for w in the_plan.warnings])
+        sections.append(StoreSection(o.name, built))
+    code = worst_exit([o.exit_code for o in outcomes])
+    if all(s.report is None for s in sections):
+        return None, code
+    _write(render_stores(sections, fmt, width=width() if output is None else 100), fmt, output)
+    return combined(sections), code
 
 
 def _recipients(config: Config, emails: tuple[str, ...], no_email: bool) -> tuple[str, ...]:
@@ -136,17 +198,6 @@ def _write(text: str, fmt: str, output: Path | None) -> None:
     echo(f"Wrote the {fmt} report to {output}", err=True)
 
 
-def _check_writable(output: Path) -> None:
-    """Refuse an output file whose folder is missing or not writable, or that is a folder."""
-    folder = output.parent
-    if output.is_dir():
-        raise ConfigError(f"-o {output}: that is a folder; name a file")
-    if not folder.is_dir():
-        raise ConfigError(f"-o {output}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
-        raise ConfigError(f"-o {output}: not writable")
-
-
 def print_plan(config: Config, ledger_file: Path | None, confirmed: bool, *, stats: bool) -> None:
     """The dry run: the plan as a table (it lists the warnings itself); it refuses what the
     real run would refuse."""
@@ -165,12 +216,12 @@ def print_plan(config: Config, ledger_file: Path | None, confirmed: bool, *, sta
     echo(render(built, "table", width=width()), nl=False)
     if stats:
         click.echo(cost, err=True)
-    exit_if_held(the_plan)
+    if held(the_plan):
+        sys.exit(EXIT_FAILED)
 
 
-def exit_if_held(the_plan: Plan) -> None:
-    """Exit 1 when a set is held by an unresolved batch: a person must settle it."""
+def held(the_plan: Plan) -> bool:
+    """Whether a set is held by an unresolved batch (exit 1: a person must settle it)."""
     from voucherbot.planning.planner import Skip
 
-    if any(d.skip is Skip.UNRESOLVED for d in the_plan.decisions):
-        sys.exit(EXIT_FAILED)
+    return any(d.skip is Skip.UNRESOLVED for d in the_plan.decisions)

@@ -34,7 +34,10 @@ from voucherbot.config.settings import (
     ForecastSettings,
     ImportPolicy,
     PollSettings,
+    Rule,
+    RuleSettings,
 )
+from voucherbot.config.stores import parse_monitor, parse_stores
 from voucherbot.config.tables import TableReader, base_url_problem
 from voucherbot.errors import ConfigError
 from voucherbot.text import format_span, valid_id
@@ -62,11 +65,14 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
         "notify",
         "smtp",
         "report",
+        "monitor",
         "defaults",
         "rule",
+        "store",
     ),
     "connectif": (
         "base_url",
+        "api_key_file",
         "requests_per_minute",
         "timeout",
         "request_deadline",
@@ -131,7 +137,7 @@ def parse_config(data: bytes, path: Path | None = None) -> Config:
 def _config(doc: TableReader, path: Path | None, digest: str) -> Config:
     """The tables one by one, in the order their errors are reported."""
     base_dir = path.parent if path is not None else None
-    connectif = _connectif(_table(doc, "connectif"))
+    connectif = _connectif(_table(doc, "connectif"), base_dir)
     limits = _limits(_table(doc, "limits"))
     poll = _polling(_table(doc, "polling"))
     security = _security(_table(doc, "security"))
@@ -146,12 +152,18 @@ def _config(doc: TableReader, path: Path | None, digest: str) -> Config:
             f"{doc.where}: [report] email needs [smtp] (host and from): the mail server to "
             "send the report through"
         )
-    shop = doc.table_at("shop")
+    monitor = parse_monitor(doc.table_at("monitor"), doc.where, base_dir)
     defaults_read = doc.child(defaults_table, "[defaults]", TABLE_KEYS["defaults"])
-    defaults = parse_defaults(defaults_read, shop, base_dir)
-    rules = parse_rules(doc, defaults, defaults_table.get("code", {}), shop, base_dir)
-    check_limits(doc, defaults, rules, limits["max_codes"])
-    return Config(
+
+    def rules_for(shop: Mapping[str, Any]) -> tuple[RuleSettings, tuple[Rule, ...]]:
+        """[defaults] and the rules with a [shop] table (the file's, or a store's)."""
+        defaults = parse_defaults(defaults_read, shop, base_dir)
+        rules = parse_rules(doc, defaults, defaults_table.get("code", {}), shop, base_dir)
+        check_limits(doc, defaults, rules, limits["max_codes"])
+        return defaults, rules
+
+    defaults, rules = rules_for(doc.table_at("shop"))
+    config = Config(
         path=path,
         **connectif,
         **limits,
@@ -164,8 +176,16 @@ def _config(doc: TableReader, path: Path | None, digest: str) -> Config:
         notify=notify,
         smtp=smtp,
         report=report,
+        monitor=monitor,
         digest=digest,
     )
+    stores = parse_stores(doc, config, rules_for)
+    if stores and ledger is not None:
+        raise ConfigError(
+            f"{doc.where}: [ledger] path names one ledger, and each [[store]] has its own: "
+            "give each store its 'ledger' instead"
+        )
+    return replace(config, stores=stores) if stores else config
 
 
 def _table(doc: TableReader, name: str) -> TableReader:
@@ -186,11 +206,13 @@ def _build(
 # --- [connectif] -------------------------------------------------------------------------------
 
 
-def _connectif(read: TableReader) -> dict[str, Any]:
-    """The API's address and limits, how workflows are told apart, and the import policy."""
+def _connectif(read: TableReader, base_dir: Path | None) -> dict[str, Any]:
+    """The API's address, key file and limits, how workflows are told apart, and the import
+    policy."""
     base = Config()
     return {
         "base_url": _base_url(read),
+        "api_key_file": read.path("api_key_file", base_dir),
         "max_pages": read.number(
             "max_pages", base.max_pages, integer=True, minimum=1, maximum=1_000_000
         ),

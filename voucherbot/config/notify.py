@@ -34,8 +34,14 @@ def parse_notify(
             raise read.fail(f"the URL in {name} {problem}")
     if url is not None:
         hide_url(url)  # a Slack webhook's path is its token
+    empty_within = read.duration("empty_within")
+    if empty_within is not None and (empty_within <= 0 or url is None):
+        raise read.fail(
+            "'empty_within' must be a duration above 0 such as \"3d\", with the 'url' to warn at"
+        )
     return NotifySettings(
         url=url,
         level=read.choice("level", LEVELS, "failures"),
         timeout=float(read.number("timeout", 10.0, above=True, maximum=300)),
+        empty_within=empty_within,
     )

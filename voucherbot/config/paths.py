@@ -26,6 +26,8 @@ def ledger_path(
     env = os.environ if env is None else env
     if option is not None:
         return option
+    if config.store and config.ledger_path is not None:
+        return config.ledger_path  # a [[store]]'s own (chosen_stores refuses a shared one)
     if env.get("VOUCHERBOT_LEDGER"):
         return Path(env["VOUCHERBOT_LEDGER"]).expanduser()
     return config.ledger_path or default_ledger_path(config.path)

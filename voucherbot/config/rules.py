@@ -33,7 +33,7 @@ RULE_KEYS = (
     "code",
     *FORECAST_RULE_KEYS,
 )
-RULE_TABLE_KEYS = ("name", "match", *RULE_KEYS, "shop")
+RULE_TABLE_KEYS = ("name", "match", "store", *RULE_KEYS, "shop")
 MATCH_KEYS = ("id", "name")
 CODE_KEYS = (
     "length",
@@ -95,7 +95,8 @@ def _rule(
             )
     match = _match(read)
     settings = rule_settings(read, defaults, default_code, defaults=False)
-    return Rule(index=index, match=match, settings=settings, name=name), read
+    store = read.string("store")  # checked against the [[store]] names once they are read
+    return Rule(index=index, match=match, settings=settings, name=name, store=store), read
 
 
 def _context(index: int, name: Any) -> str:

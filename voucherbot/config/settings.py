@@ -94,7 +94,7 @@ class ImportPolicy:
 
 
 LEVELS = ("failures", "all")
-NOTIFY_KEYS = ("url", "url_env", "level", "timeout")
+NOTIFY_KEYS = ("url", "url_env", "level", "timeout", "empty_within")
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,46 @@ class NotifySettings:
     url: str | None = field(default=None, repr=False)  #: may hold a token: never shown
     level: str = "failures"
     timeout: float = 10.0
+    #: warn (once a set a day) of a set that empties within this many seconds and that the
+    #: bot will not refill; None: no such warnings
+    empty_within: float | None = None
+
+
+MONITOR_KEYS = ("ping_url", "ping_url_env", "timeout", "metrics_file")
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """``[monitor]``: the health-check pings of ``voucherbot run`` and its metrics file."""
+
+    ping_url: str | None = field(default=None, repr=False)  #: its path is its secret
+    timeout: float = 5.0  #: seconds a ping may take, at most
+    metrics_file: Path | None = None  #: Prometheus text format, for node_exporter
+
+
+#: The environment variable that holds the API key when nothing says otherwise; the variable
+#: named with ``_FILE`` after it may name a file that holds it instead.
+API_KEY_ENV = "CONNECTIF_API_KEY"
+#: A store's name: it names its ledger file and labels its metrics.
+STORE_NAME = r"[a-z0-9][a-z0-9_-]{0,39}"
+STORE_KEYS = (
+    "name",
+    "base_url",
+    "api_key_env",
+    "api_key_file",
+    "ledger",
+    "requests_per_minute",
+    "shop",
+)
+
+
+@dataclass(frozen=True)
+class Store:
+    """One ``[[store]]``: its name and the whole configuration as that store sees it (its
+    address, key, budget, ledger, shop and the rules that apply to it)."""
+
+    name: str
+    config: Config
 
 
 SMTP_SECURITY = ("starttls", "tls", "none")
@@ -242,6 +282,7 @@ class Rule:
     match: Match
     settings: RuleSettings
     name: str | None = None
+    store: str | None = None  #: the only store it applies to (None: every store)
 
     @property
     def label(self) -> str:
@@ -294,7 +335,30 @@ class Config:
     notify: NotifySettings = field(default_factory=NotifySettings)  #: [notify]
     smtp: SmtpSettings = field(default_factory=SmtpSettings)  #: [smtp]
     report: ReportSettings = field(default_factory=ReportSettings)  #: [report]
+    monitor: MonitorSettings = field(default_factory=MonitorSettings)  #: [monitor]
+    #: the variable holding the API key (its ``_FILE`` twin may name a file holding it)
+    api_key_env: str = API_KEY_ENV
+    #: a file holding the API key (``[connectif]`` or a store's ``api_key_file``)
+    api_key_file: Path | None = None
+    #: the ``[[store]]`` tables; empty: one store, this configuration's
+    stores: tuple[Store, ...] = ()
+    #: the store this configuration is of (None: the one store of a file without [[store]])
+    store: str | None = None
     digest: str = ""  #: sha256 of the file's bytes ("" for built-in defaults)
+
+    def each_store(self) -> tuple[Store, ...]:
+        """The stores to work on: the ``[[store]]`` tables, else the one this file is of."""
+        return self.stores or (Store(self.store or "", self),)
+
+    def store_named(self, name: str) -> Store:
+        """The ``[[store]]`` called ``name``; a ConfigError listing them otherwise."""
+        for store in self.stores:
+            if store.name == name:
+                return store
+        known = ", ".join(s.name for s in self.stores)
+        if not known:
+            raise ConfigError(f"--store {name}: {self.path or 'the rules'} has no [[store]] tables")
+        raise ConfigError(f"--store {name}: no such store; the stores are {known}")
 
     @property
     def shops(self) -> tuple[ShopSettings, ...]:

@@ -66,6 +66,7 @@ class ConnectifClient(Transport):
         max_response_bytes: int = 64 * 1024 * 1024,
         workflow_status_field: str = "status",
         base_url_source: str = "CONNECTIF_BASE_URL",
+        key_source: str = "CONNECTIF_API_KEY",
         retries: int = 3,
         max_429_retries: int = 6,
         backoff: float = 1.0,
@@ -74,7 +75,7 @@ class ConnectifClient(Transport):
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         if not api_key or not api_key.strip():
-            raise ConfigError("no Connectif API key: set CONNECTIF_API_KEY (keyId:keySecret)")
+            raise ConfigError(f"no Connectif API key: set {key_source} (keyId:keySecret)")
         if any(c.isspace() for c in api_key) or not api_key.isprintable() or not api_key.isascii():
             raise ConfigError(
                 "the Connectif API key contains spaces or invisible characters; copy it again "
@@ -101,6 +102,7 @@ class ConnectifClient(Transport):
             sleep=sleep,
         )
         self.workflow_status_field = workflow_status_field
+        self.key_source = key_source
         #: why items of a list were skipped (a set or import the server described badly);
         #: the plan carries them, and commands without a plan print them
         self.warnings: list[str] = []

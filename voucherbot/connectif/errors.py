@@ -110,15 +110,18 @@ def error_body(response: requests.Response) -> dict[str, Any]:
 
 
 # Longer than a screen on purpose: one flat table of statuses, read top to bottom.
-def api_error(response: requests.Response, what: str, kind: str) -> ApiError:
-    """Turn an error answer into the matching ApiError, with a message that says what to do."""
+def api_error(
+    response: requests.Response, what: str, kind: str, key_source: str = "CONNECTIF_API_KEY"
+) -> ApiError:
+    """Turn an error answer into the matching ApiError, with a message that says what to do
+    (``key_source``: where the key came from, for a 401)."""
     status = response.status_code
     body = error_body(response)
     detail = body.get("detail") if isinstance(body.get("detail"), str) else None
     said = f": {detail}" if detail else ""
     if status == 401:
         return AuthError(
-            f"Connectif rejected the API key (401 Unauthorized) on {what}; check CONNECTIF_API_KEY "
+            f"Connectif rejected the API key (401 Unauthorized) on {what}; check {key_source} "
             "(it is 'keyId:keySecret', as copied from Connectif's API Keys page)",
             status=status,
             detail=detail,

@@ -68,6 +68,8 @@ class Transport:
         self._origin = same_origin_key(base_url)
         #: where the base URL came from, for the messages that say to check it
         self.base_url_source = base_url_source
+        #: where the API key came from, named when it is refused
+        self.key_source = "CONNECTIF_API_KEY"
         self.timeout = timeout
         #: seconds a whole request may take, the answer's body included
         self.deadline = deadline
@@ -206,7 +208,7 @@ class Transport:
                     status=status,
                 )
             if status >= 400:
-                raise api_error(response, what, kind_of(full, method))
+                raise api_error(response, what, kind_of(full, method), self.key_source)
             return response
 
     def _request(

@@ -222,3 +222,15 @@ def m008_shop_jobs(db: sqlite3.Connection) -> None:
             job_id TEXT NOT NULL,
             PRIMARY KEY (batch_id, part)
         )""")
+
+
+@migration
+def m009_alerts(db: sqlite3.Connection) -> None:
+    """The day each set was last warned of (``[notify] empty_within``): once a set a day."""
+    db.execute("""
+        CREATE TABLE alerts (
+            coupon_set_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            day TEXT NOT NULL,
+            PRIMARY KEY (coupon_set_id, kind)
+        ) WITHOUT ROWID""")

@@ -171,6 +171,17 @@ class Run:
         }
 
 
+@dataclass(frozen=True)
+class Totals:
+    """What a ledger counts over its whole life, for the metrics."""
+
+    codes_imported: int  #: codes of finished imports
+    refill_failures: int  #: batches that failed
+    requests: dict[str, int]  #: API requests by kind, over every recorded run
+    last_run: datetime | None  #: when the latest ``run`` ended
+    last_success: datetime | None  #: when the latest ``run`` without a failure ended
+
+
 #: The columns of ``runs`` that make a :class:`Run`, in its fields' order.
 RUN_FIELDS = tuple(f.name for f in fields(Run))
 

@@ -9,7 +9,8 @@ One SQLite file (WAL mode, mode 0600) holds:
 * every code ever issued, as a keyed fingerprint (HMAC-SHA256, first 16 bytes) with the batch it
   belongs to, never as plaintext, in sorted segments (:mod:`voucherbot.ledger.segments`; the
   view ``codes`` shows them as one table);
-* ``snapshots``: every coupon set's counters at every run (for forecasting).
+* ``snapshots``: every coupon set's counters at every run (for forecasting);
+* ``alerts``: the day each set was last warned of, so a warning goes out once a day.
 
 The HMAC key is a per-ledger secret kept beside the database (:mod:`voucherbot.ledger.opening`).
 Plaintext codes live on disk only while they are needed (:mod:`voucherbot.ledger.pending`);
@@ -47,9 +48,11 @@ from voucherbot.ledger.records import (
     Batch,
     BatchStatus,
     Run,
+    Totals,
     now_text,
     shape_key,
     stamp,
+    stored_time,
 )
 from voucherbot.planning.forecast import Snapshot
 
@@ -192,6 +195,42 @@ class Ledger(BatchStore):
             (limit,),
         )
         return [Run.from_row(row) for row in rows.fetchall()]
+
+    def totals(self) -> Totals:
+        """What the metrics count from the first run on (:class:`Totals`)."""
+        imported, failed = self.db.execute(
+            "SELECT COALESCE(SUM(CASE WHEN status = ? THEN success END), 0), "
+            "COALESCE(SUM(status = ?), 0) FROM batches",
+            (BatchStatus.FINISHED, BatchStatus.FAILED),
+        ).fetchone()
+        kinds = ("list", "get", "import", "poll", "error-report")
+        sums = ", ".join(
+            f"COALESCE(SUM(json_extract(stats, '$.requests.\"{kind}\"')), 0)" for kind in kinds
+        )
+        requests = self.db.execute(f"SELECT {sums} FROM runs").fetchone()  # noqa: S608
+        last = self.db.execute(
+            "SELECT MAX(finished_at), MAX(CASE WHEN outcome IN ('ok', 'nothing to do') "
+            "THEN finished_at END) FROM runs WHERE command = 'run'"
+        ).fetchone()
+        return Totals(
+            codes_imported=int(imported),
+            refill_failures=int(failed),
+            requests=dict(zip(kinds, (int(n) for n in requests), strict=True)),
+            last_run=stored_time(last[0]),
+            last_success=stored_time(last[1]),
+        )
+
+    def warned(self, set_id: str, kind: str, day: str) -> bool:
+        """Whether a ``kind`` warning of the set went out on ``day`` (an ISO date)."""
+        row = self.db.execute(
+            "SELECT day FROM alerts WHERE coupon_set_id = ? AND kind = ?", (set_id, kind)
+        ).fetchone()
+        return row is not None and row[0] == day
+
+    def mark_warned(self, set_id: str, kind: str, day: str) -> None:
+        """Remember that a ``kind`` warning of the set went out on ``day``."""
+        with self._transaction():
+            self.db.execute("INSERT OR REPLACE INTO alerts VALUES (?, ?, ?)", (set_id, kind, day))
 
     # --- the ledger's identity -----------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from voucherbot.connectif.models import CouponSet, Import, ImportStatus
 from voucherbot.ledger import Batch, BatchStatus
 from voucherbot.planning.planner import Plan
+from voucherbot.text import plural
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,27 @@ class RunResult:
     @property
     def failed(self) -> tuple[RefillResult, ...]:
         return tuple(r for r in self.all if not r.ok)
+
+    @property
+    def imported(self) -> int:
+        """Codes imported, by this run's refills and the earlier ones it settled."""
+        return sum(r.final.success for r in self.all if r.final is not None and not r.abandoned)
+
+    def summary(self, *, failures: bool = True) -> str:
+        """One line: "3 of 4 refills succeeded; 14,763 codes imported." (and, with
+        ``failures``, the sets whose refills failed)."""
+        if not self.all:
+            return f"Nothing to do: {plural(len(self.plan.decisions), 'set')} checked."
+        done = len(self.results) - sum(not r.ok for r in self.results)
+        total = (
+            f"{done} of {plural(len(self.results), 'refill')} succeeded; "
+            if self.results
+            else "No new refills; "
+        )
+        line = f"{total}{plural(self.imported, 'code')} imported."
+        if failures and self.failed:
+            line += " Failed: " + ", ".join(r.coupon_set.name for r in self.failed) + "."
+        return line
 
 
 def result_of(batch: Batch, *, resumed: bool = False) -> RefillResult:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from datetime import datetime
 
 from voucherbot.report.attention import Item, attention, headline
@@ -189,8 +190,9 @@ def _sort_value(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-def render_html(report: Report) -> str:
-    """The whole page as text (UTF-8, ``<!DOCTYPE html>`` first, newline at the end)."""
+def render_html(report: Report, *, stores: Sequence[str] = ()) -> str:
+    """The whole page as text (UTF-8, ``<!DOCTYPE html>`` first, newline at the end);
+    ``stores``: a line per store and the total, under the headline (several stores)."""
     title = f"Coupon set report, {report.generated_text}"
     items = attention(report)
     parts = [
@@ -208,6 +210,7 @@ def render_html(report: Report) -> str:
         f"<code>{_e(report.source)}</code></p>",
         f'<p class="headline" id="headline" style="font-size: 1.2em; font-weight: bold;">'
         f"{_e(headline(report))}</p>",
+        *_stores(stores),
         *_attention(items),
         *_overview(report, items),
     ]
@@ -224,6 +227,18 @@ def render_html(report: Report) -> str:
     )
     parts += [f"<script>{_JS}</script>", "</body>", "</html>"]
     return "\n".join(parts) + "\n"
+
+
+def _stores(lines: Sequence[str]) -> list[str]:
+    """The line of each store and the total (a report of several stores)."""
+    if not lines:
+        return []
+    *each, total = lines
+    return [
+        '<section id="stores"><h2>Stores</h2><ul>',
+        *(f"<li>{_e(line)}</li>" for line in each),
+        f"</ul><p><strong>{_e(total)}</strong></p></section>",
+    ]
 
 
 def _attention(items: tuple[Item, ...]) -> list[str]:

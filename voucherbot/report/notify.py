@@ -155,6 +155,21 @@ def post(
     return False
 
 
+def empty_soon_message(
+    lines: Sequence[str], source: str, when: datetime, store: str | None = None
+) -> dict[str, Any]:
+    """The warning of sets that empty soon and will not be refilled (one line each)."""
+    title = "voucherbot: coupon sets running out" + (f" in store {store}" if store else "")
+    what = f"{len(lines)} set{'s' if len(lines) != 1 else ''} will run out and not be refilled"
+    context = f"{_esc(public_url(source))} · {_utc(when)}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title[:_HEADER_CHARS]}},
+        _section("Needs a person", [f"• {_esc(line)}" for line in lines]),
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+    ]
+    return {"text": f"{title}: {what} ({public_url(source)})", "blocks": blocks}
+
+
 def _section(title: str, lines: list[str]) -> dict[str, Any]:
     shown: list[str] = []
     size = len(title) + 3

@@ -180,7 +180,7 @@ def render_run(result: RunResult, *, width: int = 100) -> str:
     first), problems wrapped under their row, then a total."""
     rows = result.all
     if not rows:
-        return f"Nothing to do: {plural(len(result.plan.decisions), 'set')} checked.\n"
+        return result.summary() + "\n"
     lines = [*_run_table(rows, width), "", *_run_totals(result, width)]
     return "".join(text.rstrip() + "\n" for text in lines)
 
@@ -243,14 +243,7 @@ def _run_row_notes(r: RefillResult, width: int) -> list[str]:
 def _run_totals(result: RunResult, width: int) -> list[str]:
     """How many refills succeeded and codes were imported, what is left in the pools, and
     what a person should know: codes no shop knows about, batches of earlier runs that failed."""
-    imported = sum(r.final.success for r in result.all if r.final is not None and not r.abandoned)
-    done = len(result.results) - sum(not r.ok for r in result.results)
-    total = (
-        f"{done} of {plural(len(result.results), 'refill')} succeeded; "
-        if result.results
-        else "No new refills; "
-    )
-    lines = [f"{total}{plural(imported, 'code')} imported."]
+    lines = [result.summary(failures=False)]  # the table above names the failures
     for set_id, left in sorted(result.pool_remaining.items()):
         lines.append(f"Pool of {set_id}: {left:,} unused codes left.")
     unregistered = [d for d in result.plan.refills if not d.settings.shop.registers_codes]
