@@ -154,9 +154,10 @@ def parse_monitor(table: Mapping[str, Any], where: str, base_dir: Path | None) -
         if problem:
             raise read.fail(f"the URL in {name} {problem}")
     if url is not None:
+        url = url.rstrip("/")
         hide_url(url)  # a health check's URL is its secret: whoever has it can ping it
     return MonitorSettings(
-        ping_url=url.rstrip("/") if url else None,
+        ping_url=url,
         timeout=float(read.number("timeout", MonitorSettings.timeout, above=True, maximum=60)),
         metrics_file=read.path("metrics_file", base_dir),
     )
