@@ -29,13 +29,24 @@ def config_check(rules_path: Path | None, builtin_rules: bool) -> None:
     from voucherbot.app import preflight
 
     cfg = rules_config(rules_path, builtin_rules)
-    preflight(cfg, None)
+    for store in cfg.each_store():
+        preflight(store.config, None)
     click.echo(
         f"{cfg.path or 'the built-in rules'}: OK: {len(cfg.rules)} rule(s); defaults: "
         f"{_describe_settings(cfg.defaults)}"
     )
     for rule in cfg.rules:
-        click.echo(f"  {rule.label}: {rule.match.describe()}: {_describe_settings(rule.settings)}")
+        only = f" (store {rule.store} only)" if rule.store else ""
+        click.echo(
+            f"  {rule.label}{only}: {rule.match.describe()}: {_describe_settings(rule.settings)}"
+        )
+    for store in cfg.stores:
+        c = store.config
+        key = str(c.api_key_file) if c.api_key_file else c.api_key_env
+        click.echo(
+            f"  store {store.name}: {c.base_url or 'https://api.connectif.cloud'}, key from "
+            f"{key}, ledger {c.ledger_path}, {c.requests_per_minute} requests a minute"
+        )
 
 
 def _describe_settings(s: RuleSettings) -> str:
