@@ -196,3 +196,32 @@ def test_a_run_held_back_by_the_lock_sends_a_note_not_a_start(stores: Stores) ->
             ledger.close()
     assert result.exit_code == 75, result.output
     assert [p[0] for p in stores.pings] == ["/ping/uuid-1234/log"]
+
+
+def test_one_store_file_pings_and_a_failing_ping_changes_nothing(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """No [[store]]: the key from CONNECTIF_API_KEY_FILE, pings around the run; a ping
+    service that answers 500, or is not there, changes neither the run nor its status."""
+    sandbox = start_sandbox(SandboxConfig(seed=1, api_key=ES_KEY, counter_lag=0))
+    key = tmp_path / "key"
+    key.write_text(ES_KEY + "\n")
+    os.chmod(key, 0o400)
+    env = {"CONNECTIF_BASE_URL": sandbox.url, "CONNECTIF_API_KEY_FILE": str(key)}
+    httpserver.expect_request("/hc/secret-check/start").respond_with_data("no", status=500)
+    httpserver.expect_request("/hc/secret-check").respond_with_data("no", status=500)
+    rules = tmp_path / "rules.toml"
+    try:
+        for url in (httpserver.url_for("/hc/secret-check"), "http://127.0.0.1:9/hc/secret-check"):
+            rules.write_text(f'[polling]\ninterval = 0.05\n[monitor]\nping_url = "{url}"\n')
+            result = CliRunner().invoke(cli, ["-v", "run", "--rules", str(rules)], env=env,
+                                        catch_exceptions=False)  # fmt: skip
+            assert result.exit_code == 0, result.output
+            ours = [line for line in result.stderr.splitlines() if " voucherbot" in line]
+            assert any(line.startswith("WARNING voucherbot.monitor: ping / to http://")
+                       for line in ours), ours  # fmt: skip
+            assert not any("secret-check" in line or "[" in line for line in ours), ours
+    finally:
+        sandbox.stop()
+    assert (tmp_path / "voucherbot.sqlite").exists()  # as ever: beside the rules
+    assert [r.path for r, _ in httpserver.log] == ["/hc/secret-check/start", "/hc/secret-check"]

@@ -80,8 +80,8 @@ def for_each_store(
             )
         return StoreOutcome(store, value=value, exit_code=exit_code(value))
 
-    if len(stores) == 1:
-        return [one(stores[0])]
+    if len(stores) == 1:  # in a context of its own: the label ends with the work
+        return [contextvars.copy_context().run(one, stores[0])]
     with ThreadPoolExecutor(min(len(stores), MAX_CONCURRENT), "voucherbot-store") as pool:
         futures = [pool.submit(contextvars.copy_context().run, one, s) for s in stores]
         return [f.result() for f in futures]

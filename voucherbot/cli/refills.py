@@ -155,6 +155,9 @@ def _run_one(
         if metrics is not None:
             write_metrics(metrics, [ledger_figures(config, ledger_file)])
         raise
+    except Exception as exc:  # a bug must not leave the health check waiting either
+        pinger.finish(False, f"unexpected {type(exc).__name__}: {exc}")
+        raise
     warn(job.result.plan.warnings)
     _show_run(job.result, quiet)
     if stats:
