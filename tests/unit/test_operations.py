@@ -50,6 +50,8 @@ def test_each_store_gets_its_own_ledger_key_and_rules(tmp_path: Path) -> None:
     )
     assert (es.config.api_key_env, fr.config.api_key_file) == ("ES_KEY", tmp_path / "fr.key")
     assert es.config.rules == () and len(fr.config.rules) == 1
+    shop = parse(STORES + '[store.shop]\nsink = "file"\ndirectory = "."\n', tmp_path)
+    assert [s.config.defaults.shop.sink.kind for s in shop.each_store()] == ["none", "file"]
     assert parse("", tmp_path).each_store()[0].config.store is None  # no [[store]]: as today
 
 
