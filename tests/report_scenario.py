@@ -16,10 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from tests.support import API_KEY
-from voucherbot.cli import cli
+from tests.support import API_KEY, invoke
 from voucherbot.sandbox import RunningSandbox, SandboxConfig, SandboxState, start_sandbox
 
 DAYS = 2
@@ -38,14 +35,7 @@ class ReportScenario:
 
 
 def _invoke(sandbox: RunningSandbox, rules: Path, *args: str) -> str:
-    env: dict[str, str | None] = {
-        "CONNECTIF_BASE_URL": sandbox.url,
-        "CONNECTIF_API_KEY": API_KEY,
-        "VOUCHERBOT_RULES": None,
-        "VOUCHERBOT_LEDGER": None,
-        "VOUCHERBOT_FAILPOINT": None,
-    }
-    result = CliRunner().invoke(cli, [*args, "--rules", str(rules)], env=env)
+    result = invoke(sandbox, *args, "--rules", str(rules))
     if result.exit_code not in (0, 1):
         raise AssertionError(f"voucherbot {' '.join(args)}: {result.output}")
     return result.stdout

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from voucherbot.cli import cli
 from voucherbot.sandbox import RunningSandbox, SandboxConfig, start_sandbox
@@ -150,6 +150,18 @@ class Cli:
             return [dict(r) for r in db.execute("SELECT * FROM batches ORDER BY id")]
         finally:
             db.close()
+
+
+def invoke(sandbox: RunningSandbox, *args: str) -> Result:
+    """voucherbot in this process against ``sandbox``, with none of the user's settings."""
+    env: dict[str, str | None] = {
+        "CONNECTIF_BASE_URL": sandbox.url,
+        "CONNECTIF_API_KEY": API_KEY,
+        "VOUCHERBOT_RULES": None,
+        "VOUCHERBOT_LEDGER": None,
+        "VOUCHERBOT_FAILPOINT": None,
+    }
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
 def available(sandbox: RunningSandbox) -> dict[str, int]:

@@ -33,10 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from tests.support import API_KEY, Cli, assert_consistent
-from voucherbot.cli import cli
+from tests.support import API_KEY, Cli, assert_consistent, invoke
 from voucherbot.connectif.client import ConnectifClient
 from voucherbot.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from voucherbot.sandbox.imports import ImportRecord
@@ -130,17 +128,6 @@ def rules_text(hot: str, idle: str) -> str:
         "enabled = true\n"
         f"{rule}"
     )
-
-
-def invoke(sandbox: RunningSandbox, *args: str) -> Result:
-    env: dict[str, str | None] = {
-        "CONNECTIF_BASE_URL": sandbox.url,
-        "CONNECTIF_API_KEY": API_KEY,
-        "VOUCHERBOT_RULES": None,
-        "VOUCHERBOT_LEDGER": None,
-        "VOUCHERBOT_FAILPOINT": None,
-    }
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
 def report_json(sandbox: RunningSandbox, rules: Path) -> dict[str, Any]:

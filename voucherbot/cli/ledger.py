@@ -250,25 +250,23 @@ def _list_imports(config: Config, store_name: str | None, limit: int, *, stats: 
             found = list(itertools.islice(client.iter_imports(), limit))
             return render_imports(found), list(client.warnings), stats_line(client, started)
 
-    stores = chosen_stores(config, store_name, None)
-    if not config.stores:  # one store: its error is the command's
-        text, warnings, cost = recent(stores[0])
+    def show(text: str, warnings: list[str], cost: str) -> None:
         warn(warnings)
         echo(text, nl=False)
         if stats:
             click.echo(cost, err=True)
+
+    stores = chosen_stores(config, store_name, None)
+    if not config.stores:  # one store: its error is the command's
+        show(*recent(stores[0]))
         return
     outcomes = for_each_store(stores, recent, exit_code=lambda _: 0)
     for outcome in outcomes:
         heading(config, outcome.name)
         if outcome.value is None:
             echo(f"Error: store '{outcome.name}': {outcome.error}", err=True)
-            continue
-        text, warnings, cost = outcome.value
-        warn(warnings)
-        echo(text, nl=False)
-        if stats:
-            click.echo(cost, err=True)
+        else:
+            show(*outcome.value)
     code = worst_exit([o.exit_code for o in outcomes])
     if code:
         sys.exit(code)

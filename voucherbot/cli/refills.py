@@ -207,8 +207,8 @@ def _run_stores(
         if job is None:
             lines.append(f"{outcome.name}: {outcome.error}")
             failed = outcome.exit_code != EXIT_LOCKED
-            where = "Error" if failed else "Not run"
-            if not (quiet and not failed):
+            if failed or not quiet:  # a store another run holds is no failure
+                where = "Error" if failed else "Not run"
                 echo(f"{where}: store '{outcome.name}': {outcome.error}", err=True)
             continue
         lines.append(f"{outcome.name}: {job.result.summary()}")

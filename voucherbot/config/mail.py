@@ -55,9 +55,7 @@ def parse_smtp(table: Mapping[str, Any], where: str, base_dir: Path | None) -> S
             'security = "none" would send the password unencrypted; use "starttls" or "tls" '
             "(plain SMTP only to a server on this machine)"
         )
-    password_env = read.string("password_env") or SmtpSettings.password_env
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", password_env):
-        raise read.fail("'password_env' must be the name of an environment variable")
+    password_env = read.variable("password_env") or SmtpSettings.password_env
     sender = read.string("from")
     if sender is None:
         raise read.fail("'from' is missing: the address the report comes from")

@@ -180,12 +180,7 @@ def _shopify(read: TableReader) -> dict[str, Any]:
 def _variable(read: TableReader, key: str, default: str | None) -> str | None:
     """The name of an environment variable holding a secret (``secret_env``, ``key_env``);
     its value is kept out of messages, logs and a command's environment from here on."""
-    name = read.string(key)
-    if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise read.fail(
-            f"'{key}' must be the name of an environment variable, such as "
-            '"SHOP_WEBHOOK_SECRET" (not the secret itself)'
-        )
+    name = read.variable(key, example='"SHOP_WEBHOOK_SECRET" (not the secret itself)')
     name = name if name is not None else default
     if name is not None:
         hide(os.environ.get(name))

@@ -11,6 +11,7 @@ ledger secret, lock, key and request budget).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -28,20 +29,10 @@ from voucherbot.config.settings import (
     RuleSettings,
     Store,
 )
-from voucherbot.config.tables import TableReader, base_url_problem, hide_url, url_problem
-
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+from voucherbot.config.tables import TableReader, base_url_problem, hide_url
 
 #: How a store's rules are read with its own [shop]: (its shop table) -> (defaults, rules).
 RulesFor = Callable[[Mapping[str, Any]], tuple[RuleSettings, tuple[Rule, ...]]]
-
-
-def env_name(read: TableReader, key: str) -> str | None:
-    """A key that names an environment variable, checked."""
-    name = read.string(key)
-    if name is not None and not _ENV_NAME.fullmatch(name):
-        raise read.fail(f"'{key}' must be the name of an environment variable, not {name!r}")
-    return name
 
 
 def parse_stores(doc: TableReader, base: Config, rules_for: RulesFor) -> tuple[Store, ...]:
@@ -69,7 +60,7 @@ def _store(read: TableReader, base: Config, rules_for: RulesFor, earlier: list[S
         )
     if any(s.name == name for s in earlier):
         raise read.fail(f"the name '{name}' is already another store's; store names are unique")
-    key_env = env_name(read, "api_key_env")
+    key_env = read.variable("api_key_env")
     key_file = read.path("api_key_file", base.path.parent if base.path else None)
     if (key_env is None) == (key_file is None):
         raise read.fail(
@@ -114,16 +105,16 @@ def _check_apart(read: TableReader, name: str, config: Config, other: Store) -> 
             f"its ledger {config.ledger_path} is store '{other.name}''s too; give each store "
             "its own 'ledger': two stores in one ledger would share its lock and secret"
         )
-    same_key = (config.api_key_file, config.api_key_env if not config.api_key_file else None)
-    theirs = (
-        other.config.api_key_file,
-        other.config.api_key_env if not other.config.api_key_file else None,
-    )
-    if same_key == theirs and config.base_url == other.config.base_url:
+    if _account(config) == _account(other.config):
         raise read.fail(
             f"it reads the same API key as store '{other.name}' at the same address: one "
             "account is one store (two ledgers for one account could issue a code twice)"
         )
+
+
+def _account(config: Config) -> tuple[Path | str | None, str | None]:
+    """Where a store's key is read (its file, else its variable) and the address it is for."""
+    return config.api_key_file or config.api_key_env, config.base_url
 
 
 def _check_rule_stores(doc: TableReader, rules: tuple[Rule, ...], stores: list[Store]) -> None:
@@ -139,23 +130,12 @@ def _check_rule_stores(doc: TableReader, rules: tuple[Rule, ...], stores: list[S
 
 def parse_monitor(table: Mapping[str, Any], where: str, base_dir: Path | None) -> MonitorSettings:
     """``[monitor]``: ``ping_url`` (or ``ping_url_env``), ``timeout``, ``metrics_file``."""
-    import os
-
     read = TableReader(table, where, "[monitor]", MONITOR_KEYS)
-    url = read.url("ping_url")
-    name = env_name(read, "ping_url_env")
-    if name is not None:
-        if url is not None:
-            raise read.fail("give either 'ping_url' or 'ping_url_env', not both")
-        url = os.environ.get(name, "").strip()
-        if not url:
-            raise read.fail(f"'ping_url_env' names {name}, which is not set or empty")
-        problem = url_problem(url)
-        if problem:
-            raise read.fail(f"the URL in {name} {problem}")
+    # a health check's URL is its secret: whoever has it can ping it
+    url = read.secret_url("ping_url", "ping_url_env", os.environ)
     if url is not None:
         url = url.rstrip("/")
-        hide_url(url)  # a health check's URL is its secret: whoever has it can ping it
+        hide_url(url)  # without its final "/" too, as the pings are sent
     return MonitorSettings(
         ping_url=url,
         timeout=float(read.number("timeout", MonitorSettings.timeout, above=True, maximum=60)),

@@ -18,6 +18,7 @@ from voucherbot.config.durations import MAX_DURATION, duration_seconds
 from voucherbot.errors import ConfigError, hide
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: The largest whole number any setting takes (JSON's exact integers).
 MAX_NUMBER = 2**53
 
@@ -167,6 +168,36 @@ class TableReader:
         if problem:
             raise self.fail(f"'{key}' {problem}")
         return value
+
+    def variable(self, key: str, *, example: str = "") -> str | None:
+        """The name of an environment variable (``url_env``, ``secret_env``...), checked;
+        ``example`` shows one in the message."""
+        name = self.string(key)
+        if name is not None and not _VARIABLE.fullmatch(name):
+            such = f", such as {example}" if example else ""
+            raise self.fail(f"'{key}' must be the name of an environment variable{such}")
+        return name
+
+    def secret_url(
+        self, key: str, env_key: str, env: Mapping[str, str], *, unset: str = ""
+    ) -> str | None:
+        """A URL that is a secret, from ``key`` or from the variable ``env_key`` names
+        (read from ``env`` now; ``unset``: what to do when it is empty), checked and hidden
+        from every message from here on."""
+        url = self.url(key)
+        name = self.variable(env_key)
+        if name is not None:
+            if url is not None:
+                raise self.fail(f"give either '{key}' or '{env_key}', not both")
+            url = env.get(name, "").strip()
+            if not url:
+                raise self.fail(f"'{env_key}' names {name}, which is not set or empty{unset}")
+            problem = url_problem(url)
+            if problem:
+                raise self.fail(f"the URL in {name} {problem}")
+        if url is not None:
+            hide_url(url)
+        return url
 
 
 def url_problem(url: str) -> str | None:
