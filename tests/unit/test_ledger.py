@@ -55,7 +55,7 @@ def test_new_ledger_files_are_private_and_in_wal_mode(path: Path) -> None:
         assert wal.exists() and mode(wal) == 0o600
     applied = sqlite3.connect(path).execute("SELECT name FROM _voucherbot_migrations").fetchall()
     assert [name for (name,) in applied] == [name for name, _ in MIGRATIONS]
-    assert len(applied) == 9
+    assert len(applied) == 10
 
 
 def test_reopening_keeps_data_and_applies_no_migration_twice(path: Path) -> None:
@@ -511,7 +511,7 @@ def test_a_ledger_left_at_any_migration_gets_the_same_schema(
 
 
 def test_migrations_are_numbered_in_order() -> None:
-    assert [m.name[:5] for m in MIGRATIONS] == [f"m{n:03d}_" for n in range(1, 10)]
+    assert [m.name[:5] for m in MIGRATIONS] == [f"m{n:03d}_" for n in range(1, 11)]
 
 
 # --- statuses and transitions ---------------------------------------------------------------

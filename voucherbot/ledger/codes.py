@@ -109,23 +109,25 @@ class CodeStore:
     # --- recording a batch's codes (inside its transaction) ------------------------------------
 
     def _record_given(
-        self, seg: Segment, codes: Iterable[str], write: CodeWriter, on_chunk: OnChunk
+        self, seg: Segment, codes: Sequence[str], write: CodeWriter, on_chunk: OnChunk
     ) -> int:
         """Record given codes (the shop's pool, a library caller's): every one must be new."""
-        older = [s for s in segments.listed(self.db) if s.id != seg.id]
+        check = segments.Check(self.db, seg, len(codes))
         done = 0
         for chunk in chunked(codes, CHUNK):
             prints = [self.fingerprint(c) for c in chunk]  # a code twice: staged once
-            segments.stage(self.db, prints, self._variants(chunk, prints, older))
-            clash = segments.clashes(self.db, [*older, seg])  # seg: the earlier chunks
+            staged = segments.stage(self.db, prints, self._variants(chunk, prints, check.older))
+            clash = check.clashes(staged)  # the batch's own segment: its earlier chunks
             if clash or segments.append(self.db, seg) < len(chunk):
                 raise VoucherbotError(
                     "a code of this batch was issued before; not sending it "
                     "(the ledger refuses duplicates)"
                 )
+            check.added(staged)
             write(chunk)
             done += len(chunk)
             _tell(on_chunk, done)
+        check.keep()
         return done
 
     def _record_fresh(
@@ -144,7 +146,7 @@ class CodeStore:
         besides = None if topping_up else seg.batch_id
         before = self.issued_count(shape_key(spec), besides=besides)
         check_capacity(spec, count, before, MAX_FILL)
-        older = [s for s in segments.listed(self.db) if s.id != seg.id]
+        check = segments.Check(self.db, seg, count)
         refused: set[str] = set()  # drawn, but issued before: never drawn again
         done = idle = 0
         while done < count:
@@ -157,8 +159,8 @@ class CodeStore:
                 refused.update(c for c, fp in zip(drawn, prints, strict=True) if first[fp] != c)
                 drawn = [c for c, fp in zip(drawn, prints, strict=True) if first[fp] == c]
                 prints = [self.fingerprint(c) for c in drawn]
-            segments.stage(self.db, prints, self._variants(drawn, prints, older))
-            clash = self._add(seg, older)
+            staged = segments.stage(self.db, prints, self._variants(drawn, prints, check.older))
+            clash = self._add(check, staged)
             if clash:  # nearly never: a fresh random code is almost never an old one
                 refused.update(c for c, fp in zip(drawn, prints, strict=True) if fp in clash)
                 drawn = [c for c, fp in zip(drawn, prints, strict=True) if fp not in clash]
@@ -171,13 +173,15 @@ class CodeStore:
             write(drawn)
             done += len(drawn)
             _tell(on_chunk, done)
+        check.keep()
 
-    def _add(self, seg: Segment, older: Sequence[Segment]) -> set[bytes]:
+    def _add(self, check: segments.Check, staged: segments.Staged) -> set[bytes]:
         """Add the staged fingerprints that no segment holds (an older one, or the batch's
         own: its earlier chunks) to the batch's segment; returns those left out."""
-        clash = segments.clashes(self.db, [*older, seg])
+        clash = check.clashes(staged)
         segments.unstage(self.db, clash)
-        segments.append(self.db, seg)
+        segments.append(self.db, check.own)
+        check.added(staged)
         return clash
 
 

@@ -234,3 +234,17 @@ def m009_alerts(db: sqlite3.Connection) -> None:
             day TEXT NOT NULL,
             PRIMARY KEY (coupon_set_id, kind)
         ) WITHOUT ROWID""")
+
+
+@migration
+def m010_segment_filters(db: sqlite3.Connection) -> None:
+    """A filter for each segment of fingerprints (see ledger.filters): a bitmap that proves
+    most fingerprints absent, so that a refill looks few of them up. Segments made before it
+    get theirs one at a time while runs wait for their imports; until then they are looked up
+    in full, as before."""
+    db.execute("""
+        CREATE TABLE segment_filters (
+            segment_id INTEGER PRIMARY KEY,
+            power INTEGER NOT NULL,
+            bits BLOB NOT NULL
+        )""")

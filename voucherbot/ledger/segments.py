@@ -14,6 +14,13 @@ the same transaction as the insert that records them. Nothing probabilistic deci
 anything. Two nets under it: a segment's key refuses a fingerprint twice within a batch, and
 a merge into a keyed table fails on any fingerprint held twice.
 
+A refill does not look every fingerprint up in every segment: each segment has a filter
+(:mod:`voucherbot.ledger.filters`, table ``segment_filters``) that proves most fingerprints
+absent, and only the others are looked up (:class:`Check`). A segment without one (made before
+filters) is looked up in full. A batch's filter is small, to keep what its transaction writes
+small; while a run waits for its imports, :func:`give_filter` gives each segment that wants it
+a full-size one, as it merges.
+
 The view ``codes (fingerprint, batch_id, state)`` shows every segment as one table, for people
 reading the ledger with ``sqlite3``; it is rebuilt whenever the segments change. Rejected codes
 are kept in ``rejected_codes`` (few: those an import's error report lists).
@@ -24,8 +31,11 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from voucherbot.ledger import filters
+from voucherbot.ledger.filters import Filter
 
 log = logging.getLogger("voucherbot.ledger")  # its name in logs since before the subpackages
 
@@ -36,6 +46,7 @@ BASE = 100_000
 
 _STAGE = "temp.staged"
 _VARIANTS = "temp.variants"
+_MAYBE = "temp.maybe"  # the staged fingerprints a segment's filter did not rule out
 #: Bytes in a fingerprint.
 WIDTH = 16
 
@@ -75,34 +86,49 @@ def listed(db: sqlite3.Connection) -> list[Segment]:
 # --- checking fingerprints against every segment ---------------------------------------------
 
 
+@dataclass(frozen=True)
+class Staged:
+    """What :func:`stage` staged: the fingerprints in key order, and their tops (for filters)."""
+
+    ordered: list[bytes]
+    tops: filters.Tops
+
+
 def stage(
     db: sqlite3.Connection,
     prints: Iterable[bytes],
     variants: Mapping[bytes, bytes] | None = None,
-) -> None:
+) -> Staged:
     """Put ``prints`` (16 bytes each) in the temporary table that :func:`clashes` and
     :func:`append` read (a few MB for a chunk of 100,000; in memory, never in the ledger's
     file). They go as one sorted blob that SQL cuts up: four times faster than a row each.
     ``variants`` maps the fingerprints of the same codes in other cases to theirs: legacy
     segments are probed with those too."""
-    db.execute(f"CREATE TABLE IF NOT EXISTS {_STAGE} (fingerprint BLOB PRIMARY KEY) WITHOUT ROWID")
     db.execute(
         f"CREATE TABLE IF NOT EXISTS {_VARIANTS} "
         "(variant BLOB PRIMARY KEY, fingerprint BLOB NOT NULL) WITHOUT ROWID"
     )
-    db.execute(f"DELETE FROM {_STAGE}")  # noqa: S608
     db.execute(f"DELETE FROM {_VARIANTS}")  # noqa: S608
-    blob = b"".join(sorted(prints))
-    if blob:
-        db.execute(
-            "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n < ?1) "  # noqa: S608
-            f"INSERT OR IGNORE INTO {_STAGE} SELECT substr(?2, n * ?3 + 1, ?3) FROM i",
-            (len(blob) // WIDTH - 1, blob, WIDTH),
-        )
+    ordered = sorted(prints)
+    blob = b"".join(ordered)
+    _put(db, _STAGE, blob)
     if variants:
         db.executemany(
             f"INSERT OR IGNORE INTO {_VARIANTS} VALUES (?, ?)",  # noqa: S608
             sorted(variants.items()),
+        )
+    return Staged(ordered, filters.tops(blob))
+
+
+def _put(db: sqlite3.Connection, table: str, blob: bytes) -> None:
+    """Make temporary ``table`` hold the fingerprints laid end to end in ``blob``, sorted."""
+    db.execute(f"CREATE TABLE IF NOT EXISTS {table} (fingerprint BLOB PRIMARY KEY) WITHOUT ROWID")
+    db.execute(f"DELETE FROM {table}")  # noqa: S608
+    if blob:
+        db.execute(
+            "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n < ?1) "  # noqa: S608
+            f"INSERT OR IGNORE INTO {table} SELECT substr(?2, n * ?3 + 1, ?3) FROM i",
+            (len(blob) // WIDTH - 1, blob, WIDTH),
         )
 
 
@@ -117,12 +143,7 @@ def clashes(
             continue
         where = "" if batch_id is None or seg.batch_id is not None else " AND s.batch_id = ?"
         args = (batch_id,) if where else ()
-        rows = db.execute(
-            f"SELECT p.fingerprint FROM {_STAGE} p CROSS JOIN {seg.table} s "  # noqa: S608
-            f"ON s.fingerprint = p.fingerprint{where}",
-            args,
-        )
-        found.update(bytes(fp) for (fp,) in rows)
+        found |= _held(db, _STAGE, seg, where, args)
         if seg.legacy:
             rows = db.execute(
                 f"SELECT v.fingerprint FROM {_VARIANTS} v CROSS JOIN {seg.table} s "  # noqa: S608
@@ -131,6 +152,62 @@ def clashes(
             )
             found.update(bytes(fp) for (fp,) in rows)
     return found
+
+
+def _held(
+    db: sqlite3.Connection,
+    table: str,
+    seg: Segment,
+    where: str = "",
+    args: Sequence[int | None] = (),
+) -> set[bytes]:
+    """The fingerprints of temporary ``table`` that ``seg`` holds: a lookup each."""
+    rows = db.execute(
+        f"SELECT p.fingerprint FROM {table} p CROSS JOIN {seg.table} s "  # noqa: S608
+        f"ON s.fingerprint = p.fingerprint{where}",
+        args,
+    )
+    return {bytes(fp) for (fp,) in rows}
+
+
+class Check:
+    """Checks a batch's fingerprints, a staged chunk at a time, against every segment but the
+    batch's own, and against the batch's own earlier chunks (inside the batch's transaction).
+    A segment with a filter is looked up only for the fingerprints its filter does not rule
+    out. The batch's own segment gets its filter here (:meth:`keep`)."""
+
+    def __init__(self, db: sqlite3.Connection, own: Segment, rows: int) -> None:
+        self._db = db
+        self.own = own
+        self.older = [seg for seg in listed(db) if seg.id != own.id]
+        # legacy segments are looked up in several cases of each code: row by row
+        self._filters = filters.load(db, (seg.id for seg in self.older if not seg.legacy))
+        self._own = Filter.fresh(rows)
+        self._filters[own.id] = self._own
+
+    def clashes(self, staged: Staged) -> set[bytes]:
+        """The staged fingerprints that a segment holds (the batch's own: its earlier chunks)."""
+        found: set[bytes] = set()
+        unfiltered = []
+        for seg in [*self.older, self.own]:
+            kept = self._filters.get(seg.id)
+            if kept is None:
+                unfiltered.append(seg)
+                continue
+            maybe = kept.maybe(staged.tops)
+            if maybe:
+                _put(self._db, _MAYBE, b"".join(staged.ordered[i] for i in maybe))
+                found |= _held(self._db, _MAYBE, seg)
+        return found | clashes(self._db, unfiltered)
+
+    def added(self, staged: Staged) -> None:
+        """The staged fingerprints went into the batch's segment (some may have been left out:
+        a filter may hold more than its segment)."""
+        self._own.add(staged.tops)
+
+    def keep(self) -> None:
+        """Keep the batch's filter with its segment (:func:`seal` drops both if it is empty)."""
+        filters.save(self._db, self.own.id, self._own)
 
 
 def owners(db: sqlite3.Connection, segments: Iterable[Segment]) -> dict[bytes, int]:
@@ -192,6 +269,7 @@ def seal(db: sqlite3.Connection, seg: Segment) -> None:
     else:
         db.execute(f"DROP TABLE {seg.table}")
         db.execute("DELETE FROM code_segments WHERE id = ?", (seg.id,))
+        filters.drop(db, [seg.id])
     rebuild_view(db)
 
 
@@ -199,7 +277,11 @@ def plant(db: sqlite3.Connection, batch_id: int, prints: Iterable[bytes]) -> Seg
     """A segment of given fingerprints for a batch (tests and benchmarks build large
     ledgers with it; a caller's transaction)."""
     seg = create(db, batch_id)
-    db.executemany(f"INSERT INTO {seg.table} VALUES (?)", ((p,) for p in sorted(prints)))  # noqa: S608
+    ordered = sorted(prints)
+    db.executemany(f"INSERT INTO {seg.table} VALUES (?)", ((p,) for p in ordered))  # noqa: S608
+    kept = Filter.fresh(len(ordered))
+    kept.add(filters.tops(b"".join(ordered)))
+    filters.save(db, seg.id, kept)
     seal(db, seg)
     return seg
 
@@ -280,6 +362,34 @@ def _merge(db: sqlite3.Connection, merging: list[Segment]) -> int:
         f"DELETE FROM code_segments WHERE id IN ({','.join('?' * len(merging))})",  # noqa: S608
         [seg.id for seg in merging],
     )
+    filters.drop(db, [seg.id for seg in merging])
     db.execute("UPDATE code_segments SET rows = ? WHERE id = ?", (rows, into.id))
+    if not legacy:
+        filters.save(db, into.id, _filter_of(db, into, rows))
     rebuild_view(db)
     return int(rows)
+
+
+def _filter_of(db: sqlite3.Connection, seg: Segment, rows: int) -> Filter:
+    """A merged segment's filter, made from its rows (read in key order, a chunk at a time)."""
+    made = Filter.merged(rows)
+    cursor = db.execute(f"SELECT fingerprint FROM {seg.table}")  # noqa: S608
+    while chunk := cursor.fetchmany(100_000):
+        made.add(filters.tops(b"".join(fp for (fp,) in chunk)))
+    return made
+
+
+def give_filter(db: sqlite3.Connection) -> int:
+    """Give the segment that wants it most its full filter (:func:`filters.wanting`; in its own
+    transaction); returns the fingerprints it holds (0: no segment wants one)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        wanting = filters.wanting(db)
+        seg = next((s for s in listed(db) if wanting and s.id == wanting[0]), None)
+        if seg is not None:
+            filters.save(db, seg.id, _filter_of(db, seg, seg.rows))
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return seg.rows if seg is not None else 0

@@ -84,7 +84,8 @@ def run_plan(refiller: Refiller, plan: Plan, settled: Iterable[RefillResult] = (
         refiller.on_total(plan.total_codes)
     queue.run(deadline=refiller.clock() + refiller.poll.timeout)
     queue.finish()
-    refiller.ledger.merge_segments()  # when the imports left it no time to
+    while refiller.ledger.merge_segments():  # the upkeep the imports left no time for
+        pass
     results = queue.results
     ordered = []
     for part in sorted(results, key=lambda p: (plan.refills.index(p.decision), p.index)):
