@@ -42,10 +42,11 @@ def kept(ledger: Ledger) -> dict[int, int]:
     return {int(i): int(p) for i, p in rows}
 
 
+@pytest.mark.parametrize("hashes", [1, 2, 3])
 @pytest.mark.parametrize("power", [3, 10, 17, 21])
-def test_a_filter_never_rules_out_a_fingerprint_it_was_given(power: int) -> None:
+def test_a_filter_never_rules_out_a_fingerprint_it_was_given(power: int, hashes: int) -> None:
     held = random_prints(20_000)
-    made = Filter(power)
+    made = Filter(power, hashes)
     made.add(filters.tops(b"".join(held)))
     assert made.maybe(filters.tops(b"".join(held))) == list(range(len(held)))
 
@@ -53,7 +54,7 @@ def test_a_filter_never_rules_out_a_fingerprint_it_was_given(power: int) -> None
 def test_a_filter_rules_out_most_fingerprints_it_was_not_given() -> None:
     """At the sizes a batch's and a merge's filters take: 2.5-5 and 8-16 bits a fingerprint."""
     held, others = random_prints(100_000), filters.tops(b"".join(random_prints(100_000)))
-    for made, at_most in ((Filter.fresh(len(held)), 0.30), (Filter.merged(len(held)), 0.06)):
+    for made, at_most in ((Filter.fresh(len(held)), 0.30), (Filter.merged(len(held)), 0.04)):
         made.add(filters.tops(b"".join(held)))
         assert len(made.maybe(others)) < at_most * len(held)
 
@@ -65,8 +66,11 @@ def test_filter_sizes() -> None:
     assert Filter.merged(16_000_000).power == 27  # 8.4 bits a fingerprint
     assert Filter.fresh(0).power == Filter.merged(1).power == 3
     assert Filter.merged(10**12).power == filters.MAX_POWER
+    assert (Filter.fresh(10).hashes, Filter.merged(10).hashes) == (2, 3)
     with pytest.raises(ValueError, match="holds 3 bytes"):
-        Filter(10, b"abc")
+        Filter(10, 3, b"abc")
+    with pytest.raises(ValueError, match="4 hashes"):
+        Filter(10, 4)
 
 
 def test_every_batch_and_merge_keeps_a_filter_with_its_segment() -> None:

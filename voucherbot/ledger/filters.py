@@ -1,17 +1,18 @@
 """A filter in front of each segment of fingerprints: what lets a refill skip nearly every
 probe of a segment, so that its cost barely grows with the ledger.
 
-A segment's filter is a bitmap of ``2**power`` bits with two bits set for every fingerprint the
-segment holds: the bits its first and its second 32 bits name (their top ``power`` bits), a
-Bloom filter with two hashes. A clear bit proves that the segment does
-not hold a fingerprint; a set one proves nothing, and the fingerprint is then looked up in the
-segment itself. So the filter only decides which lookups are skipped, never what is issued:
-uniqueness stays exact. A filter may have more bits set than its segment needs (a fingerprint
-that was then left out), never fewer: a segment gains rows only in the transaction that makes
-it, where its filter is made too, or in a merge, which makes the merged one's.
+A segment's filter is a bitmap of ``2**power`` bits. Every fingerprint the segment holds sets
+two or three of its bits (a Bloom filter with two or three hashes): the ones named by the top
+``power`` bits of its first, second and third 32 bits. A clear bit proves that the segment
+does not hold a fingerprint; a set one proves nothing, and the fingerprint is then looked up
+in the segment itself. So the filter only decides which lookups are skipped, never what is
+issued: uniqueness stays exact. A filter may have more bits set than its segment needs (a
+fingerprint that was then left out), never fewer: a segment gains rows only in the
+transaction that makes it, where its filter is made too, or in a merge, which makes the
+merged one's.
 
 Why a bitmap of top bits: fingerprints are keyed hashes (uniform), and the chunk being checked
-is sorted, so its bits are read in order through every filter (about 0.08 s per million in
+is sorted, so its first bits are read in order through every filter (0.15-0.3 s per million in
 CPython, against 0.35-0.8 s for SQLite's lookup of the same million in a segment). The numbers
 behind the sizes: ``docs/ledger-scale.md``.
 """
@@ -24,8 +25,8 @@ import sqlite3
 import sys
 from array import array
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from itertools import chain
+from typing import TypeAlias
 
 #: Bits of filter per fingerprint of a batch's own segment, at most: the batch's transaction
 #: writes it, and it must keep what a refill writes under 3x its fingerprints' bytes (its
@@ -37,8 +38,12 @@ MERGED_BITS = 8
 #: smallest filters are loaded first and the segments left without one are looked up row by
 #: row: slower, as exact, and the memory stays flat.
 MEMORY = 96 * 2**20
-#: The largest filter: a fingerprint's top 32 bits name its bit.
+#: The largest filter: 32 bits of a fingerprint name each of its bits.
 MAX_POWER = 32
+#: Bits a fingerprint sets, at most: a full-size filter's three leave 2.9% of absent ones to
+#: be looked up at 8.4 bits a fingerprint, where two left 4.5% (a lookup costs ten bit tests);
+#: a batch's small filter sets two (at 2.5 bits a fingerprint, three would leave more).
+HASHES = 3
 
 log = logging.getLogger("voucherbot.ledger")
 
@@ -47,32 +52,29 @@ if array("I").itemsize != 4:  # pragma: no cover - every platform CPython builds
     raise ImportError("voucherbot needs 32-bit unsigned ints in array('I')")
 
 
-@dataclass(frozen=True)
-class Tops:
-    """The first and second 32 bits of fingerprints, as numbers: the two bits each sets."""
-
-    first: array[int]
-    second: array[int]
+Tops: TypeAlias = "tuple[array[int], ...]"
+"""The first :data:`HASHES` 32-bit words of fingerprints, as numbers, a sequence each: the
+bits each fingerprint sets."""
 
 
 def tops(blob: bytes) -> Tops:
-    """The :class:`Tops` of the 16-byte fingerprints laid end to end in ``blob``, in order."""
+    """The :data:`Tops` of the 16-byte fingerprints laid end to end in ``blob``, in order."""
     words = array("I")
     words.frombytes(blob)
     if sys.byteorder == "little":
         words.byteswap()
-    return Tops(words[::_WORDS_PER_PRINT], words[1::_WORDS_PER_PRINT])
+    return tuple(words[n::_WORDS_PER_PRINT] for n in range(HASHES))
 
 
 class Filter:
     """The bitmap of one segment (see the module's text)."""
 
-    __slots__ = ("_high", "_low", "bits", "power")
+    __slots__ = ("_high", "_low", "bits", "hashes", "power")
 
-    def __init__(self, power: int, bits: bytearray | bytes | None = None) -> None:
-        if not 3 <= power <= MAX_POWER:
-            raise ValueError(f"a filter of 2**{power} bits")
-        self.power = power
+    def __init__(self, power: int, hashes: int, bits: bytearray | bytes | None = None) -> None:
+        if not 3 <= power <= MAX_POWER or not 1 <= hashes <= HASHES:
+            raise ValueError(f"a filter of 2**{power} bits and {hashes} hashes")
+        self.power, self.hashes = power, hashes
         self.bits = bytearray(2**power // 8) if bits is None else bits
         if len(self.bits) != 2**power // 8:
             raise ValueError(f"a filter of 2**{power} bits holds {len(self.bits)} bytes")
@@ -82,28 +84,30 @@ class Filter:
     @classmethod
     def fresh(cls, rows: int) -> Filter:
         """An empty filter for a batch's segment of up to ``rows`` fingerprints."""
-        return cls(_power(math.floor, FRESH_BITS * max(rows, 1)))
+        return cls(_power(math.floor, FRESH_BITS * max(rows, 1)), 2)
 
     @classmethod
     def merged(cls, rows: int) -> Filter:
         """An empty filter for a merged segment of ``rows`` fingerprints."""
-        return cls(_power(math.ceil, MERGED_BITS * max(rows, 1)))
+        return cls(_power(math.ceil, MERGED_BITS * max(rows, 1)), 3)
 
     def add(self, tops: Tops) -> None:
         """Set the bits of these fingerprints (in a filter being made, not one read back)."""
         bits, low, high = self.bits, self._low, self._high
         if not isinstance(bits, bytearray):
             raise TypeError("a filter read from the ledger is not added to")
-        for top in chain(tops.first, tops.second):
+        for top in chain(*tops[: self.hashes]):
             bits[top >> high] |= 1 << (top >> low & 7)
 
     def maybe(self, tops: Tops) -> list[int]:
         """The positions in ``tops`` of the fingerprints the segment may hold: every one it
-        holds, and a few it does not. Their second bit is read only where the first is set."""
+        holds, and a few it does not. Each bit is read only where the ones before are set."""
         bits, low, high = self.bits, self._low, self._high
-        first, second = tops.first, tops.second
+        first, *others = tops[: self.hashes]
         hits = [i for i, top in enumerate(first) if bits[top >> high] >> (top >> low & 7) & 1]
-        return [i for i in hits if bits[(top := second[i]) >> high] >> (top >> low & 7) & 1]
+        for words in others:
+            hits = [i for i in hits if bits[(top := words[i]) >> high] >> (top >> low & 7) & 1]
+        return hits
 
     @property
     def size(self) -> int:
@@ -117,15 +121,19 @@ def _power(rounding: Callable[[float], int], slots: float) -> int:
 
 # --- kept in the ledger ----------------------------------------------------------------------
 
-#: SQL: a filter row's bitmap has the bytes its power says.
-_WHOLE = f"(f.power BETWEEN 3 AND {MAX_POWER} AND length(f.bits) = (1 << f.power) / 8)"
+#: SQL: a filter row's bitmap has the bytes its power says, made as this version reads them.
+_WHOLE = (
+    f"(f.power BETWEEN 3 AND {MAX_POWER} AND length(f.bits) = (1 << f.power) / 8 "
+    f"AND f.hashes BETWEEN 1 AND {HASHES})"
+)
 
 
 def save(db: sqlite3.Connection, segment_id: int, kept: Filter) -> None:
     """Keep a segment's filter (inside the transaction that fills the segment)."""
     db.execute(
-        "INSERT OR REPLACE INTO segment_filters (segment_id, power, bits) VALUES (?, ?, ?)",
-        (segment_id, kept.power, bytes(kept.bits)),
+        "INSERT OR REPLACE INTO segment_filters (segment_id, power, hashes, bits) "
+        "VALUES (?, ?, ?, ?)",
+        (segment_id, kept.power, kept.hashes, bytes(kept.bits)),
     )
 
 
@@ -178,8 +186,8 @@ def load(db: sqlite3.Connection, segment_ids: Iterable[int]) -> dict[int, Filter
         used += size
     loaded: dict[int, Filter] = {}
     for i in chosen:
-        power, bits = db.execute(
-            "SELECT power, bits FROM segment_filters WHERE segment_id = ?", (i,)
+        power, hashes, bits = db.execute(
+            "SELECT power, hashes, bits FROM segment_filters WHERE segment_id = ?", (i,)
         ).fetchone()
-        loaded[i] = Filter(int(power), bytes(bits))
+        loaded[i] = Filter(int(power), int(hashes), bytes(bits))
     return loaded

@@ -246,5 +246,6 @@ def m010_segment_filters(db: sqlite3.Connection) -> None:
         CREATE TABLE segment_filters (
             segment_id INTEGER PRIMARY KEY,
             power INTEGER NOT NULL,
+            hashes INTEGER NOT NULL,
             bits BLOB NOT NULL
         )""")
