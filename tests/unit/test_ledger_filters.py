@@ -36,10 +36,22 @@ def plant(ledger: Ledger, prints: list[bytes], shape: str = "old") -> segments.S
         return segments.plant(ledger.db, old_batch(ledger, len(prints), shape), prints)
 
 
-def kept(ledger: Ledger) -> dict[int, int]:
-    """Each segment with a filter, and its power."""
+def own(ledger: Ledger) -> dict[int, int]:
+    """Each segment with a filter of its own (a batch's small one), and its power."""
     rows = ledger.db.execute("SELECT segment_id, power FROM segment_filters")
     return {int(i): int(p) for i, p in rows}
+
+
+def tiers(ledger: Ledger) -> dict[int, int]:
+    """Each tier with a filter, and its power."""
+    rows = ledger.db.execute("SELECT tier, power FROM tier_filters")
+    return {int(t): int(p) for t, p in rows}
+
+
+def upkeep(ledger: Ledger) -> None:
+    """All the upkeep there is, as a run does while its imports run."""
+    while ledger.merge_segments():
+        pass
 
 
 @pytest.mark.parametrize("hashes", [1, 2, 3])
@@ -73,94 +85,138 @@ def test_filter_sizes() -> None:
         Filter(10, 4)
 
 
-def test_every_batch_and_merge_keeps_a_filter_with_its_segment() -> None:
+def test_a_batch_keeps_a_small_filter_until_upkeep_files_it_in_its_tier() -> None:
     with Ledger.memory() as ledger:
-        for n in range(segments.RATIO):
+        drawn: list[str] = []
+        for n in range(segments.RATIO - 1):
             batch = ledger.draw_batch(None, SET, CodeSpec(), 300 + n)
             ledger.mark_abandoned(batch.id, "test")
-            assert set(kept(ledger)) == {s.id for s in segments.listed(ledger.db)}
-        assert ledger.merge_segments() == sum(300 + n for n in range(segments.RATIO))
+            drawn += ledger.kept_codes(batch.id) or ()
+            newest = segments.listed(ledger.db)[0]
+            assert own(ledger) == {newest.id: Filter.fresh(300 + n).power}
+            assert not newest.filed
+            assert ledger.merge_segments() == 300 + n  # nothing due: filed instead
+            assert own(ledger) == {} and segments.listed(ledger.db)[0].filed
+            # room for RATIO - 1 segments like the first
+            assert tiers(ledger) == {0: Filter.merged((segments.RATIO - 1) * 300).power}
+        assert ledger.issued(drawn) == set(drawn)  # through the tier's filter
+        batch = ledger.draw_batch(None, SET, CodeSpec(), 400)
+        ledger.mark_abandoned(batch.id, "test")
+        drawn += ledger.kept_codes(batch.id) or ()
+        assert len(drawn) == len(set(drawn)) == 1303
+        assert ledger.merge_segments() == 1303  # a merge is due: the merged segment is filed
         (merged,) = segments.listed(ledger.db)
-        assert kept(ledger) == {merged.id: Filter.merged(merged.rows).power}
-        ledger.new_batch(None, SET, ["GIVEN1", "GIVEN2"], None)
-        assert set(kept(ledger)) == {s.id for s in segments.listed(ledger.db)}
+        assert merged.filed and own(ledger) == {} and list(tiers(ledger)) == [merged.tier]
+        assert ledger.issued([*drawn, "NEVER1"]) == set(drawn)
+        given = ledger.new_batch(None, SET, ["GIVEN1", "GIVEN2"], None)
+        ledger.mark_abandoned(given.id, "test")
+        assert len(own(ledger)) == 1
+        with pytest.raises(Exception, match="issued before"):
+            ledger.new_batch(None, SET, [drawn[0]], None)
+        upkeep(ledger)
+        assert own(ledger) == {} and all(seg.filed for seg in segments.listed(ledger.db))
+        with pytest.raises(Exception, match="issued before"):
+            ledger.new_batch(None, SET, ["GIVEN2"], None)
+
+
+def test_a_tier_too_full_for_its_filter_gets_a_larger_one() -> None:
+    with Ledger.memory() as ledger:
+        plant(ledger, [ledger.fingerprint("OLD1")])
+        upkeep(ledger)
+        assert tiers(ledger) == {0: Filter.merged(3).power}  # room for 3 segments of 1
+        plant(ledger, random_prints(2000))
+        upkeep(ledger)  # 2,001 fingerprints: made again from both segments' rows
+        assert tiers(ledger) == {0: Filter.merged(3 * 2000).power}
+        assert all(seg.filed for seg in segments.listed(ledger.db))
+        with pytest.raises(Exception, match="issued before"):
+            ledger.new_batch(None, SET, ["OLD1"], None)
 
 
 def test_a_batch_left_empty_leaves_no_filter_behind() -> None:
     with Ledger.memory() as ledger:
         ledger.new_batch(None, SET, [], None)
-        assert segments.listed(ledger.db) == [] and kept(ledger) == {}
+        assert segments.listed(ledger.db) == [] and own(ledger) == tiers(ledger) == {}
 
 
 def test_planted_codes_are_never_issued_again_whatever_the_filters(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """4,000 of a 10,000-code shape among 200,000 other fingerprints: in segments with a
-    filter, in one whose filter is gone (made before filters), in one whose filter will not
-    fit in memory, and in one whose filter is damaged. 1,000 drawn in chunks of 97 hold none
-    of them, and none twice."""
+    """4,000 of a 10,000-code shape among 500,000 other fingerprints: in filed segments of two
+    tiers, in a batch's segment with its small filter, in one without a filter (made before
+    filters), in one whose filter is damaged, and in one whose filter will not fit in memory.
+    1,000 drawn in chunks of 97 hold none of them, and none twice."""
     monkeypatch.setattr(codes, "CHUNK", 97)
     taken = generate(SMALL, 4_000)
+    quarters = [taken[n * 1000 : (n + 1) * 1000] for n in range(4)]
     with Ledger.memory() as ledger:
-        planted = []
-        for part in range(4):
-            plant(ledger, random_prints(50_000))
-            quarter = taken[part * 1000 : (part + 1) * 1000]
-            prints = [ledger.fingerprint(c) for c in quarter]
-            planted.append(plant(ledger, prints, shape_key(SMALL)))
+
+        def plant_quarter(n: int) -> segments.Segment:
+            return plant(ledger, [ledger.fingerprint(c) for c in quarters[n]], shape_key(SMALL))
+
+        plant(ledger, random_prints(400_000))  # tier 1
+        plant_quarter(0)  # tier 0, with
+        plant(ledger, random_prints(50_000))
+        upkeep(ledger)
+        filed = [seg.tier for seg in segments.listed(ledger.db) if seg.filed]
+        assert sorted(filed) == [0, 0, 1]  # one filter for both segments of tier 0
+        plant(ledger, random_prints(50_000))  # with its small filter
+        loose = [plant_quarter(n) for n in (1, 2, 3)]
         with ledger.db:
-            ledger.db.execute("DELETE FROM segment_filters WHERE segment_id = ?", (planted[0].id,))
+            ledger.db.execute("DELETE FROM segment_filters WHERE segment_id = ?", (loose[0].id,))
             ledger.db.execute(
-                "UPDATE segment_filters SET bits = x'00' WHERE segment_id = ?", (planted[1].id,)
+                "UPDATE segment_filters SET bits = x'00' WHERE segment_id = ?", (loose[1].id,)
             )
             # the largest filter is left out when they do not all fit
             ledger.db.execute(
                 "UPDATE segment_filters SET power = 24, bits = zeroblob(2097152) "
                 "WHERE segment_id = ?",
-                (planted[2].id,),
+                (loose[2].id,),
             )
         monkeypatch.setattr(filters, "MEMORY", 2**20)
         batch = ledger.draw_batch(None, SET, SMALL, 1_000)
         drawn = list(ledger.kept_codes(batch.id) or ())
         assert len(drawn) == len(set(drawn)) == 1_000
         assert not set(drawn) & set(taken)
+        assert ledger.issued(taken) == set(taken)
 
 
-def test_a_damaged_filter_is_not_used_and_said(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_damaged_tier_filter_is_not_used_and_made_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with Ledger.memory() as ledger:
-        seg = plant(ledger, [ledger.fingerprint("OLD1")])
+        plant(ledger, [ledger.fingerprint("OLD1")])
+        plant(ledger, random_prints(100))
+        upkeep(ledger)
         with ledger.db:
-            ledger.db.execute("UPDATE segment_filters SET bits = x'00ff'")
+            ledger.db.execute("UPDATE tier_filters SET bits = x'00ff'")
         with (
             caplog.at_level(logging.WARNING, logger="voucherbot.ledger"),
             pytest.raises(Exception, match="issued before"),
         ):
             ledger.new_batch(None, SET, ["OLD1"], None)
-        assert f"segment {seg.id}" in caplog.text and "filter" in caplog.text
+        assert "tier 0" in caplog.text and "not whole" in caplog.text
+        assert ledger.merge_segments() == 101  # made again from both segments
+        assert tiers(ledger) == {0: Filter.merged(3 * 100).power}
+        with pytest.raises(Exception, match="issued before"):
+            ledger.new_batch(None, SET, ["OLD1"], None)
 
 
-def test_segments_get_full_filters_while_runs_wait_those_without_one_first() -> None:
-    """What migration m010 leaves: segments without filters. They are looked up in full until
-    merge_segments (called while imports run) gives them filters, one at a time, before it
-    gives a batch's small filter a full-size one."""
+def test_segments_made_before_filters_are_filed_while_runs_wait_those_without_one_first() -> None:
+    """What migration m010 leaves: segments without filters, not filed. They are looked up in
+    full until merge_segments (called while imports run) files them, one at a time, before
+    it files a batch's segment that has its small filter."""
     with Ledger.memory() as ledger:
-        old = [plant(ledger, random_prints(2000))]  # RATIO - 1 segments: no merge is due
+        old = plant(ledger, random_prints(2000))
         given = plant(ledger, [ledger.fingerprint("OLD1")])
         with ledger.db:
             ledger.db.execute("DELETE FROM segment_filters")
+            fresh = plant(ledger, random_prints(500))  # RATIO - 1 segments: no merge is due
         with pytest.raises(Exception, match="issued before"):
             ledger.new_batch(None, SET, ["OLD1"], None)
-        with ledger.db:  # and one with a batch's small filter
-            fresh = plant(ledger, random_prints(500))
-        assert filters.wanting(ledger.db) == [given.id, old[0].id, fresh.id]
-        rows = {seg.id: seg.rows for seg in segments.listed(ledger.db)}
-        for n, seg in enumerate([given, *old]):
-            assert ledger.merge_segments() == rows[seg.id]  # nothing due: a filter instead
-            assert len(kept(ledger)) == n + 2
-        assert kept(ledger)[fresh.id] == Filter.fresh(500).power
-        assert ledger.merge_segments() == 500  # the full-size one
+        for seg in (given, old, fresh):
+            assert ledger.merge_segments() > 0
+            assert {s.id for s in segments.listed(ledger.db) if s.filed} >= {seg.id}
         assert ledger.merge_segments() == 0  # nothing left to do
-        assert filters.wanting(ledger.db) == []
-        assert kept(ledger) == {i: Filter.merged(n).power for i, n in rows.items()}
+        assert own(ledger) == {} and list(tiers(ledger)) == [0]
         with pytest.raises(Exception, match="issued before"):
             ledger.new_batch(None, SET, ["OLD1"], None)

@@ -244,11 +244,11 @@ class BatchStore(CodeStore):
 
     def merge_segments(self) -> int:
         """One step of upkeep of the code segments (each batch adds one; see
-        :mod:`voucherbot.ledger.segments`): merge the lowest tier that is due, or else give
-        the segment that most wants it a full-size filter. Returns the fingerprints merged or
-        filtered (0: nothing was left to do). A refill calls it while it waits for its
+        :mod:`voucherbot.ledger.segments`): merge the lowest tier that is due, or else file
+        the segment that most wants it in its tier's filter. Returns the fingerprints merged
+        or filed (0: nothing was left to do). A refill calls it while it waits for its
         imports, so it costs the refill no time."""
-        return segments.merge_due(self.db) or segments.give_filter(self.db)
+        return segments.merge_due(self.db) or segments.file_one(self.db)
 
     def _refuse_if_busy(self, set_id: str, part_of: int | None) -> None:
         """Refuse a refill of a set that has another refill open (its own parts aside)."""

@@ -88,7 +88,7 @@ class Filter:
 
     @classmethod
     def merged(cls, rows: int) -> Filter:
-        """An empty filter for a merged segment of ``rows`` fingerprints."""
+        """An empty filter for a tier that will hold ``rows`` fingerprints."""
         return cls(_power(math.ceil, MERGED_BITS * max(rows, 1)), 3)
 
     def add(self, tops: Tops) -> None:
@@ -120,16 +120,25 @@ def _power(rounding: Callable[[float], int], slots: float) -> int:
 
 
 # --- kept in the ledger ----------------------------------------------------------------------
+#
+# A batch's own segment keeps its small filter in ``segment_filters`` until upkeep *files* the
+# segment: its fingerprints go into the filter of its tier (``tier_filters``), and
+# ``code_segments.filed`` says so. A tier's filter holds every fingerprint of every filed
+# segment of the tier, so one test rules a fingerprint out of all of them at once; a merge
+# files the segment it makes. A tier's filter is dropped when no filed segment is left in it.
 
 #: SQL: a filter row's bitmap has the bytes its power says, made as this version reads them.
 _WHOLE = (
     f"(f.power BETWEEN 3 AND {MAX_POWER} AND length(f.bits) = (1 << f.power) / 8 "
     f"AND f.hashes BETWEEN 1 AND {HASHES})"
 )
+#: A tier's filter is made again, larger, when it would hold fewer bits a fingerprint.
+TIER_MIN_BITS = 6
+_CHUNK = 2**20  # bytes of a large filter read or written at a time
 
 
-def save(db: sqlite3.Connection, segment_id: int, kept: Filter) -> None:
-    """Keep a segment's filter (inside the transaction that fills the segment)."""
+def save_own(db: sqlite3.Connection, segment_id: int, kept: Filter) -> None:
+    """Keep a batch's segment's own filter (inside the transaction that fills the segment)."""
     db.execute(
         "INSERT OR REPLACE INTO segment_filters (segment_id, power, hashes, bits) "
         "VALUES (?, ?, ?, ?)",
@@ -137,57 +146,102 @@ def save(db: sqlite3.Connection, segment_id: int, kept: Filter) -> None:
     )
 
 
-def drop(db: sqlite3.Connection, segment_ids: Iterable[int]) -> None:
-    """Forget the filters of segments that are gone."""
+def drop_own(db: sqlite3.Connection, segment_ids: Iterable[int]) -> None:
+    """Forget the own filters of segments that are gone or filed."""
     db.executemany("DELETE FROM segment_filters WHERE segment_id = ?", ((i,) for i in segment_ids))
 
 
-def wanting(db: sqlite3.Connection) -> list[int]:
-    """The segments that want a new filter, the neediest first: those without one (made before
-    filters, or by a tool) or with one that is not whole, as they are looked up in full; then
-    those with a batch's small one (:data:`FRESH_BITS`), the smallest first. Legacy segments
-    aside (they are looked up in several cases of each code, row by row)."""
-    rows = db.execute(
-        f"SELECT s.id, s.rows, f.power, {_WHOLE} FROM code_segments s "  # noqa: S608
-        "LEFT JOIN segment_filters f ON f.segment_id = s.id WHERE NOT s.legacy"
+def save_tier(db: sqlite3.Connection, tier: int, kept: Filter) -> None:
+    """Keep a tier's filter, written a chunk at a time (it may be tens of MB)."""
+    db.execute(
+        "INSERT OR REPLACE INTO tier_filters (tier, power, hashes, bits) "
+        "VALUES (?, ?, ?, zeroblob(?))",
+        (tier, kept.power, kept.hashes, kept.size),
     )
-    want = []
-    for i, held, power, whole in rows:
-        if power is None or not whole:
-            want.append((0, held, int(i)))
-        elif power < Filter.merged(held).power:
-            want.append((1, held, int(i)))
-    return [i for *_, i in sorted(want)]
+    with db.blobopen("tier_filters", "bits", tier) as blob:
+        view = memoryview(kept.bits)
+        for start in range(0, kept.size, _CHUNK):
+            blob.write(view[start : start + _CHUNK])
 
 
-def load(db: sqlite3.Connection, segment_ids: Iterable[int]) -> dict[int, Filter]:
-    """The filters of these segments that fit in :data:`MEMORY`, the smallest first (a small
-    filter skips as many lookups per fingerprint as a large one)."""
-    wanted = set(segment_ids)
+def read_tier(db: sqlite3.Connection, tier: int) -> Filter | None:
+    """A tier's filter, to add to; None if it has none that is whole."""
+    return _read(db, "tier_filters", "tier", tier)
+
+
+def _read(db: sqlite3.Connection, table: str, column: str, key: int) -> Filter | None:
+    """The filter in row ``key`` of ``table`` if it is whole, read a chunk at a time (a whole
+    read would hold it twice: in SQLite's memory and in Python's)."""
+    row = db.execute(
+        f"SELECT f.power, f.hashes FROM {table} f WHERE f.{column} = ? AND {_WHOLE}",  # noqa: S608
+        (key,),
+    ).fetchone()
+    if row is None:
+        return None
+    power, hashes = int(row[0]), int(row[1])
+    bits = bytearray(2**power // 8)
+    with db.blobopen(table, "bits", key, readonly=True) as blob:
+        for start in range(0, len(bits), _CHUNK):
+            bits[start : start + _CHUNK] = blob.read(_CHUNK)
+    return Filter(power, hashes, bits)
+
+
+def drop_tiers(db: sqlite3.Connection, keep: Iterable[int]) -> None:
+    """Forget the filters of tiers other than ``keep`` (those with a filed segment)."""
+    held = sorted(set(keep))
+    db.execute(f"DELETE FROM tier_filters WHERE tier NOT IN ({','.join('?' * len(held))})", held)  # noqa: S608
+
+
+def load(
+    db: sqlite3.Connection, tiers: Iterable[int], segment_ids: Iterable[int]
+) -> tuple[dict[int, Filter], dict[int, Filter]]:
+    """The filters of these tiers and of these (unfiled) segments that fit in :data:`MEMORY`,
+    the smallest first (a small filter saves as many lookups per fingerprint as a large one).
+    A filter that is not whole is left out (said once): what it covers is looked up in full."""
+    wanted = {("tier", int(t)) for t in tiers} | {("segment", int(i)) for i in segment_ids}
     sizes = []
-    for i, power, whole in db.execute(
-        f"SELECT segment_id, power, {_WHOLE} FROM segment_filters f"  # noqa: S608
+    for kind, key, power, whole in db.execute(
+        f"SELECT 'tier', f.tier, f.power, {_WHOLE} FROM tier_filters f UNION ALL "  # noqa: S608
+        f"SELECT 'segment', f.segment_id, f.power, {_WHOLE} FROM segment_filters f"
     ):
-        if i not in wanted:
+        if (kind, key) not in wanted:
             continue
         if whole:
-            sizes.append((2**power // 8, int(i)))
-        else:  # a tool's or a disk's doing: never guess, look the segment up in full
+            sizes.append((2**power // 8, kind, int(key)))
+        else:  # a tool's or a disk's doing: never guess, look the segments up in full
             log.warning(
-                "segment %d of the ledger has a filter that is not whole; it is looked up in "
-                "full until a run gives it a new one",
-                i,
+                "%s %d of the ledger has a filter that is not whole; what it covers is looked "
+                "up in full until a run makes it again",
+                kind,
+                key,
             )
-    chosen, used = [], 0
-    for size, i in sorted(sizes):
+    loaded: dict[str, dict[int, Filter]] = {"tier": {}, "segment": {}}
+    used = 0
+    for size, kind, key in sorted(sizes):
         if used + size > MEMORY:
             break
-        chosen.append(i)
         used += size
-    loaded: dict[int, Filter] = {}
-    for i in chosen:
-        power, hashes, bits = db.execute(
-            "SELECT power, hashes, bits FROM segment_filters WHERE segment_id = ?", (i,)
-        ).fetchone()
-        loaded[i] = Filter(int(power), int(hashes), bytes(bits))
-    return loaded
+        table, column = (
+            ("tier_filters", "tier") if kind == "tier" else ("segment_filters", "segment_id")
+        )
+        kept = _read(db, table, column, key)
+        if kept is not None:
+            loaded[kind][key] = kept
+    return loaded["tier"], loaded["segment"]
+
+
+def unwhole_tiers(db: sqlite3.Connection, tiers: Iterable[int]) -> list[int]:
+    """Those of ``tiers`` (with filed segments) whose filter is missing or not whole."""
+    whole = {
+        int(t)
+        for (t,) in db.execute(f"SELECT f.tier FROM tier_filters f WHERE {_WHOLE}")  # noqa: S608
+    }
+    return sorted(set(tiers) - whole)
+
+
+def whole_own(db: sqlite3.Connection) -> set[int]:
+    """The segments with an own filter that is whole."""
+    return {
+        int(i)
+        for (i,) in db.execute(f"SELECT f.segment_id FROM segment_filters f WHERE {_WHOLE}")  # noqa: S608
+    }

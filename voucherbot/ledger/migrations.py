@@ -238,9 +238,10 @@ def m009_alerts(db: sqlite3.Connection) -> None:
 
 @migration
 def m010_segment_filters(db: sqlite3.Connection) -> None:
-    """A filter for each segment of fingerprints (see ledger.filters): a bitmap that proves
-    most fingerprints absent, so that a refill looks few of them up. Segments made before it
-    get theirs one at a time while runs wait for their imports; until then they are looked up
+    """Filters in front of the segments of fingerprints (see ledger.filters): a bitmap that
+    proves most fingerprints absent, so that a refill looks few of them up. A batch's segment
+    has a small one of its own until it is filed in its tier's filter. Segments made before
+    are filed one at a time while runs wait for their imports; until then they are looked up
     in full, as before."""
     db.execute("""
         CREATE TABLE segment_filters (
@@ -249,3 +250,11 @@ def m010_segment_filters(db: sqlite3.Connection) -> None:
             hashes INTEGER NOT NULL,
             bits BLOB NOT NULL
         )""")
+    db.execute("""
+        CREATE TABLE tier_filters (
+            tier INTEGER PRIMARY KEY,
+            power INTEGER NOT NULL,
+            hashes INTEGER NOT NULL,
+            bits BLOB NOT NULL
+        )""")
+    db.execute("ALTER TABLE code_segments ADD COLUMN filed INTEGER NOT NULL DEFAULT 0")

@@ -14,12 +14,13 @@ the same transaction as the insert that records them. Nothing probabilistic deci
 anything. Two nets under it: a segment's key refuses a fingerprint twice within a batch, and
 a merge into a keyed table fails on any fingerprint held twice.
 
-A refill does not look every fingerprint up in every segment: each segment has a filter
-(:mod:`voucherbot.ledger.filters`, table ``segment_filters``) that proves most fingerprints
-absent, and only the others are looked up (:class:`Check`). A segment without one (made before
-filters) is looked up in full. A batch's filter is small, to keep what its transaction writes
-small; while a run waits for its imports, :func:`give_filter` gives each segment that wants it
-a full-size one, as it merges.
+A refill does not look every fingerprint up in every segment: filters
+(:mod:`voucherbot.ledger.filters`) prove most fingerprints absent, and only the others are
+looked up (:class:`Check`). A batch's segment has a small filter of its own (small, to keep
+what its transaction writes small); while a run waits for its imports, upkeep *files* it
+(:func:`file_one`): its fingerprints go into the one filter of its tier, which covers every
+filed segment of the tier, so a refill reads one filter a tier. A merge files the segment it
+makes. A segment without a filter (made before filters) is looked up in full until filed.
 
 The view ``codes (fingerprint, batch_id, state)`` shows every segment as one table, for people
 reading the ledger with ``sqlite3``; it is rebuilt whenever the segments change. Rejected codes
@@ -56,12 +57,14 @@ class Segment:
     """One segment of the manifest: its table, how many fingerprints it holds, its batch
     (None for a merged segment, whose rows carry their batch), and whether it holds
     fingerprints made before codes were fingerprinted case-insensitively (``legacy``: they
-    are probed in every case the caller stages, see :func:`stage`)."""
+    are probed in every case the caller stages, see :func:`stage`), and whether its
+    fingerprints are in its tier's filter (``filed``)."""
 
     id: int
     rows: int
     batch_id: int | None
     legacy: bool = False
+    filed: bool = False
 
     @property
     def table(self) -> str:
@@ -79,8 +82,10 @@ class Segment:
 
 def listed(db: sqlite3.Connection) -> list[Segment]:
     """Every segment, the newest first."""
-    rows = db.execute("SELECT id, rows, batch_id, legacy FROM code_segments ORDER BY id DESC")
-    return [Segment(i, n, batch, bool(legacy)) for i, n, batch, legacy in rows]
+    rows = db.execute(
+        "SELECT id, rows, batch_id, legacy, filed FROM code_segments ORDER BY id DESC"
+    )
+    return [Segment(i, n, batch, bool(legacy), bool(filed)) for i, n, batch, legacy, filed in rows]
 
 
 # --- checking fingerprints against every segment ---------------------------------------------
@@ -173,32 +178,39 @@ def _held(
 class Check:
     """Checks a batch's fingerprints, a staged chunk at a time, against every segment but the
     batch's own, and against the batch's own earlier chunks (inside the batch's transaction).
-    A segment with a filter is looked up only for the fingerprints its filter does not rule
-    out. The batch's own segment gets its filter here (:meth:`keep`)."""
+    Where a filter covers segments (a tier's filter its filed segments, a batch's small filter
+    its segment), they are looked up only for the fingerprints it does not rule out; the other
+    segments are looked up in full. The batch's own segment gets its small filter here
+    (:meth:`keep`)."""
 
     def __init__(self, db: sqlite3.Connection, own: Segment, rows: int) -> None:
         self._db = db
         self.own = own
         self.older = [seg for seg in listed(db) if seg.id != own.id]
         # legacy segments are looked up in several cases of each code: row by row
-        self._filters = filters.load(db, (seg.id for seg in self.older if not seg.legacy))
+        usable = [seg for seg in self.older if not seg.legacy]
+        filed: dict[int, list[Segment]] = {}
+        for seg in usable:
+            if seg.filed:
+                filed.setdefault(seg.tier, []).append(seg)
+        loose = [seg for seg in usable if not seg.filed]
+        tiers, owns = filters.load(db, filed, (seg.id for seg in loose))
+        self._covered = [(tiers[t], held) for t, held in filed.items() if t in tiers]
+        self._covered += [(owns[seg.id], [seg]) for seg in loose if seg.id in owns]
+        covered = {seg.id for _, held in self._covered for seg in held}
+        self._in_full = [seg for seg in self.older if seg.id not in covered]
         self._own = Filter.fresh(rows)
-        self._filters[own.id] = self._own
 
     def clashes(self, staged: Staged) -> set[bytes]:
         """The staged fingerprints that a segment holds (the batch's own: its earlier chunks)."""
-        found: set[bytes] = set()
-        unfiltered = []
-        for seg in [*self.older, self.own]:
-            kept = self._filters.get(seg.id)
-            if kept is None:
-                unfiltered.append(seg)
-                continue
+        found = clashes(self._db, self._in_full)
+        for kept, held in [*self._covered, (self._own, [self.own])]:
             maybe = kept.maybe(staged.tops)
             if maybe:
                 _put(self._db, _MAYBE, b"".join(staged.ordered[i] for i in maybe))
-                found |= _held(self._db, _MAYBE, seg)
-        return found | clashes(self._db, unfiltered)
+                for seg in held:
+                    found |= _held(self._db, _MAYBE, seg)
+        return found
 
     def added(self, staged: Staged) -> None:
         """The staged fingerprints went into the batch's segment (some may have been left out:
@@ -207,7 +219,7 @@ class Check:
 
     def keep(self) -> None:
         """Keep the batch's filter with its segment (:func:`seal` drops both if it is empty)."""
-        filters.save(self._db, self.own.id, self._own)
+        filters.save_own(self._db, self.own.id, self._own)
 
 
 def owners(db: sqlite3.Connection, segments: Iterable[Segment]) -> dict[bytes, int]:
@@ -269,7 +281,7 @@ def seal(db: sqlite3.Connection, seg: Segment) -> None:
     else:
         db.execute(f"DROP TABLE {seg.table}")
         db.execute("DELETE FROM code_segments WHERE id = ?", (seg.id,))
-        filters.drop(db, [seg.id])
+        filters.drop_own(db, [seg.id])
     rebuild_view(db)
 
 
@@ -281,14 +293,18 @@ def plant(db: sqlite3.Connection, batch_id: int, prints: Iterable[bytes]) -> Seg
     db.executemany(f"INSERT INTO {seg.table} VALUES (?)", ((p,) for p in ordered))  # noqa: S608
     kept = Filter.fresh(len(ordered))
     kept.add(filters.tops(b"".join(ordered)))
-    filters.save(db, seg.id, kept)
+    filters.save_own(db, seg.id, kept)
     seal(db, seg)
     return seg
 
 
 def rebuild_view(db: sqlite3.Connection) -> None:
-    """``codes``: every segment as one table, with each code's state."""
-    segments = listed(db)
+    """``codes``: every segment as one table, with each code's state. (Migrations call it:
+    it reads only the manifest's first columns.)"""
+    segments = [
+        Segment(i, 0, batch)
+        for i, batch in db.execute("SELECT id, batch_id FROM code_segments ORDER BY id DESC")
+    ]
     rows = (
         " UNION ALL ".join(seg.select() for seg in segments)
         if segments
@@ -362,34 +378,71 @@ def _merge(db: sqlite3.Connection, merging: list[Segment]) -> int:
         f"DELETE FROM code_segments WHERE id IN ({','.join('?' * len(merging))})",  # noqa: S608
         [seg.id for seg in merging],
     )
-    filters.drop(db, [seg.id for seg in merging])
+    filters.drop_own(db, [seg.id for seg in merging])
     db.execute("UPDATE code_segments SET rows = ? WHERE id = ?", (rows, into.id))
+    held = listed(db)
+    filters.drop_tiers(db, {seg.tier for seg in held if seg.filed})  # tiers merged away
     if not legacy:
-        filters.save(db, into.id, _filter_of(db, into, rows))
+        _file(db, Segment(into.id, rows, None), held)
     rebuild_view(db)
     return int(rows)
 
 
-def _filter_of(db: sqlite3.Connection, seg: Segment, rows: int) -> Filter:
-    """A merged segment's filter, made from its rows (read in key order, a chunk at a time)."""
-    made = Filter.merged(rows)
-    cursor = db.execute(f"SELECT fingerprint FROM {seg.table}")  # noqa: S608
-    while chunk := cursor.fetchmany(100_000):
-        made.add(filters.tops(b"".join(fp for (fp,) in chunk)))
-    return made
-
-
-def give_filter(db: sqlite3.Connection) -> int:
-    """Give the segment that wants it most its full filter (:func:`filters.wanting`; in its own
-    transaction); returns the fingerprints it holds (0: no segment wants one)."""
+def file_one(db: sqlite3.Connection) -> int:
+    """One step of upkeep besides merges, in its own transaction: make again the filter of a
+    tier whose filter is missing or damaged, or else file the segment that most wants it
+    (one without a filter, then one with a batch's small filter; the smallest first).
+    Returns the fingerprints filed (0: nothing was left to do)."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        wanting = filters.wanting(db)
-        seg = next((s for s in listed(db) if wanting and s.id == wanting[0]), None)
-        if seg is not None:
-            filters.save(db, seg.id, _filter_of(db, seg, seg.rows))
+        held = listed(db)
+        broken = filters.unwhole_tiers(db, {seg.tier for seg in held if seg.filed})
+        if broken:
+            filed = _file(db, None, held, tier=broken[0])
+        else:
+            own = filters.whole_own(db)
+            loose = sorted(
+                (seg.id in own, seg.rows, seg.id)
+                for seg in held
+                if not seg.filed and not seg.legacy
+            )
+            chosen = [seg for seg in held if loose and seg.id == loose[0][2]]
+            filed = _file(db, chosen[0], held) if chosen else 0
     except BaseException:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
-    return seg.rows if seg is not None else 0
+    return filed
+
+
+def _file(
+    db: sqlite3.Connection, new: Segment | None, held: list[Segment], *, tier: int = 0
+) -> int:
+    """Put the fingerprints of segment ``new`` in its tier's filter (made again, larger, from
+    every filed segment of the tier when it would be too full, or when ``new`` is None: the
+    filter of ``tier`` was missing or damaged). Returns the fingerprints added."""
+    tier = new.tier if new is not None else tier
+    members = [
+        seg for seg in held if seg.filed and seg.tier == tier and (new is None or seg.id != new.id)
+    ]
+    kept = filters.read_tier(db, tier) if members and new is not None else None
+    sizes = [seg.rows for seg in members] + ([new.rows] if new is not None else [])
+    if kept is None or sum(sizes) * filters.TIER_MIN_BITS > 2**kept.power:
+        # made anew, with room for the tier to fill: RATIO - 1 segments about this size
+        kept = Filter.merged(max(sum(sizes), (RATIO - 1) * max(sizes)))
+        for seg in members:
+            _add_rows(db, seg, kept)
+    added = members if new is None else [new]
+    if new is not None:
+        _add_rows(db, new, kept)
+        db.execute("UPDATE code_segments SET filed = 1 WHERE id = ?", (new.id,))
+        filters.drop_own(db, [new.id])
+    filters.save_tier(db, tier, kept)
+    return sum(seg.rows for seg in added)
+
+
+def _add_rows(db: sqlite3.Connection, seg: Segment, kept: Filter) -> None:
+    """Add a segment's fingerprints to a filter (read in key order, a chunk at a time)."""
+    cursor = db.execute(f"SELECT fingerprint FROM {seg.table}")  # noqa: S608
+    while chunk := cursor.fetchmany(100_000):
+        kept.add(filters.tops(b"".join(fp for (fp,) in chunk)))
