@@ -64,17 +64,17 @@ def test_a_filter_never_rules_out_a_fingerprint_it_was_given(power: int, hashes:
 
 
 def test_a_filter_rules_out_most_fingerprints_it_was_not_given() -> None:
-    """At the sizes a batch's and a merge's filters take: 2.5-5 and 8-16 bits a fingerprint."""
+    """At the sizes a batch's and a tier's filters take: 2-4 and 8-16 bits a fingerprint."""
     held, others = random_prints(100_000), filters.tops(b"".join(random_prints(100_000)))
-    for made, at_most in ((Filter.fresh(len(held)), 0.30), (Filter.merged(len(held)), 0.04)):
+    for made, at_most in ((Filter.fresh(len(held)), 0.40), (Filter.merged(len(held)), 0.04)):
         made.add(filters.tops(b"".join(held)))
         assert len(made.maybe(others)) < at_most * len(held)
 
 
 def test_filter_sizes() -> None:
-    # a batch's filter: what its transaction writes stays small (at most 5 bits a fingerprint)
-    assert Filter.fresh(1_000_000).power == 22 and Filter.fresh(1_000_000).size == 2**19
-    assert Filter.fresh(10_000_000).size * 8 <= 5 * 10_000_000
+    # a batch's filter: what its transaction writes stays small (at most 4 bits a fingerprint)
+    assert Filter.fresh(1_000_000).power == 21 and Filter.fresh(1_000_000).size == 2**18
+    assert Filter.fresh(10_000_000).size * 8 <= 4 * 10_000_000
     assert Filter.merged(16_000_000).power == 27  # 8.4 bits a fingerprint
     assert Filter.fresh(0).power == Filter.merged(1).power == 3
     assert Filter.merged(10**12).power == filters.MAX_POWER
@@ -117,6 +117,20 @@ def test_a_batch_keeps_a_small_filter_until_upkeep_files_it_in_its_tier() -> Non
         assert own(ledger) == {} and all(seg.filed for seg in segments.listed(ledger.db))
         with pytest.raises(Exception, match="issued before"):
             ledger.new_batch(None, SET, ["GIVEN2"], None)
+
+
+def test_a_tier_filter_as_large_as_a_filter_gets_takes_more_fingerprints_instead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(filters, "MAX_POWER", 12)  # 4,096 bits
+    with Ledger.memory() as ledger:
+        plant(ledger, random_prints(1000))
+        plant(ledger, [ledger.fingerprint("OLD1")])
+        plant(ledger, random_prints(2000))
+        upkeep(ledger)
+        assert tiers(ledger) == {0: 12} and all(s.filed for s in segments.listed(ledger.db))
+        with pytest.raises(Exception, match="issued before"):
+            ledger.new_batch(None, SET, ["OLD1"], None)
 
 
 def test_a_tier_too_full_for_its_filter_gets_a_larger_one() -> None:

@@ -1,15 +1,17 @@
-"""A filter in front of each segment of fingerprints: what lets a refill skip nearly every
-probe of a segment, so that its cost barely grows with the ledger.
+"""The filters in front of the segments of fingerprints: what lets a refill skip nearly every
+lookup, so that its cost barely grows with the ledger.
 
-A segment's filter is a bitmap of ``2**power`` bits. Every fingerprint the segment holds sets
-two or three of its bits (a Bloom filter with two or three hashes): the ones named by the top
-``power`` bits of its first, second and third 32 bits. A clear bit proves that the segment
-does not hold a fingerprint; a set one proves nothing, and the fingerprint is then looked up
-in the segment itself. So the filter only decides which lookups are skipped, never what is
-issued: uniqueness stays exact. A filter may have more bits set than its segment needs (a
-fingerprint that was then left out), never fewer: a segment gains rows only in the
-transaction that makes it, where its filter is made too, or in a merge, which makes the
-merged one's.
+A filter is a bitmap of ``2**power`` bits. Every fingerprint it covers sets two or three of
+its bits (a Bloom filter with two or three hashes): the ones named by the top ``power`` bits of
+its first, second and third 32 bits. A clear bit proves that no segment the filter covers holds
+a fingerprint; a set one proves nothing, and the fingerprint is then looked up in those
+segments. So a filter only decides which lookups are skipped, never what is issued:
+uniqueness stays exact. A filter may have more bits set than it needs (a fingerprint that was
+then left out, a segment merged away), never fewer.
+
+Two kinds: a batch's segment has a small filter of its own, made as its codes are drawn; upkeep
+then *files* the segment in its tier's filter, which covers every filed segment of the tier
+(see the functions below), so that a refill reads one filter a tier.
 
 Why a bitmap of top bits: fingerprints are keyed hashes (uniform), and the chunk being checked
 is sorted, so its first bits are read in order through every filter (0.15-0.3 s per million in
@@ -30,16 +32,17 @@ from typing import TypeAlias
 
 #: Bits of filter per fingerprint of a batch's own segment, at most: the batch's transaction
 #: writes it, and it must keep what a refill writes under 3x its fingerprints' bytes (its
-#: rows take 2.92x). The power of two at or below 5 bits a fingerprint: 2.5 to 5.
-FRESH_BITS = 5
-#: Bits per fingerprint of a merged segment's filter, at least (a merge writes it): 8 to 16.
+#: rows take 2.92x). The power of two at or below 4 bits a fingerprint: 2 to 4 (256 KiB for
+#: 1M codes).
+FRESH_BITS = 4
+#: Bits per fingerprint of a tier's filter when it is made, at least: 8 to 16.
 MERGED_BITS = 8
-#: The most filter a refill holds in memory. Past it (about 90 million fingerprints), the
-#: smallest filters are loaded first and the segments left without one are looked up row by
-#: row: slower, as exact, and the memory stays flat.
+#: The most filter a refill reads into memory, the smallest filters first; what the others
+#: cover is looked up row by row: slower, as exact, and the memory stays flat.
 MEMORY = 96 * 2**20
-#: The largest filter: 32 bits of a fingerprint name each of its bits.
-MAX_POWER = 32
+#: The largest filter, 64 MiB: past 64M fingerprints a tier's filter holds fewer bits each
+#: (more of them are looked up) rather than more memory.
+MAX_POWER = 29
 #: Bits a fingerprint sets, at most: a full-size filter's three leave 2.9% of absent ones to
 #: be looked up at 8.4 bits a fingerprint, where two left 4.5% (a lookup costs ten bit tests);
 #: a batch's small filter sets two (at 2.5 bits a fingerprint, three would leave more).
@@ -132,7 +135,8 @@ _WHOLE = (
     f"(f.power BETWEEN 3 AND {MAX_POWER} AND length(f.bits) = (1 << f.power) / 8 "
     f"AND f.hashes BETWEEN 1 AND {HASHES})"
 )
-#: A tier's filter is made again, larger, when it would hold fewer bits a fingerprint.
+#: A tier's filter is made again, larger, when it would hold fewer bits a fingerprint (unless
+#: it is as large as a filter gets).
 TIER_MIN_BITS = 6
 _CHUNK = 2**20  # bytes of a large filter read or written at a time
 

@@ -427,7 +427,8 @@ def _file(
     ]
     kept = filters.read_tier(db, tier) if members and new is not None else None
     sizes = [seg.rows for seg in members] + ([new.rows] if new is not None else [])
-    if kept is None or sum(sizes) * filters.TIER_MIN_BITS > 2**kept.power:
+    too_full = kept is not None and sum(sizes) * filters.TIER_MIN_BITS > 2**kept.power
+    if kept is None or (too_full and kept.power < filters.MAX_POWER):
         # made anew, with room for the tier to fill: RATIO - 1 segments about this size
         kept = Filter.merged(max(sum(sizes), (RATIO - 1) * max(sizes)))
         for seg in members:
