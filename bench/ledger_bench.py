@@ -9,8 +9,9 @@ merges included.
 
 Each ledger is prefilled in a child process the way refills fill it: 1M fingerprints at a time
 (random, as past refills' are), each followed by the upkeep a run does while its import runs
-(merges, full-size filters), so its segments are what 1M refills leave. The refill then runs
-in a fresh child process, so that each figure is its own; its upkeep is measured apart. The
+(merges, filing in the tiers' filters), so its segments are what 1M refills leave. The
+refill then runs in a fresh child process, so that each figure is its own; its upkeep is
+measured apart. The
 issue 14 goals are ratios of one run: CPU at 10M at most 1.3x CPU at 0, at 50M at most 1.5x;
 bytes a refill writes to the ledger under 3x its new fingerprints (16 bytes each). Exits 1
 when one is missed.

@@ -66,7 +66,7 @@ def test_a_filter_never_rules_out_a_fingerprint_it_was_given(power: int, hashes:
 def test_a_filter_rules_out_most_fingerprints_it_was_not_given() -> None:
     """At the sizes a batch's and a tier's filters take: 2-4 and 8-16 bits a fingerprint."""
     held, others = random_prints(100_000), filters.tops(b"".join(random_prints(100_000)))
-    for made, at_most in ((Filter.fresh(len(held)), 0.40), (Filter.merged(len(held)), 0.04)):
+    for made, at_most in ((Filter.fresh(len(held)), 0.40), (Filter.for_tier(len(held)), 0.04)):
         made.add(filters.tops(b"".join(held)))
         assert len(made.maybe(others)) < at_most * len(held)
 
@@ -75,10 +75,10 @@ def test_filter_sizes() -> None:
     # a batch's filter: what its transaction writes stays small (at most 4 bits a fingerprint)
     assert Filter.fresh(1_000_000).power == 21 and Filter.fresh(1_000_000).size == 2**18
     assert Filter.fresh(10_000_000).size * 8 <= 4 * 10_000_000
-    assert Filter.merged(16_000_000).power == 27  # 8.4 bits a fingerprint
-    assert Filter.fresh(0).power == Filter.merged(1).power == 3
-    assert Filter.merged(10**12).power == filters.MAX_POWER
-    assert (Filter.fresh(10).hashes, Filter.merged(10).hashes) == (2, 3)
+    assert Filter.for_tier(16_000_000).power == 27  # 8.4 bits a fingerprint
+    assert Filter.fresh(0).power == Filter.for_tier(1).power == 3
+    assert Filter.for_tier(10**12).power == filters.MAX_POWER
+    assert (Filter.fresh(10).hashes, Filter.for_tier(10).hashes) == (2, 3)
     with pytest.raises(ValueError, match="holds 3 bytes"):
         Filter(10, 3, b"abc")
     with pytest.raises(ValueError, match="4 hashes"):
@@ -98,7 +98,7 @@ def test_a_batch_keeps_a_small_filter_until_upkeep_files_it_in_its_tier() -> Non
             assert ledger.merge_segments() == 300 + n  # nothing due: filed instead
             assert own(ledger) == {} and segments.listed(ledger.db)[0].filed
             # room for RATIO - 1 segments like the first
-            assert tiers(ledger) == {0: Filter.merged((segments.RATIO - 1) * 300).power}
+            assert tiers(ledger) == {0: Filter.for_tier((segments.RATIO - 1) * 300).power}
         assert ledger.issued(drawn) == set(drawn)  # through the tier's filter
         batch = ledger.draw_batch(None, SET, CodeSpec(), 400)
         ledger.mark_abandoned(batch.id, "test")
@@ -137,10 +137,10 @@ def test_a_tier_too_full_for_its_filter_gets_a_larger_one() -> None:
     with Ledger.memory() as ledger:
         plant(ledger, [ledger.fingerprint("OLD1")])
         upkeep(ledger)
-        assert tiers(ledger) == {0: Filter.merged(3).power}  # room for 3 segments of 1
+        assert tiers(ledger) == {0: Filter.for_tier(3).power}  # room for 3 segments of 1
         plant(ledger, random_prints(2000))
         upkeep(ledger)  # 2,001 fingerprints: made again from both segments' rows
-        assert tiers(ledger) == {0: Filter.merged(3 * 2000).power}
+        assert tiers(ledger) == {0: Filter.for_tier(3 * 2000).power}
         assert all(seg.filed for seg in segments.listed(ledger.db))
         with pytest.raises(Exception, match="issued before"):
             ledger.new_batch(None, SET, ["OLD1"], None)
@@ -210,7 +210,7 @@ def test_a_damaged_tier_filter_is_not_used_and_made_again(
             ledger.new_batch(None, SET, ["OLD1"], None)
         assert "tier 0" in caplog.text and "not whole" in caplog.text
         assert ledger.merge_segments() == 101  # made again from both segments
-        assert tiers(ledger) == {0: Filter.merged(3 * 100).power}
+        assert tiers(ledger) == {0: Filter.for_tier(3 * 100).power}
         with pytest.raises(Exception, match="issued before"):
             ledger.new_batch(None, SET, ["OLD1"], None)
 
@@ -234,3 +234,19 @@ def test_segments_made_before_filters_are_filed_while_runs_wait_those_without_on
         assert own(ledger) == {} and list(tiers(ledger)) == [0]
         with pytest.raises(Exception, match="issued before"):
             ledger.new_batch(None, SET, ["OLD1"], None)
+
+
+def test_a_filed_segment_stays_with_its_filter_when_the_tiers_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The tier a segment was filed in is stored: another release's BASE or RATIO (which
+    would work its tier out as another) cannot take it from under the filter that covers it."""
+    monkeypatch.setattr(segments, "BASE", 5)
+    with Ledger.memory() as ledger:
+        plant(ledger, [ledger.fingerprint(f"A{n}") for n in range(30)])  # tier 1
+        plant(ledger, random_prints(3))  # tier 0
+        upkeep(ledger)
+        assert sorted(seg.filed_in or 0 for seg in segments.listed(ledger.db)) == [0, 1]
+        monkeypatch.setattr(segments, "BASE", 50)  # both would be tier 0 now
+        with pytest.raises(Exception, match="issued before"):
+            ledger.new_batch(None, SET, ["A7"], None)

@@ -36,14 +36,14 @@ from typing import TypeAlias
 #: 1M codes).
 FRESH_BITS = 4
 #: Bits per fingerprint of a tier's filter when it is made, at least: 8 to 16.
-MERGED_BITS = 8
+TIER_BITS = 8
 #: The most filter a refill reads into memory, the smallest filters first; what the others
 #: cover is looked up row by row: slower, as exact, and the memory stays flat.
 MEMORY = 96 * 2**20
 #: The largest filter, 64 MiB: past 64M fingerprints a tier's filter holds fewer bits each
 #: (more of them are looked up) rather than more memory.
 MAX_POWER = 29
-#: Bits a fingerprint sets, at most: a full-size filter's three leave 2.9% of absent ones to
+#: Bits a fingerprint sets, at most: a tier's filter's three leave 2.9% of absent ones to
 #: be looked up at 8.4 bits a fingerprint, where two left 4.5% (a lookup costs ten bit tests);
 #: a batch's small filter sets two (at 2.5 bits a fingerprint, three would leave more).
 HASHES = 3
@@ -90,9 +90,9 @@ class Filter:
         return cls(_power(math.floor, FRESH_BITS * max(rows, 1)), 2)
 
     @classmethod
-    def merged(cls, rows: int) -> Filter:
+    def for_tier(cls, rows: int) -> Filter:
         """An empty filter for a tier that will hold ``rows`` fingerprints."""
-        return cls(_power(math.ceil, MERGED_BITS * max(rows, 1)), 3)
+        return cls(_power(math.ceil, TIER_BITS * max(rows, 1)), 3)
 
     def add(self, tops: Tops) -> None:
         """Set the bits of these fingerprints (in a filter being made, not one read back)."""
@@ -126,9 +126,10 @@ def _power(rounding: Callable[[float], int], slots: float) -> int:
 #
 # A batch's own segment keeps its small filter in ``segment_filters`` until upkeep *files* the
 # segment: its fingerprints go into the filter of its tier (``tier_filters``), and
-# ``code_segments.filed`` says so. A tier's filter holds every fingerprint of every filed
-# segment of the tier, so one test rules a fingerprint out of all of them at once; a merge
-# files the segment it makes. A tier's filter is dropped when no filed segment is left in it.
+# ``code_segments.filed_in`` says which tier (stored, never worked out again). A tier's filter
+# holds every fingerprint of every segment filed in it, so one test rules a fingerprint out of
+# all of them at once; a merge files the segment it makes. A tier's filter is dropped when no
+# segment filed in it is left.
 
 #: SQL: a filter row's bitmap has the bytes its power says, made as this version reads them.
 _WHOLE = (

@@ -257,4 +257,4 @@ def m010_segment_filters(db: sqlite3.Connection) -> None:
             hashes INTEGER NOT NULL,
             bits BLOB NOT NULL
         )""")
-    db.execute("ALTER TABLE code_segments ADD COLUMN filed INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE code_segments ADD COLUMN filed_in INTEGER")  # the tier, once filed

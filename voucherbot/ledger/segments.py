@@ -58,13 +58,19 @@ class Segment:
     (None for a merged segment, whose rows carry their batch), and whether it holds
     fingerprints made before codes were fingerprinted case-insensitively (``legacy``: they
     are probed in every case the caller stages, see :func:`stage`), and whether its
-    fingerprints are in its tier's filter (``filed``)."""
+    fingerprints are in a tier's filter: ``filed_in``, that tier, stored when it was filed and
+    never worked out again, so that a change of :data:`BASE` or :data:`RATIO` cannot move a
+    segment out from under the filter that covers it)."""
 
     id: int
     rows: int
     batch_id: int | None
     legacy: bool = False
-    filed: bool = False
+    filed_in: int | None = None
+
+    @property
+    def filed(self) -> bool:
+        return self.filed_in is not None
 
     @property
     def table(self) -> str:
@@ -83,9 +89,9 @@ class Segment:
 def listed(db: sqlite3.Connection) -> list[Segment]:
     """Every segment, the newest first."""
     rows = db.execute(
-        "SELECT id, rows, batch_id, legacy, filed FROM code_segments ORDER BY id DESC"
+        "SELECT id, rows, batch_id, legacy, filed_in FROM code_segments ORDER BY id DESC"
     )
-    return [Segment(i, n, batch, bool(legacy), bool(filed)) for i, n, batch, legacy, filed in rows]
+    return [Segment(i, n, batch, bool(legacy), tier) for i, n, batch, legacy, tier in rows]
 
 
 # --- checking fingerprints against every segment ---------------------------------------------
@@ -191,8 +197,8 @@ class Check:
         usable = [seg for seg in self.older if not seg.legacy]
         filed: dict[int, list[Segment]] = {}
         for seg in usable:
-            if seg.filed:
-                filed.setdefault(seg.tier, []).append(seg)
+            if seg.filed_in is not None:
+                filed.setdefault(seg.filed_in, []).append(seg)
         loose = [seg for seg in usable if not seg.filed]
         tiers, owns = filters.load(db, filed, (seg.id for seg in loose))
         self._covered = [(tiers[t], held) for t, held in filed.items() if t in tiers]
@@ -381,7 +387,7 @@ def _merge(db: sqlite3.Connection, merging: list[Segment]) -> int:
     filters.drop_own(db, [seg.id for seg in merging])
     db.execute("UPDATE code_segments SET rows = ? WHERE id = ?", (rows, into.id))
     held = listed(db)
-    filters.drop_tiers(db, {seg.tier for seg in held if seg.filed})  # tiers merged away
+    filters.drop_tiers(db, {seg.filed_in for seg in held if seg.filed_in is not None})
     if not legacy:
         _file(db, Segment(into.id, rows, None), held)
     rebuild_view(db)
@@ -396,7 +402,9 @@ def file_one(db: sqlite3.Connection) -> int:
     db.execute("BEGIN IMMEDIATE")
     try:
         held = listed(db)
-        broken = filters.unwhole_tiers(db, {seg.tier for seg in held if seg.filed})
+        broken = filters.unwhole_tiers(
+            db, {seg.filed_in for seg in held if seg.filed_in is not None}
+        )
         if broken:
             filed = _file(db, None, held, tier=broken[0])
         else:
@@ -422,21 +430,19 @@ def _file(
     every filed segment of the tier when it would be too full, or when ``new`` is None: the
     filter of ``tier`` was missing or damaged). Returns the fingerprints added."""
     tier = new.tier if new is not None else tier
-    members = [
-        seg for seg in held if seg.filed and seg.tier == tier and (new is None or seg.id != new.id)
-    ]
+    members = [seg for seg in held if seg.filed_in == tier and (new is None or seg.id != new.id)]
     kept = filters.read_tier(db, tier) if members and new is not None else None
     sizes = [seg.rows for seg in members] + ([new.rows] if new is not None else [])
     too_full = kept is not None and sum(sizes) * filters.TIER_MIN_BITS > 2**kept.power
     if kept is None or (too_full and kept.power < filters.MAX_POWER):
         # made anew, with room for the tier to fill: RATIO - 1 segments about this size
-        kept = Filter.merged(max(sum(sizes), (RATIO - 1) * max(sizes)))
+        kept = Filter.for_tier(max(sum(sizes), (RATIO - 1) * max(sizes)))
         for seg in members:
             _add_rows(db, seg, kept)
     added = members if new is None else [new]
     if new is not None:
         _add_rows(db, new, kept)
-        db.execute("UPDATE code_segments SET filed = 1 WHERE id = ?", (new.id,))
+        db.execute("UPDATE code_segments SET filed_in = ? WHERE id = ?", (tier, new.id))
         filters.drop_own(db, [new.id])
     filters.save_tier(db, tier, kept)
     return sum(seg.rows for seg in added)
