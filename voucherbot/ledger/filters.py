@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable
 from itertools import chain
 from typing import TypeAlias
 
+from voucherbot.ledger.sql import marks
+
 #: Bits of filter per fingerprint of a batch's own segment, at most: the batch's transaction
 #: writes it, and it must keep what a refill writes under 3x its fingerprints' bytes (its
 #: rows take 2.92x). The power of two at or below 4 bits a fingerprint: 2 to 4 (256 KiB for
@@ -194,7 +196,7 @@ def _read(db: sqlite3.Connection, table: str, column: str, key: int) -> Filter |
 def drop_tiers(db: sqlite3.Connection, keep: Iterable[int]) -> None:
     """Forget the filters of tiers other than ``keep`` (those with a filed segment)."""
     held = sorted(set(keep))
-    db.execute(f"DELETE FROM tier_filters WHERE tier NOT IN ({','.join('?' * len(held))})", held)  # noqa: S608
+    db.execute(f"DELETE FROM tier_filters WHERE tier NOT IN ({marks(held)})", held)  # noqa: S608
 
 
 def load(

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 from voucherbot.ledger import filters
 from voucherbot.ledger.filters import Filter
+from voucherbot.ledger.sql import transaction
 
 log = logging.getLogger("voucherbot.ledger")  # its name in logs since before the subpackages
 
@@ -389,7 +390,8 @@ def _merge(db: sqlite3.Connection, merging: list[Segment]) -> int:
     held = listed(db)
     filters.drop_tiers(db, {seg.filed_in for seg in held if seg.filed_in is not None})
     if not legacy:
-        _file(db, Segment(into.id, rows, None), held)
+        merged = Segment(into.id, rows, None)
+        _file(db, merged.tier, held, merged)
     rebuild_view(db)
     return int(rows)
 
@@ -399,37 +401,27 @@ def file_one(db: sqlite3.Connection) -> int:
     tier whose filter is missing or damaged, or else file the segment that most wants it
     (one without a filter, then one with a batch's small filter; the smallest first).
     Returns the fingerprints filed (0: nothing was left to do)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         held = listed(db)
         broken = filters.unwhole_tiers(
             db, {seg.filed_in for seg in held if seg.filed_in is not None}
         )
         if broken:
-            filed = _file(db, None, held, tier=broken[0])
-        else:
-            own = filters.whole_own(db)
-            loose = sorted(
-                (seg.id in own, seg.rows, seg.id)
-                for seg in held
-                if not seg.filed and not seg.legacy
-            )
-            chosen = [seg for seg in held if loose and seg.id == loose[0][2]]
-            filed = _file(db, chosen[0], held) if chosen else 0
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-    return filed
+            return _file(db, broken[0], held)
+        own = filters.whole_own(db)
+        loose = [seg for seg in held if not seg.filed and not seg.legacy]
+        if not loose:
+            return 0
+        chosen = min(loose, key=lambda seg: (seg.id in own, seg.rows, seg.id))
+        return _file(db, chosen.tier, held, chosen)
 
 
 def _file(
-    db: sqlite3.Connection, new: Segment | None, held: list[Segment], *, tier: int = 0
+    db: sqlite3.Connection, tier: int, held: list[Segment], new: Segment | None = None
 ) -> int:
-    """Put the fingerprints of segment ``new`` in its tier's filter (made again, larger, from
-    every filed segment of the tier when it would be too full, or when ``new`` is None: the
-    filter of ``tier`` was missing or damaged). Returns the fingerprints added."""
-    tier = new.tier if new is not None else tier
+    """Put the fingerprints of segment ``new`` in the filter of ``tier``, its tier. The filter
+    is made again from every segment filed in the tier when it would be too full, or when
+    there is no ``new`` (it was missing or damaged). Returns the fingerprints added."""
     members = [seg for seg in held if seg.filed_in == tier and (new is None or seg.id != new.id)]
     kept = filters.read_tier(db, tier) if members and new is not None else None
     sizes = [seg.rows for seg in members] + ([new.rows] if new is not None else [])
@@ -439,13 +431,14 @@ def _file(
         kept = Filter.for_tier(max(sum(sizes), (RATIO - 1) * max(sizes)))
         for seg in members:
             _add_rows(db, seg, kept)
-    added = members if new is None else [new]
-    if new is not None:
-        _add_rows(db, new, kept)
-        db.execute("UPDATE code_segments SET filed_in = ? WHERE id = ?", (tier, new.id))
-        filters.drop_own(db, [new.id])
+    if new is None:
+        filters.save_tier(db, tier, kept)
+        return sum(sizes)
+    _add_rows(db, new, kept)
     filters.save_tier(db, tier, kept)
-    return sum(seg.rows for seg in added)
+    db.execute("UPDATE code_segments SET filed_in = ? WHERE id = ?", (tier, new.id))
+    filters.drop_own(db, [new.id])
+    return new.rows
 
 
 def _add_rows(db: sqlite3.Connection, seg: Segment, kept: Filter) -> None:
